@@ -1,0 +1,8 @@
+"""The core's built-in plugins: registered through the same hooks as installed ones (like pytest's)."""
+
+BUILTINS: list[tuple[str, str]] = [
+    ("core.artifact_types", "forge_core.builtin.artifact_types"),
+    ("core.triggers", "forge_core.builtin.triggers"),
+    ("core.renderers", "forge_core.builtin.renderers"),
+]
+"""(plugin id, module) of every built-in plugin, in load order."""

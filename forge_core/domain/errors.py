@@ -1,0 +1,75 @@
+"""Errors are types that carry where and why; entry points turn them into exit codes and HTTP bodies."""
+
+from __future__ import annotations
+
+
+class ForgeError(Exception):
+    """Base of every error the platform raises on purpose.
+
+    ``code`` is a stable machine-readable identifier (it becomes the API error code), ``where``
+    names the place at fault (a file:line, a field, a plugin id) and ``exit_code`` is what the CLI
+    exits with.
+    """
+
+    code = "forge_error"
+    exit_code = 1
+
+    def __init__(self, message: str, *, where: str | None = None, details: dict[str, object] | None = None):
+        self.message = message
+        self.where = where
+        self.details = dict(details or {})
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class ConfigurationError(ForgeError):
+    """Settings or configuration that cannot be used as given."""
+
+    code = "invalid_configuration"
+    exit_code = 2
+
+
+class PluginError(ForgeError):
+    """Something is wrong with a plugin; ``where`` is the plugin id."""
+
+    code = "plugin_error"
+    exit_code = 3
+
+
+class PluginLoadError(PluginError):
+    """A plugin could not be imported, or does not validate against the hookspecs."""
+
+    code = "plugin_load_failed"
+
+
+class PluginConflictError(PluginError):
+    """Two plugins registered the same name in one family."""
+
+    code = "plugin_conflict"
+
+
+class PluginRequirementError(PluginError):
+    """A required plugin is missing, failed to load, or has a version outside the required range."""
+
+    code = "plugin_requirement_unmet"
+
+
+class UnknownImplementationError(ForgeError):
+    """A configuration names an implementation (publisher type, step action, …) nobody registered."""
+
+    code = "unknown_implementation"
+    exit_code = 2
+
+
+class NotImplementedInThisVersion(ForgeError):
+    """A registered implementation whose behaviour arrives in a later version of its plugin.
+
+    Raised instead of pretending to succeed, so a pipeline that depends on it fails loudly.
+    """
+
+    code = "not_implemented"
+    exit_code = 4
+
+    def __init__(self, family: str, name: str, plugin: str, *, detail: str = ""):
+        self.family, self.name, self.plugin = family, name, plugin
+        message = f"{family} {name!r} of plugin {plugin} is not implemented in this version"
+        super().__init__(message + (f": {detail}" if detail else ""), where=plugin)

@@ -1,0 +1,1 @@
+"""Ports: the hookspecs, the registry plugins register into, and the protocols they implement."""

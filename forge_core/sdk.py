@@ -1,0 +1,108 @@
+"""The public API for plugin authors: everything a plugin needs, from one stable module.
+
+    from forge_core.sdk import hookimpl, PublisherRegistrar, PublishedLocation
+
+    @hookimpl
+    def forge_register_publishers(register: PublisherRegistrar) -> None:
+        register.add("my-registry", "my_plugin.publisher:MyPublisher")
+"""
+
+from forge_core.domain.errors import (
+    ConfigurationError,
+    ForgeError,
+    NotImplementedInThisVersion,
+    PluginError,
+    PluginLoadError,
+)
+from forge_core.domain.models import (
+    ArtifactSpec,
+    DeploymentInfo,
+    EventKind,
+    Job,
+    JobResult,
+    JobStatus,
+    PipelineRunInfo,
+    ProducedArtifact,
+    ProjectRef,
+    PublishedLocation,
+    PublishTarget,
+    ReleaseInfo,
+    RenderedResources,
+    RenderRequest,
+    RunStatus,
+    SecretRef,
+    SourceEvent,
+    StepOutcome,
+    StepSpec,
+    StepStatus,
+    TriggerDecision,
+    TriggerSpec,
+)
+from forge_core.ports.hookspecs import hookimpl
+from forge_core.ports.protocols import (
+    ExecutionContext,
+    JobContext,
+    JobHandler,
+    Producer,
+    Publisher,
+    ReleaseTrigger,
+    Renderer,
+    StepRunner,
+)
+from forge_core.ports.registry import (
+    ArtifactTypeRegistrar,
+    Family,
+    JobHandlerRegistrar,
+    ProducerRegistrar,
+    PublisherRegistrar,
+    RendererRegistrar,
+    StepRunnerRegistrar,
+    TriggerRegistrar,
+)
+
+__all__ = [
+    "ArtifactSpec",
+    "ArtifactTypeRegistrar",
+    "ConfigurationError",
+    "DeploymentInfo",
+    "EventKind",
+    "ExecutionContext",
+    "Family",
+    "ForgeError",
+    "Job",
+    "JobContext",
+    "JobHandler",
+    "JobHandlerRegistrar",
+    "JobResult",
+    "JobStatus",
+    "NotImplementedInThisVersion",
+    "PipelineRunInfo",
+    "PluginError",
+    "PluginLoadError",
+    "ProducedArtifact",
+    "Producer",
+    "ProducerRegistrar",
+    "ProjectRef",
+    "PublishTarget",
+    "PublishedLocation",
+    "Publisher",
+    "PublisherRegistrar",
+    "ReleaseInfo",
+    "ReleaseTrigger",
+    "RenderRequest",
+    "RenderedResources",
+    "Renderer",
+    "RendererRegistrar",
+    "RunStatus",
+    "SecretRef",
+    "SourceEvent",
+    "StepOutcome",
+    "StepRunner",
+    "StepRunnerRegistrar",
+    "StepSpec",
+    "StepStatus",
+    "TriggerDecision",
+    "TriggerRegistrar",
+    "TriggerSpec",
+    "hookimpl",
+]

@@ -1,0 +1,267 @@
+"""Contract test classes, one per family. A plugin subclasses one per family it registers in.
+
+    class TestDockerPublisher(PublisherContract):
+        plugin_id = "forge_docker"
+        distribution = "catalyst-forge-docker"
+        names = ("docker",)
+
+Each contract proves: the entry point is installed and loads; the plugin registers the names it
+declares and they validate; the names are unique and conflict with nothing installed; each
+implementation satisfies the family's protocol; and its behaviour meets the family's contract.
+Set ``implemented = False`` while a name's behaviour arrives in a later version: the contract
+then proves that calling it raises :class:`NotImplementedInThisVersion` (never a silent success).
+Override the ``*_case`` methods to give realistic inputs and ``verify`` to check the world.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from forge_core import DISTRIBUTION
+from forge_core.adapters.plugins import PluginHost, Status, load_plugins
+from forge_core.domain.errors import NotImplementedInThisVersion
+from forge_core.domain.models import (
+    ArtifactSpec,
+    Job,
+    JobResult,
+    ProducedArtifact,
+    ProjectRef,
+    PublishedLocation,
+    PublishTarget,
+    RenderedResources,
+    RenderRequest,
+    SourceEvent,
+    StepOutcome,
+    StepSpec,
+    TriggerDecision,
+    TriggerSpec,
+)
+from forge_core.ports.protocols import ExecutionContext, JobContext
+from forge_core.ports.registry import NAME_PATTERN, Family, Registration
+from forge_core.settings import PluginSettings
+
+__all__ = [
+    "JobHandlerContract",
+    "PluginContract",
+    "ProducerContract",
+    "PublisherContract",
+    "RendererContract",
+    "StepRunnerContract",
+    "TriggerContract",
+]
+
+
+class PluginContract:
+    """What every family's contract checks. Subclasses set the class attributes below."""
+
+    plugin_id: ClassVar[str]
+    """The entry-point name in ``forge.plugins`` (or the built-in's id)."""
+    distribution: ClassVar[str | None] = None
+    """The distribution that must provide it (checked when set)."""
+    builtin: ClassVar[bool] = False
+    family: ClassVar[Family]
+    names: ClassVar[tuple[str, ...]]
+    """The names the plugin registers in this family."""
+    implemented: ClassVar[bool] = True
+
+    @pytest.fixture
+    def host(self) -> PluginHost:
+        """Only this plugin (and the core's built-ins) loaded, as an operator's allow list would."""
+        allow = [] if self.builtin else [self.plugin_id]
+        return load_plugins(PluginSettings(allow=allow))
+
+    def registration(self, host: PluginHost, name: str) -> Registration:
+        return host.get(self.family, name)
+
+    def test_entry_point_installed_and_loads(self, host: PluginHost) -> None:
+        info = host.plugins.get(self.plugin_id)
+        assert info is not None, f"plugin {self.plugin_id} is not installed (no forge.plugins entry point)"
+        assert info.status == Status.LOADED, f"{self.plugin_id} did not load: {info.error}"
+        assert info.builtin is self.builtin
+        expected = DISTRIBUTION if self.builtin else self.distribution
+        if expected is not None:
+            assert info.distribution is not None
+            assert info.distribution.replace("_", "-").lower() == expected
+
+    def test_registers_declared_names(self, host: PluginHost) -> None:
+        registered = host.plugins[self.plugin_id].registrations.get(self.family.value, [])
+        assert sorted(self.names) == sorted(set(self.names)), "declared names repeat"
+        for name in self.names:
+            assert NAME_PATTERN.match(name), name
+            assert name in registered, f"{self.family.label} {name!r} not registered (has: {registered})"
+            assert self.registration(host, name).owner.plugin == self.plugin_id
+
+    def test_names_conflict_with_nothing_installed(self) -> None:
+        everything = load_plugins(PluginSettings())  # raises PluginConflictError on a clash
+        for name in self.names:
+            assert everything.get(self.family, name).owner.plugin == self.plugin_id
+
+    def test_implementations_satisfy_protocol(self, host: PluginHost) -> None:
+        for name in self.names:
+            host.create(self.family, name)  # raises PluginError naming the missing method
+
+    def test_behaviour(self, host: PluginHost, tmp_path: Path) -> None:
+        for name in self.names:
+            instance = host.create(self.family, name)
+            case = self.case(name, tmp_path)
+            if not self.implemented:
+                with pytest.raises(NotImplementedInThisVersion) as raised:
+                    self.invoke(instance, case)
+                assert raised.value.plugin == self.plugin_id
+                assert raised.value.name == name
+                assert "not implemented in this version" in str(raised.value)
+                continue
+            result = self.invoke(instance, case)
+            self.check(name, result, case, host)
+            self.verify(name, result, case)
+
+    # --- per family ---------------------------------------------------------------------------
+
+    def case(self, name: str, tmp_path: Path) -> Any:
+        raise NotImplementedError
+
+    def invoke(self, instance: Any, case: Any) -> Any:
+        raise NotImplementedError
+
+    def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
+        raise NotImplementedError
+
+    def verify(self, name: str, result: Any, case: Any) -> None:
+        """Override to check the outside world (the registry really holds the image, …)."""
+
+
+def _context(tmp_path: Path) -> ExecutionContext:
+    lines: list[str] = []
+    return ExecutionContext(workdir=tmp_path, log=lines.append)
+
+
+class PublisherContract(PluginContract):
+    family = Family.PUBLISHER
+
+    def target_settings(self, name: str) -> dict[str, Any]:
+        return {}
+
+    def case(self, name: str, tmp_path: Path) -> tuple[ProducedArtifact, PublishTarget, ExecutionContext]:
+        payload = tmp_path / "artifact.bin"
+        payload.write_bytes(b"contract payload\n")
+        artifact = ProducedArtifact(name="contract", type="binary", project="demo", commit="0" * 40, files=(payload,))
+        target = PublishTarget(name=f"{name}-target", type=name, settings=self.target_settings(name))
+        return artifact, target, _context(tmp_path)
+
+    def invoke(self, instance: Any, case: Any) -> Any:
+        artifact, target, ctx = case
+        return instance.publish(artifact, target, ctx)
+
+    def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
+        _, target, _ = case
+        assert isinstance(result, PublishedLocation)
+        assert result.type == name and result.publisher == target.name
+        assert result.uri
+
+
+class ProducerContract(PluginContract):
+    family = Family.PRODUCER
+
+    def producer_settings(self, name: str) -> dict[str, Any]:
+        return {}
+
+    def case(self, name: str, tmp_path: Path) -> tuple[ArtifactSpec, ProjectRef, str, ExecutionContext]:
+        spec = ArtifactSpec(name="contract", type="binary", producer=name, producer_settings=self.producer_settings(name))
+        return spec, ProjectRef(name="demo", path="demo"), "0" * 40, _context(tmp_path)
+
+    def invoke(self, instance: Any, case: Any) -> Any:
+        spec, project, commit, ctx = case
+        return instance.produce(spec, project, commit, ctx)
+
+    def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
+        spec, project, commit, _ = case
+        assert isinstance(result, ProducedArtifact)
+        assert (result.name, result.project, result.commit) == (spec.name, project.name, commit)
+        assert result.type in self.registration(host, name).options["artifact_types"]
+
+
+class StepRunnerContract(PluginContract):
+    family = Family.STEP_RUNNER
+
+    def step(self, name: str) -> StepSpec:
+        return StepSpec(name="contract", action=name, target="true")
+
+    def case(self, name: str, tmp_path: Path) -> tuple[StepSpec, ProjectRef, ExecutionContext]:
+        return self.step(name), ProjectRef(name="demo", path="."), _context(tmp_path)
+
+    def invoke(self, instance: Any, case: Any) -> Any:
+        return instance.run(*case)
+
+    def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
+        assert isinstance(result, StepOutcome)
+        assert result.duration_seconds >= 0
+
+
+class JobHandlerContract(PluginContract):
+    family = Family.JOB_HANDLER
+
+    def payload(self, name: str) -> dict[str, Any]:
+        return {}
+
+    def case(self, name: str, tmp_path: Path) -> tuple[Job, JobContext]:
+        job = Job(id="job-contract", type=name, run_id="run-contract", payload=self.payload(name))
+        return job, JobContext(cache_dir=tmp_path, registry=load_plugins(PluginSettings(autoload=False)).registry)
+
+    def invoke(self, instance: Any, case: Any) -> Any:
+        return instance.handle(*case)
+
+    def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
+        job, _ = case
+        assert isinstance(result, JobResult)
+        assert result.job_id == job.id
+
+
+class TriggerContract(PluginContract):
+    family = Family.TRIGGER
+
+    cases: ClassVar[list[tuple[str, TriggerSpec, SourceEvent, ProjectRef, bool]]] = []
+    """(name, spec, event, project, expected fired) for every registered name."""
+
+    def test_every_name_has_cases(self) -> None:
+        assert {c[0] for c in self.cases} >= set(self.names), "give at least one case per trigger name"
+
+    def case(self, name: str, tmp_path: Path) -> list[tuple[TriggerSpec, SourceEvent, ProjectRef, bool]]:
+        return [c[1:] for c in self.cases if c[0] == name]
+
+    def invoke(self, instance: Any, case: Any) -> Any:
+        return [(instance.evaluate(spec, event, project), fired) for spec, event, project, fired in case]
+
+    def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
+        for decision, fired in result:
+            assert isinstance(decision, TriggerDecision)
+            assert decision.fired is fired, decision.reason
+            assert decision.reason and decision.trigger == name
+
+
+class RendererContract(PluginContract):
+    family = Family.RENDERER
+
+    def request(self, name: str) -> RenderRequest:
+        return RenderRequest(
+            repository="acme/monorepo",
+            project="demo",
+            commit="0" * 40,
+            resources={
+                "resources": [
+                    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "demo"}, "data": {"a": "b"}},
+                ]
+            },
+        )
+
+    def case(self, name: str, tmp_path: Path) -> RenderRequest:
+        return self.request(name)
+
+    def invoke(self, instance: Any, case: Any) -> Any:
+        return instance.render(case)
+
+    def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
+        assert isinstance(result, RenderedResources)
+        assert result.manifests and result.text.strip()

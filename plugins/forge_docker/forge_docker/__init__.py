@@ -1,0 +1,23 @@
+"""Catalyst Forge plugin: container artifacts and the ``docker`` publisher.
+
+The hooks are all this module holds; implementations are imported on first use.
+"""
+
+from forge_core.sdk import ArtifactTypeRegistrar, PublisherRegistrar, hookimpl
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def forge_register_artifact_types(register: ArtifactTypeRegistrar) -> None:
+    register.add("container", description="A Docker/OCI container image")
+
+
+@hookimpl
+def forge_register_publishers(register: PublisherRegistrar) -> None:
+    register.add(
+        "docker",
+        "forge_docker.publisher:DockerPublisher",
+        artifact_types=["container"],
+        description="Push container images to an OCI/Docker registry",
+    )

@@ -1,0 +1,20 @@
+from forge_core.adapters.plugins import PluginHost
+from forge_core.sdk import Family
+from forge_core.testing.contracts import PublisherContract
+
+
+class TestDockerPublisher(PublisherContract):
+    plugin_id = "forge_docker"
+    distribution = "catalyst-forge-docker"
+    names = ("docker",)
+    implemented = False
+
+
+def test_declares_the_container_artifact_type(forge_installed_host: PluginHost) -> None:
+    registration = forge_installed_host.get(Family.ARTIFACT_TYPE, "container")
+    assert registration.owner.plugin == "forge_docker"
+    assert registration.owner.distribution == "catalyst-forge-docker"
+
+
+def test_docker_publisher_accepts_only_containers(forge_installed_host: PluginHost) -> None:
+    assert forge_installed_host.get(Family.PUBLISHER, "docker").options["artifact_types"] == ("container",)

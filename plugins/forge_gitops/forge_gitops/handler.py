@@ -1,0 +1,10 @@
+"""The ``deployment`` job handler: writes environments/<env>/<repository>-<project>/release.yaml."""
+
+from forge_core.sdk import Job, JobContext, JobResult, NotImplementedInThisVersion
+
+
+class DeploymentHandler:
+    def handle(self, job: Job, ctx: JobContext) -> JobResult:
+        raise NotImplementedInThisVersion(
+            "job handler", "deployment", "forge_gitops", detail="GitOps pointer commits arrive with the deployment issue"
+        )
