@@ -27,7 +27,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-CORE_COMMANDS = {"plugins", "version"}
+FEATURES: tuple[str, ...] = ()
+"""Modules with a ``register(app)`` function adding a feature's commands; each must stay light
+to import (typer only; the work is imported inside the command functions)."""
 
 
 def fail(error: ForgeError) -> NoReturn:
@@ -104,9 +106,18 @@ def _invoked_command(argv: list[str]) -> str | None:
     return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
+def core_commands() -> set[str]:
+    import importlib
+
+    for feature in FEATURES:
+        importlib.import_module(feature).register(app)
+    names = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands if c.callback}
+    return names | {g.name for g in app.registered_groups if g.name}
+
+
 def main(argv: list[str] | None = None) -> Any:
     args = sys.argv[1:] if argv is None else argv
-    if _invoked_command(args) not in CORE_COMMANDS | {None}:
+    if _invoked_command(args) not in core_commands() | {None}:
         try:
             host = plugin_host()
         except typer.Exit as stop:
