@@ -76,7 +76,9 @@ class StepSpec(Model):
 
 
 class StepStatus(str, enum.Enum):
-    SUCCEEDED = "succeeded"
+    """Status words follow the API reference (``success``, not ``succeeded``)."""
+
+    SUCCESS = "success"
     FAILED = "failed"
     TIMED_OUT = "timed_out"
     CANCELLED = "cancelled"
@@ -152,7 +154,7 @@ class Job(Model):
 
 
 class JobStatus(str, enum.Enum):
-    SUCCEEDED = "succeeded"
+    SUCCESS = "success"
     FAILED = "failed"
 
 
@@ -184,11 +186,14 @@ class RenderedResources(Model):
 
 
 class RunStatus(str, enum.Enum):
+    """Status of runs, phases, tasks and steps, as the API reports them."""
+
     PENDING = "pending"
     RUNNING = "running"
-    SUCCEEDED = "succeeded"
+    SUCCESS = "success"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"
 
 
 class PipelineRunInfo(Model):

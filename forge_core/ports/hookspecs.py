@@ -127,7 +127,7 @@ def forge_pipeline_run_started(run: PipelineRunInfo) -> None:
 
 @hookspec
 def forge_pipeline_run_finished(run: PipelineRunInfo) -> None:
-    """A pipeline run reached a final status (``succeeded``, ``failed`` or ``cancelled``).
+    """A pipeline run reached a final status (``success``, ``failed`` or ``cancelled``).
 
     :param run: the run, as persisted, with ``finished_at`` set.
     :returns: nothing; a raising implementation is logged and ignored.

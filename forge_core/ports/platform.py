@@ -1,0 +1,27 @@
+"""The port through which workers and orchestrators record state in the Platform API.
+
+Everything that changes a run (its plan, and the status of runs, phases, tasks and steps) goes
+through the API, which keeps the audit trail; the HTTP implementation lives in the adapters.
+Endpoints (``/v1``): ``POST /runs/{id}/plan``, ``PUT /runs/{id}/status``,
+``PUT /phases/{id}/status``, ``PUT /tasks/{id}/status``, ``PUT /steps/{id}/status``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class RunRecorder(Protocol):
+    async def record_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+        """Store the phases → tasks → steps of a run (from discovery); returns them with their ids."""
+        ...
+
+    async def set_run_status(self, run_id: str, status: str, *, error: str | None = None) -> None: ...
+
+    async def set_phase_status(self, phase_id: str, status: str) -> None: ...
+
+    async def set_task_status(self, task_id: str, status: str, *, error: str | None = None) -> None: ...
+
+    async def set_step_status(
+        self, step_id: str, status: str, *, exit_code: int | None = None, logs_key: str | None = None
+    ) -> None: ...
