@@ -139,13 +139,11 @@ class PluginHost:
                     continue
                 registrar = registrar_type(owner)
                 try:
-                    impl.function(**{arg: registrar for arg in impl.argnames})
+                    impl.function(**dict.fromkeys(impl.argnames, registrar))
                 except PluginError:
                     raise
                 except Exception as exc:
-                    raise PluginLoadError(
-                        f"{hook_name} raised {type(exc).__name__}: {exc}", where=info.id
-                    ) from exc
+                    raise PluginLoadError(f"{hook_name} raised {type(exc).__name__}: {exc}", where=info.id) from exc
                 collected.extend(registrar.collected)
         return collected
 
@@ -202,19 +200,22 @@ class PluginHost:
         for impl in reversed(self.pm.hook.forge_cli_commands.get_hookimpls()):
             before = _command_names(cli)
             try:
-                impl.function(**{arg: cli for arg in impl.argnames})
+                impl.function(**dict.fromkeys(impl.argnames, cli))
                 info = self.plugins.get(impl.plugin_name)
                 if info is not None:
                     info.commands = sorted(_command_names(cli) - before)
             except Exception as exc:
-                errors.append(PluginError(f"forge_cli_commands raised {type(exc).__name__}: {exc}", where=impl.plugin_name))
+                errors.append(
+                    PluginError(f"forge_cli_commands raised {type(exc).__name__}: {exc}", where=impl.plugin_name)
+                )
         return errors
 
     def api_routers(self) -> list[tuple[str, Any]]:
         """(plugin id, router) for every router a plugin contributes."""
         routers: list[tuple[str, Any]] = []
         for impl in reversed(self.pm.hook.forge_api_routers.get_hookimpls()):
-            routers.extend((impl.plugin_name, r) for r in impl.function() or ())
+            contributed: list[Any] = impl.function() or []
+            routers.extend((impl.plugin_name, router) for router in contributed)
         return routers
 
     def failures(self) -> list[PluginInfo]:
@@ -308,12 +309,20 @@ def _load_entry_points(host: PluginHost, settings: PluginSettings) -> None:
     def failed(_manager: Any, ep: importlib.metadata.EntryPoint, exc: BaseException) -> None:
         host._fail(host.plugins[ep.name], exc)
 
+    def missing(names: Iterable[str]) -> None:
+        for name in names:  # stevedore also lists those that failed to import: keep their error
+            if host.plugins[name].status != Status.FAILED:
+                host._fail(host.plugins[name], PluginLoadError("entry point vanished while loading", where=name))
+
+    # stevedore keeps a per-process list of entry points by group; plugins may have been installed
+    # since it was filled (long-lived processes, tests), so start from what is installed now.
+    NamedExtensionManager.ENTRY_POINT_CACHE.pop(ENTRY_POINT_GROUP, None)
     manager = NamedExtensionManager(
         ENTRY_POINT_GROUP,
         names=selected,
         name_order=True,
         on_load_failure_callback=failed,
-        on_missing_entrypoints_callback=lambda _names: None,
+        on_missing_entrypoints_callback=missing,
     )
     for extension in manager.extensions:
         info = host.plugins.pop(extension.name)

@@ -74,8 +74,6 @@ def plugins(
         typer.echo(json.dumps({"plugins": rows}, indent=2))
     else:
         _print_plugins(rows)
-    if host.failures():
-        raise typer.Exit(1)
 
 
 def _print_plugins(rows: list[dict[str, Any]]) -> None:
@@ -99,7 +97,12 @@ def _print_plugins(rows: list[dict[str, Any]]) -> None:
             status,
             style=style,
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for row in rows:
+        if row["status"] == "failed":  # unwrapped, so it can be copied and searched
+            message = f"[red]{row['id']}[/] ({row['distribution']}): {row['error']}"
+            console.print(message, highlight=False, soft_wrap=True)
 
 
 def _invoked_command(argv: list[str]) -> str | None:

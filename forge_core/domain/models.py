@@ -20,7 +20,7 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class EventKind(str, enum.Enum):
+class EventKind(enum.StrEnum):
     """What made the platform look at a commit."""
 
     PUSH = "push"
@@ -75,7 +75,7 @@ class StepSpec(Model):
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
-class StepStatus(str, enum.Enum):
+class StepStatus(enum.StrEnum):
     """Status words follow the API reference (``success``, not ``succeeded``)."""
 
     SUCCESS = "success"
@@ -153,7 +153,7 @@ class Job(Model):
     attempt: int = 1
 
 
-class JobStatus(str, enum.Enum):
+class JobStatus(enum.StrEnum):
     SUCCESS = "success"
     FAILED = "failed"
 
@@ -185,7 +185,7 @@ class RenderedResources(Model):
     text: str
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """Status of runs, phases, tasks and steps, as the API reports them."""
 
     PENDING = "pending"

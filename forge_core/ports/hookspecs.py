@@ -174,6 +174,7 @@ def forge_api_routers() -> list[Any]:
     :returns: a list of ``fastapi.APIRouter``; they are mounted under ``/v1/plugins/<plugin id>``.
     Called once when the API application is built.
     """
+    return []
 
 
 REGISTRATION_HOOKS = (

@@ -23,7 +23,7 @@ from forge_core.domain.errors import (
 )
 
 
-class Family(str, enum.Enum):
+class Family(enum.StrEnum):
     """The kinds of named implementation a plugin can register."""
 
     ARTIFACT_TYPE = "artifact_type"

@@ -169,7 +169,9 @@ class ProducerContract(PluginContract):
         return {}
 
     def case(self, name: str, tmp_path: Path) -> tuple[ArtifactSpec, ProjectRef, str, ExecutionContext]:
-        spec = ArtifactSpec(name="contract", type="binary", producer=name, producer_settings=self.producer_settings(name))
+        spec = ArtifactSpec(
+            name="contract", type="binary", producer=name, producer_settings=self.producer_settings(name)
+        )
         return spec, ProjectRef(name="demo", path="demo"), "0" * 40, _context(tmp_path)
 
     def invoke(self, instance: Any, case: Any) -> Any:

@@ -1,6 +1,12 @@
 """The ``docker`` publisher: pushes container images to an OCI registry."""
 
-from forge_core.sdk import ExecutionContext, NotImplementedInThisVersion, ProducedArtifact, PublishedLocation, PublishTarget
+from forge_core.sdk import (
+    ExecutionContext,
+    NotImplementedInThisVersion,
+    ProducedArtifact,
+    PublishedLocation,
+    PublishTarget,
+)
 
 
 class DockerPublisher:

@@ -1,6 +1,12 @@
 """The ``github`` publisher: attaches an artifact's files to a GitHub release."""
 
-from forge_core.sdk import ExecutionContext, NotImplementedInThisVersion, ProducedArtifact, PublishedLocation, PublishTarget
+from forge_core.sdk import (
+    ExecutionContext,
+    NotImplementedInThisVersion,
+    ProducedArtifact,
+    PublishedLocation,
+    PublishTarget,
+)
 
 
 class GithubReleasePublisher:

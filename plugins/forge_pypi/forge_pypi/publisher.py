@@ -1,6 +1,12 @@
 """The ``pypi`` publisher: uploads wheels and sdists to a PyPI-compatible index."""
 
-from forge_core.sdk import ExecutionContext, NotImplementedInThisVersion, ProducedArtifact, PublishedLocation, PublishTarget
+from forge_core.sdk import (
+    ExecutionContext,
+    NotImplementedInThisVersion,
+    ProducedArtifact,
+    PublishedLocation,
+    PublishTarget,
+)
 
 
 class PypiPublisher:

@@ -1,6 +1,12 @@
 """The ``s3`` publisher: uploads an artifact's files to a bucket."""
 
-from forge_core.sdk import ExecutionContext, NotImplementedInThisVersion, ProducedArtifact, PublishedLocation, PublishTarget
+from forge_core.sdk import (
+    ExecutionContext,
+    NotImplementedInThisVersion,
+    ProducedArtifact,
+    PublishedLocation,
+    PublishTarget,
+)
 
 
 class S3Publisher:

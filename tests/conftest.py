@@ -1,0 +1,58 @@
+"""Fixtures shared by the core's tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def make_distribution(tmp_path: Path) -> Callable[..., Path]:
+    """Install a small distribution into a folder, the way an installer lays out a pure wheel.
+
+    ``make_distribution("acme-forge-x", "1.2.0", plugin_id="acme_x", source="...")`` writes the
+    module ``<plugin_id>.py`` and ``<dist>-<version>.dist-info`` (METADATA, entry_points.txt) into
+    ``tmp_path/site`` and returns that folder; put it on sys.path or PYTHONPATH to install it.
+    """
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+
+    def make(name: str, version: str, *, plugin_id: str, source: str, module: str | None = None) -> Path:
+        module = module or plugin_id
+        (site / f"{module}.py").write_text(textwrap.dedent(source))
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        (info / "entry_points.txt").write_text(f"[forge.plugins]\n{plugin_id} = {module}\n")
+        return site
+
+    return make
+
+
+@pytest.fixture
+def run_forge() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run the ``forge`` CLI in a fresh interpreter, with extra paths and environment."""
+
+    def run(
+        *args: str, path: Path | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
+        environment.update(env or {})
+        environment["COLUMNS"] = "200"
+        if path is not None:
+            environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(path), environment.get("PYTHONPATH")]))
+        return subprocess.run(
+            [sys.executable, "-m", "forge_core.cli.main", *args],
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=60,
+        )
+
+    return run
