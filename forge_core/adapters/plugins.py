@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -214,7 +214,7 @@ class PluginHost:
         """(plugin id, router) for every router a plugin contributes."""
         routers: list[tuple[str, Any]] = []
         for impl in reversed(self.pm.hook.forge_api_routers.get_hookimpls()):
-            contributed: list[Any] = impl.function() or []
+            contributed = cast("list[Any]", impl.function() or [])
             routers.extend((impl.plugin_name, router) for router in contributed)
         return routers
 
