@@ -48,6 +48,9 @@ log = logging.getLogger("forge.worker")
 FETCH_WAIT = 1.0
 """Seconds one pull waits for jobs; also how soon a stop request is noticed."""
 
+LAG_INTERVAL = 2.0
+"""Seconds between readings of the consumer's lag."""
+
 
 def describe(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
@@ -82,6 +85,7 @@ class Worker:
         self.ack_wait = float(getattr(settings.nats.ack_wait, job_type))
         self.active: dict[asyncio.Task[None], Msg] = {}
         self.ready = asyncio.Event()
+        self.lag_interval = LAG_INTERVAL
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
 
@@ -163,7 +167,7 @@ class Worker:
                 info = await js.consumer_info(stream, consumer)
                 self.metrics.pending.set(info.num_pending or 0)
                 self.metrics.ack_pending.set(info.num_ack_pending or 0)
-            await asyncio.sleep(2)
+            await asyncio.sleep(self.lag_interval)
 
     # --- one job -------------------------------------------------------------------------------
 
