@@ -161,3 +161,21 @@ def worker_process(settings: Settings, tmp_path: Path) -> Iterator[Callable[...,
     yield start
     for process in started:
         process.kill()
+
+
+def git(*args: str, cwd: Path) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def monorepo(tmp_path: Path) -> tuple[Path, str]:
+    """A git repository with two projects (api, web); returns its path and the commit."""
+    repo = tmp_path / "monorepo"
+    (repo / "api").mkdir(parents=True)
+    (repo / "web").mkdir()
+    (repo / "api" / "hello.txt").write_text("hello from api\n")
+    (repo / "web" / "index.html").write_text("<p>web</p>\n")
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "init", cwd=repo)
+    return repo, git("rev-parse", "HEAD", cwd=repo)
