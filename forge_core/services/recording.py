@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from forge_core.domain.errors import ForgeError
 from forge_core.domain.jobs import failure_target
 from forge_core.domain.models import Job, RunStatus
 from forge_core.ports.platform import RunRecorder
@@ -33,7 +34,12 @@ class BlockingRecorder:
         self._recorder, self._loop, self._timeout = recorder, loop, timeout
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(self._timeout)
+        try:
+            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        except RuntimeError:  # the worker's loop is gone: it stopped and released this job
+            coroutine.close()
+            raise ForgeError("the worker has stopped; the job was released for redelivery") from None
+        return future.result(self._timeout)
 
     def record_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
         return self._call(self._recorder.record_plan(run_id, plan))
