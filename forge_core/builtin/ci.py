@@ -44,7 +44,9 @@ def _service(ctx: JobContext, name: str) -> Any:
     try:
         return ctx.services[name]
     except KeyError:
-        raise ConfigurationError(f"the ci handler needs the worker service {name!r}", where="JobContext.services") from None
+        raise ConfigurationError(
+            f"the ci handler needs the worker service {name!r}", where="JobContext.services"
+        ) from None
 
 
 def _step_spec(step: StepPlan) -> StepSpec:

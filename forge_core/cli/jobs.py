@@ -92,7 +92,9 @@ def _read_job(job_type: str, job_file: Path) -> Job:
     if not isinstance(data, dict):
         raise ConfigurationError("the job file holds a JSON object (run_id, payload, …)", where=str(job_file))
     if data.setdefault("type", job_type) != job_type:
-        raise ConfigurationError(f"the job's type {data['type']!r} is not --type {job_type!r}", where=f"{job_file}: type")
+        raise ConfigurationError(
+            f"the job's type {data['type']!r} is not --type {job_type!r}", where=f"{job_file}: type"
+        )
     data.setdefault("id", uuid.uuid4().hex)
     try:
         return Job.model_validate(data)
@@ -106,7 +108,7 @@ def dispatch(
     job_type: Annotated[str, typer.Option("--type", help="Job type: discovery, ci, artifact, release, deployment.")],
     job_file: Annotated[Path, typer.Option(help="The job as JSON: run_id, payload, optional id and attempt.")],
     timeout: Annotated[
-        float | None, typer.Option(min=0.1, help="Seconds to wait for the reply (default: ack wait × max deliver).")
+        float | None, typer.Option(min=0.1, help="Seconds to wait for the reply (default: ack wait times max deliver).")
     ] = None,
     result_file: Annotated[Path | None, typer.Option(help="Write the JobResult (JSON) here.")] = None,
 ) -> None:

@@ -98,19 +98,19 @@ class EmbeddedOrchestrator:
             await self.recorder.set_phase_status(phase.id, RunStatus.RUNNING.value)
         slots = asyncio.Semaphore(self.max_parallel)
         abort = asyncio.Event()
-        running = {
-            asyncio.create_task(self._run_task(run_id, task, source, slots, abort)): task
+        pending: set[asyncio.Task[TaskOutcome]] = {
+            asyncio.create_task(self._run_task(run_id, task, source, slots, abort))
             for phase in group
             for task in phase.tasks
         }
         cancelled = asyncio.create_task(cancel.wait())
         outcomes: dict[str, TaskOutcome] = {}
         stop: RunOutcome | None = None
-        pending = set(running)
         try:
             while pending:
-                done, _ = await asyncio.wait({*pending, cancelled}, return_when=asyncio.FIRST_COMPLETED)
-                for finished in done & pending:
+                waiting: set[asyncio.Future[Any]] = {*pending, cancelled}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for finished in [t for t in pending if t.done()]:
                     pending.discard(finished)
                     result = finished.result()
                     outcomes[result.task.id] = result
@@ -118,7 +118,7 @@ class EmbeddedOrchestrator:
                         stop = RunOutcome(
                             RunStatus.FAILED, f"task {result.task.key} failed: {result.error}", result.task.key
                         )
-                if cancelled in done and stop is None:
+                if cancelled.done() and stop is None:
                     stop = RunOutcome(RunStatus.CANCELLED, "cancelled")
                 if stop is not None and pending:
                     abort.set()

@@ -104,10 +104,13 @@ class Worker:
             await client.subscribe(
                 self.topology.max_deliveries_advisory(self.job_type), queue=consumer, cb=self._on_max_deliveries
             )
-            if self.settings.worker.metrics_port is not None:
-                self.metrics_port = self.metrics.serve(self.settings.worker.metrics_host, self.settings.worker.metrics_port)
+            port, address = self.settings.worker.metrics_port, self.settings.worker.metrics_host
+            if port is not None:
+                self.metrics_port = self.metrics.serve(address, port)
             watcher = asyncio.create_task(self._watch_lag(js, stream, consumer))
-            log.info("worker %s: pulling from %s/%s (concurrency %d)", self.job_type, stream, consumer, self.concurrency)
+            log.info(
+                "worker %s: pulling from %s/%s (concurrency %d)", self.job_type, stream, consumer, self.concurrency
+            )
             self.ready.set()
             await self._pull(pull, stop)
             await self._shut_down()
@@ -127,7 +130,7 @@ class Worker:
                     continue
                 try:
                     messages = await pull.fetch(free, timeout=FETCH_WAIT)
-                except (NatsTimeoutError, asyncio.TimeoutError):
+                except (TimeoutError, NatsTimeoutError):
                     continue
                 except Exception as exc:
                     if self._client is not None and self._client.is_closed:
@@ -197,7 +200,9 @@ class Worker:
             if envelope.job.type == self.job_type:
                 return envelope
             reason = f"a {envelope.job.type!r} job on the {self.job_type!r} consumer"
-        log.error("worker %s: %s (subject %s); moved to the dead-letter subject", self.job_type, reason, message.subject)
+        log.error(
+            "worker %s: %s (subject %s); moved to the dead-letter subject", self.job_type, reason, message.subject
+        )
         await self._dead_letter(message.data, reason, f"{message.subject}", "malformed")
         await message.ack()
         return None

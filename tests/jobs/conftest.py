@@ -18,16 +18,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import jobs_support  # noqa: E402
+import jobs_support
 
-from forge_core.adapters.bus.connection import connect  # noqa: E402
-from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins  # noqa: E402
-from forge_core.adapters.storage import FsspecStore  # noqa: E402
-from forge_core.settings import PluginSettings, Settings  # noqa: E402
-from forge_core.settings.nats import AckWaitSettings, NatsSettings  # noqa: E402
-from forge_core.settings.storage import StorageSettings  # noqa: E402
-from forge_core.settings.worker import WorkerSettings  # noqa: E402
-from forge_core.worker.runner import Worker  # noqa: E402
+from forge_core.adapters.bus.connection import connect
+from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
+from forge_core.adapters.storage import FsspecStore
+from forge_core.settings import PluginSettings, Settings
+from forge_core.settings.nats import AckWaitSettings, NatsSettings
+from forge_core.settings.storage import StorageSettings
+from forge_core.settings.worker import WorkerSettings
+from forge_core.worker.runner import Worker
 
 NATS_URL = "nats://127.0.0.1:4222"
 HERE = Path(__file__).parent

@@ -40,8 +40,10 @@ def test_names_without_a_prefix_are_the_specs() -> None:
         "pipeline-releases": "pipeline.releases.>",
     }
     assert topology.subject(Job(id="j", type="discovery", run_id="r1")) == "pipeline.discovery.r1"
-    assert topology.subject(Job(id="j", type="ci", run_id="r1", payload={"task": {"id": "t9"}})) == "pipeline.tasks.r1.t9"
-    assert topology.subject(Job(id="j", type="artifact", run_id="r1", payload={"artifact_id": "a"})) == "pipeline.artifacts.r1.a"
+    ci = Job(id="j", type="ci", run_id="r1", payload={"task": {"id": "t9"}})
+    assert topology.subject(ci) == "pipeline.tasks.r1.t9"
+    artifact = Job(id="j", type="artifact", run_id="r1", payload={"artifact_id": "a"})
+    assert topology.subject(artifact) == "pipeline.artifacts.r1.a"
     assert topology.subject(Job(id="j", type="release", run_id="r1")) == "pipeline.releases.r1.release"
     assert topology.filter_subject("deployment") == "pipeline.releases.*.deployment"
     assert topology.consumer("ci") == "worker-ci"
@@ -96,7 +98,9 @@ def test_provisioning_is_idempotent_and_reconciles_changed_settings(settings: Se
     asyncio.run(scenario())
 
 
-def test_a_job_round_trip_stores_its_result(make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore) -> None:
+def test_a_job_round_trip_stores_its_result(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore
+) -> None:
     async def scenario() -> None:
         async with running(make_worker()):
             client = await connect(settings.nats)

@@ -27,7 +27,9 @@ from .conftest import running
 SECRET = "hunter2-very-secret"
 
 
-def ci_job(repo: Path, commit: str, steps: list[tuple[str, str, str]], project: str = "api", task_id: str = "t1") -> Job:
+def ci_job(
+    repo: Path, commit: str, steps: list[tuple[str, str, str]], project: str = "api", task_id: str = "t1"
+) -> Job:
     task = TaskPlan(
         id=task_id, key=f"{project}:test", project_name=project, project_path=project,
         steps=tuple(StepPlan(id=f"{task_id}-s{i}", name=name, action=action, target=target)
@@ -137,7 +139,6 @@ class TestCiHandler(JobHandlerContract):
         self.repo, self.commit = monorepo
 
     def case(self, name: str, tmp_path: Path) -> Any:
-        job, ctx = super().case(name, tmp_path)
         job = ci_job(self.repo, self.commit, [("read", "exec", "cat hello.txt")])
         job = job.model_copy(update={"id": "job-contract"})
         from forge_core.adapters.plugins import load_plugins

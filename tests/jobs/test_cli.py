@@ -12,8 +12,6 @@ from pathlib import Path
 
 from forge_core.settings import Settings
 
-
-
 FORGE = str(Path(sys.executable).parent / "forge")
 
 
@@ -29,7 +27,9 @@ def forge_env(settings: Settings, **extra: str) -> dict[str, str]:
     }
 
 
-def dispatch(env: dict[str, str], job_type: str, job: dict[str, object], tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+def dispatch(
+    env: dict[str, str], job_type: str, job: dict[str, object], tmp_path: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     job_file, result_file = tmp_path / f"{job_type}-job.json", tmp_path / f"{job_type}-result.json"
     job_file.write_text(json.dumps(job))
     done = subprocess.run(
@@ -52,16 +52,18 @@ def test_worker_and_dispatch_processes_and_their_exit_codes(
 ) -> None:
     repo, commit = monorepo
     env = forge_env(settings, FORGE_WORKER__SECRETS=json.dumps({"API_KEY": "k-123456"}))
-    log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen([FORGE, "worker", "--type", "ci", "--concurrency", "2"], env=env, stdout=log,
-                              stderr=subprocess.STDOUT)
+    with open(tmp_path / "worker.log", "w") as log:
+        worker = subprocess.Popen(
+            [FORGE, "worker", "--type", "ci", "--concurrency", "2"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     try:
         deadline = time.monotonic() + 20
         while "pulling from" not in (tmp_path / "worker.log").read_text():
             assert worker.poll() is None and time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
             time.sleep(0.05)
 
-        done, result_file = dispatch(env, "ci", ci_job(repo, commit, 'cat hello.txt; echo "$API_KEY"', "t-ok"), tmp_path)
+        job = ci_job(repo, commit, 'cat hello.txt; echo "$API_KEY"', "t-ok")
+        done, result_file = dispatch(env, "ci", job, tmp_path)
         assert done.returncode == 0, done.stderr
         result = json.loads(result_file.read_text())
         assert result["status"] == "success" and result["job_id"]
@@ -78,7 +80,6 @@ def test_worker_and_dispatch_processes_and_their_exit_codes(
     finally:
         if worker.poll() is None:
             worker.kill()
-        log.close()
 
 
 def test_dispatch_timeout_unreachable_nats_and_bad_job_files(settings: Settings, tmp_path: Path) -> None:

@@ -77,9 +77,10 @@ def test_groups_run_in_order_tasks_in_parallel_and_the_first_failure_stops_the_r
         phase("build", 2, task("c", "echo building; exit 2")),
         phase("deploy", 3, task("d", "echo never")),
     ]}
-    outcome = orchestrate(make_worker, settings, storage, recorder, plan, SourceRef(repository=str(repo), commit=commit),
-                          mark=tmp_path)
-    assert outcome == RunOutcome(RunStatus.FAILED, "task api:c failed: step 'step0' failed: exited with code 2", "api:c")
+    source = SourceRef(repository=str(repo), commit=commit)
+    outcome = orchestrate(make_worker, settings, storage, recorder, plan, source, mark=tmp_path)
+    error = "task api:c failed: step 'step0' failed: exited with code 2"
+    assert outcome == RunOutcome(RunStatus.FAILED, error, "api:c")
     calls = recorder.calls
     assert calls[0] == ("run", "run-o", "running", None)
     assert calls[-1] == ("run", "run-o", "failed", outcome.error)
@@ -117,7 +118,8 @@ def test_a_task_nobody_answers_fails_the_run_with_the_reason(
     async def scenario() -> RunOutcome:
         client = await connect(settings.nats)
         try:
-            orchestrator = EmbeddedOrchestrator(NatsDispatcher(client, settings.nats, storage), recorder, task_timeout=0.5)
+            dispatcher = NatsDispatcher(client, settings.nats, storage)
+            orchestrator = EmbeddedOrchestrator(dispatcher, recorder, task_timeout=0.5)
             return await orchestrator.execute("run-o", plan, SourceRef(repository="x", commit="y"))
         finally:
             await client.close()
@@ -130,8 +132,9 @@ def test_a_task_nobody_answers_fails_the_run_with_the_reason(
 
 def test_an_invalid_plan_is_refused_before_anything_runs(settings: Settings, recorder: RecordingRecorder) -> None:
     orchestrator = EmbeddedOrchestrator(None, recorder)  # type: ignore[arg-type]
+    plan = {"phases": [{"id": "p", "name": "p"}]}
     with pytest.raises(ConfigurationError, match=r"plan\.phases\.0\.group_number"):
-        asyncio.run(orchestrator.execute("r", {"phases": [{"id": "p", "name": "p"}]}, SourceRef(repository="x", commit="y")))
+        asyncio.run(orchestrator.execute("r", plan, SourceRef(repository="x", commit="y")))
     assert recorder.calls == []
 
 

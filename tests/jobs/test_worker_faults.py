@@ -126,7 +126,9 @@ def test_shutdown_finishes_a_short_job_and_releases_a_long_one(
     asyncio.run(scenario())
 
 
-def test_metrics_show_the_consumer_lag(make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore) -> None:
+def test_metrics_show_the_consumer_lag(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore
+) -> None:
     settings.worker.metrics_port = 0
 
     async def scenario() -> None:

@@ -52,14 +52,16 @@ class NatsDispatcher:
         try:
             data = JobEnvelope(job=job, reply_to=inbox).model_dump_json().encode()
             try:
-                ack = await self.js.publish(subject, data, stream=stream, timeout=max(1.0, self.settings.connect_timeout))
+                ack = await self.js.publish(
+                    subject, data, stream=stream, timeout=max(1.0, self.settings.connect_timeout)
+                )
             except Exception as exc:
                 raise self._bus_error(f"cannot publish job {job.id} to {subject}", exc) from exc
             sequence = ack.seq
             log.debug("published job %s to %s (seq %s)", job.id, subject, sequence)
             try:
                 reply = await subscription.next_msg(timeout=timeout)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 if self.client.is_closed:
                     raise MessagingError(
                         f"lost the connection to NATS at {self._url()} while waiting for job {job.id}",

@@ -106,9 +106,9 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
 async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> ConsumerInfo:
     assert config.durable_name is not None
     try:
-        info = await js.consumer_info(stream, config.durable_name)
+        info: ConsumerInfo = await js.consumer_info(stream, config.durable_name)
     except NotFoundError:
-        created = await js.add_consumer(stream, config)
+        created: ConsumerInfo = await js.add_consumer(stream, config)
         log.info("created consumer %s on %s", config.durable_name, stream)
         return created
     changed = _differences(config, info.config, _CONSUMER_FIELDS)

@@ -16,7 +16,8 @@ def run(host: PluginHost, target: str, tmp_path: Path, **context: object) -> tup
     lines: list[str] = []
     runner = host.create(Family.STEP_RUNNER, "exec")
     step = StepSpec(name="s", action="exec", target=target, timeout=context.pop("step_timeout", None))  # type: ignore[arg-type]
-    outcome = runner.run(step, ProjectRef(name="p", path="."), ExecutionContext(workdir=tmp_path, log=lines.append, **context))  # type: ignore[arg-type]
+    ctx = ExecutionContext(workdir=tmp_path, log=lines.append, **context)  # type: ignore[arg-type]
+    outcome = runner.run(step, ProjectRef(name="p", path="."), ctx)
     return outcome, lines
 
 
@@ -51,3 +52,4 @@ def test_timeout_kills_the_process_group(forge_installed_host: PluginHost, tmp_p
 def test_empty_command_fails_clearly(forge_installed_host: PluginHost, tmp_path: Path) -> None:
     outcome, lines = run(forge_installed_host, "  ", tmp_path)
     assert outcome.status is StepStatus.FAILED and "empty" in outcome.message  # type: ignore[attr-defined]
+    assert lines == ["step s: no command (the step's target is empty)"]
