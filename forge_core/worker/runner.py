@@ -14,6 +14,7 @@ import contextlib
 import logging
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from forge_core.ports.storage import ObjectStore
 from forge_core.services.recording import BlockingRecorder, record_job_failure
 from forge_core.settings import Settings
 from forge_core.worker.metrics import WorkerMetrics
-from forge_core.worker.threads import run_in_thread
+from forge_core.worker.threads import HandlerThreads
 
 log = logging.getLogger("forge.worker")
 
@@ -50,6 +51,16 @@ FETCH_WAIT = 1.0
 
 LAG_INTERVAL = 2.0
 """Seconds between readings of the consumer's lag."""
+
+
+@dataclass(frozen=True)
+class Executed:
+    """What a handler thread hands back: the reply to send; the status when the handler ran
+    (None: answered from the stored result); the error when the handler raised."""
+
+    reply: bytes
+    status: JobStatus | None = None
+    raised: str | None = None
 
 
 def describe(exc: BaseException) -> str:
@@ -94,12 +105,15 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._client = client = await connect(self.nats, self.url, name=f"forge-worker-{self.job_type}")
+        self.threads = HandlerThreads(self.concurrency, name=f"forge-{self.job_type}")
         watcher: asyncio.Task[None] | None = None
         try:
             self._js = js = client.jetstream()
             await provision(js, self.topology, self.nats, self.job_type)
             stream, consumer = self.topology.stream(self.job_type), self.topology.consumer(self.job_type)
-            pull = await js.pull_subscribe_bind(durable=consumer, stream=stream)
+            # One pull subscription per slot: each lane long-polls for one job at a time, which
+            # keeps a job's pickup latency at one server round trip.
+            lanes = [await js.pull_subscribe_bind(durable=consumer, stream=stream) for _ in range(self.concurrency)]
             # A queue group: of all workers of this type, one handles each advisory.
             await client.subscribe(
                 self.topology.max_deliveries_advisory(self.job_type), queue=consumer, cb=self._on_max_deliveries
@@ -112,40 +126,40 @@ class Worker:
                 "worker %s: pulling from %s/%s (concurrency %d)", self.job_type, stream, consumer, self.concurrency
             )
             self.ready.set()
-            await self._pull(pull, stop)
+            stopping = asyncio.create_task(stop.wait())
+            try:
+                await asyncio.gather(*(self._lane(pull, stopping) for pull in lanes))
+            finally:
+                stopping.cancel()
             await self._shut_down()
         finally:
             if watcher is not None:
                 watcher.cancel()
+            self.threads.close()
             with contextlib.suppress(Exception):
                 await client.close()
 
-    async def _pull(self, pull: Any, stop: asyncio.Event) -> None:
-        stopping = asyncio.create_task(stop.wait())
-        try:
-            while not stop.is_set():
-                free = self.concurrency - len(self.active)
-                if free <= 0:
-                    await asyncio.wait({*self.active, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    continue
-                try:
-                    messages = await pull.fetch(free, timeout=FETCH_WAIT)
-                except (TimeoutError, NatsTimeoutError):
-                    continue
-                except Exception as exc:
-                    if self._client is not None and self._client.is_closed:
-                        raise MessagingError(
-                            f"lost the connection to NATS at {self.url}: {describe(exc)}", where=self.url
-                        ) from exc
-                    log.warning("worker %s: pull failed (%s); retrying", self.job_type, describe(exc))
-                    await asyncio.sleep(0.5)
-                    continue
-                for message in messages:
-                    task = asyncio.create_task(self._process(message))
-                    self.active[task] = message
-                    task.add_done_callback(lambda done: self.active.pop(done, None))
-        finally:
-            stopping.cancel()
+    async def _lane(self, pull: Any, stopping: asyncio.Task[Any]) -> None:
+        """Pull and process one job at a time until asked to stop (a running job is left to
+        the shutdown, which gives it the grace period)."""
+        while not stopping.done():
+            try:
+                messages = await pull.fetch(1, timeout=FETCH_WAIT)
+            except (TimeoutError, NatsTimeoutError):
+                continue
+            except Exception as exc:
+                if self._client is not None and self._client.is_closed:
+                    raise MessagingError(
+                        f"lost the connection to NATS at {self.url}: {describe(exc)}", where=self.url
+                    ) from exc
+                log.warning("worker %s: pull failed (%s); retrying", self.job_type, describe(exc))
+                await asyncio.sleep(0.5)
+                continue
+            for message in messages:
+                task = asyncio.create_task(self._process(message))
+                self.active[task] = message
+                task.add_done_callback(lambda done: self.active.pop(done, None))
+                await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
 
     async def _shut_down(self) -> None:
         """Stop pulling (done), give running jobs the grace period, then release the rest."""
@@ -209,18 +223,35 @@ class Worker:
 
     async def _handle(self, envelope: JobEnvelope, message: Msg) -> None:
         job = envelope.job
-        limit = self.nats.large_result_bytes
-        reply = await asyncio.to_thread(stored_reply, self.storage, job, limit)
-        if reply is not None:
-            log.info("worker %s: job %s already finished; answering from its stored result", self.job_type, job.id)
-            self.metrics.duplicates.inc()
-            await self._reply(envelope, reply)
-            await message.ack()
-            return
         heartbeat = asyncio.create_task(self._keep_alive(message))
         started = time.monotonic()
         try:
-            result = await run_in_thread(self.handler.handle, job, self._context(job, message), name=f"job-{job.id}")
+            done = await self.threads.submit(self._execute, job, self._context(job, message))
+        finally:
+            heartbeat.cancel()
+        if done.status is None:
+            log.info("worker %s: job %s already finished; answering from its stored result", self.job_type, job.id)
+            self.metrics.duplicates.inc()
+        else:
+            self.metrics.duration.observe(time.monotonic() - started)
+        if done.raised is not None:
+            log.warning("worker %s: job %s failed: %s", self.job_type, job.id, done.raised)
+            await self._record_failure(job, done.raised)
+        await self._reply(envelope, done.reply)
+        await message.ack()
+        if done.status is not None:
+            self.metrics.jobs.labels(type=self.job_type, status=done.status.value).inc()
+
+    def _execute(self, job: Job, ctx: JobContext) -> Executed:
+        """On a handler thread: the stored reply of a job that already finished, or run the
+        handler and store its result (one hop off the loop per job)."""
+        limit = self.nats.large_result_bytes
+        stored = stored_reply(self.storage, job, limit)
+        if stored is not None:
+            return Executed(stored)
+        raised: str | None = None
+        try:
+            result = self.handler.handle(job, ctx)
             if not isinstance(result, JobResult):
                 raise PluginError(
                     f"job handler {self.job_type!r} returned {type(result).__name__}, not a JobResult",
@@ -228,20 +259,10 @@ class Worker:
                 )
             if result.job_id != job.id:
                 result = result.model_copy(update={"job_id": job.id})
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
-            error = mask_secrets(describe(exc), self.secrets.values())
-            log.warning("worker %s: job %s failed: %s", self.job_type, job.id, error)
-            result = JobResult(job_id=job.id, status=JobStatus.FAILED, error=error)
-            await self._record_failure(job, error)
-        finally:
-            heartbeat.cancel()
-        self.metrics.duration.observe(time.monotonic() - started)
-        data = await asyncio.to_thread(store_result, self.storage, job, result, limit)
-        await self._reply(envelope, data)
-        await message.ack()
-        self.metrics.jobs.labels(type=self.job_type, status=result.status.value).inc()
+            raised = mask_secrets(describe(exc), self.secrets.values())
+            result = JobResult(job_id=job.id, status=JobStatus.FAILED, error=raised)
+        return Executed(store_result(self.storage, job, result, limit), result.status, raised)
 
     def _context(self, job: Job, message: Msg) -> JobContext:
         loop = asyncio.get_running_loop()
