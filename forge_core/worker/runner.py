@@ -86,6 +86,7 @@ class Worker:
         self.handler = host.create(Family.JOB_HANDLER, job_type)
         self.host, self.settings, self.recorder, self.storage = host, settings, recorder, storage
         self.nats = settings.nats
+        self._url_override = url  # None: the configured one (errors then name FORGE_NATS__URL)
         self.url = url or settings.nats.url
         self.concurrency = concurrency or settings.worker.concurrency
         self.topology = Topology.from_settings(settings.nats)
@@ -104,7 +105,7 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
-        self._client = client = await connect(self.nats, self.url, name=f"forge-worker-{self.job_type}")
+        self._client = client = await connect(self.nats, self._url_override, name=f"forge-worker-{self.job_type}")
         self.threads = HandlerThreads(self.concurrency, name=f"forge-{self.job_type}")
         watcher: asyncio.Task[None] | None = None
         try:
