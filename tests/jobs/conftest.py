@@ -9,8 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from forge_core.settings import PluginSettings, Settings
 from forge_core.settings.nats import AckWaitSettings, NatsSettings
 from forge_core.settings.storage import StorageSettings
 from forge_core.settings.worker import WorkerSettings
+from forge_core.worker.embedded import running_worker
 from forge_core.worker.runner import Worker
 
 NATS_URL = "nats://127.0.0.1:4222"
@@ -78,21 +78,8 @@ def recorder() -> jobs_support.RecordingRecorder:
     return jobs_support.RecordingRecorder()
 
 
-@asynccontextmanager
-async def running(worker: Worker) -> AsyncIterator[Worker]:
-    """``worker`` pulling in this event loop until the block ends (then stopped gracefully)."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    ready = asyncio.create_task(worker.ready.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        ready.cancel()
-        task.result()  # raises what stopped it
-    try:
-        yield worker
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
+running = running_worker
+"""``worker`` pulling in this event loop until the block ends (then stopped gracefully)."""
 
 
 @pytest.fixture

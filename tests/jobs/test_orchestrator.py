@@ -179,3 +179,25 @@ def test_a_restart_of_nats_during_a_run_never_leaves_it_running(
     if outcome.status is RunStatus.FAILED:
         assert outcome.error  # a clear reason
     assert recorder.calls[-1][:3] == ("run", "run-o", outcome.status.value)
+
+
+def test_the_embedded_bus_runs_a_plan_on_a_private_nats_server(
+    settings: Settings, host: Any, storage: FsspecStore, recorder: RecordingRecorder,
+    monorepo: tuple[Path, str], tmp_path: Path,
+) -> None:
+    """No NATS URL configured: a private nats-server, in-process workers, the orchestrator."""
+    from forge_core.worker.embedded import embedded_jobs
+
+    settings.nats.url = None
+    repo, commit = monorepo
+    plan = {"phases": [phase("test", 1, task("a", "cat hello.txt")), phase("build", 2, task("b", "ls"))]}
+
+    async def scenario() -> RunOutcome:
+        async with embedded_jobs(settings, host, recorder, storage, state_dir=tmp_path / "state") as dispatcher:
+            orchestrator = EmbeddedOrchestrator(dispatcher, recorder)
+            return await orchestrator.execute("run-e", plan, SourceRef(repository=str(repo), commit=commit))
+
+    assert asyncio.run(scenario()) == RunOutcome(RunStatus.SUCCESS)
+    assert recorder.calls[-1] == ("run", "run-e", "success", None)
+    assert storage.read_bytes("logs/run-e/a/a-s0.log") == b"hello from api\n"
+    assert (tmp_path / "state" / "nats" / "jetstream").is_dir()
