@@ -153,9 +153,10 @@ class EmbeddedOrchestrator:
                 job = Job(id=f"ci-{task.id}", type="ci", run_id=run_id, payload=payload.model_dump(mode="json"))
                 try:
                     result = await self.dispatcher.dispatch(job, self._timeout(task))
-                except ForgeError as exc:  # no reply in time, or the bus failed: nobody recorded it
-                    await self.recorder.set_task_status(task.id, RunStatus.FAILED.value, error=str(exc))
-                    return TaskOutcome(task, RunStatus.FAILED, str(exc))
+                except Exception as exc:  # no reply in time, or the bus failed: nobody recorded it
+                    error = str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
+                    await self.recorder.set_task_status(task.id, RunStatus.FAILED.value, error=error)
+                    return TaskOutcome(task, RunStatus.FAILED, error)
             if result.status is JobStatus.SUCCESS:
                 return TaskOutcome(task, RunStatus.SUCCESS)
             return TaskOutcome(task, RunStatus.FAILED, result.error or "failed")

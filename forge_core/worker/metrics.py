@@ -3,6 +3,8 @@ scales a worker type on (the same figure its NATS JetStream scaler reads)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 
@@ -33,8 +35,15 @@ class WorkerMetrics:
             "forge_worker_duplicates", "Redeliveries answered from the stored result", ["type"], registry=self.registry
         ).labels(**labels)
         self.job_type = job_type
+        self._server: Any = None
 
     def serve(self, host: str, port: int) -> int:
         """Expose ``/metrics`` on ``host:port`` (port 0: any free one); returns the port."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
-        return int(server.server_port)
+        self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(self._server.server_port)
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -100,6 +100,7 @@ class Worker:
         self.lag_interval = LAG_INTERVAL
         self._client: Client | None = None
         self._js: JetStreamContext | None = None
+        self.threads = HandlerThreads(0)
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -137,6 +138,7 @@ class Worker:
             if watcher is not None:
                 watcher.cancel()
             self.threads.close()
+            self.metrics.close()
             with contextlib.suppress(Exception):
                 await client.close()
 
@@ -320,13 +322,25 @@ class Worker:
             log.exception("worker %s: cannot dead-letter after a max-deliveries advisory", self.job_type)
 
     async def _give_up(self, advisory: MaxDeliveries) -> None:
-        """Move a job that exhausted its deliveries to the dead letters and fail it."""
+        """Move a job that exhausted its deliveries to the dead letters and fail it — unless it
+        did finish (only its acks were lost): then its dispatcher gets the stored result."""
         assert self._js is not None
         try:
             raw = await self._js.get_msg(advisory.stream, advisory.sequence)
         except NotFoundError:
             return  # already removed (answered late, or handled by another worker)
         data = raw.data or b""
+        try:
+            envelope: JobEnvelope | None = JobEnvelope.model_validate_json(data)
+        except ValidationError:
+            envelope = None
+        limit = self.nats.large_result_bytes
+        stored = None if envelope is None else await asyncio.to_thread(stored_reply, self.storage, envelope.job, limit)
+        if envelope is not None and stored is not None:
+            with contextlib.suppress(NotFoundError):
+                await self._js.delete_msg(advisory.stream, advisory.sequence)
+            await self._reply(envelope, stored)
+            return
         reason = (
             f"gave up after {advisory.deliveries} deliveries: the job never finished "
             "(its worker crashed or lost it every time)"
@@ -334,16 +348,14 @@ class Worker:
         await self._dead_letter(data, reason, f"{advisory.stream}:{advisory.sequence}", "max_deliveries")
         with contextlib.suppress(NotFoundError):
             await self._js.delete_msg(advisory.stream, advisory.sequence)
-        try:
-            envelope = JobEnvelope.model_validate_json(data)
-        except ValidationError:
+        if envelope is None:
             log.error("worker %s: dead-lettered message %s: %s", self.job_type, advisory.sequence, reason)
             return
         job = envelope.job
         log.error("worker %s: job %s dead-lettered: %s", self.job_type, job.id, reason)
         await self._record_failure(job, reason)
         result = JobResult(job_id=job.id, status=JobStatus.FAILED, error=reason)
-        reply = await asyncio.to_thread(store_result, self.storage, job, result, self.nats.large_result_bytes)
+        reply = await asyncio.to_thread(store_result, self.storage, job, result, limit)
         await self._reply(envelope, reply)
 
 

@@ -70,6 +70,8 @@ class NatsDispatcher:
                 raise JobTimeoutError(
                     f"no reply for {job.type} job {job.id} within {timeout:g} s", where=subject
                 ) from None
+            except Exception as exc:  # the connection closed under us, …
+                raise self._bus_error(f"lost the reply inbox of job {job.id}", exc) from exc
             sequence = None  # answered: nothing to withdraw
             return read_reply(reply.data, self.storage)
         finally:
