@@ -271,7 +271,11 @@ class Worker:
         loop = asyncio.get_running_loop()
 
         def heartbeat() -> None:
-            asyncio.run_coroutine_threadsafe(message.in_progress(), loop)
+            ping = message.in_progress()
+            try:
+                asyncio.run_coroutine_threadsafe(ping, loop)
+            except RuntimeError:  # the worker stopped and released the job: nothing to extend
+                ping.close()
 
         def job_log(line: str) -> None:
             log.info("job %s: %s", job.id, mask_secrets(line, self.secrets.values()))
