@@ -38,6 +38,7 @@ from forge_core.domain.models import (
     TriggerDecision,
     TriggerSpec,
 )
+from forge_core.domain.secrets import mask_secrets
 from forge_core.ports.hookspecs import hookimpl
 from forge_core.ports.protocols import (
     ExecutionContext,
@@ -105,4 +106,5 @@ __all__ = [
     "TriggerRegistrar",
     "TriggerSpec",
     "hookimpl",
+    "mask_secrets",
 ]

@@ -19,9 +19,11 @@ import sys
 import time
 from pathlib import Path
 
+from forge_core.builtin import BUILTINS as CORE_BUILTINS
+
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / ".matrix"
-BUILTINS = {"core.artifact_types", "core.triggers", "core.renderers"}
+BUILTINS = {plugin_id for plugin_id, _ in CORE_BUILTINS}
 UV = str(Path(sys.executable).parent / "uv")  # the workspace's own, pinned in uv.lock
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from forge_core.adapters.plugins import PluginHost, PluginInfo, Status, load_plugins
+from forge_core.builtin import BUILTINS
 from forge_core.domain.errors import (
     PluginConflictError,
     PluginError,
@@ -64,7 +65,8 @@ def only(*ids: str) -> PluginSettings:
 
 def test_builtins_register_through_the_hooks(forge_host: PluginHost) -> None:
     builtins = [p for p in forge_host.plugins.values() if p.builtin]
-    assert {p.id for p in builtins} == {"core.artifact_types", "core.triggers", "core.renderers"}
+    assert {p.id for p in builtins} == {plugin_id for plugin_id, _ in BUILTINS}
+    assert {"core.artifact_types", "core.triggers", "core.renderers"} <= {p.id for p in builtins}
     assert all(p.distribution == "catalyst-forge-core" and p.status == Status.LOADED for p in builtins)
     assert forge_host.registry.names(Family.TRIGGER) == ["always", "branch", "manual", "pull_request", "tag"]
     assert forge_host.plugins["core.triggers"].hooks == ["forge_register_triggers"]

@@ -73,3 +73,25 @@ class NotImplementedInThisVersion(ForgeError):
         self.family, self.name, self.plugin = family, name, plugin
         message = f"{family} {name!r} of plugin {plugin} is not implemented in this version"
         super().__init__(message + (f": {detail}" if detail else ""), where=plugin)
+
+
+class MessagingError(ForgeError):
+    """The job bus cannot be used: NATS unreachable, a stream that cannot be provisioned, a lost
+    connection (``where`` names the URL or the stream)."""
+
+    code = "messaging_unavailable"
+    exit_code = 7
+
+
+class JobFailedError(ForgeError):
+    """A job ran and its handler reported failure (the dispatcher's exit code for it)."""
+
+    code = "job_failed"
+    exit_code = 5
+
+
+class JobTimeoutError(ForgeError):
+    """No reply for a job within the dispatcher's timeout."""
+
+    code = "job_timeout"
+    exit_code = 6

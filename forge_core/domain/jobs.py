@@ -1,0 +1,129 @@
+"""The messages of the job bus: versioned envelopes around :class:`Job` and :class:`JobResult`,
+and the payload of a ``ci`` job (one task of a run's plan).
+
+Envelopes carry ``version`` so workers and dispatchers of different releases can tell what they
+read; a reader rejects versions it does not know (the message is dead-lettered, never guessed at).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from forge_core.domain.errors import ConfigurationError
+from forge_core.domain.models import Job, JobResult, JobStatus, Model
+
+ENVELOPE_VERSION: Literal[1] = 1
+
+JOB_TYPES: tuple[str, ...] = ("discovery", "ci", "artifact", "release", "deployment")
+"""The job types of the spec; each has its stream, subject, consumer and ack wait."""
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_:-]{1,128}$")
+
+
+def subject_token(value: str, field: str) -> str:
+    """``value`` if it can be one token of a NATS subject (ids of runs, tasks, artifacts)."""
+    if not _TOKEN.match(value):
+        raise ConfigurationError(
+            f"{value!r} cannot be used in a subject: use letters, digits, '_', '-' or ':' (at most 128)",
+            where=field,
+        )
+    return value
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobEnvelope(Model):
+    """A job on the bus. ``reply_to`` is the dispatcher's inbox (JetStream uses the message's own
+    reply subject for its acks, so the inbox travels inside the envelope)."""
+
+    version: Literal[1] = ENVELOPE_VERSION
+    job: Job
+    reply_to: str | None = None
+    published_at: datetime = Field(default_factory=_now)
+
+
+class ResultEnvelope(Model):
+    """A job's result on its way back: inline, or as a key in object storage when it is large."""
+
+    version: Literal[1] = ENVELOPE_VERSION
+    job_id: str
+    status: JobStatus
+    result: JobResult | None = None
+    result_ref: str | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ResultEnvelope:
+        if (self.result is None) == (self.result_ref is None):
+            raise ValueError("a result envelope holds either result or result_ref")
+        return self
+
+
+class PlanModel(BaseModel):
+    """Plan entries as the API returns them: extra fields (status, timestamps) are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class StepPlan(PlanModel):
+    id: str
+    name: str
+    action: str
+    target: str = ""
+    timeout_seconds: float | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskPlan(PlanModel):
+    id: str
+    key: str
+    project_name: str
+    project_path: str
+    steps: tuple[StepPlan, ...] = ()
+
+
+class PhasePlan(PlanModel):
+    id: str
+    name: str
+    group_number: int
+    tasks: tuple[TaskPlan, ...] = ()
+
+
+class RunPlan(PlanModel):
+    phases: tuple[PhasePlan, ...] = ()
+
+    def groups(self) -> list[list[PhasePlan]]:
+        """Phases grouped by ``group_number``, in order: a group's phases run together."""
+        numbers = sorted({p.group_number for p in self.phases})
+        return [[p for p in self.phases if p.group_number == n] for n in numbers]
+
+
+class SourceRef(PlanModel):
+    """Where a task's code is: a git repository (a local path or a URL) and the commit."""
+
+    repository: str
+    commit: str
+
+
+class CiJobPayload(PlanModel):
+    """The payload of a ``ci`` job: one task of the plan, its source, extra step environment."""
+
+    task: TaskPlan
+    source: SourceRef
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+def failure_target(job: Job) -> tuple[Literal["task", "run"], str] | None:
+    """Which entity a job's failure marks failed when nobody else can say: a ``ci`` job's task,
+    a discovery job's run; other types are reported by whoever drives them."""
+    task = job.payload.get("task")
+    if isinstance(task, dict) and isinstance(task.get("id"), str):
+        return "task", task["id"]
+    if job.type == "discovery":
+        return "run", job.run_id
+    return None

@@ -1,0 +1,50 @@
+"""The orchestration contract: run a plan's phase groups through dispatched jobs.
+
+Two implementations fit it: the embedded orchestrator (forge_core.services.orchestrator, for one
+machine) and, later, one that generates an Argo Workflow whose tasks are ``forge dispatch``
+processes. Either way every task travels the bus as a ``ci`` job and every state change goes
+through the RunRecorder port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from forge_core.domain.jobs import SourceRef
+from forge_core.domain.models import Job, JobResult, RunStatus
+
+
+class JobDispatcher(Protocol):
+    """Publishes a job with a unique reply inbox and waits for its result.
+
+    Raises JobTimeoutError when no reply comes within ``timeout`` seconds and MessagingError when
+    the bus cannot be used; a job that ran and failed is a JobResult with status ``failed``.
+    Cancelling the call withdraws the job if no worker has taken it yet.
+    """
+
+    async def dispatch(self, job: Job, timeout: float) -> JobResult: ...
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How a run ended, and why when it did not succeed."""
+
+    status: RunStatus
+    error: str | None = None
+    failed_task: str | None = None
+
+
+class Orchestrator(Protocol):
+    async def execute(
+        self,
+        run_id: str,
+        plan: dict[str, Any],
+        source: SourceRef,
+        *,
+        cancel: asyncio.Event | None = None,
+    ) -> RunOutcome:
+        """Run ``plan`` (``{"phases": [{"id", "name", "group_number", "tasks": [...]}]}``, with ids)
+        for the commit in ``source``; setting ``cancel`` stops the run (status ``cancelled``)."""
+        ...

@@ -1,0 +1,188 @@
+"""The embedded orchestrator: a run's phase groups, on one machine, through dispatched jobs.
+
+Groups run strictly in order; the tasks of a group run in parallel (at most ``max_parallel`` at
+once), each as a ``ci`` job through the JobDispatcher port (over NATS: the same path as ``forge
+dispatch``). The first failing task fails the run: the group's other running tasks are cancelled,
+its tasks not yet started and every later group are skipped. Setting the ``cancel`` event stops
+the run the same way, with status ``cancelled``. Every state change goes through the RunRecorder.
+
+A task a worker already started when it is cancelled runs to its end on that worker (jobs have
+no cancel message yet); the run does not wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from forge_core.domain.errors import ConfigurationError, ForgeError
+from forge_core.domain.jobs import CiJobPayload, PhasePlan, RunPlan, SourceRef, TaskPlan
+from forge_core.domain.models import Job, JobStatus, RunStatus
+from forge_core.ports.orchestrator import JobDispatcher, RunOutcome
+from forge_core.ports.platform import RunRecorder
+
+log = logging.getLogger("forge.orchestrator")
+
+TIMEOUT_MARGIN = 60.0
+"""Seconds added to the sum of a task's step timeouts for checkout, queueing and reporting."""
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    task: TaskPlan
+    status: RunStatus
+    error: str | None = None
+
+
+def parse_plan(plan: dict[str, Any]) -> RunPlan:
+    try:
+        return RunPlan.model_validate(plan)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigurationError(
+            f"invalid plan: {first['msg']}", where="plan." + ".".join(str(p) for p in first["loc"])
+        ) from None
+
+
+class EmbeddedOrchestrator:
+    """An :class:`~forge_core.ports.orchestrator.Orchestrator` driving dispatchers in-process."""
+
+    def __init__(
+        self,
+        dispatcher: JobDispatcher,
+        recorder: RunRecorder,
+        *,
+        max_parallel: int = 4,
+        task_timeout: float = 1800.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        if max_parallel < 1:
+            raise ConfigurationError("max_parallel must be at least 1", where="max_parallel")
+        self.dispatcher, self.recorder = dispatcher, recorder
+        self.max_parallel, self.task_timeout = max_parallel, task_timeout
+        self.env = dict(env or {})
+
+    async def execute(
+        self,
+        run_id: str,
+        plan: dict[str, Any],
+        source: SourceRef,
+        *,
+        cancel: asyncio.Event | None = None,
+    ) -> RunOutcome:
+        groups = parse_plan(plan).groups()
+        cancel = cancel or asyncio.Event()
+        await self.recorder.set_run_status(run_id, RunStatus.RUNNING.value)
+        outcome: RunOutcome | None = None
+        for group in groups:
+            if outcome is None and cancel.is_set():
+                outcome = RunOutcome(RunStatus.CANCELLED, "cancelled")
+            if outcome is not None:
+                await self._skip(group)
+                continue
+            outcome = await self._run_group(run_id, group, source, cancel)
+        outcome = outcome or RunOutcome(RunStatus.SUCCESS)
+        await self.recorder.set_run_status(run_id, outcome.status.value, error=outcome.error)
+        log.info("run %s: %s%s", run_id, outcome.status.value, f" ({outcome.error})" if outcome.error else "")
+        return outcome
+
+    async def _run_group(
+        self, run_id: str, group: list[PhasePlan], source: SourceRef, cancel: asyncio.Event
+    ) -> RunOutcome | None:
+        """Run one group; None when every task succeeded, else why the run stops."""
+        for phase in group:
+            await self.recorder.set_phase_status(phase.id, RunStatus.RUNNING.value)
+        slots = asyncio.Semaphore(self.max_parallel)
+        abort = asyncio.Event()
+        pending: set[asyncio.Task[TaskOutcome]] = {
+            asyncio.create_task(self._run_task(run_id, task, source, slots, abort))
+            for phase in group
+            for task in phase.tasks
+        }
+        cancelled = asyncio.create_task(cancel.wait())
+        outcomes: dict[str, TaskOutcome] = {}
+        stop: RunOutcome | None = None
+        try:
+            while pending:
+                waiting: set[asyncio.Future[Any]] = {*pending, cancelled}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for finished in [t for t in pending if t.done()]:
+                    pending.discard(finished)
+                    result = finished.result()
+                    outcomes[result.task.id] = result
+                    if result.status is RunStatus.FAILED and stop is None:
+                        stop = RunOutcome(
+                            RunStatus.FAILED, f"task {result.task.key} failed: {result.error}", result.task.key
+                        )
+                if cancelled.done() and stop is None:
+                    stop = RunOutcome(RunStatus.CANCELLED, "cancelled")
+                if stop is not None and pending:
+                    abort.set()
+                    for task in pending:
+                        task.cancel()
+                    for result in await asyncio.gather(*pending):
+                        outcomes[result.task.id] = result
+                    pending = set()
+        finally:
+            cancelled.cancel()
+        for phase in group:
+            statuses = {outcomes[t.id].status for t in phase.tasks if t.id in outcomes}
+            if RunStatus.FAILED in statuses:
+                status = RunStatus.FAILED
+            elif statuses <= {RunStatus.SUCCESS}:
+                status = RunStatus.SUCCESS
+            else:
+                status = RunStatus.CANCELLED
+            await self.recorder.set_phase_status(phase.id, status.value)
+        return stop
+
+    async def _run_task(
+        self, run_id: str, task: TaskPlan, source: SourceRef, slots: asyncio.Semaphore, abort: asyncio.Event
+    ) -> TaskOutcome:
+        started = False
+        try:
+            async with slots:
+                if abort.is_set():
+                    raise asyncio.CancelledError
+                started = True
+                payload = CiJobPayload(task=task, source=source, env=self.env)
+                job = Job(id=f"ci-{task.id}", type="ci", run_id=run_id, payload=payload.model_dump(mode="json"))
+                try:
+                    result = await self.dispatcher.dispatch(job, self._timeout(task))
+                except Exception as exc:  # no reply in time, or the bus failed: nobody recorded it
+                    error = str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
+                    await self.recorder.set_task_status(task.id, RunStatus.FAILED.value, error=error)
+                    return TaskOutcome(task, RunStatus.FAILED, error)
+            if result.status is JobStatus.SUCCESS:
+                return TaskOutcome(task, RunStatus.SUCCESS)
+            return TaskOutcome(task, RunStatus.FAILED, result.error or "failed")
+        except asyncio.CancelledError:
+            if started:
+                await self.recorder.set_task_status(task.id, RunStatus.CANCELLED.value, error="run stopped")
+                return TaskOutcome(task, RunStatus.CANCELLED, "run stopped")
+            await self._skip_task(task)
+            return TaskOutcome(task, RunStatus.SKIPPED)
+
+    def _timeout(self, task: TaskPlan) -> float:
+        limits = [s.timeout_seconds for s in task.steps]
+        if task.steps and all(limits):
+            return sum(limit or 0 for limit in limits) + TIMEOUT_MARGIN
+        return self.task_timeout
+
+    async def _skip(self, group: list[PhasePlan]) -> None:
+        for phase in group:
+            await self.recorder.set_phase_status(phase.id, RunStatus.SKIPPED.value)
+            for task in phase.tasks:
+                await self._skip_task(task)
+
+    async def _skip_task(self, task: TaskPlan) -> None:
+        await self.recorder.set_task_status(task.id, RunStatus.SKIPPED.value)
+        for step in task.steps:
+            await self.recorder.set_step_status(step.id, RunStatus.SKIPPED.value)
+
+
+__all__ = ["EmbeddedOrchestrator", "RunOutcome", "TaskOutcome"]

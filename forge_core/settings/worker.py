@@ -1,0 +1,29 @@
+"""The worker process: its cache, concurrency, metrics endpoint and the secrets its steps get."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+def _default_cache() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "forge" / "worker"
+
+
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cache_dir: Path = Field(default_factory=_default_cache, description="Git mirrors and checkouts.")
+    concurrency: int = Field(default=1, ge=1, le=256, description="Jobs run at once.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address of the Prometheus endpoint.")
+    metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Unset: no endpoint.")
+    shutdown_grace_seconds: float = Field(
+        default=25, ge=0, description="On SIGTERM, wait this long for running jobs, then release them."
+    )
+    secrets: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Environment variables given to every step, masked in logs (JSON object).",
+    )

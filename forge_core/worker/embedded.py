@@ -1,0 +1,74 @@
+"""The job bus on one machine: NATS (the configured server, or a private one), in-process
+workers, and a dispatcher to drive them — what ``forge run`` composes with the orchestrator.
+
+    async with embedded_jobs(settings, host, recorder, storage, state_dir=state) as dispatcher:
+        outcome = await EmbeddedOrchestrator(dispatcher, recorder).execute(run_id, plan, source)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from forge_core.adapters.bus.connection import connect
+from forge_core.adapters.bus.dispatcher import NatsDispatcher
+from forge_core.adapters.bus.local_server import LocalNatsServer
+from forge_core.adapters.plugins import PluginHost
+from forge_core.ports.platform import RunRecorder
+from forge_core.ports.storage import ObjectStore
+from forge_core.settings import Settings
+from forge_core.worker.runner import Worker
+
+
+@asynccontextmanager
+async def running_worker(worker: Worker) -> AsyncIterator[Worker]:
+    """``worker`` pulling on this event loop for the duration of the block, then shut down
+    gracefully; a worker that cannot start raises here."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    ready = asyncio.create_task(worker.ready.wait())
+    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        ready.cancel()
+        task.result()
+    try:
+        yield worker
+    finally:
+        stop.set()
+        await task
+
+
+@asynccontextmanager
+async def embedded_jobs(
+    settings: Settings,
+    host: PluginHost,
+    recorder: RunRecorder,
+    storage: ObjectStore,
+    *,
+    state_dir: Path,
+    job_types: Sequence[str] = ("ci",),
+    concurrency: int | None = None,
+) -> AsyncIterator[NatsDispatcher]:
+    """A dispatcher whose jobs run on in-process workers of ``job_types``. Without a configured
+    NATS URL a private ``nats-server`` runs with its store in ``state_dir/nats``, stopped at the end."""
+    server: LocalNatsServer | None = None
+    url = settings.nats.url
+    if url is None:
+        server = LocalNatsServer(state_dir / "nats")
+        await asyncio.to_thread(server.start)
+        url = server.url
+    local = settings.model_copy(update={"nats": settings.nats.model_copy(update={"url": url})})
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            for job_type in job_types:
+                worker = Worker(local, host, job_type, recorder, storage, concurrency=concurrency)
+                await stack.enter_async_context(running_worker(worker))
+            client = await connect(local.nats, url)
+            stack.push_async_callback(client.close)
+            yield NatsDispatcher(client, local.nats, storage)
+    finally:
+        if server is not None:
+            await asyncio.to_thread(server.stop)

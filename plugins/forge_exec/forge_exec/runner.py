@@ -1,0 +1,85 @@
+"""The ``exec`` step runner: the step's ``target`` is a shell command run in the project's folder.
+
+The command gets the worker's environment, then the context's ``env``, then its ``secrets``
+(as environment variables); every output line (stdout and stderr, interleaved as they come) goes
+to the context's log with secret values masked. A timeout (the step's or the context's, the
+shorter) kills the command's whole process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+
+from forge_core.sdk import ExecutionContext, ProjectRef, StepOutcome, StepSpec, StepStatus, mask_secrets
+
+SHELL = "/bin/sh"
+
+
+def _limit(step: StepSpec, ctx: ExecutionContext) -> float | None:
+    limits = [t for t in (step.timeout.total_seconds() if step.timeout else None, ctx.timeout) if t]
+    return min(limits) if limits else None
+
+
+class ExecStepRunner:
+    def run(self, step: StepSpec, project: ProjectRef, ctx: ExecutionContext) -> StepOutcome:
+        if not step.target.strip():
+            ctx.log(f"step {step.name}: no command (the step's target is empty)")
+            return StepOutcome(status=StepStatus.FAILED, message="the step's target (the command) is empty")
+        secrets = tuple(ctx.secrets.values())
+        env = {**os.environ, **ctx.env, **ctx.secrets}
+        limit = _limit(step, ctx)
+        started = time.monotonic()
+        try:
+            process = subprocess.Popen(
+                [SHELL, "-c", step.target],
+                cwd=ctx.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                bufsize=1,
+                start_new_session=True,  # its own process group, killed whole on timeout
+            )
+        except OSError as exc:
+            message = f"cannot start {SHELL} in {ctx.workdir}: {exc}"
+            ctx.log(message)
+            return StepOutcome(status=StepStatus.FAILED, message=message)
+        timed_out = threading.Event()
+
+        def expire() -> None:
+            timed_out.set()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+        timer = threading.Timer(limit, expire) if limit else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                ctx.log(mask_secrets(line.rstrip("\n"), secrets))
+            exit_code = process.wait()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        duration = time.monotonic() - started
+        if timed_out.is_set():
+            ctx.log(f"step {step.name}: timed out after {limit:g} s")
+            return StepOutcome(
+                status=StepStatus.TIMED_OUT, exit_code=exit_code, duration_seconds=duration,
+                message=f"timed out after {limit:g} s",
+            )
+        if exit_code != 0:
+            return StepOutcome(
+                status=StepStatus.FAILED, exit_code=exit_code, duration_seconds=duration,
+                message=f"exited with code {exit_code}",
+            )
+        return StepOutcome(status=StepStatus.SUCCESS, exit_code=0, duration_seconds=duration)

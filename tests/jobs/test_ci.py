@@ -1,0 +1,154 @@
+"""The ``ci`` job handler through the whole path: dispatcher → JetStream → worker → step runners."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jobs_support import RecordingRecorder
+from pydantic import SecretStr
+
+from forge_core.adapters.bus.connection import connect
+from forge_core.adapters.bus.dispatcher import NatsDispatcher
+from forge_core.adapters.plugins import PluginHost
+from forge_core.adapters.storage import FsspecStore
+from forge_core.domain.jobs import CiJobPayload, SourceRef, StepPlan, TaskPlan
+from forge_core.domain.models import Job, JobResult, JobStatus
+from forge_core.ports.storage import log_key
+from forge_core.settings import Settings
+from forge_core.testing.contracts import JobHandlerContract
+from forge_core.worker.runner import Worker
+
+from .conftest import running
+
+SECRET = "hunter2-very-secret"
+
+
+def ci_job(
+    repo: Path, commit: str, steps: list[tuple[str, str, str]], project: str = "api", task_id: str = "t1"
+) -> Job:
+    task = TaskPlan(
+        id=task_id, key=f"{project}:test", project_name=project, project_path=project,
+        steps=tuple(StepPlan(id=f"{task_id}-s{i}", name=name, action=action, target=target)
+                    for i, (name, action, target) in enumerate(steps)),
+    )
+    payload = CiJobPayload(task=task, source=SourceRef(repository=str(repo), commit=commit))
+    return Job(id=f"ci-{task_id}", type="ci", run_id="run-ci", payload=payload.model_dump(mode="json"))
+
+
+def dispatch(make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore, job: Job) -> JobResult:
+    async def scenario() -> JobResult:
+        async with running(make_worker("ci")):
+            client = await connect(settings.nats)
+            try:
+                return await NatsDispatcher(client, settings.nats, storage).dispatch(job, timeout=30)
+            finally:
+                await client.close()
+
+    return asyncio.run(scenario())
+
+
+def test_steps_run_in_the_checkout_and_their_logs_are_stored_masked(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    recorder: RecordingRecorder, monorepo: tuple[Path, str],
+) -> None:
+    settings.worker.secrets = {"DEPLOY_TOKEN": SecretStr(SECRET)}
+    repo, commit = monorepo
+    job = ci_job(repo, commit, [("read", "exec", "cat hello.txt"), ("leak", "exec", 'echo "token=$DEPLOY_TOKEN"')])
+    result = dispatch(make_worker, settings, storage, job)
+    assert result.status is JobStatus.SUCCESS, result.error
+    assert [s["status"] for s in result.output["steps"]] == ["success", "success"]
+    first_log = storage.read_bytes(log_key("run-ci", "t1", "t1-s0")).decode()
+    assert first_log == "hello from api\n"
+    leak_log = storage.read_bytes(log_key("run-ci", "t1", "t1-s1")).decode()
+    assert leak_log == "token=****\n" and SECRET not in leak_log
+    assert recorder.calls == [
+        ("task", "t1", "running", None),
+        ("step", "t1-s0", "running", None, None),
+        ("step", "t1-s0", "success", 0, log_key("run-ci", "t1", "t1-s0")),
+        ("step", "t1-s1", "running", None, None),
+        ("step", "t1-s1", "success", 0, log_key("run-ci", "t1", "t1-s1")),
+        ("task", "t1", "success", None),
+    ]
+    assert not list((settings.worker.cache_dir / "ci" / "work").iterdir())  # checkouts are removed
+
+
+def test_the_first_failing_step_fails_the_task_and_skips_the_rest(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    recorder: RecordingRecorder, monorepo: tuple[Path, str],
+) -> None:
+    repo, commit = monorepo
+    job = ci_job(repo, commit, [("lint", "exec", "echo checking; exit 4"), ("never", "exec", "echo ran")])
+    result = dispatch(make_worker, settings, storage, job)
+    assert result.status is JobStatus.FAILED
+    assert result.error == "step 'lint' failed: exited with code 4"
+    assert storage.read_bytes(log_key("run-ci", "t1", "t1-s0")).decode() == "checking\n"
+    assert ("step", "t1-s1", "skipped", None, None) in recorder.calls
+    assert recorder.calls[-1] == ("task", "t1", "failed", "step 'lint' failed: exited with code 4")
+
+
+def test_a_step_runner_that_raises_fails_its_step_with_the_plugins_error(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    recorder: RecordingRecorder, monorepo: tuple[Path, str],
+) -> None:
+    """The StepRunner contract on this path: the Earthly runner (not implemented yet) and an
+    action nobody registered both fail the step, with the reason in its log."""
+    repo, commit = monorepo
+    job = ci_job(repo, commit, [("build", "earthly", "+build")])
+    result = dispatch(make_worker, settings, storage, job)
+    assert result.status is JobStatus.FAILED and "forge_earthly" in (result.error or "")
+    assert "not implemented in this version" in storage.read_bytes(log_key("run-ci", "t1", "t1-s0")).decode()
+
+    unknown = ci_job(repo, commit, [("build", "nope", "x")], task_id="t2")
+    result = dispatch(make_worker, settings, storage, unknown)
+    assert result.status is JobStatus.FAILED
+    assert "unknown step runner 'nope'; installed: earthly, exec" in (result.error or "")
+
+
+def test_a_commit_missing_from_the_repository_fails_the_task(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    recorder: RecordingRecorder, monorepo: tuple[Path, str],
+) -> None:
+    repo, _ = monorepo
+    result = dispatch(make_worker, settings, storage, ci_job(repo, "0" * 40, [("x", "exec", "true")]))
+    assert result.status is JobStatus.FAILED and "is not in" in (result.error or "")
+    assert recorder.calls[-1][:3] == ("task", "t1", "failed")
+
+
+class SyncRecorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def set_task_status(self, task_id: str, status: str, *, error: str | None = None) -> None:
+        self.calls.append(("task", task_id, status))
+
+    def set_step_status(self, step_id: str, status: str, **_: Any) -> None:
+        self.calls.append(("step", step_id, status))
+
+
+class TestCiHandler(JobHandlerContract):
+    plugin_id = "core.ci"
+    builtin = True
+    names = ("ci",)
+
+    @pytest.fixture(autouse=True)
+    def _repo(self, monorepo: tuple[Path, str]) -> None:
+        self.repo, self.commit = monorepo
+
+    def case(self, name: str, tmp_path: Path) -> Any:
+        job = ci_job(self.repo, self.commit, [("read", "exec", "cat hello.txt")])
+        job = job.model_copy(update={"id": "job-contract"})
+        from forge_core.adapters.plugins import load_plugins
+        from forge_core.ports.protocols import JobContext
+        from forge_core.settings import PluginSettings
+
+        registry = load_plugins(PluginSettings(allow=["forge_exec"])).registry
+        services = {"recorder": SyncRecorder(), "storage": FsspecStore(str(tmp_path / "store"))}
+        return job, JobContext(cache_dir=tmp_path / "cache", registry=registry, services=services)
+
+    def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
+        super().check(name, result, case, host)
+        assert result.status is JobStatus.SUCCESS, result.error

@@ -1,0 +1,35 @@
+"""The private nats-server the embedded default starts when no NATS URL is configured."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from forge_core.adapters.bus.connection import connect
+from forge_core.adapters.bus.local_server import local_nats
+from forge_core.domain.errors import MessagingError
+from forge_core.settings.nats import NatsSettings
+
+
+def test_a_private_server_with_jetstream_keeps_its_store_in_the_state_dir(tmp_path: Path) -> None:
+    async def stream_names(url: str) -> list[str]:
+        client = await connect(NatsSettings(), url)
+        try:
+            js = client.jetstream()
+            if not [s for s in await js.streams_info() if s.config.name == "kept"]:
+                await js.add_stream(name="kept", subjects=["kept.>"])
+            return [s.config.name or "" for s in await js.streams_info()]
+        finally:
+            await client.close()
+
+    with local_nats(tmp_path) as server:
+        assert server.url.startswith("nats://127.0.0.1:")
+        assert asyncio.run(stream_names(server.url)) == ["kept"]
+        server.restart()
+        assert asyncio.run(stream_names(server.url)) == ["kept"]  # the store survived the restart
+        url = server.url
+    assert (tmp_path / "jetstream").is_dir()
+    with pytest.raises(MessagingError, match="cannot connect"):
+        asyncio.run(connect(NatsSettings(), url))
