@@ -4,5 +4,6 @@ BUILTINS: list[tuple[str, str]] = [
     ("core.artifact_types", "forge_core.builtin.artifact_types"),
     ("core.triggers", "forge_core.builtin.triggers"),
     ("core.renderers", "forge_core.builtin.renderers"),
+    ("core.discovery", "forge_core.builtin.discovery"),
 ]
 """(plugin id, module) of every built-in plugin, in load order."""

@@ -23,6 +23,8 @@ from pydantic_settings import (
 )
 
 from forge_core.domain.errors import ConfigurationError
+from forge_core.settings.cue import CueSettings
+from forge_core.settings.git import GitSettings
 
 CONFIG_FILE_VARIABLE = "FORGE_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = "forge.toml"
@@ -92,6 +94,8 @@ class Settings(BaseSettings):
     )
 
     plugins: PluginSettings = Field(default_factory=PluginSettings)
+    cue: CueSettings = Field(default_factory=CueSettings)
+    git: GitSettings = Field(default_factory=GitSettings)
 
     @classmethod
     def settings_customise_sources(

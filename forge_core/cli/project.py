@@ -1,0 +1,113 @@
+"""``forge validate`` and ``forge discover``: a repository's configuration, checked and planned."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from forge_core.domain.plan import DiscoveryDocument
+
+PathArgument = Annotated[Path, typer.Argument(help="The repository (a git working copy or bare repository).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(validate)
+    app.command()(discover)
+
+
+def _discover(path: Path, commit: str | None, branch: str | None, tag: str | None) -> DiscoveryDocument:
+    from forge_core.adapters.cue import open_evaluator
+    from forge_core.adapters.git import CommitReader
+    from forge_core.builtin.discovery import new_discovery, resolve_event
+    from forge_core.cli.main import fail
+    from forge_core.domain.errors import ForgeError
+    from forge_core.settings import load_settings
+    from forge_core.adapters.plugins import load_plugins
+
+    try:
+        settings = load_settings()
+        host = load_plugins(settings.plugins)
+        reader = CommitReader(path)
+        event = resolve_event(reader, reader.name, commit=commit, branch=branch, tag=tag, detect=True)
+        evaluator = open_evaluator(settings.cue)
+        try:
+            return new_discovery(host.registry, evaluator, settings.cue.cache_dir).discover(reader, event)
+        finally:
+            evaluator.close()
+    except ForgeError as error:
+        fail(error)
+
+
+def validate(
+    path: PathArgument = Path("."),
+    commit: Annotated[str | None, typer.Option(help="Revision to check (default HEAD).")] = None,
+) -> None:
+    """Check .forge/repo.cue and every project.cue of a commit; print every problem as file:line."""
+    from rich.console import Console
+
+    document = _discover(path, commit, None, None)
+    errors = [d for d in document.diagnostics if not d.file.startswith("refs/")]
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    for diagnostic in errors:
+        console.print(f"[bold red]error:[/] {diagnostic}", markup=True)
+    if errors:
+        console.print(f"{len(errors)} error(s) in {document.event.repository} at {document.event.commit[:12]}")
+        raise typer.Exit(2)
+    names = ", ".join(p.project.name for p in document.projects)
+    Console(highlight=False).print(f"ok: repo.cue and {len(document.projects)} project(s) valid ({names})")
+
+
+def discover(
+    path: PathArgument = Path("."),
+    commit: Annotated[str | None, typer.Option(help="Revision to discover (default: the tag's commit, or HEAD).")] = None,
+    branch: Annotated[str | None, typer.Option(help="Discover as a push to this branch.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Discover as this tag's event.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The discovery document as JSON.")] = False,
+) -> None:
+    """Plan a commit: phase groups, tasks and steps, artifacts, release decisions, deploy resources."""
+    document = _discover(path, commit, branch, tag)
+    if as_json:
+        typer.echo(document.model_dump_json(indent=2))
+    else:
+        _print_tree(document)
+    if document.diagnostics:
+        raise typer.Exit(2)
+
+
+def _print_tree(document: DiscoveryDocument) -> None:
+    from rich.console import Console
+    from rich.tree import Tree
+
+    event = document.event
+    refs = ", ".join(f"{k} {v}" for k, v in (("branch", event.branch), ("tag", event.tag)) if v) or "no ref"
+    root = Tree(f"[bold]{event.repository}[/] @ {event.commit[:12]} ({refs})")
+    for group in document.groups:
+        node = root.add(f"[bold]group {group.group}[/]: {', '.join(p.name for p in group.phases)}")
+        for task in group.tasks:
+            branch = node.add(f"[cyan]{task.id}[/]" + (f" (timeout {task.timeout})" if task.timeout else ""))
+            for step in task.steps:
+                branch.add(f"{step.name}: [dim]{step.action}[/] {_escape(step.target)}")
+    projects = root.add("[bold]projects[/]")
+    for plan in document.projects:
+        release = plan.release
+        verdict = "[green]release[/]" + (f" {release.version}" if release.version else "") if release.release else "[dim]no release[/]"
+        node = projects.add(f"[cyan]{plan.project.name}[/] ({plan.project.path}): {verdict}: {_escape(release.reason)}")
+        for artifact in plan.artifacts:
+            targets = ", ".join(f"{p.name} ({p.type})" for p in artifact.publishers) or "no publishers"
+            node.add(f"artifact {artifact.spec.name} [dim]{artifact.spec.type}, {artifact.spec.producer}[/] → {targets}")
+        if plan.resources:
+            node.add("deploy: " + ", ".join(f"{r['kind']}/{r['metadata']['name']}" for r in plan.resources))
+    if document.diagnostics:
+        problems = root.add("[bold red]diagnostics[/]")
+        for diagnostic in document.diagnostics:
+            problems.add(_escape(str(diagnostic)))
+    Console(highlight=False).print(root)
+
+
+def _escape(text: Any) -> str:
+    from rich.markup import escape
+
+    return escape(str(text))

@@ -1,0 +1,16 @@
+"""The git cache: one bare mirror per repository, shared by the workers of one machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GitSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cache_dir: Path = Field(
+        default=Path.home() / ".cache" / "catalyst-forge" / "git", description="Where the mirrors live."
+    )
+    lock_timeout: float = Field(default=600.0, description="Seconds to wait for another user of a mirror.")
