@@ -170,6 +170,7 @@ class Batch:
 
 SOURCES = "sources.cue"
 INJECTED = (
+    "artifacts: {{...}}\n"  # in scope for #artifact even when the project declares no artifacts
     "#artifact: {{for n, _ in artifacts {{(n): #ArtifactRef & {{_name: n}}}}, ...}}\n"
     "#forge: #Runtime & {runtime}\n"
 )
@@ -261,8 +262,12 @@ def map_error(batch: Batch, error: CueError) -> Mapped:
             continue
         if key is None and not match:
             key = segment.key
-        if segment.key == key and segment.first <= position.line <= segment.last:
+        if segment.key != key:
+            continue
+        if segment.first <= position.line <= segment.last:
             positions.append((position.line - segment.offset, position.column))
+        elif position.line > segment.last:  # in what follows the body: the end of the user's file
+            positions.append((segment.last - segment.offset + 1, 1))
     return Mapped(key, path, error.message, tuple(positions))
 
 
