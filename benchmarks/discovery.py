@@ -136,7 +136,8 @@ def main() -> None:
         git(repo, "commit", "--quiet", "-am", "svc-0007: three replicas")
         event = event.model_copy(update={"commit": reader.resolve("HEAD")})
         one, after = timed(lambda: discovery.discover(reader, event))
-        assert after.evaluated == 1 and after.ok
+        assert after.evaluated == 1
+        assert after.ok
     evaluator.close()
 
     print(f"discovery of {args.projects} projects ({evaluator.version})")

@@ -70,9 +70,11 @@ class DiscoveryHandler:
         payload = job.payload
         try:
             url = str(payload["repository"])
+            # The worker's cache folder holds the mirrors and the discovery cache; the settings
+            # (when the worker passes them) choose the evaluator.
             settings = ctx.services.get("settings")
-            cue = getattr(settings, "cue", None) or CueSettings(cache_dir=ctx.cache_dir / "discovery")
-            git_settings = getattr(settings, "git", None) or GitSettings(cache_dir=ctx.cache_dir / "git")
+            cue = getattr(settings, "cue", None) or CueSettings()
+            git_settings = GitSettings(cache_dir=ctx.cache_dir / "git")
             if self._evaluator is None:
                 self._evaluator = open_evaluator(cue)
             reader, _ = GitCache(git_settings).open(url, payload.get("tag") or payload.get("commit") or "HEAD")
@@ -80,15 +82,16 @@ class DiscoveryHandler:
             event = resolve_event(
                 reader, url, commit=payload.get("commit"), branch=payload.get("branch"), tag=payload.get("tag")
             )
-            document = new_discovery(ctx.registry, self._evaluator, cue.cache_dir).discover(reader, event)
+            discovery = new_discovery(ctx.registry, self._evaluator, ctx.cache_dir / "discovery")
+            document = discovery.discover(reader, event)
         except KeyError as missing:
             return JobResult(job_id=job.id, status=JobStatus.FAILED, error=f"payload has no {missing}")
         except ForgeError as error:
             return JobResult(job_id=job.id, status=JobStatus.FAILED, error=str(error))
         output = document.model_dump(mode="json")
         if document.diagnostics:
-            error = ProjectConfigError(list(document.diagnostics))
-            return JobResult(job_id=job.id, status=JobStatus.FAILED, output=output, error=str(error))
+            problems = ProjectConfigError(list(document.diagnostics))
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, output=output, error=str(problems))
         return JobResult(job_id=job.id, status=JobStatus.SUCCESS, output=output)
 
 

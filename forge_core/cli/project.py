@@ -21,11 +21,11 @@ def register(app: typer.Typer) -> None:
 def _discover(path: Path, commit: str | None, branch: str | None, tag: str | None) -> DiscoveryDocument:
     from forge_core.adapters.cue import open_evaluator
     from forge_core.adapters.git import CommitReader
+    from forge_core.adapters.plugins import load_plugins
     from forge_core.builtin.discovery import new_discovery, resolve_event
     from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
     from forge_core.settings import load_settings
-    from forge_core.adapters.plugins import load_plugins
 
     try:
         settings = load_settings()
@@ -62,7 +62,7 @@ def validate(
 
 def discover(
     path: PathArgument = Path("."),
-    commit: Annotated[str | None, typer.Option(help="Revision to discover (default: the tag's commit, or HEAD).")] = None,
+    commit: Annotated[str | None, typer.Option(help="Revision (default: the tag's commit, or HEAD).")] = None,
     branch: Annotated[str | None, typer.Option(help="Discover as a push to this branch.")] = None,
     tag: Annotated[str | None, typer.Option(help="Discover as this tag's event.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The discovery document as JSON.")] = False,
@@ -93,11 +93,15 @@ def _print_tree(document: DiscoveryDocument) -> None:
     projects = root.add("[bold]projects[/]")
     for plan in document.projects:
         release = plan.release
-        verdict = "[green]release[/]" + (f" {release.version}" if release.version else "") if release.release else "[dim]no release[/]"
-        node = projects.add(f"[cyan]{plan.project.name}[/] ({plan.project.path}): {verdict}: {_escape(release.reason)}")
+        verdict = "[dim]no release[/]"
+        if release.release:
+            verdict = "[green]release[/]" + (f" {release.version}" if release.version else "")
+        title = f"[cyan]{plan.project.name}[/] ({plan.project.path}): {verdict}: {_escape(release.reason)}"
+        node = projects.add(title)
         for artifact in plan.artifacts:
             targets = ", ".join(f"{p.name} ({p.type})" for p in artifact.publishers) or "no publishers"
-            node.add(f"artifact {artifact.spec.name} [dim]{artifact.spec.type}, {artifact.spec.producer}[/] → {targets}")
+            spec = artifact.spec
+            node.add(f"artifact {spec.name} [dim]{spec.type}, {spec.producer}[/] → {targets}")
         if plan.resources:
             node.add("deploy: " + ", ".join(f"{r['kind']}/{r['metadata']['name']}" for r in plan.resources))
     if document.diagnostics:

@@ -14,7 +14,14 @@ from typing import Any
 from pydantic import Field
 
 from forge_core.domain.errors import ForgeError
-from forge_core.domain.models import ArtifactSpec, Model, PublishTarget, SecretRef, StepSpec, TriggerSpec
+from forge_core.domain.models import (
+    ArtifactSpec,
+    Model,
+    PublishTarget,
+    SecretRef,
+    StepSpec,
+    TriggerSpec,
+)
 
 DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}

@@ -230,11 +230,11 @@ class Discovery:
         groups: list[tuple[dict[str, str], list[Source]]] = []
         for source in sources:
             header = headers[source.key]
-            for imports, members in groups:
+            for imports, members in groups:  # noqa: B007 (the group found is used after the loop)
                 if compatible_imports(imports, header):
                     break
             else:
-                imports, members = dict(), []
+                imports, members = {}, []
                 groups.append((imports, members))
             imports.update({alias or path: path for alias, path in header.imports})
             members.append(source)
@@ -274,7 +274,9 @@ class Discovery:
 
     # --- from values to configurations -----------------------------------------------------
 
-    def _configs(self, projects: list[_Project], source: CommitSource, diagnostics: list[Diagnostic]) -> list[ProjectConfig]:
+    def _configs(
+        self, projects: list[_Project], source: CommitSource, diagnostics: list[Diagnostic]
+    ) -> list[ProjectConfig]:
         configs: list[tuple[_Project, ProjectConfig]] = []
         for project in projects:
             if project.value is None or project.diagnostics:

@@ -1,4 +1,5 @@
-"""The git cache: one bare mirror per repository, shared by the workers of one machine."""
+"""The git cache of the command line and services: one bare mirror per repository (a worker
+keeps its mirrors in its own cache folder)."""
 
 from __future__ import annotations
 

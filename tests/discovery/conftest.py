@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from forge_core.adapters.cue import open_evaluator
+from forge_core.adapters.git import CommitReader
 from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
 from forge_core.builtin.discovery import new_discovery, resolve_event
-from forge_core.adapters.git import CommitReader
 from forge_core.domain.models import ProjectRef, StepOutcome, StepSpec, StepStatus
 from forge_core.domain.plan import DiscoveryDocument
 from forge_core.ports.hookspecs import hookimpl
@@ -29,7 +29,7 @@ from forge_core.settings.cue import CueSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
-from make_example import make_example  # noqa: E402
+from make_example import make_example
 
 
 class ShellStepRunner:

@@ -39,7 +39,8 @@ def test_discover_json_on_the_tagged_example(forge, example: Path) -> None:
     assert [g["group"] for g in document["groups"]] == [1, 2, 3]
     releases = {p["project"]["name"]: p["release"] for p in document["projects"]}
     assert set(releases) == {"acmectl", "api", "docs", "greeting"}
-    assert releases["api"]["release"] is True and releases["api"]["reason"]
+    assert releases["api"]["release"] is True
+    assert releases["api"]["reason"]
     assert all(r["reason"] for r in releases.values())
     assert all(p["artifacts"][0]["publishers"] for p in document["projects"])
     feature = json.loads(forge("discover", str(example), "--branch", "feature-x", "--json").stdout)
@@ -59,12 +60,15 @@ def test_validate_reports_every_broken_project_and_fails(forge, make_repo) -> No
     repo = make_repo({
         ".forge/repo.cue": REPO_CUE,
         "good/.forge/project.cue": project_cue(),
-        "one/.forge/project.cue": project_cue('phases: build: steps: [{name: "u", action: "earthly", timeout: "soon"}]\n'),
+        "one/.forge/project.cue": project_cue(
+            'phases: build: steps: [{name: "u", action: "earthly", timeout: "soon"}]\n'
+        ),
         "two/.forge/project.cue": "package project\n\nphases: {\n",
     })
     result = forge("validate", str(repo))
     assert result.exit_code == 2
-    assert "one/.forge/project.cue:4:" in result.stderr and "'soon' is not a duration" in result.stderr
+    assert "one/.forge/project.cue:4:" in result.stderr
+    assert "'soon' is not a duration" in result.stderr
     assert "two/.forge/project.cue:4:1" in result.stderr
     assert "2 error(s)" in result.stderr
 

@@ -60,4 +60,5 @@ def test_error_listing_is_parsed_with_paths_and_positions() -> None:
         ('projects.p0.artifacts."api-server".type', 'conflicting values "a" and "b"', 2),
         ("", "expected '}', found 'EOF'", 1),
     ]
-    assert errors[0].positions[1].file == "sources.cue" and errors[0].positions[1].line == 10
+    assert errors[0].positions[1].file == "sources.cue"
+    assert errors[0].positions[1].line == 10

@@ -26,7 +26,8 @@ def cache(tmp_path: Path) -> GitCache:
 def test_first_use_clones_a_bare_mirror(cache: GitCache, origin: Path) -> None:
     reader, commit = cache.open(str(origin), "main")
     assert commit == git(origin, "rev-parse", "HEAD").strip()
-    assert reader.repo.bare and cache.path(str(origin)).is_dir()
+    assert reader.repo.bare
+    assert cache.path(str(origin)).is_dir()
     assert {e.path for e in reader.entries(commit)} >= {".forge/repo.cue", "README.md"}
 
 
@@ -38,7 +39,8 @@ def test_known_commits_need_no_fetch_and_new_ones_are_fetched(cache: GitCache, o
     assert (mirror / "FETCH_HEAD").exists() == before  # no fetch for a commit already there
     second = write_commit(origin, {"README.md": "changed\n"}, "change")
     reader, commit = cache.open(str(origin), second)
-    assert commit == second and (mirror / "FETCH_HEAD").exists()
+    assert commit == second
+    assert (mirror / "FETCH_HEAD").exists()
     assert reader.read_blobs([next(e.oid for e in reader.entries(commit) if e.path == "README.md")]) == {
         next(e.oid for e in reader.entries(commit) if e.path == "README.md"): "changed\n"
     }
@@ -69,7 +71,9 @@ def test_concurrent_users_share_one_mirror(cache: GitCache, origin: Path) -> Non
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors and len(set(results)) == 1 and len(results) == 4
+    assert not errors
+    assert len(set(results)) == 1
+    assert len(results) == 4
     assert [p.name for p in cache.root.iterdir() if p.suffix == ".git"] == [cache.path(str(origin)).name]
 
 

@@ -29,7 +29,8 @@ def test_discovery_job_returns_the_document(host, example: Path, tmp_path: Path)
 def test_broken_configuration_fails_the_job_with_the_document(host, make_repo, tmp_path: Path) -> None:
     repo = make_repo({".forge/repo.cue": 'package repo\nforgeVersion: "1"\n'})
     ctx = JobContext(cache_dir=tmp_path / "worker", registry=host.registry)
-    result = DiscoveryHandler().handle(Job(id="j", type="discovery", run_id="r", payload={"repository": str(repo)}), ctx)
+    job = Job(id="j", type="discovery", run_id="r", payload={"repository": str(repo)})
+    result = DiscoveryHandler().handle(job, ctx)
     assert result.status is JobStatus.FAILED
     assert ".forge/repo.cue:2" in (result.error or "")
     assert result.output["diagnostics"]
@@ -38,7 +39,8 @@ def test_broken_configuration_fails_the_job_with_the_document(host, make_repo, t
 def test_payload_without_repository(host, tmp_path: Path) -> None:
     ctx = JobContext(cache_dir=tmp_path, registry=host.registry)
     result = DiscoveryHandler().handle(Job(id="j", type="discovery", run_id="r"), ctx)
-    assert result.status is JobStatus.FAILED and "repository" in (result.error or "")
+    assert result.status is JobStatus.FAILED
+    assert "repository" in (result.error or "")
 
 
 class TestDiscoveryHandlerContract(JobHandlerContract):

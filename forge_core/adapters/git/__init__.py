@@ -9,7 +9,6 @@ file lock; a mirror that git can no longer read is removed and cloned again.
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -106,8 +105,9 @@ class CommitReader:
 
 
 def _mirror_name(url: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git")).strip("-")
-    return f"{slug or 'repo'}-{hashlib.sha256(url.encode()).hexdigest()[:16]}.git"
+    # The same name and lock file as the ci handler's checkouts, so one worker cache holds one
+    # mirror per repository whichever job needs it (filelock's Unix lock is a flock too).
+    return f"{hashlib.sha256(url.encode()).hexdigest()[:16]}.git"
 
 
 class GitCache:
@@ -126,7 +126,7 @@ class GitCache:
         self.root.mkdir(parents=True, exist_ok=True)
         mirror = self.path(url)
         try:
-            with FileLock(str(mirror) + ".lock", timeout=self.lock_timeout):
+            with FileLock(mirror.with_suffix(".lock"), timeout=self.lock_timeout):
                 reader = self._usable(mirror, url)
                 if reader is None:
                     reader = self._clone(mirror, url)
@@ -140,7 +140,8 @@ class GitCache:
                     reader = self._clone(mirror, url)  # a mirror that cannot fetch is rebuilt once
                 return reader, reader.resolve(rev)
         except Timeout:
-            raise GitError(f"the mirror is locked by another user for {self.lock_timeout}s", where=str(mirror)) from None
+            message = f"the mirror is locked by another user for {self.lock_timeout}s"
+            raise GitError(message, where=str(mirror)) from None
 
     def _usable(self, mirror: Path, url: str) -> CommitReader | None:
         """The mirror if git can read it and it mirrors ``url``; None if absent or corrupt."""

@@ -20,7 +20,7 @@ def route(path: str) -> tuple[int, dict[str, object]]:
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+    def do_GET(self) -> None:
         status, body = route(self.path)
         payload = json.dumps(body).encode()
         self.send_response(status)

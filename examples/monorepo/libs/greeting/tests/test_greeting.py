@@ -1,10 +1,11 @@
+# ruff: noqa: PT009 (unittest, so the tests run on a plain python3)
 import sys
 import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from greeting import greet  # noqa: E402
+from greeting import greet
 
 
 class GreetTest(unittest.TestCase):

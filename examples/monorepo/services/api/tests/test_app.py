@@ -1,3 +1,4 @@
+# ruff: noqa: PT009 (unittest, so the tests run on a plain python3)
 import json
 import sys
 import threading
@@ -8,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import app  # noqa: E402
+import app
 
 
 class RouteTest(unittest.TestCase):

@@ -1,3 +1,4 @@
+# ruff: noqa: PT009 (unittest, so the tests run on a plain python3)
 import contextlib
 import io
 import sys
@@ -6,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import acmectl  # noqa: E402
+import acmectl
 
 
 class CliTest(unittest.TestCase):
