@@ -22,7 +22,7 @@ from forge_core.domain.models import ProjectRef, StepOutcome, StepSpec, StepStat
 from forge_core.domain.plan import DiscoveryDocument
 from forge_core.ports.hookspecs import hookimpl
 from forge_core.ports.protocols import ExecutionContext
-from forge_core.ports.registry import StepRunnerRegistrar
+from forge_core.ports.registry import Family, StepRunnerRegistrar
 from forge_core.services.evaluation import CueEvaluator
 from forge_core.settings import PluginSettings
 from forge_core.settings.cue import CueSettings
@@ -55,13 +55,17 @@ def evaluator() -> Iterator[CueEvaluator]:
     instance.close()
 
 
+def with_exec(host: PluginHost) -> PluginHost:
+    """``host`` with an ``exec`` step runner: forge_exec's if installed, else the test one."""
+    if (Family.STEP_RUNNER, "exec") not in host.registry:
+        host.admit(ExecPlugin(), PluginInfo("test-exec", None, None))
+    return host
+
+
 @pytest.fixture
 def host() -> PluginHost:
-    """Every installed plugin, plus a test ``exec`` step runner."""
-    loaded = load_plugins(PluginSettings())
-    if "exec" not in loaded.registry.names(__import__("forge_core").ports.registry.Family.STEP_RUNNER):
-        loaded.admit(ExecPlugin(), PluginInfo("test-exec", None, None))
-    return loaded
+    """Every installed plugin, and an ``exec`` step runner."""
+    return with_exec(load_plugins(PluginSettings()))
 
 
 def git(repo: Path, *args: str) -> str:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 import forge_core.adapters.plugins as plugins
 from forge_core.cli.main import app, core_commands
 
-from .conftest import REPO_CUE, ExecPlugin, project_cue
+from .conftest import REPO_CUE, project_cue, with_exec
 
 
 @pytest.fixture
@@ -21,12 +21,7 @@ def forge(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("COLUMNS", "200")
     load = plugins.load_plugins
 
-    def load_with_exec(settings):
-        host = load(settings)
-        host.admit(ExecPlugin(), plugins.PluginInfo("test-exec", None, None))
-        return host
-
-    monkeypatch.setattr(plugins, "load_plugins", load_with_exec)
+    monkeypatch.setattr(plugins, "load_plugins", lambda settings: with_exec(load(settings)))
     core_commands()
     runner = CliRunner()
     return lambda *args: runner.invoke(app, list(args))
