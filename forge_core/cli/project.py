@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from forge_core.domain.models import SourceEvent
     from forge_core.domain.plan import DiscoveryDocument
 
 PathArgument = Annotated[Path, typer.Argument(help="The repository (a git working copy or bare repository).")]
@@ -18,9 +19,11 @@ def register(app: typer.Typer) -> None:
     app.command()(discover)
 
 
-def _discover(path: Path, commit: str | None, branch: str | None, tag: str | None) -> DiscoveryDocument:
+def _discover(
+    path: Path, commit: str | None, branch: str | None, tag: str | None, *, working_tree: bool = False
+) -> DiscoveryDocument:
     from forge_core.adapters.cue import open_evaluator
-    from forge_core.adapters.git import CommitReader
+    from forge_core.adapters.git import CommitReader, WorkingTreeReader
     from forge_core.adapters.plugins import load_plugins
     from forge_core.builtin.discovery import new_discovery, resolve_event
     from forge_core.cli.main import fail
@@ -30,25 +33,44 @@ def _discover(path: Path, commit: str | None, branch: str | None, tag: str | Non
     try:
         settings = load_settings()
         host = load_plugins(settings.plugins)
-        reader = CommitReader(path)
-        event = resolve_event(reader, reader.name, commit=commit, branch=branch, tag=tag, detect=True)
+        source: CommitReader | WorkingTreeReader
+        if working_tree:
+            source = WorkingTreeReader(path)
+            event = _working_tree_event(path)
+        else:
+            source = CommitReader(path)
+            event = resolve_event(source, source.name, commit=commit, branch=branch, tag=tag, detect=True)
         evaluator = open_evaluator(settings.cue)
         try:
-            return new_discovery(host.registry, evaluator, settings.cue.cache_dir).discover(reader, event)
+            return new_discovery(host.registry, evaluator, settings.cue.cache_dir).discover(source, event)
         finally:
             evaluator.close()
     except ForgeError as error:
         fail(error)
 
 
+def _working_tree_event(path: Path) -> SourceEvent:
+    """HEAD's commit and branch where there are some (a folder need not be a repository)."""
+    from forge_core.adapters.git import CommitReader, GitError
+    from forge_core.domain.models import SourceEvent
+
+    try:
+        reader = CommitReader(path)
+        return SourceEvent(repository=reader.name, commit=reader.resolve("HEAD"), branch=reader.current_branch())
+    except GitError:
+        return SourceEvent(repository=path.resolve().name, commit="0" * 40)
+
+
 def validate(
     path: PathArgument = Path("."),
-    commit: Annotated[str | None, typer.Option(help="Revision to check (default HEAD).")] = None,
+    commit: Annotated[
+        str | None, typer.Option(help="Check this commit (default: the files on disk, uncommitted edits too).")
+    ] = None,
 ) -> None:
-    """Check .forge/repo.cue and every project.cue of a commit; print every problem as file:line."""
+    """Check .forge/repo.cue and every project.cue; print every problem as file:line."""
     from rich.console import Console
 
-    document = _discover(path, commit, None, None)
+    document = _discover(path, commit, None, None, working_tree=commit is None)
     errors = [d for d in document.diagnostics if not d.file.startswith("refs/")]
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     for diagnostic in errors:

@@ -68,6 +68,19 @@ def test_validate_reports_every_broken_project_and_fails(forge, make_repo) -> No
     assert "2 error(s)" in result.stderr
 
 
+def test_validate_checks_the_files_on_disk_and_commit_checks_a_commit(forge, make_repo) -> None:
+    repo = make_repo({".forge/repo.cue": REPO_CUE, "a/.forge/project.cue": project_cue()})
+    assert forge("validate", str(repo)).exit_code == 0
+    (repo / "a/.forge/project.cue").write_text(project_cue("colour: 1\n"))
+    (repo / "b/.forge").mkdir(parents=True)
+    (repo / "b/.forge/project.cue").write_text("package project\nphases: nope: steps: []\n")
+    edited = forge("validate", str(repo))
+    assert edited.exit_code == 2
+    assert "a/.forge/project.cue:4:1: colour: field not allowed" in edited.stderr
+    assert "b/.forge/project.cue:2:9: unknown phase (not in repo.cue) 'nope'" in edited.stderr
+    assert forge("validate", str(repo), "--commit", "HEAD").exit_code == 0
+
+
 def test_validate_accepts_the_example(forge, example: Path) -> None:
     result = forge("validate", str(example))
     assert result.exit_code == 0, result.output

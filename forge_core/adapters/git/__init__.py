@@ -166,3 +166,47 @@ class GitCache:
             shutil.rmtree(mirror, ignore_errors=True)
             raise GitError(f"cannot clone: {exc.stderr.strip() or exc}", where=url) from None
         return CommitReader(mirror)
+
+
+def _blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+class WorkingTreeReader:
+    """The configuration files as they are on disk, edits not yet committed included (what
+    ``forge validate`` checks); ids are git's, so the discovery cache works the same."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._texts: dict[str, str] = {}
+
+    def _files(self) -> list[str]:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(self.root), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                capture_output=True, check=True,
+            ).stdout
+            return [p for p in out.decode().split("\0") if p]
+        except (OSError, subprocess.CalledProcessError):  # not a git repository: every file
+            return [str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file()]
+
+    def entries(self, commit: str) -> list[TreeEntry]:
+        blobs: dict[str, str] = {}
+        for path in self._files():
+            if ".forge" in path.split("/")[:-1] and (self.root / path).is_file():
+                data = (self.root / path).read_bytes()
+                oid = _blob_id(data)
+                self._texts[oid] = data.decode("utf-8", errors="replace")
+                blobs[path] = oid
+        folders: dict[str, list[str]] = {}
+        for path, oid in blobs.items():
+            folder = path[: path.index(".forge") + len(".forge")]
+            folders.setdefault(folder, []).append(f"{path}:{oid}")
+        trees = [
+            TreeEntry(folder, "tree", hashlib.sha1("\n".join(sorted(items)).encode(), usedforsecurity=False).hexdigest())
+            for folder, items in folders.items()
+        ]
+        return [*trees, *(TreeEntry(path, "blob", oid) for path, oid in blobs.items())]
+
+    def read_blobs(self, oids: Iterable[str]) -> dict[str, str]:
+        return {oid: self._texts[oid] for oid in oids}
