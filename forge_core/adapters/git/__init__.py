@@ -203,8 +203,8 @@ class WorkingTreeReader:
             folder = path[: path.index(".forge") + len(".forge")]
             folders.setdefault(folder, []).append(f"{path}:{oid}")
         trees = [
-            TreeEntry(folder, "tree", hashlib.sha1("\n".join(sorted(items)).encode(), usedforsecurity=False).hexdigest())
-            for folder, items in folders.items()
+            TreeEntry(folder, "tree", hashlib.sha1("\n".join(sorted(i)).encode(), usedforsecurity=False).hexdigest())
+            for folder, i in folders.items()
         ]
         return [*trees, *(TreeEntry(path, "blob", oid) for path, oid in blobs.items())]
 
