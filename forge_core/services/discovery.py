@@ -254,8 +254,8 @@ class Discovery:
                 outcome.values[source.key] = result.value["projects"][source.key]
             return
         mapped = [map_error(batch, e) for e in result.errors]
-        if any(m.key == "repo" for m in mapped if m.path or not sources):
-            outcome.errors += mapped
+        if any(m.key == "repo" for m in mapped):  # repo.cue is wrong: nothing else can be evaluated
+            outcome.errors += [m for m in mapped if m.key == "repo"]
             return
         if any(not e.path for e in result.errors) and len(sources) > 1:
             half = len(sources) // 2
@@ -269,8 +269,9 @@ class Discovery:
         rest = [s for s in sources if s.key not in failed]
         if rest and len(rest) < len(sources):
             self._run(repo, rest, headers, runtime, outcome)
-        elif not failed & {s.key for s in sources}:
-            outcome.errors.append(Mapped("repo", "", "unexpected evaluation errors", ()))
+        elif not failed & {s.key for s in sources}:  # errors in no one's file: report them as they are
+            words = "; ".join(f"{e.path}: {e.message}" if e.path else e.message for e in result.errors[:5])
+            outcome.errors.append(Mapped("repo", "", f"evaluation failed: {words}", ()))
 
     # --- from values to configurations -----------------------------------------------------
 

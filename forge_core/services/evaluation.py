@@ -148,6 +148,7 @@ class Segment:
     first: int  # first line in sources.cue holding the user's body
     last: int  # last such line
     offset: int  # user line = sources.cue line - offset
+    end: tuple[int, int] = (1, 1)  # the end of the user's file (line, column)
 
 
 @dataclass
@@ -210,7 +211,9 @@ def build_batch(
         body = source.text.splitlines()[headers[source.key].body_line - 1 :]
         first = len(out) + 1
         out += body
-        segments.append(Segment(source.key, source.file, first, len(out), first - headers[source.key].body_line))
+        lines = source.text.splitlines() or [""]
+        end = (len(lines), len(lines[-1]) + 1)
+        segments.append(Segment(source.key, source.file, first, len(out), first - headers[source.key].body_line, end))
         if source.key != "repo":
             out += injected.splitlines()
         out.append("}")
@@ -267,7 +270,7 @@ def map_error(batch: Batch, error: CueError) -> Mapped:
         if segment.first <= position.line <= segment.last:
             positions.append((position.line - segment.offset, position.column))
         elif position.line > segment.last:  # in what follows the body: the end of the user's file
-            positions.append((segment.last - segment.offset + 1, 1))
+            positions.append(segment.end)
     return Mapped(key, path, error.message, tuple(positions))
 
 

@@ -21,7 +21,7 @@ def test_malformed_cue_is_reported_at_its_line_and_other_projects_are_planned(di
     repo = make_repo({
         ".forge/repo.cue": REPO_CUE,
         "a/.forge/project.cue": project_cue(),
-        "b/.forge/project.cue": "package project\n\nphases: test: steps: [{name: \"x\"\n",
+        "b/.forge/project.cue": "package project\n\nphases: test: steps: [{name: \"x\"\nx: 1\n",
         "c/.forge/project.cue": project_cue(),
     })
     document = discover(repo)
@@ -79,6 +79,14 @@ def test_unknown_publisher_type_in_repo_cue_stops_discovery(discover, make_repo)
     assert (diagnostic.file, diagnostic.line) == (".forge/repo.cue", 11)
     assert diagnostic.message.startswith("unknown publisher type 'ftp'; known: ")
     assert "s3" in diagnostic.message
+    assert document.projects == ()
+
+
+def test_malformed_repo_cue_is_reported_at_its_line(discover, make_repo) -> None:
+    files = {".forge/repo.cue": REPO_CUE.replace("test: {group: 1}", "test: {group: 1")}
+    files.update({f"p{i}/.forge/project.cue": project_cue() for i in range(6)})
+    document = discover(make_repo(files))
+    assert [(d.file, d.line) for d in document.diagnostics] == [(".forge/repo.cue", 12)]  # where CUE says
     assert document.projects == ()
 
 

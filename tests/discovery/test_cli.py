@@ -64,7 +64,7 @@ def test_validate_reports_every_broken_project_and_fails(forge, make_repo) -> No
     assert result.exit_code == 2
     assert "one/.forge/project.cue:4:" in result.stderr
     assert "'soon' is not a duration" in result.stderr
-    assert "two/.forge/project.cue:4:1" in result.stderr
+    assert "two/.forge/project.cue:3:10: expected" in result.stderr
     assert "2 error(s)" in result.stderr
 
 
