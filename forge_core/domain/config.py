@@ -152,7 +152,8 @@ def project_name(path: str) -> str:
 def trigger_spec(entry: dict[str, Any]) -> TriggerSpec:
     """A ``release.on`` entry, one key (the type) and its value: ``{branch: "main"}``."""
     if len(entry) != 1:
-        raise ValueError(f"a release.on entry has exactly one trigger type, got {sorted(entry)}")
+        kinds = ", ".join(sorted(entry)) or "none"
+        raise ValueError(f"a release.on entry has exactly one trigger type, like {{branch: \"main\"}} (got: {kinds})")
     ((kind, value),) = entry.items()
     return TriggerSpec(type=kind, settings={"value": value})
 
@@ -172,6 +173,9 @@ def _step(spec: dict[str, Any]) -> StepSpec:
 
 
 def _artifact(name: str, spec: dict[str, Any]) -> ArtifactSpec:
+    if len(spec["producer"]) != 1:
+        kinds = ", ".join(sorted(spec["producer"])) or "none"
+        raise ValueError(f"artifact {name!r} needs exactly one producer kind (got: {kinds})")
     ((producer, settings),) = spec["producer"].items()
     return ArtifactSpec(
         name=name,

@@ -282,15 +282,21 @@ class Discovery:
         for project in projects:
             if project.value is None or project.diagnostics:
                 continue
-            config = ProjectConfig.from_value(project.value, path=project.path, config_file=project.file)
-            problems = self._check_plugins(config)
+            try:
+                config = ProjectConfig.from_value(project.value, path=project.path, config_file=project.file)
+                problems = self._check_plugins(config)
+            except ValueError as exc:  # what the schema cannot say: exactly one producer, one trigger type
+                needle = "producer" if "producer" in str(exc) else "on"
+                problems, config = [(needle, str(exc))], None
             if problems:
                 text = project.text or source.read_blobs([project.oid or ""])[project.oid or ""]
+                name = config.name if config else project_name(project.path)
                 diagnostics += [
-                    Diagnostic(file=project.file, line=_locate(text, needle), message=message, project=config.name)
+                    Diagnostic(file=project.file, line=_locate(text, needle), message=message, project=name)
                     for needle, message in problems
                 ]
                 continue
+            assert config is not None
             configs.append((project, config))
         by_name: dict[str, list[ProjectConfig]] = {}
         for _, config in configs:
