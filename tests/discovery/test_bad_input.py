@@ -54,7 +54,8 @@ def test_schema_violations_are_all_reported_with_lines(discover, make_repo) -> N
         ('release: on: [{sometimes: true}]\n', 4, "unknown release trigger 'sometimes'; known: "),
         ('release: on: [{branch: "main", tag: true}]\n', 4, "exactly one trigger type, like {branch: \"main\"} (got: "
          "branch, tag)"),
-        ('artifacts: x: {type: "binary", producer: {}}\n', 4, "artifact 'x' needs exactly one producer kind (got: none)"),
+        ('artifacts: x: {type: "binary", producer: {}}\n', 4,
+         "artifact 'x' needs exactly one producer kind (got: none)"),
         ('phases: build: steps: [{name: "b", action: "earthly", timeout: "5 minutes"}]\n', 4,
          "'5 minutes' is not a duration"),
         ('artifacts: x: {type: "binary", producer: earthly: {}, publishers: ["images"]}\n', 4,
