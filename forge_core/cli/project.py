@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -109,9 +110,10 @@ def _print_tree(document: DiscoveryDocument) -> None:
     for group in document.groups:
         node = root.add(f"[bold]group {group.group}[/]: {', '.join(p.name for p in group.phases)}")
         for task in group.tasks:
-            branch = node.add(f"[cyan]{task.id}[/]" + (f" (timeout {task.timeout})" if task.timeout else ""))
+            branch = node.add(f"[cyan]{task.id}[/]" + (f" (timeout {_span(task.timeout)})" if task.timeout else ""))
             for step in task.steps:
-                branch.add(f"{step.name}: [dim]{step.action}[/] {_escape(step.target)}")
+                limit = f" (timeout {_span(step.timeout)})" if step.timeout else ""
+                branch.add(f"{step.name}: [dim]{step.action}[/] {_escape(step.target)}{limit}")
     projects = root.add("[bold]projects[/]")
     for plan in document.projects:
         release = plan.release
@@ -131,6 +133,14 @@ def _print_tree(document: DiscoveryDocument) -> None:
         for diagnostic in document.diagnostics:
             problems.add(_escape(str(diagnostic)))
     Console(highlight=False).print(root)
+
+
+def _span(delta: timedelta) -> str:
+    """A timeout as written in CUE: ``1h30m``, ``90s``."""
+    seconds = int(delta.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n) or "0s"
 
 
 def _escape(text: Any) -> str:
