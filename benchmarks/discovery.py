@@ -105,6 +105,7 @@ def timed(action):  # type: ignore[no-untyped-def]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--projects", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2, help="baseline and cold runs alternate; best of each")
     args = parser.parse_args()
     registry = load_plugins(PluginSettings()).registry
     evaluator = open_evaluator(CueSettings())
@@ -122,12 +123,17 @@ def main() -> None:
         repo_source = Source("repo", ".forge/repo.cue", REPO_CUE)
         headers = {s.key: split_header(s.text, s.file) for s in (repo_source, *sources)}
         batch = build_batch(repo_source, sources, headers, installed_names(registry), runtime_values(event))
-        baseline, result = timed(lambda: evaluator.export(batch.files))
-        assert result.ok, result.errors[:3]
-
-        discovery = Discovery(registry, evaluator, DiscoveryCache(Path(tmp) / "cache"))
-        cold, document = timed(lambda: discovery.discover(reader, event))
-        assert document.ok and len(document.projects) == args.projects, document.diagnostics[:3]
+        baselines, colds = [], []
+        for round_ in range(args.rounds):  # alternating, so drift in the machine hits both alike
+            took, result = timed(lambda: evaluator.export(batch.files))
+            assert result.ok, result.errors[:3]
+            baselines.append(took)
+            discovery = Discovery(registry, evaluator, DiscoveryCache(Path(tmp) / f"cache-{round_}"))
+            took, document = timed(lambda: discovery.discover(reader, event))  # noqa: B023 (called at once)
+            assert document.ok, document.diagnostics[:3]
+            assert len(document.projects) == args.projects
+            colds.append(took)
+        baseline, cold = min(baselines), min(colds)
         warm, again = timed(lambda: discovery.discover(reader, event))
         assert again.evaluated == 0
 
@@ -140,7 +146,7 @@ def main() -> None:
         assert after.ok
     evaluator.close()
 
-    print(f"discovery of {args.projects} projects ({evaluator.version})")
+    print(f"discovery of {args.projects} projects ({evaluator.version}; best of {args.rounds} for the first two)")
     print(f"  baseline: one batch CUE evaluation   {baseline:8.3f} s")
     print(f"  cold discovery                       {cold:8.3f} s   {cold / baseline:5.2f}x baseline (target <= 1.5x)")
     print(f"  warm rediscovery, same commit        {warm:8.3f} s   {warm / baseline:5.2f}x baseline (target < 1 s)")
