@@ -88,6 +88,46 @@ class DiscoveryDocument(Model):
     def ok(self) -> bool:
         return not self.diagnostics
 
+    def run_plan(self) -> dict[str, Any]:
+        """Phases → tasks → steps as a run records them (``POST /v1/runs/{id}/plan``; the API
+        assigns the ids): one entry per phase, with its group number, in run order."""
+        return {
+            "phases": [
+                {
+                    "name": phase.name,
+                    "group_number": group.group,
+                    "timeout_seconds": _seconds(phase.timeout),
+                    "required": phase.required,
+                    "tasks": [
+                        {
+                            "key": task.id,
+                            "project_name": task.project.name,
+                            "project_path": task.project.path,
+                            "timeout_seconds": _seconds(task.timeout),
+                            "steps": [
+                                {
+                                    "name": step.name,
+                                    "action": step.action,
+                                    "target": step.target,
+                                    "timeout_seconds": _seconds(step.timeout),
+                                    "settings": step.settings,
+                                }
+                                for step in task.steps
+                            ],
+                        }
+                        for task in group.tasks
+                        if task.phase == phase.name
+                    ],
+                }
+                for group in self.groups
+                for phase in group.phases
+            ]
+        }
+
+
+def _seconds(delta: timedelta | None) -> float | None:
+    return delta.total_seconds() if delta is not None else None
+
 
 def build_groups(repo: RepoConfig, projects: list[ProjectConfig]) -> tuple[PhaseGroup, ...]:
     """Phase groups in order; tasks ordered by phase, then project name."""

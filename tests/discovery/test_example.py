@@ -85,3 +85,33 @@ def test_document_round_trips_through_json(discover, example: Path) -> None:
     document = discover(example)
     text = json.dumps(document.model_dump(mode="json"))
     assert DiscoveryDocument.model_validate_json(text) == document
+
+
+def test_run_plan_lists_phases_in_run_order_with_their_tasks(discover, example: Path) -> None:
+    plan = discover(example).run_plan()
+    assert [(p["group_number"], p["name"]) for p in plan["phases"]] == [
+        (1, "test"), (1, "validate"), (2, "build"), (3, "package")
+    ]
+    test_phase = plan["phases"][0]
+    assert [t["key"] for t in test_phase["tasks"]] == ["acmectl/test", "api/test", "greeting/test"]
+    api = test_phase["tasks"][1]
+    assert (api["project_name"], api["project_path"], api["timeout_seconds"]) == ("api", "services/api", 600)
+    assert api["steps"] == [{
+        "name": "unit", "action": "exec", "target": "python3 -m unittest discover -s tests",
+        "timeout_seconds": 120, "settings": {},
+    }]
+
+
+def test_every_step_of_the_example_passes_with_plain_python(discover, example: Path, host) -> None:
+    """The example is the input of `forge run`: its steps must pass on any machine with python3."""
+    from forge_core.domain.models import StepStatus
+    from forge_core.ports.protocols import ExecutionContext
+    from forge_core.ports.registry import Family
+
+    runner = host.registry.create(Family.STEP_RUNNER, "exec")
+    for group in discover(example).groups:
+        for task in group.tasks:
+            for step in task.steps:
+                ctx = ExecutionContext(workdir=example / task.project.path, timeout=120)
+                outcome = runner.run(step, task.project, ctx)
+                assert outcome.status is StepStatus.SUCCESS, (task.id, step.name, outcome.message)
