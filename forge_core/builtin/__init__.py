@@ -5,5 +5,6 @@ BUILTINS: list[tuple[str, str]] = [
     ("core.triggers", "forge_core.builtin.triggers"),
     ("core.renderers", "forge_core.builtin.renderers"),
     ("core.ci", "forge_core.builtin.ci"),
+    ("core.discovery", "forge_core.builtin.discovery"),
 ]
 """(plugin id, module) of every built-in plugin, in load order."""

@@ -23,6 +23,8 @@ from pydantic_settings import (
 )
 
 from forge_core.domain.errors import ConfigurationError
+from forge_core.settings.cue import CueSettings
+from forge_core.settings.git import GitSettings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.storage import StorageSettings
 from forge_core.settings.worker import WorkerSettings
@@ -98,6 +100,8 @@ class Settings(BaseSettings):
     nats: NatsSettings = Field(default_factory=NatsSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    cue: CueSettings = Field(default_factory=CueSettings)
+    git: GitSettings = Field(default_factory=GitSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""Build the example monorepo as a real git repository with history and tags.
+
+    python examples/make_example.py [TARGET]     (default: examples/generated/acme)
+
+History: the initial import (tagged ``greeting/v0.1.0``), then a change to the API released as
+``api/v1.2.0`` (HEAD, on ``main``). Importable: ``make_example(target) -> Path``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parent / "monorepo"
+DEFAULT_TARGET = Path(__file__).resolve().parent / "generated" / "acme"
+_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Acme Developer",
+    "GIT_AUTHOR_EMAIL": "dev@acme.test",
+    "GIT_COMMITTER_NAME": "Acme Developer",
+    "GIT_COMMITTER_EMAIL": "dev@acme.test",
+}
+
+
+def _git(target: Path, *args: str, when: str | None = None) -> None:
+    env = {**os.environ, **_IDENTITY}
+    if when:
+        env["GIT_AUTHOR_DATE"] = env["GIT_COMMITTER_DATE"] = when
+    subprocess.run(["git", "-C", str(target), *args], check=True, capture_output=True, env=env)
+
+
+def make_example(target: Path = DEFAULT_TARGET) -> Path:
+    """Create (or recreate) the example repository in ``target`` and return its path."""
+    target = Path(target)
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(SOURCE, target, ignore=shutil.ignore_patterns("__pycache__", "dist", "*.pyc"))
+    changelog = target / "services" / "api" / "CHANGELOG.md"
+    first = changelog.read_text()
+    _git(target, "init", "--quiet", "--initial-branch=main")
+    _git(target, "add", "--all")
+    _git(target, "commit", "--quiet", "-m", "Import the acme monorepo", when="2026-01-05T10:00:00Z")
+    _git(target, "tag", "greeting/v0.1.0")
+    changelog.write_text(first + "- 1.2.0: health endpoint reports the version\n")
+    _git(target, "commit", "--quiet", "-am", "api: health endpoint reports the version", when="2026-01-12T10:00:00Z")
+    _git(target, "tag", "api/v1.2.0")
+    return target
+
+
+if __name__ == "__main__":
+    print(make_example(Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_TARGET))

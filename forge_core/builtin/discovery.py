@@ -1,0 +1,104 @@
+"""The ``discovery`` job handler, and the wiring that the CLI shares with it.
+
+Payload: ``repository`` (a URL or path git can clone), ``commit`` (any revision; default the tag's
+commit, else HEAD), ``branch``, ``tag``. The result's output is the discovery document; a
+document with diagnostics is a failed job (its output still reports every project).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from forge_core.domain.models import EventKind, Job, JobResult, JobStatus, SourceEvent
+from forge_core.ports.hookspecs import hookimpl
+from forge_core.ports.protocols import JobContext
+from forge_core.ports.registry import JobHandlerRegistrar, Registry
+
+if TYPE_CHECKING:  # the adapters (gitpython, ...) are imported on first use, not at plugin load
+    from forge_core.adapters.git import CommitReader
+    from forge_core.services.discovery import Discovery
+    from forge_core.services.evaluation import CueEvaluator
+
+
+def resolve_event(
+    reader: CommitReader, repository: str, *, commit: str | None, branch: str | None, tag: str | None,
+    detect: bool = False,
+) -> SourceEvent:
+    """The event discovery looks at: the commit resolved, the tag checked against it. With
+    ``detect`` and nothing given, HEAD's branch and a tag pointing at HEAD are taken."""
+    from forge_core.adapters.git import GitError
+
+    if tag is not None:
+        if not reader.has_tag(tag):
+            raise GitError(f"no tag {tag!r} in this repository", where=f"refs/tags/{tag}")
+        tagged = reader.resolve(f"refs/tags/{tag}")
+        resolved = reader.resolve(commit) if commit else tagged
+        if resolved != tagged:
+            raise GitError(f"tag {tag!r} points at {tagged[:12]}, not at {resolved[:12]}", where=f"refs/tags/{tag}")
+    else:
+        resolved = reader.resolve(commit or "HEAD")
+        if detect and commit is None and branch is None:
+            branch = reader.current_branch()
+            tags = reader.tags_at(resolved)
+            tag = tags[0] if tags else None
+    kind = EventKind.TAG if tag else EventKind.PUSH
+    return SourceEvent(repository=repository, commit=resolved, branch=branch, tag=tag, kind=kind)
+
+
+def new_discovery(registry: Registry, evaluator: CueEvaluator, cache_dir: Path | None) -> Discovery:
+    from forge_core.services.discovery import Discovery
+    from forge_core.services.discovery_cache import DiscoveryCache
+
+    return Discovery(registry, evaluator, DiscoveryCache(cache_dir))
+
+
+class DiscoveryHandler:
+    """Discovers the payload's commit from the worker's git cache; keeps one evaluator alive."""
+
+    def __init__(self) -> None:
+        self._evaluator: CueEvaluator | None = None
+
+    def handle(self, job: Job, ctx: JobContext) -> JobResult:
+        from forge_core.adapters.cue import open_evaluator
+        from forge_core.adapters.git import GitCache
+        from forge_core.domain.config import ProjectConfigError
+        from forge_core.domain.errors import ForgeError
+        from forge_core.settings.cue import CueSettings
+        from forge_core.settings.git import GitSettings
+
+        payload = job.payload
+        try:
+            url = str(payload["repository"])
+            # The worker's cache folder holds the mirrors and the discovery cache; the settings
+            # (when the worker passes them) choose the evaluator.
+            settings = ctx.services.get("settings")
+            cue = getattr(settings, "cue", None) or CueSettings()
+            git_settings = GitSettings(cache_dir=ctx.cache_dir / "git")
+            if self._evaluator is None:
+                self._evaluator = open_evaluator(cue)
+            reader, _ = GitCache(git_settings).open(url, payload.get("tag") or payload.get("commit") or "HEAD")
+            ctx.heartbeat()
+            event = resolve_event(
+                reader, url, commit=payload.get("commit"), branch=payload.get("branch"), tag=payload.get("tag")
+            )
+            discovery = new_discovery(ctx.registry, self._evaluator, ctx.cache_dir / "discovery")
+            document = discovery.discover(reader, event)
+        except KeyError as missing:
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, error=f"payload has no {missing}")
+        except ForgeError as error:
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, error=str(error))
+        output = document.model_dump(mode="json")
+        if document.diagnostics:
+            problems = ProjectConfigError(list(document.diagnostics))
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, output=output, error=str(problems))
+        return JobResult(job_id=job.id, status=JobStatus.SUCCESS, output=output)
+
+
+@hookimpl
+def forge_register_job_handlers(register: JobHandlerRegistrar) -> None:
+    register.add(
+        "discovery",
+        "forge_core.builtin.discovery:DiscoveryHandler",
+        description="Discover a commit of a monorepo into an execution plan",
+    )

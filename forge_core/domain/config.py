@@ -1,0 +1,195 @@
+"""Repository and project configuration as discovery reads it from evaluated CUE.
+
+``repo.cue`` becomes a :class:`RepoConfig`, each ``project.cue`` a :class:`ProjectConfig`. The
+values arrive already checked against the CUE schemas (``forge_core/schemas``); what remains here
+is turning them into the domain models the rest of the platform uses.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from pydantic import Field
+
+from forge_core.domain.errors import ForgeError
+from forge_core.domain.models import (
+    ArtifactSpec,
+    Model,
+    PublishTarget,
+    SecretRef,
+    StepSpec,
+    TriggerSpec,
+)
+
+DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """A Go-style duration (``90s``, ``10m``, ``1h30m``) as a timedelta; ValueError if it is not one."""
+    parts = DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a duration like '10m' or '1h30m'")
+    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+
+
+class Diagnostic(Model):
+    """One problem in a configuration file, where it is (file relative to the repository root)."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+    message: str
+    project: str | None = None
+
+    def location(self) -> str:
+        return ":".join(str(p) for p in (self.file, self.line, self.column) if p is not None)
+
+    def __str__(self) -> str:
+        return f"{self.location()}: {self.message}"
+
+
+class ProjectConfigError(ForgeError):
+    """Repository or project configuration that does not validate; carries every diagnostic."""
+
+    code = "invalid_project_configuration"
+    exit_code = 2
+
+    def __init__(self, diagnostics: list[Diagnostic], *, summary: str | None = None):
+        self.diagnostics = diagnostics
+        lines = "\n  ".join(str(d) for d in diagnostics)
+        first = diagnostics[0].location() if diagnostics else None
+        super().__init__(
+            (summary or f"{len(diagnostics)} configuration error(s)") + (f":\n  {lines}" if lines else ""),
+            where=first,
+            details={"diagnostics": [d.model_dump() for d in diagnostics]},
+        )
+
+
+class PhaseConfig(Model):
+    """A phase from ``repo.cue``: phases of one ``group`` run together, groups in order."""
+
+    name: str
+    group: int
+    description: str = ""
+    timeout: timedelta | None = None
+    required: bool = False
+
+
+class RepoConfig(Model):
+    """``.forge/repo.cue``."""
+
+    forge_version: str
+    tagging_strategy: str = "monorepo"
+    phases: dict[str, PhaseConfig] = Field(default_factory=dict)
+    publishers: dict[str, PublishTarget] = Field(default_factory=dict)
+
+    @classmethod
+    def from_value(cls, value: dict[str, Any]) -> RepoConfig:
+        phases = {
+            name: PhaseConfig(
+                name=name,
+                group=phase["group"],
+                description=phase.get("description", ""),
+                timeout=_duration(phase.get("timeout")),
+                required=phase.get("required", False),
+            )
+            for name, phase in value.get("phases", {}).items()
+        }
+        publishers = {name: _publisher(name, spec) for name, spec in value.get("publishers", {}).items()}
+        return cls(
+            forge_version=value["forgeVersion"],
+            tagging_strategy=value.get("tagging", {}).get("strategy", "monorepo"),
+            phases=phases,
+            publishers=publishers,
+        )
+
+
+class PhaseParticipation(Model):
+    """A project's part in one phase: its steps (run in parallel) and an optional timeout."""
+
+    steps: tuple[StepSpec, ...] = ()
+    timeout: timedelta | None = None
+
+
+class ProjectConfig(Model):
+    """``<project>/.forge/project.cue``; ``path`` is the project folder relative to the root."""
+
+    name: str
+    path: str
+    config_file: str
+    phases: dict[str, PhaseParticipation] = Field(default_factory=dict)
+    artifacts: tuple[ArtifactSpec, ...] = ()
+    triggers: tuple[TriggerSpec, ...] = ()
+    resources: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def from_value(cls, value: dict[str, Any], *, path: str, config_file: str) -> ProjectConfig:
+        return cls(
+            name=value.get("name") or project_name(path),
+            path=path,
+            config_file=config_file,
+            phases={
+                phase: PhaseParticipation(
+                    steps=tuple(_step(step) for step in spec.get("steps", [])),
+                    timeout=_duration(spec.get("timeout")),
+                )
+                for phase, spec in value.get("phases", {}).items()
+            },
+            artifacts=tuple(_artifact(name, spec) for name, spec in value.get("artifacts", {}).items()),
+            triggers=tuple(trigger_spec(entry) for entry in value.get("release", {}).get("on", [])),
+            resources=tuple(value.get("deploy", {}).get("resources", [])),
+        )
+
+
+def project_name(path: str) -> str:
+    """The default name of the project in folder ``path``: the folder's own name."""
+    return path.rstrip("/").rsplit("/", 1)[-1] or "root"
+
+
+def trigger_spec(entry: dict[str, Any]) -> TriggerSpec:
+    """A ``release.on`` entry, one key (the type) and its value: ``{branch: "main"}``."""
+    if len(entry) != 1:
+        kinds = ", ".join(sorted(entry)) or "none"
+        raise ValueError(f"a release.on entry has exactly one trigger type, like {{branch: \"main\"}} (got: {kinds})")
+    ((kind, value),) = entry.items()
+    return TriggerSpec(type=kind, settings={"value": value})
+
+
+def _duration(text: str | None) -> timedelta | None:
+    return parse_duration(text) if text else None
+
+
+def _step(spec: dict[str, Any]) -> StepSpec:
+    return StepSpec(
+        name=spec["name"],
+        action=spec["action"],
+        target=spec.get("target", ""),
+        timeout=_duration(spec.get("timeout")),
+        settings=spec.get("settings", {}),
+    )
+
+
+def _artifact(name: str, spec: dict[str, Any]) -> ArtifactSpec:
+    if len(spec["producer"]) != 1:
+        kinds = ", ".join(sorted(spec["producer"])) or "none"
+        raise ValueError(f"artifact {name!r} needs exactly one producer kind (got: {kinds})")
+    ((producer, settings),) = spec["producer"].items()
+    return ArtifactSpec(
+        name=name,
+        type=spec["type"],
+        producer=producer,
+        producer_settings=settings,
+        publishers=tuple(spec.get("publishers", [])),
+    )
+
+
+def _publisher(name: str, spec: dict[str, Any]) -> PublishTarget:
+    settings = {k: v for k, v in spec.items() if k not in ("type", "credentials")}
+    credentials = {}
+    if "credentials" in spec:
+        ref = spec["credentials"]
+        credentials["default"] = SecretRef(provider=ref["provider"], path=ref["secretName"], key=ref.get("key"))
+    return PublishTarget(name=name, type=spec["type"], settings=settings, credentials=credentials)

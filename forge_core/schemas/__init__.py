@@ -1,0 +1,1 @@
+"""The CUE schemas of the configuration files (read with importlib.resources)."""

