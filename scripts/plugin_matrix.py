@@ -24,7 +24,8 @@ from forge_core.builtin import BUILTINS as CORE_BUILTINS
 ROOT = Path(__file__).resolve().parents[1]
 MATRIX = ROOT / ".matrix"
 BUILTINS = {plugin_id for plugin_id, _ in CORE_BUILTINS}
-UV = str(Path(sys.executable).parent / "uv")  # the workspace's own, pinned in uv.lock
+UV = str(Path(sys.executable).parent / "uv")  # the workspace's own, pinned in requirements.lock
+LOCK = ROOT / "requirements.lock"
 
 
 def run(*args: str | Path, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -39,7 +40,8 @@ def check(plugin: Path) -> list[str]:
     python = venv / "bin" / "python"
     steps = [
         ("create venv", [UV, "venv", "--quiet", "--python", sys.executable, venv]),
-        ("install", [UV, "pip", "install", "--quiet", "--python", python, f"{ROOT}[testing]", plugin]),
+        # third-party packages at the versions the workspace pins
+        ("install", [UV, "pip", "install", "--quiet", "--python", python, "-c", LOCK, f"{ROOT}[testing]", plugin]),
     ]
     for label, command in steps:
         result = run(*command)
