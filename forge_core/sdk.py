@@ -16,6 +16,7 @@ from forge_core.domain.errors import (
 )
 from forge_core.domain.models import (
     ArtifactSpec,
+    CommitStatus,
     DeploymentInfo,
     EventKind,
     Job,
@@ -43,6 +44,8 @@ from forge_core.ports.protocols import (
     ExecutionContext,
     JobContext,
     JobHandler,
+    Notifier,
+    NotifierOptions,
     Producer,
     Publisher,
     ReleaseTrigger,
@@ -53,6 +56,7 @@ from forge_core.ports.registry import (
     ArtifactTypeRegistrar,
     Family,
     JobHandlerRegistrar,
+    NotifierRegistrar,
     ProducerRegistrar,
     PublisherRegistrar,
     RendererRegistrar,
@@ -63,6 +67,7 @@ from forge_core.ports.registry import (
 __all__ = [
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
+    "CommitStatus",
     "ConfigurationError",
     "DeploymentInfo",
     "EventKind",
@@ -76,6 +81,9 @@ __all__ = [
     "JobResult",
     "JobStatus",
     "NotImplementedInThisVersion",
+    "Notifier",
+    "NotifierOptions",
+    "NotifierRegistrar",
     "PipelineRunInfo",
     "PluginError",
     "PluginLoadError",

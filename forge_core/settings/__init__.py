@@ -23,6 +23,9 @@ from pydantic_settings import (
 )
 
 from forge_core.domain.errors import ConfigurationError
+from forge_core.settings.api import ApiSettings
+from forge_core.settings.auth import AuthSettings
+from forge_core.settings.database import DatabaseSettings
 
 CONFIG_FILE_VARIABLE = "FORGE_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = "forge.toml"
@@ -92,6 +95,9 @@ class Settings(BaseSettings):
     )
 
     plugins: PluginSettings = Field(default_factory=PluginSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(

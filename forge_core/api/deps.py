@@ -1,0 +1,74 @@
+"""FastAPI dependencies: the application's services and the caller's permissions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from forge_core.adapters.auth.github import GithubExchange
+from forge_core.adapters.auth.tokens import TokenVerifier
+from forge_core.adapters.db.store import SqlStore
+from forge_core.adapters.plugins import PluginHost
+from forge_core.services.auth import Principal
+from forge_core.services.errors import AuthenticationFailed
+from forge_core.services.outbox import OutboxSender
+from forge_core.services.platform import Platform
+from forge_core.services.schemas import Page
+from forge_core.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    host: PluginHost
+    store: SqlStore
+    platform: Platform
+    verifier: TokenVerifier
+    github: GithubExchange
+    sender: OutboxSender | None
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+bearer = HTTPBearer(auto_error=False, description="An OIDC access token, or a platform token")
+
+
+def require(permission: str | None) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates the caller and checks ``permission`` (None: any)."""
+
+    async def authenticated(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> Principal:
+        if credentials is None:
+            raise AuthenticationFailed("missing bearer token", where="Authorization")
+        principal = await services(request).verifier.verify(credentials.credentials)
+        if permission is not None:
+            principal.require(permission)
+        return principal
+
+    return authenticated
+
+
+def page(
+    limit: Annotated[int, Query(ge=1, le=200, description="Results per page")] = 20,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Results to skip")] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+App = Annotated[Services, Depends(services)]
+Paging = Annotated[Page, Depends(page)]
+Reader = Annotated[Principal, Depends(require("read"))]
+Runner = Annotated[Principal, Depends(require("run"))]
+Worker = Annotated[Principal, Depends(require("status"))]
+Releaser = Annotated[Principal, Depends(require("release"))]
+Deployer = Annotated[Principal, Depends(require("deploy"))]
+Approver = Annotated[Principal, Depends(require("approve"))]
+Anyone = Annotated[Principal, Depends(require(None))]
