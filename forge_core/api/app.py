@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from forge_core import __version__
@@ -22,7 +22,7 @@ from forge_core.adapters.db.engine import create_engine, migrate
 from forge_core.adapters.db.store import SqlStore
 from forge_core.adapters.plugins import PluginHost
 from forge_core.api import errors, logs
-from forge_core.api.deps import Services
+from forge_core.api.deps import Services, checked_parameters
 from forge_core.api.middleware import BodyLimit, Observe
 from forge_core.api.routers import deployments, releases, runs, system, webhooks
 from forge_core.api.routers.system import Metrics
@@ -58,6 +58,7 @@ def outbox_sender(settings: Settings, host: PluginHost, store: Store) -> OutboxS
             context=notifier_settings.context,
             target_url=notifier_settings.target_url,
             poll_seconds=notifier_settings.poll_seconds,
+            base_backoff_seconds=notifier_settings.min_backoff_seconds,
             max_backoff_seconds=notifier_settings.max_backoff_seconds,
         ),
     )
@@ -114,6 +115,7 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Pipeline runs, releases, deployments and approvals of Catalyst Forge.",
+        dependencies=[Depends(checked_parameters)],
     )
     registry = CollectorRegistry()
     app.state.metrics = Metrics(registry)

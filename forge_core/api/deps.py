@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from forge_core.adapters.auth.github import GithubExchange
@@ -14,7 +16,7 @@ from forge_core.adapters.auth.tokens import TokenVerifier
 from forge_core.adapters.db.store import SqlStore
 from forge_core.adapters.plugins import PluginHost
 from forge_core.services.auth import Principal
-from forge_core.services.errors import AuthenticationFailed
+from forge_core.services.errors import AuthenticationFailed, InvalidRequest
 from forge_core.services.outbox import OutboxSender
 from forge_core.services.platform import Platform
 from forge_core.services.schemas import Page
@@ -54,6 +56,39 @@ def require(permission: str | None) -> Callable[..., Awaitable[Principal]]:
         return principal
 
     return authenticated
+
+
+async def checked_parameters(request: Request) -> None:
+    """Refuse query parameters the operation does not declare (a typo is an error, not a no-op),
+    and NUL characters in parameters (no database stores them in text)."""
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and request.query_params:
+        known = _query_names(route)
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise InvalidRequest(
+                f"unknown query parameter(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(known)) or 'none'}",
+                where="query",
+            )
+    for name, value in [*request.query_params.multi_items(), *request.path_params.items()]:
+        if "\x00" in str(value):
+            raise InvalidRequest("NUL characters are not allowed", where=name)
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    def names(dependant: Dependant) -> set[str]:
+        found = {p.alias for p in dependant.query_params}
+        for sub in dependant.dependencies:
+            found |= names(sub)
+        return found
+
+    if id(route) not in _QUERY_NAMES:
+        _QUERY_NAMES[id(route)] = frozenset(names(route.dependant))
+    return _QUERY_NAMES[id(route)]
 
 
 def page(

@@ -24,6 +24,7 @@ class NotifierSettings(BaseModel):
     target_url: str | None = Field(default=None, description="Link of a status; '{run_id}' is replaced.")
     in_process: bool = Field(default=True, description="Run the outbox sender inside the API process.")
     poll_seconds: float = Field(default=1.0, gt=0)
+    min_backoff_seconds: float = Field(default=1.0, gt=0, description="First retry delay; doubles per attempt.")
     max_backoff_seconds: float = Field(default=300.0, gt=0)
 
 

@@ -74,7 +74,9 @@ def github_issuer() -> Iterator[LocalIssuer]:
     issuer.close()
 
 
-def make_settings(database_url: str, state_dir: Path, oidc_issuer: str, github_issuer: str, **api: Any) -> Settings:
+def make_settings(
+    database_url: str, state_dir: Path, oidc_issuer: str, github_issuer: str, signing_key: Path | None = None, **api: Any
+) -> Settings:
     return load_settings(
         database={"url": database_url, "state_dir": str(state_dir)},
         auth={
@@ -82,6 +84,7 @@ def make_settings(database_url: str, state_dir: Path, oidc_issuer: str, github_i
                      "jwks_min_refresh_seconds": 0},
             "github": {"issuer": github_issuer, "audience": "catalyst-forge",
                        "allow": {"acme/app": ["run", "read"], "acme/deployer": ["deploy", "read"]}},
+            "signing_key": str(signing_key) if signing_key else None,
         },
         api={"webhook_secret": WEBHOOK_SECRET, **api},
     )

@@ -1,0 +1,89 @@
+"""Commit statuses: queued in the outbox while GitHub is down, delivered in order per commit later."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from forge_core.adapters.plugins import load_plugins
+from forge_core.api.app import create_app, signing_key
+
+from .conftest import Api, LocalIssuer, make_settings, new_sha, unique_repo
+
+pytest.importorskip("forge_github")
+from forge_github.testing import GithubStandIn  # noqa: E402
+
+TOKEN = "gh-s3cret"
+
+
+@pytest.fixture
+def github() -> Iterator[GithubStandIn]:
+    with GithubStandIn(token=TOKEN) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def notifying_api(
+    database_url: str, tmp_path: Path, oidc_issuer: str, github_issuer: LocalIssuer, github: GithubStandIn
+) -> Iterator[Api]:
+    settings = make_settings(
+        database_url, tmp_path, oidc_issuer, github_issuer.url,
+        notifier={"type": "github", "options": {"api_url": github.url, "timeout": 2}, "token": TOKEN,
+                  "target_url": "http://forge.local/runs/{run_id}", "poll_seconds": 0.05,
+                  "min_backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
+    )
+    with TestClient(create_app(settings, load_plugins(settings.plugins))) as client:
+        yield Api(client, settings, signing_key(settings))
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.05)
+
+
+def pending(api: Api) -> float:
+    text = api.client.get("/metrics", headers=api.as_admin()).text
+    line = next(line for line in text.splitlines() if line.startswith("forge_outbox_pending "))
+    return float(line.split()[1])
+
+
+def test_statuses_reach_github_with_the_run_link(notifying_api: Api, github: GithubStandIn) -> None:
+    api = notifying_api
+    repository, sha = unique_repo(), new_sha()
+    run = api.client.post(
+        "/v1/runs", json={"repository": repository, "commit_sha": sha, "triggered_by": "a"}, headers=api.as_admin()
+    ).json()
+    wait_for(lambda: len(github.received(repository, sha)) == 1)
+    status = github.received(repository, sha)[0]
+    assert (status["state"], status["context"]) == ("pending", "catalyst-forge")
+    assert status["target_url"] == f"http://forge.local/runs/{run['id']}"
+
+
+def test_statuses_queue_while_github_is_down_and_arrive_in_order(notifying_api: Api, github: GithubStandIn) -> None:
+    api = notifying_api
+    github.stop()
+    worker = api.headers("worker")
+    commits = {unique_repo(): ("success", new_sha()), unique_repo(): ("failed", new_sha())}
+    for repository, (final, sha) in commits.items():
+        run = api.client.post(
+            "/v1/runs", json={"repository": repository, "commit_sha": sha, "triggered_by": "a"}, headers=api.as_admin()
+        ).json()
+        assert api.client.put(f"/v1/runs/{run['id']}/status", json={"status": "running"}, headers=worker).status_code == 200
+        assert api.client.put(f"/v1/runs/{run['id']}/status", json={"status": final}, headers=worker).status_code == 200
+    time.sleep(0.5)  # several delivery attempts fail meanwhile
+    assert pending(api) >= 6
+    github.start()
+    expected = {"success": ["pending", "pending", "success"], "failed": ["pending", "pending", "failure"]}
+    for repository, (final, sha) in commits.items():
+        wait_for(lambda r=repository, s=sha: len(github.received(r, s)) == 3)
+        received = github.received(repository, sha)
+        assert [s["state"] for s in received] == expected[final]
+        assert [s["description"] for s in received][:2] == ["Pipeline queued", "Pipeline running"]
+    wait_for(lambda: pending(api) == 0)
