@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from forge_core.adapters.auth.github import GithubExchange
@@ -107,3 +108,9 @@ Releaser = Annotated[Principal, Depends(require("release"))]
 Deployer = Annotated[Principal, Depends(require("deploy"))]
 Approver = Annotated[Principal, Depends(require("approve"))]
 Anyone = Annotated[Principal, Depends(require(None))]
+
+
+def json_of(model: BaseModel, status_code: int = 200) -> Response:
+    """The model as a JSON response, serialised once (a returned model would be validated again
+    against the route's response_model, which documents the same type)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")

@@ -13,7 +13,7 @@ from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from forge_core.adapters.db import models as m
 from forge_core.domain.models import RunStatus
@@ -54,12 +54,12 @@ class SqlStore:
             async with self.transaction() as session:
                 run = m.PipelineRun(
                     **data.model_dump(exclude={"trigger_type"}),
+                    id=uuid.uuid4(),
                     trigger_type=data.trigger_type.value,
                     status=RunStatus.PENDING.value,
                     created_at=m.utcnow(),
                 )
-                session.add(run)
-                await session.flush()
+                session.add(run)  # inserted with the outbox row and the audit entry at commit
                 _commit_status(session, run)
                 _audit(session, actor, "run.created", "run", run.id, {"commit_sha": run.commit_sha})
         except IntegrityError:
@@ -78,12 +78,12 @@ class SqlStore:
             query = _run_query().where(
                 m.PipelineRun.repository == repository, m.PipelineRun.commit_sha == commit_sha
             )
-            run = (await session.execute(query)).scalar_one_or_none()
+            run = (await session.execute(query)).unique().scalar_one_or_none()
             return _run(run, run.phases) if run else None
 
     async def get_run(self, run_id: uuid.UUID) -> s.Run:
         async with self.sessions() as session:
-            run = (await session.execute(_run_query().where(m.PipelineRun.id == run_id))).scalar_one_or_none()
+            run = (await session.execute(_run_query().where(m.PipelineRun.id == run_id))).unique().scalar_one_or_none()
             if run is None:
                 raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
             return _run(run, run.phases)
@@ -493,8 +493,9 @@ class SqlStore:
 
 
 def _run_query() -> Select[tuple[m.PipelineRun]]:
+    # One round trip for the whole tree (the rows repeat the run; a run has tens of steps).
     return select(m.PipelineRun).options(
-        selectinload(m.PipelineRun.phases).selectinload(m.PhaseExecution.tasks).selectinload(m.TaskExecution.steps)
+        joinedload(m.PipelineRun.phases).joinedload(m.PhaseExecution.tasks).joinedload(m.TaskExecution.steps)
     )
 
 

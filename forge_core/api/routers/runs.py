@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from forge_core.api.deps import App, Paging, Reader, Runner, Worker
+from forge_core.api.deps import App, Paging, Reader, Runner, Worker, json_of
 from forge_core.api.errors import ERROR_RESPONSES
 from forge_core.domain.models import RunStatus
 from forge_core.services import schemas as s
@@ -16,12 +16,12 @@ router = APIRouter(prefix="/v1", tags=["runs"], responses=ERROR_RESPONSES)
 
 
 @router.post("/runs", status_code=201, response_model=s.Run)
-async def create_run(body: s.RunCreate, app: App, who: Runner) -> s.Run:
+async def create_run(body: s.RunCreate, app: App, who: Runner) -> Response:
     """Start a pipeline run for a commit (one per repository and commit: a second is a 409)."""
     run = await app.platform.create_run(body, who.subject)
     if app.sender:
         app.sender.wake()
-    return run
+    return json_of(run, 201)
 
 
 @router.get("/runs", response_model=s.RunList)
@@ -37,9 +37,9 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=s.Run)
-async def get_run(run_id: UUID, app: App, _: Reader) -> s.Run:
+async def get_run(run_id: UUID, app: App, _: Reader) -> Response:
     """A run with its phases, tasks and steps."""
-    return await app.store.get_run(run_id)
+    return json_of(await app.store.get_run(run_id))
 
 
 @router.delete("/runs/{run_id}", status_code=204, response_class=Response)
