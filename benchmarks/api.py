@@ -108,7 +108,7 @@ def plan() -> dict[str, Any]:
 
 
 async def main(total: int, concurrency: int) -> None:
-    from forge_core.api.app import signing_key
+    from forge_core.adapters.auth.keys import platform_key
 
     database = f"forge_bench_{uuid.uuid4().hex[:8]}"
     state = Path(tempfile.mkdtemp(prefix="forge-bench-"))
@@ -119,7 +119,7 @@ async def main(total: int, concurrency: int) -> None:
     server = multiprocessing.get_context("spawn").Process(target=serve, args=(database, str(state), port), daemon=True)
     server.start()
     try:
-        token = signing_key(settings_for(database, state)).mint("bench", roles=["admin"])
+        token = platform_key(settings_for(database, state)).mint("bench", roles=["admin"])
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60

@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from forge_core import __version__
+from forge_core.adapters import structured_logs
 from forge_core.adapters.auth import keys
 from forge_core.adapters.auth.github import GithubExchange
 from forge_core.adapters.auth.jwks import JwksCache
@@ -21,58 +22,25 @@ from forge_core.adapters.auth.tokens import TokenVerifier
 from forge_core.adapters.db.engine import create_engine, migrate
 from forge_core.adapters.db.store import SqlStore
 from forge_core.adapters.plugins import PluginHost
-from forge_core.api import errors, logs
+from forge_core.api import errors
 from forge_core.api.deps import Services, checked_parameters
 from forge_core.api.middleware import BodyLimit, Observe
 from forge_core.api.routers import deployments, releases, runs, system, webhooks
 from forge_core.api.routers.system import Metrics
-from forge_core.domain.errors import ConfigurationError, ForgeError
-from forge_core.ports.protocols import Notifier, NotifierOptions
-from forge_core.ports.registry import Family
-from forge_core.services.outbox import OutboxSender, SenderConfig
+from forge_core.services.outbox import sender_from_settings
 from forge_core.services.platform import Platform, Policy
-from forge_core.services.store import Store
 from forge_core.settings import Settings
 
 
-def signing_key(settings: Settings) -> keys.SigningKey:
-    path = settings.auth.signing_key or settings.database.state_dir / "signing-key.pem"
-    return keys.load_or_create(path, issuer=settings.auth.platform_issuer, audience=settings.auth.platform_audience)
-
-
-def outbox_sender(settings: Settings, host: PluginHost, store: Store) -> OutboxSender | None:
-    """The sender for the configured notifier, or None when none is configured."""
-    notifier_settings = settings.api.notifier
-    if notifier_settings.type is None:
-        return None
-    try:
-        notifier: Notifier = host.create(Family.NOTIFIER, notifier_settings.type)
-    except ForgeError as exc:
-        raise ConfigurationError(exc.message, where="FORGE_API__NOTIFIER__TYPE") from None
-    token = notifier_settings.token.get_secret_value() if notifier_settings.token else None
-    return OutboxSender(
-        store,
-        notifier,
-        NotifierOptions(options=notifier_settings.options, token=token),
-        SenderConfig(
-            context=notifier_settings.context,
-            target_url=notifier_settings.target_url,
-            poll_seconds=notifier_settings.poll_seconds,
-            base_backoff_seconds=notifier_settings.min_backoff_seconds,
-            max_backoff_seconds=notifier_settings.max_backoff_seconds,
-        ),
-    )
-
-
 def create_app(settings: Settings, host: PluginHost) -> FastAPI:
-    logs.configure()
+    structured_logs.configure()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database)
         await migrate(engine)
         store = SqlStore(engine)
-        key = signing_key(settings)
+        key = keys.platform_key(settings)
         oidc = settings.auth.oidc
         oidc_keys = (
             JwksCache(
@@ -83,7 +51,7 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
             else None
         )
         github_keys = JwksCache(str(settings.auth.github.issuer), min_refresh=oidc.jwks_min_refresh_seconds)
-        sender = outbox_sender(settings, host, store)
+        sender = sender_from_settings(settings.api.notifier, host.registry, store)
         app.state.services = Services(
             settings=settings,
             host=host,

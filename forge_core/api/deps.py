@@ -9,8 +9,8 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
 from forge_core.adapters.auth.github import GithubExchange
 from forge_core.adapters.auth.tokens import TokenVerifier

@@ -22,19 +22,19 @@ def api(
     """Run the Platform API (settings from FORGE_* variables, checked before it starts)."""
     import uvicorn
 
-    from forge_core.api.app import create_app
-    from forge_core.cli.main import fail, plugin_host
+    from forge_core.adapters.plugins import load_plugins
+    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
     from forge_core.settings import load_settings
 
-    try:
+    try:  # fail here, clearly, rather than inside the server's start-up
         settings = load_settings()
+        load_plugins(settings.plugins)
     except ForgeError as error:
         fail(error)
-    application = create_app(settings, plugin_host())
     uvicorn.run(
-        application, host=host or settings.api.host, port=port or settings.api.port, log_config=None,
-        access_log=False, proxy_headers=False,
+        "forge_core.api.asgi:application", factory=True, host=host or settings.api.host,
+        port=port or settings.api.port, log_config=None, access_log=False, proxy_headers=False,
     )
 
 
@@ -45,7 +45,7 @@ def create_token(
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=60, max=365 * 86400)] = 3600,
 ) -> None:
     """Mint a token for the local API (signed with the platform key; the key is created if needed)."""
-    from forge_core.api.app import signing_key
+    from forge_core.adapters.auth.keys import platform_key
     from forge_core.cli.main import fail
     from forge_core.domain.errors import ConfigurationError, ForgeError
     from forge_core.settings import load_settings
@@ -57,7 +57,7 @@ def create_token(
             raise ConfigurationError(
                 f"unknown role(s) {', '.join(unknown)}; known: {', '.join(sorted(settings.auth.roles))}", where="--role"
             )
-        typer.echo(signing_key(settings).mint(subject, roles=role, ttl_seconds=ttl))
+        typer.echo(platform_key(settings).mint(subject, roles=role, ttl_seconds=ttl))
     except ForgeError as error:
         fail(error)
 
@@ -66,19 +66,19 @@ def notifier() -> None:
     """Deliver commit statuses from the outbox (when FORGE_API__NOTIFIER__IN_PROCESS is off)."""
     import asyncio
 
-    from forge_core.api.app import outbox_sender
-    from forge_core.api.logs import configure
     from forge_core.adapters.db.engine import create_engine, migrate
     from forge_core.adapters.db.store import SqlStore
+    from forge_core.adapters.structured_logs import configure
     from forge_core.cli.main import fail, plugin_host
     from forge_core.domain.errors import ConfigurationError, ForgeError
+    from forge_core.services.outbox import sender_from_settings
     from forge_core.settings import load_settings
 
     async def serve() -> None:
         settings = load_settings()
         engine = create_engine(settings.database)
         await migrate(engine)
-        sender = outbox_sender(settings, plugin_host(), SqlStore(engine))
+        sender = sender_from_settings(settings.api.notifier, plugin_host().registry, SqlStore(engine))
         if sender is None:
             raise ConfigurationError("no notifier is configured", where="FORGE_API__NOTIFIER__TYPE")
         try:

@@ -9,17 +9,21 @@ long as it takes; nothing is dropped while the receiver is down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from forge_core.domain.errors import ConfigurationError, ForgeError
 from forge_core.domain.models import CommitStatus
 from forge_core.ports.protocols import Notifier, NotifierOptions
+from forge_core.ports.registry import Family, Registry
 from forge_core.services import rules
 from forge_core.services import schemas as s
 from forge_core.services.store import Store
+from forge_core.settings.api import NotifierSettings
 
 log = logging.getLogger("forge.outbox")
 
@@ -96,8 +100,29 @@ class OutboxSender:
                 await self.deliver_due()
             except Exception:  # a database hiccup must not end the sender
                 log.exception("outbox sender pass failed")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.config.poll_seconds)
-            except TimeoutError:
-                pass
             self._wake.clear()
+
+
+def sender_from_settings(settings: NotifierSettings, registry: Registry, store: Store) -> OutboxSender | None:
+    """The sender for the configured notifier plugin, or None when none is configured."""
+    if settings.type is None:
+        return None
+    try:
+        notifier: Notifier = registry.create(Family.NOTIFIER, settings.type)
+    except ForgeError as exc:
+        raise ConfigurationError(exc.message, where="FORGE_API__NOTIFIER__TYPE") from None
+    token = settings.token.get_secret_value() if settings.token else None
+    return OutboxSender(
+        store,
+        notifier,
+        NotifierOptions(options=settings.options, token=token),
+        SenderConfig(
+            context=settings.context,
+            target_url=settings.target_url,
+            poll_seconds=settings.poll_seconds,
+            base_backoff_seconds=settings.min_backoff_seconds,
+            max_backoff_seconds=settings.max_backoff_seconds,
+        ),
+    )

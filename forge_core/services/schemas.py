@@ -8,7 +8,14 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from forge_core.domain.models import RunStatus
 
@@ -40,7 +47,7 @@ class Output(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class TriggerType(str, enum.Enum):
+class TriggerType(enum.StrEnum):
     PUSH = "push"
     PULL_REQUEST = "pull_request"
     TAG = "tag"
@@ -174,13 +181,13 @@ class RunList(Output):
 # --- releases ---------------------------------------------------------------------------------
 
 
-class ReleaseTriggerType(str, enum.Enum):
+class ReleaseTriggerType(enum.StrEnum):
     BRANCH_PUSH = "branch_push"
     TAG = "tag"
     MANUAL = "manual"
 
 
-class AliasType(str, enum.Enum):
+class AliasType(enum.StrEnum):
     NUMERIC = "numeric"
     TAG = "tag"
     BRANCH = "branch"
@@ -276,13 +283,13 @@ class ReleaseList(Output):
 # --- deployments and approvals ----------------------------------------------------------------
 
 
-class DeploymentStatus(str, enum.Enum):
+class DeploymentStatus(enum.StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
     SUPERSEDED = "superseded"
 
 
-class ApprovalStatus(str, enum.Enum):
+class ApprovalStatus(enum.StrEnum):
     ACTIVE = "active"
     EXPIRED = "expired"
     REVOKED = "revoked"

@@ -48,8 +48,8 @@ def run_for_event(event: str | None, body: bytes) -> s.RunCreate | Ignored:
     ref = str(payload.get("ref") or "")
     branch = ref.removeprefix("refs/heads/") if ref.startswith("refs/heads/") else None
     tag = ref.removeprefix("refs/tags/") if ref.startswith("refs/tags/") else None
-    pusher = payload.get("pusher") if isinstance(payload.get("pusher"), dict) else {}
-    repository = payload.get("repository") if isinstance(payload.get("repository"), dict) else {}
+    pusher = _object(payload.get("pusher"))
+    repository = _object(payload.get("repository"))
     try:
         return s.RunCreate(
             repository=repository.get("full_name"),
@@ -64,3 +64,7 @@ def run_for_event(event: str | None, body: bytes) -> s.RunCreate | Ignored:
         raise InvalidRequest(
             f"push event: {'.'.join(map(str, first['loc']))}: {first['msg']}", where="body"
         ) from None
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

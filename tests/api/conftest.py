@@ -17,9 +17,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from forge_core.adapters.auth.keys import SigningKey
+from forge_core.adapters.auth.keys import SigningKey, platform_key
 from forge_core.adapters.plugins import load_plugins
-from forge_core.api.app import create_app, signing_key
+from forge_core.api.app import create_app
 from forge_core.settings import Settings, load_settings
 
 from .issuer import LocalIssuer
@@ -115,7 +115,7 @@ def api(
     settings = make_settings(database_url, tmp_path_factory.mktemp("state"), oidc_issuer, github_issuer.url)
     app = create_app(settings, load_plugins(settings.plugins))
     with TestClient(app, raise_server_exceptions=False) as client:
-        yield Api(client, settings, signing_key(settings))
+        yield Api(client, settings, platform_key(settings))
 
 
 def unique_repo() -> str:

@@ -190,7 +190,8 @@ def test_github_exchange_gives_a_short_lived_token_with_the_repositorys_permissi
     response = api.client.post("/v1/auth/github/exchange", json={"token": token})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["permissions"] == ["read", "run"] and body["expires_in"] == 900
+    assert body["permissions"] == ["read", "run"]
+    assert body["expires_in"] == 900
     platform_token = body["access_token"]
     me = api.client.get("/v1/auth/me", headers={"Authorization": f"Bearer {platform_token}"}).json()
     assert me["subject"] == "github:acme/app"

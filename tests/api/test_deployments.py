@@ -30,11 +30,14 @@ def test_a_new_deployment_supersedes_the_active_one(api: Api) -> None:
     owner, name = repository.split("/")
     first, second = create_release(api, repository), create_release(api, repository)
     one = deploy(api, first["id"], "dev")
-    assert one.status_code == 201 and one.json()["status"] == "active" and one.json()["deployed_by"] == "dave"
+    assert one.status_code == 201
+    assert one.json()["status"] == "active"
+    assert one.json()["deployed_by"] == "dave"
     two = deploy(api, second["id"], "dev", gitops_commit_sha="abcdef1")
     assert two.status_code == 201
     current = api.client.get(f"/v1/deployments/dev/{owner}/{name}/svc", headers=api.headers("viewer")).json()
-    assert current["id"] == two.json()["id"] and current["release_number"] == 2
+    assert current["id"] == two.json()["id"]
+    assert current["release_number"] == 2
     history = api.client.get(f"/v1/deployments/dev/{owner}/{name}/svc/history", headers=api.headers("viewer")).json()
     assert history["total"] == 2
     assert [d["status"] for d in history["deployments"]] == ["active", "superseded"]
@@ -56,7 +59,8 @@ def test_production_without_an_active_approval_is_refused(api: Api) -> None:
 def test_production_with_an_approval_records_it(api: Api) -> None:
     release = create_release(api, unique_repo())
     approval = approve(api, release["id"])
-    assert approval["approver"] == "carol" and approval["status"] == "active"
+    assert approval["approver"] == "carol"
+    assert approval["status"] == "active"
     response = deploy(api, release["id"], "production")
     assert response.status_code == 201
     assert response.json()["approval_id"] == approval["id"]
@@ -74,7 +78,8 @@ def test_a_revoked_approval_no_longer_allows_deploying(api: Api) -> None:
     release = create_release(api, unique_repo())
     approval = approve(api, release["id"])
     revoked = api.client.delete(f"/v1/approvals/{approval['id']}", headers=api.headers("approver"))
-    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert revoked.status_code == 200
+    assert revoked.json()["status"] == "revoked"
     assert deploy(api, release["id"], "production").status_code == 403
     assert api.client.get(f"/v1/approvals/{release['id']}/production", headers=api.as_admin()).status_code == 404
     assert api.client.delete(f"/v1/approvals/{approval['id']}", headers=api.headers("approver")).status_code == 409
@@ -86,7 +91,8 @@ def test_approvals_are_listed_and_the_active_one_is_found(api: Api) -> None:
     approval = approve(api, release["id"], expires_at=expires)
     assert approval["expires_at"]
     active = api.client.get(f"/v1/approvals/{release['id']}/production", headers=api.as_admin()).json()
-    assert active["id"] == approval["id"] and active["justification"] == "CAB-42 approved"
+    assert active["id"] == approval["id"]
+    assert active["justification"] == "CAB-42 approved"
     listed = api.client.get("/v1/approvals", params={"release_id": release["id"]}, headers=api.as_admin()).json()
     assert listed["total"] == 1
 

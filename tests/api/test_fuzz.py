@@ -20,8 +20,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from forge_core.adapters.auth.keys import platform_key
 from forge_core.adapters.plugins import load_plugins
-from forge_core.api.app import create_app, signing_key
+from forge_core.api.app import create_app
 
 from .conftest import LocalIssuer, make_settings
 
@@ -35,7 +36,7 @@ def _app(database_url: str, state: Path, oidc: str, github: str) -> Any:
 
 
 _schema_app, _schema_settings = _app("sqlite+aiosqlite:///unused.db", KEY.parent, UNUSED, UNUSED)
-TOKEN = signing_key(_schema_settings).mint("fuzzer", roles=["admin"], ttl_seconds=3600)
+TOKEN = platform_key(_schema_settings).mint("fuzzer", roles=["admin"], ttl_seconds=3600)
 schema = schemathesis.openapi.from_dict(_schema_app.openapi())
 schema.app = _schema_app
 

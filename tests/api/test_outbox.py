@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from forge_core.adapters.auth.keys import platform_key
 from forge_core.adapters.plugins import load_plugins
-from forge_core.api.app import create_app, signing_key
+from forge_core.api.app import create_app
 
 from .conftest import Api, LocalIssuer, make_settings, new_sha, unique_repo
 
 pytest.importorskip("forge_github")
-from forge_github.testing import GithubStandIn  # noqa: E402
+from forge_github.testing import GithubStandIn
 
 TOKEN = "gh-s3cret"
 
@@ -37,7 +38,7 @@ def notifying_api(
                   "min_backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
     )
     with TestClient(create_app(settings, load_plugins(settings.plugins))) as client:
-        yield Api(client, settings, signing_key(settings))
+        yield Api(client, settings, platform_key(settings))
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:

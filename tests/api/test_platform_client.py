@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from forge_core.adapters.plugins import load_plugins
+from forge_core.adapters.auth.keys import platform_key
 from forge_core.adapters.platform_client import PlatformClient
-from forge_core.api.app import create_app, signing_key
+from forge_core.adapters.plugins import load_plugins
+from forge_core.api.app import create_app
 from forge_core.services import schemas as s
 from forge_core.services.errors import AuthorizationFailed, Conflict, NotFound
 
@@ -40,7 +41,7 @@ def served(
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
         time.sleep(0.02)
-    key = signing_key(settings)
+    key = platform_key(settings)
     tokens = {role: key.mint("client", roles=[role]) for role in ("admin", "worker", "viewer")}
     yield f"http://127.0.0.1:{port}", tokens
     server.should_exit = True

@@ -20,7 +20,8 @@ def test_release_records_artifacts_trigger_and_numeric_alias(api: Api) -> None:
     assert release["release_number"] == 1
     assert release["canonical_id"] == f"{repository}/svc/{run['commit_sha']}"
     assert release["artifacts"][0]["name"] == "api-image"
-    assert release["trigger"]["trigger_type"] == "branch_push" and release["trigger"]["triggered_by"] == "alice"
+    assert release["trigger"]["trigger_type"] == "branch_push"
+    assert release["trigger"]["triggered_by"] == "alice"
     assert {"alias": "1", "alias_type": "numeric"} in release["aliases"]
     assert release["created_by"] == "alice"
 

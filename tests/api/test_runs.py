@@ -120,7 +120,8 @@ def test_plan_returns_ids_and_the_run_shows_phases_tasks_steps(api: Api) -> None
     recorded = plan(api, run["id"])
     assert [p["name"] for p in recorded["phases"]] == ["test", "build"]
     task = recorded["phases"][0]["tasks"][0]
-    assert task["key"] == "test/api" and task["id"]
+    assert task["key"] == "test/api"
+    assert task["id"]
     assert [s["name"] for s in task["steps"]] == ["lint", "unit"]
     assert task["steps"][1]["timeout_seconds"] == 600
     fetched = api.client.get(f"/v1/runs/{run['id']}", headers=api.as_admin()).json()
@@ -162,14 +163,19 @@ def test_status_updates_set_timestamps_and_results(api: Api) -> None:
     assert response.status_code == 204
     api.client.put(f"/v1/tasks/{task['id']}/status", json={"status": "failed", "error": "lint failed"}, headers=worker)
     done = api.client.put(f"/v1/runs/{run['id']}/status", json={"status": "failed", "error": "test failed"}, headers=worker)
-    assert done.json()["status"] == "failed" and done.json()["completed_at"]
+    assert done.json()["status"] == "failed"
+    assert done.json()["completed_at"]
     fetched = api.client.get(f"/v1/runs/{run['id']}", headers=api.as_admin()).json()
     got_task = fetched["phases"][0]["tasks"][0]
-    assert got_task["status"] == "failed" and got_task["error"] == "lint failed" and got_task["started_at"]
+    assert got_task["status"] == "failed"
+    assert got_task["error"] == "lint failed"
+    assert got_task["started_at"]
     got_step = got_task["steps"][0]
     assert (got_step["status"], got_step["exit_code"]) == ("failed", 2)
-    assert got_step["logs_s3_key"].endswith("lint.log") and got_step["completed_at"]
-    assert fetched["started_at"] and fetched["error"] == "test failed"
+    assert got_step["logs_s3_key"].endswith("lint.log")
+    assert got_step["completed_at"]
+    assert fetched["started_at"]
+    assert fetched["error"] == "test failed"
 
 
 def test_a_finished_run_cannot_change_status(api: Api) -> None:
@@ -194,7 +200,8 @@ def test_cancel_cancels_open_work_and_blocks_later_updates(api: Api) -> None:
     step_id = recorded["phases"][0]["tasks"][0]["steps"][0]["id"]
     assert api.client.delete(f"/v1/runs/{run['id']}", headers=api.headers("developer")).status_code == 204
     fetched = api.client.get(f"/v1/runs/{run['id']}", headers=api.as_admin()).json()
-    assert fetched["status"] == "cancelled" and fetched["completed_at"]
+    assert fetched["status"] == "cancelled"
+    assert fetched["completed_at"]
     assert {p["status"] for p in fetched["phases"]} == {"cancelled"}
     assert {s["status"] for p in fetched["phases"] for t in p["tasks"] for s in t["steps"]} == {"cancelled"}
     late = api.client.put(f"/v1/steps/{step_id}/status", json={"status": "running"}, headers=api.headers("worker"))

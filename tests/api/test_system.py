@@ -80,6 +80,9 @@ def test_logs_are_json_with_the_request_id(api: Api, caplog: pytest.LogCaptureFi
     handler = logging.getLogger("forge").handlers[0]
     lines = [json.loads(handler.format(record)) for record in caplog.records if record.name.startswith("forge")]
     event = next(e for e in lines if e.get("request_id") == "trace-me-42")
-    assert event["event"] == "request" and event["status"] == 201 and event["route"] == "/v1/runs"
-    assert event["level"] == "info" and event["timestamp"]
+    assert event["event"] == "request"
+    assert event["status"] == 201
+    assert event["route"] == "/v1/runs"
+    assert event["level"] == "info"
+    assert event["timestamp"]
     assert not any("Bearer" in json.dumps(e) for e in lines)

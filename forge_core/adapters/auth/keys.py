@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from forge_core.domain.errors import ConfigurationError
+from forge_core.settings import Settings
 
 ALGORITHM = "ES256"
 
@@ -77,3 +78,9 @@ def _thumbprint(public: ec.EllipticCurvePublicKey) -> str:
     jwk = jwt.algorithms.ECAlgorithm.to_jwk(public, as_dict=True)
     canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+
+
+def platform_key(settings: Settings) -> SigningKey:
+    """The platform's key: ``FORGE_AUTH__SIGNING_KEY``, or one generated in the state directory."""
+    path = settings.auth.signing_key or settings.database.state_dir / "signing-key.pem"
+    return load_or_create(path, issuer=settings.auth.platform_issuer, audience=settings.auth.platform_audience)

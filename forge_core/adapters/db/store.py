@@ -23,6 +23,7 @@ from forge_core.services.errors import AuthorizationFailed, Conflict, InvalidReq
 
 NUMBER = re.compile(r"^[0-9]{1,9}$")
 SHA_PREFIX = re.compile(r"^[0-9a-f]{7,64}$")
+OPEN_STATUSES = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
 
 
 class SqlStore:
@@ -43,9 +44,9 @@ class SqlStore:
             await session.execute(text("SELECT 1"))
 
     async def run_counts(self) -> dict[str, int]:
+        query = select(m.PipelineRun.status, func.count()).group_by(m.PipelineRun.status)
         async with self.sessions() as session:
-            rows = await session.execute(select(m.PipelineRun.status, func.count()).group_by(m.PipelineRun.status))
-            return {status: count for status, count in rows.tuples()}
+            return dict((await session.execute(query)).tuples().all())
 
     # --- runs -----------------------------------------------------------------------------------
 
@@ -74,16 +75,17 @@ class SqlStore:
         return _run(run, [])
 
     async def find_run(self, repository: str, commit_sha: str) -> s.Run | None:
+        query = _run_query().where(
+            m.PipelineRun.repository == repository, m.PipelineRun.commit_sha == commit_sha
+        )
         async with self.sessions() as session:
-            query = _run_query().where(
-                m.PipelineRun.repository == repository, m.PipelineRun.commit_sha == commit_sha
-            )
             run = (await session.execute(query)).unique().scalar_one_or_none()
             return _run(run, run.phases) if run else None
 
     async def get_run(self, run_id: uuid.UUID) -> s.Run:
+        query = _run_query().where(m.PipelineRun.id == run_id)
         async with self.sessions() as session:
-            run = (await session.execute(_run_query().where(m.PipelineRun.id == run_id))).unique().scalar_one_or_none()
+            run = (await session.execute(query)).unique().scalar_one_or_none()
             if run is None:
                 raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
             return _run(run, run.phases)
@@ -98,59 +100,45 @@ class SqlStore:
             query = query.where(m.PipelineRun.branch == branch)
         if status is not None:
             query = query.where(m.PipelineRun.status == status.value)
+        order = (m.PipelineRun.created_at.desc(), m.PipelineRun.id)
         async with self.sessions() as session:
-            total, rows = await _paged(session, query, page, m.PipelineRun.created_at.desc(), m.PipelineRun.id)
+            total, rows = await _paged(session, query, page, *order)
             return s.RunList(
-                runs=[s.RunSummary.model_validate(r) for r in rows], total=total, limit=page.limit, offset=page.offset
+                runs=[s.RunSummary.model_validate(r) for r in rows],
+                total=total,
+                limit=page.limit,
+                offset=page.offset,
             )
 
     async def record_plan(self, run_id: uuid.UUID, plan: s.RunPlan, actor: str) -> s.RecordedPlan:
-        _unique([p.name for p in plan.phases], "phases[].name")
+        phases = _plan_rows(run_id, plan)
         try:
             async with self.transaction() as session:
                 run = await _locked(session, m.PipelineRun, run_id, "pipeline run")
                 if RunStatus(run.status) in s.FINAL_STATUSES:
                     raise Conflict(f"pipeline run {run_id} is already {run.status}", where="run_id")
-                existing = await session.scalar(
-                    select(func.count()).select_from(m.PhaseExecution).where(m.PhaseExecution.pipeline_run_id == run_id)
+                planned = await session.scalar(
+                    select(func.count())
+                    .select_from(m.PhaseExecution)
+                    .where(m.PhaseExecution.pipeline_run_id == run_id)
                 )
-                if existing:
+                if planned:
                     raise Conflict(f"pipeline run {run_id} already has a plan", where="run_id")
-                phases = []
-                for phase_plan in plan.phases:
-                    phase = m.PhaseExecution(
-                        id=uuid.uuid4(), pipeline_run_id=run_id, phase_name=phase_plan.name,
-                        group_number=phase_plan.group_number, status="pending",
-                    )
-                    _unique([t.project_name for t in phase_plan.tasks], f"phases[{phase_plan.name}].tasks[].project_name")
-                    tasks = []
-                    for task_plan in phase_plan.tasks:
-                        task = m.TaskExecution(
-                            id=uuid.uuid4(), phase_execution_id=phase.id, key=task_plan.key,
-                            project_name=task_plan.project_name, project_path=task_plan.project_path, status="pending",
-                        )
-                        _unique([st.name for st in task_plan.steps], f"tasks[{task_plan.key}].steps[].name")
-                        steps = [
-                            m.StepExecution(
-                                id=uuid.uuid4(), task_execution_id=task.id, position=i, step_name=st.name,
-                                action=st.action, target=st.target, timeout_seconds=st.timeout_seconds,
-                                status="pending",
-                            )
-                            for i, st in enumerate(task_plan.steps)
-                        ]
-                        tasks.append((task, steps))
-                    phases.append((phase, tasks))
-                session.add_all([p for p, _ in phases])
+                # Parents first: the rows reference each other by foreign key.
+                session.add_all([phase for phase, _ in phases])
                 await session.flush()
-                session.add_all([t for _, ts in phases for t, _ in ts])
+                session.add_all([task for _, tasks in phases for task, _ in tasks])
                 await session.flush()
-                session.add_all([st for _, ts in phases for _, sts in ts for st in sts])
+                session.add_all([st for _, tasks in phases for _, steps in tasks for st in steps])
                 _audit(session, actor, "run.planned", "run", run_id, {"phases": len(phases)})
         except IntegrityError as exc:
-            raise Conflict(f"the plan of run {run_id} clashes with stored state: {exc.orig}", where="phases") from None
+            raise Conflict(
+                f"the plan of run {run_id} clashes with stored state: {exc.orig}", where="phases"
+            ) from None
         return s.RecordedPlan(
             phases=[
-                _phase(p, [_task(t, [_step(st) for st in sts]) for t, sts in ts]) for p, ts in phases
+                _phase(phase, [_task(task, [_step(st) for st in steps]) for task, steps in tasks])
+                for phase, tasks in phases
             ]
         )
 
@@ -167,32 +155,35 @@ class SqlStore:
                 if update.status == RunStatus.CANCELLED:
                     await _cancel_children(session, run_id)
                 _commit_status(session, run)
-                _audit(session, actor, "run.status", "run", run_id, {"from": before.value, "to": run.status})
+                changed = {"from": before.value, "to": run.status}
+                _audit(session, actor, "run.status", "run", run_id, changed)
             return before, s.RunSummary.model_validate(run)
 
-    async def set_phase_status(self, phase_id: uuid.UUID, update: s.PhaseStatusUpdate, actor: str) -> None:
+    async def set_phase_status(
+        self, phase_id: uuid.UUID, update: s.PhaseStatusUpdate, actor: str
+    ) -> None:
         async with self.transaction() as session:
             phase = await _locked(session, m.PhaseExecution, phase_id, "phase")
             await _require_run_open(session, phase.pipeline_run_id)
-            change = rules.transition("phase", phase_id, phase.status, update.status, m.utcnow())
-            if change.changed:
-                _audit(session, actor, "phase.status", "phase", phase_id, {"from": phase.status, "to": update.status.value})
-                _apply(phase, update.status.value, change)
+            _change(session, actor, "phase", phase, update.status)
 
-    async def set_task_status(self, task_id: uuid.UUID, update: s.TaskStatusUpdate, actor: str) -> None:
+    async def set_task_status(
+        self, task_id: uuid.UUID, update: s.TaskStatusUpdate, actor: str
+    ) -> None:
         async with self.transaction() as session:
             task = await _locked(session, m.TaskExecution, task_id, "task")
             run_id = await session.scalar(
-                select(m.PhaseExecution.pipeline_run_id).where(m.PhaseExecution.id == task.phase_execution_id)
+                select(m.PhaseExecution.pipeline_run_id).where(
+                    m.PhaseExecution.id == task.phase_execution_id
+                )
             )
             await _require_run_open(session, run_id)
-            change = rules.transition("task", task_id, task.status, update.status, m.utcnow())
-            if change.changed:
-                _audit(session, actor, "task.status", "task", task_id, {"from": task.status, "to": update.status.value})
-                _apply(task, update.status.value, change)
-                task.error = update.error if update.error is not None else task.error
+            if _change(session, actor, "task", task, update.status) and update.error is not None:
+                task.error = update.error
 
-    async def set_step_status(self, step_id: uuid.UUID, update: s.StepStatusUpdate, actor: str) -> None:
+    async def set_step_status(
+        self, step_id: uuid.UUID, update: s.StepStatusUpdate, actor: str
+    ) -> None:
         async with self.transaction() as session:
             step = await _locked(session, m.StepExecution, step_id, "step")
             run_id = await session.scalar(
@@ -201,10 +192,7 @@ class SqlStore:
                 .where(m.TaskExecution.id == step.task_execution_id)
             )
             await _require_run_open(session, run_id)
-            change = rules.transition("step", step_id, step.status, update.status, m.utcnow())
-            if change.changed:
-                _audit(session, actor, "step.status", "step", step_id, {"from": step.status, "to": update.status.value})
-                _apply(step, update.status.value, change)
+            _change(session, actor, "step", step, update.status)
             if update.exit_code is not None:
                 step.exit_code = update.exit_code
             if update.logs_s3_key is not None:
@@ -217,36 +205,33 @@ class SqlStore:
         try:
             async with self.transaction() as session:
                 if data.pipeline_run_id is not None:
-                    run = await session.get(m.PipelineRun, data.pipeline_run_id)
-                    if run is None:
-                        raise NotFound(f"pipeline run {data.pipeline_run_id} does not exist", where="pipeline_run_id")
-                    if run.repository != data.repository:
-                        raise InvalidRequest(
-                            f"pipeline run {run.id} is of repository {run.repository}, not {data.repository}",
-                            where="pipeline_run_id",
-                        )
+                    await _check_run_of(session, data.pipeline_run_id, data.repository)
                 number = await self._next_number(session, data.repository, data.project)
                 release = m.Release(
-                    id=uuid.uuid4(), repository=data.repository, project=data.project, commit_sha=data.commit_sha,
-                    release_number=number, pipeline_run_id=data.pipeline_run_id, oci_uri=data.oci_uri,
-                    oci_digest=data.oci_digest, created_by=actor, created_at=m.utcnow(),
+                    id=uuid.uuid4(),
+                    repository=data.repository,
+                    project=data.project,
+                    commit_sha=data.commit_sha,
+                    release_number=number,
+                    pipeline_run_id=data.pipeline_run_id,
+                    oci_uri=data.oci_uri,
+                    oci_digest=data.oci_digest,
+                    created_by=actor,
+                    created_at=m.utcnow(),
                 )
                 session.add(release)
                 await session.flush()
                 session.add(
                     m.ReleaseTrigger(
-                        release_id=release.id, trigger_type=data.trigger.trigger_type.value,
-                        branch=data.trigger.branch, tag=data.trigger.tag, triggered_by=actor, triggered_at=m.utcnow(),
+                        release_id=release.id,
+                        trigger_type=data.trigger.trigger_type.value,
+                        branch=data.trigger.branch,
+                        tag=data.trigger.tag,
+                        triggered_by=actor,
+                        triggered_at=m.utcnow(),
                     )
                 )
-                session.add_all(
-                    m.ReleaseArtifact(
-                        release_id=release.id, artifact_name=a.name, artifact_type=a.type,
-                        tracking_oci_uri=a.tracking_oci_uri, tracking_oci_digest=a.tracking_oci_digest,
-                        primary_published_uri=a.primary_published_uri,
-                    )
-                    for a in data.artifacts
-                )
+                session.add_all(_artifact(release.id, artifact) for artifact in data.artifacts)
                 session.add(_alias(release, str(number), s.AliasType.NUMERIC))
                 if data.trigger.tag:
                     await _point_alias(session, release, data.trigger.tag, s.AliasType.TAG)
@@ -254,7 +239,8 @@ class SqlStore:
                 release_id = release.id
         except IntegrityError:
             raise Conflict(
-                f"a release of {data.repository}/{data.project} at {data.commit_sha} already exists",
+                f"a release of {data.repository}/{data.project} at {data.commit_sha} "
+                "already exists",
                 where="commit_sha",
             ) from None
         return await self.get_release_by_id(release_id)
@@ -263,37 +249,49 @@ class SqlStore:
         """Increment the project's counter; its row stays locked until commit, so numbers are
         handed out one transaction at a time and a rolled-back release gives its number back."""
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        statement = insert(m.ReleaseCounter).values(repository=repository, project=project, last_number=1)
-        statement = statement.on_conflict_do_update(
-            index_elements=["repository", "project"],
-            set_={"last_number": m.ReleaseCounter.last_number + 1},
-        ).returning(m.ReleaseCounter.last_number)
+        values = {"repository": repository, "project": project, "last_number": 1}
+        statement = (
+            insert(m.ReleaseCounter)
+            .values(values)
+            .on_conflict_do_update(
+                index_elements=["repository", "project"],
+                set_={"last_number": m.ReleaseCounter.last_number + 1},
+            )
+            .returning(m.ReleaseCounter.last_number)
+        )
         return int((await session.execute(statement)).scalar_one())
 
     async def get_release(self, repository: str, project: str, ref: str) -> s.Release:
         async with self.sessions() as session:
-            release = await _resolve(session, repository, project, ref)
-            return _release(release)
+            return _release(await _resolve(session, repository, project, ref))
 
     async def get_release_by_id(self, release_id: uuid.UUID) -> s.Release:
         async with self.sessions() as session:
-            release = (await session.execute(_release_query().where(m.Release.id == release_id))).scalar_one_or_none()
+            release = await session.scalar(_release_query().where(m.Release.id == release_id))
             if release is None:
                 raise NotFound(f"release {release_id} does not exist", where="release_id")
             return _release(release)
 
     async def list_releases(self, repository: str, project: str, page: s.Page) -> s.ReleaseList:
-        query = select(m.Release).where(m.Release.repository == repository, m.Release.project == project)
+        query = select(m.Release).where(
+            m.Release.repository == repository, m.Release.project == project
+        )
         async with self.sessions() as session:
             total, rows = await _paged(session, query, page, m.Release.release_number.desc())
             return s.ReleaseList(
                 releases=[s.ReleaseSummary.model_validate(r) for r in rows],
-                total=total, limit=page.limit, offset=page.offset,
+                total=total,
+                limit=page.limit,
+                offset=page.offset,
             )
 
-    async def set_alias(self, repository: str, project: str, alias: str, data: s.AliasSet, actor: str) -> s.Release:
+    async def set_alias(
+        self, repository: str, project: str, alias: str, data: s.AliasSet, actor: str
+    ) -> s.Release:
         if data.alias_type == s.AliasType.NUMERIC or NUMBER.match(alias):
-            raise InvalidRequest("numeric aliases are the release numbers; they cannot be set", where="alias")
+            raise InvalidRequest(
+                "numeric aliases are the release numbers; they cannot be set", where="alias"
+            )
         async with self.transaction() as session:
             release = await _resolve(session, repository, project, data.release)
             await _point_alias(session, release, alias, data.alias_type)
@@ -303,16 +301,15 @@ class SqlStore:
 
     async def delete_alias(self, repository: str, project: str, alias: str, actor: str) -> None:
         async with self.transaction() as session:
-            row = await session.scalar(
-                select(m.ReleaseAlias).where(
-                    m.ReleaseAlias.repository == repository, m.ReleaseAlias.project == project,
-                    m.ReleaseAlias.alias == alias,
-                )
-            )
+            row = await session.scalar(_alias_query(repository, project, alias))
             if row is None:
-                raise NotFound(f"alias {alias!r} of {repository}/{project} does not exist", where="alias")
+                raise NotFound(
+                    f"alias {alias!r} of {repository}/{project} does not exist", where="alias"
+                )
             if row.alias_type == s.AliasType.NUMERIC.value:
-                raise InvalidRequest("numeric aliases are the release numbers; they cannot be deleted", where="alias")
+                raise InvalidRequest(
+                    "numeric aliases are the release numbers; they cannot be deleted", where="alias"
+                )
             await session.delete(row)
             _audit(session, actor, "alias.deleted", "release", row.release_id, {"alias": alias})
 
@@ -327,34 +324,39 @@ class SqlStore:
                 release = await session.get(m.Release, data.release_id)
                 if release is None:
                     raise NotFound(f"release {data.release_id} does not exist", where="release_id")
-                approval = await _usable_approval(session, data, now) if approval_required or data.approval_id else None
+                approval = None
+                if approval_required or data.approval_id:
+                    approval = await _usable_approval(session, data, now)
                 if approval_required and approval is None:
                     raise AuthorizationFailed(
-                        f"deploying to {data.environment} needs an active approval of release {release.id}",
+                        f"deploying to {data.environment} needs an active approval "
+                        f"of release {release.id}",
                         where="approval_id",
                         details={"environment": data.environment, "release_id": str(release.id)},
                     )
                 previous = await session.scalar(
-                    _deployment_query()
-                    .where(
-                        m.Deployment.environment == data.environment, m.Deployment.repository == release.repository,
-                        m.Deployment.project == release.project, m.Deployment.status == "active",
-                    )
+                    _active_deployment(data.environment, release.repository, release.project)
                     .with_for_update()
                 )
                 if previous is not None:
                     previous.status = s.DeploymentStatus.SUPERSEDED.value
-                    await session.flush()
+                    await session.flush()  # before the new row takes the one active place
                 deployment = m.Deployment(
-                    id=uuid.uuid4(), release_id=release.id, repository=release.repository, project=release.project,
-                    environment=data.environment, status=s.DeploymentStatus.ACTIVE.value,
-                    approval_id=approval.id if approval else None, deployed_at=now, deployed_by=actor,
+                    id=uuid.uuid4(),
+                    release_id=release.id,
+                    repository=release.repository,
+                    project=release.project,
+                    environment=data.environment,
+                    status=s.DeploymentStatus.ACTIVE.value,
+                    approval_id=approval.id if approval else None,
+                    deployed_at=now,
+                    deployed_by=actor,
                     gitops_commit_sha=data.gitops_commit_sha,
                 )
                 deployment.release = release
                 session.add(deployment)
-                _audit(session, actor, "deployment.created", "deployment", deployment.id,
-                       {"environment": data.environment, "release_id": str(release.id)})
+                details = {"environment": data.environment, "release_id": str(release.id)}
+                _audit(session, actor, "deployment.created", "deployment", deployment.id, details)
         except IntegrityError:
             raise Conflict(
                 f"another deployment to {data.environment} was created at the same time; retry",
@@ -362,29 +364,34 @@ class SqlStore:
             ) from None
         return _deployment(deployment), _deployment(previous) if previous else None
 
-    async def current_deployment(self, environment: str, repository: str, project: str) -> s.Deployment:
+    async def current_deployment(
+        self, environment: str, repository: str, project: str
+    ) -> s.Deployment:
         async with self.sessions() as session:
-            row = await session.scalar(
-                _deployment_query().where(
-                    m.Deployment.environment == environment, m.Deployment.repository == repository,
-                    m.Deployment.project == project, m.Deployment.status == "active",
-                )
-            )
+            row = await session.scalar(_active_deployment(environment, repository, project))
             if row is None:
-                raise NotFound(f"{repository}/{project} has no active deployment in {environment}", where="environment")
+                raise NotFound(
+                    f"{repository}/{project} has no active deployment in {environment}",
+                    where="environment",
+                )
             return _deployment(row)
 
     async def deployment_history(
         self, environment: str, repository: str, project: str, page: s.Page
     ) -> s.DeploymentList:
         query = _deployment_query().where(
-            m.Deployment.environment == environment, m.Deployment.repository == repository,
+            m.Deployment.environment == environment,
+            m.Deployment.repository == repository,
             m.Deployment.project == project,
         )
+        order = (m.Deployment.deployed_at.desc(), m.Deployment.id)
         async with self.sessions() as session:
-            total, rows = await _paged(session, query, page, m.Deployment.deployed_at.desc(), m.Deployment.id)
+            total, rows = await _paged(session, query, page, *order)
             return s.DeploymentList(
-                deployments=[_deployment(d) for d in rows], total=total, limit=page.limit, offset=page.offset
+                deployments=[_deployment(d) for d in rows],
+                total=total,
+                limit=page.limit,
+                offset=page.offset,
             )
 
     async def create_approval(self, data: s.ApprovalCreate, actor: str) -> s.Approval:
@@ -397,11 +404,18 @@ class SqlStore:
             if await session.get(m.Release, data.release_id) is None:
                 raise NotFound(f"release {data.release_id} does not exist", where="release_id")
             approval = m.ReleaseApproval(
-                id=uuid.uuid4(), release_id=data.release_id, environment=data.environment, approver=actor,
-                approved_at=now, expires_at=data.expires_at, justification=data.justification, status="active",
+                id=uuid.uuid4(),
+                release_id=data.release_id,
+                environment=data.environment,
+                approver=actor,
+                approved_at=now,
+                expires_at=data.expires_at,
+                justification=data.justification,
+                status=s.ApprovalStatus.ACTIVE.value,
             )
             session.add(approval)
-            _audit(session, actor, "approval.created", "approval", approval.id, {"environment": data.environment})
+            details = {"environment": data.environment}
+            _audit(session, actor, "approval.created", "approval", approval.id, details)
         return _approval(approval, now)
 
     async def revoke_approval(self, approval_id: uuid.UUID, actor: str) -> s.Approval:
@@ -410,18 +424,23 @@ class SqlStore:
             approval = await _locked(session, m.ReleaseApproval, approval_id, "approval")
             if approval.status == s.ApprovalStatus.REVOKED.value:
                 raise Conflict(f"approval {approval_id} is already revoked", where="approval_id")
-            approval.status, approval.revoked_at, approval.revoked_by = "revoked", now, actor
+            approval.status = s.ApprovalStatus.REVOKED.value
+            approval.revoked_at, approval.revoked_by = now, actor
             _audit(session, actor, "approval.revoked", "approval", approval_id, {})
         return _approval(approval, now)
 
     async def active_approval(self, release_id: uuid.UUID, environment: str) -> s.Approval:
         now = m.utcnow()
+        query = _active_approvals(now).where(
+            m.ReleaseApproval.release_id == release_id, m.ReleaseApproval.environment == environment
+        )
         async with self.sessions() as session:
-            approval = await session.scalar(_active_approvals(now).where(
-                m.ReleaseApproval.release_id == release_id, m.ReleaseApproval.environment == environment
-            ))
+            approval = await session.scalar(query)
             if approval is None:
-                raise NotFound(f"release {release_id} has no active approval for {environment}", where="environment")
+                raise NotFound(
+                    f"release {release_id} has no active approval for {environment}",
+                    where="environment",
+                )
             return _approval(approval, now)
 
     async def list_approvals(
@@ -433,115 +452,129 @@ class SqlStore:
             query = query.where(m.ReleaseApproval.release_id == release_id)
         if environment is not None:
             query = query.where(m.ReleaseApproval.environment == environment)
+        order = (m.ReleaseApproval.approved_at.desc(), m.ReleaseApproval.id)
         async with self.sessions() as session:
-            total, rows = await _paged(session, query, page, m.ReleaseApproval.approved_at.desc(), m.ReleaseApproval.id)
+            total, rows = await _paged(session, query, page, *order)
             return s.ApprovalList(
-                approvals=[_approval(a, now) for a in rows], total=total, limit=page.limit, offset=page.offset
+                approvals=[_approval(a, now) for a in rows],
+                total=total,
+                limit=page.limit,
+                offset=page.offset,
             )
 
     # --- outbox ---------------------------------------------------------------------------------
 
     async def claim_outbox(self, now: datetime, limit: int) -> list[s.OutboxMessage]:
-        earlier = m.OutboxMessage.__table__.alias("earlier")
-        head = ~(
+        outbox = m.OutboxMessage
+        earlier = outbox.__table__.alias("earlier")
+        waits_for_earlier = (
             select(earlier.c.id)
-            .where(earlier.c.key == m.OutboxMessage.key, earlier.c.delivered_at.is_(None), earlier.c.id < m.OutboxMessage.id)
+            .where(
+                earlier.c.key == outbox.key,
+                earlier.c.delivered_at.is_(None),
+                earlier.c.id < outbox.id,
+            )
             .exists()
         )
         query = (
-            select(m.OutboxMessage)
-            .where(m.OutboxMessage.delivered_at.is_(None), m.OutboxMessage.next_attempt_at <= now, head)
-            .order_by(m.OutboxMessage.id)
+            select(outbox)
+            .where(outbox.delivered_at.is_(None), outbox.next_attempt_at <= now, ~waits_for_earlier)
+            .order_by(outbox.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
         )
-        async with self.transaction() as session:
+        async with self.sessions() as session:
             rows = (await session.execute(query)).scalars().all()
             return [s.OutboxMessage.model_validate(r) for r in rows]
 
     async def outbox_delivered(self, message_id: int, now: datetime) -> None:
-        async with self.transaction() as session:
-            await session.execute(
-                update(m.OutboxMessage)
-                .where(m.OutboxMessage.id == message_id)
-                .values(delivered_at=now, attempts=m.OutboxMessage.attempts + 1, last_error=None)
-            )
+        await self._outbox_attempt(message_id, delivered_at=now, last_error=None)
 
     async def outbox_failed(self, message_id: int, error: str, retry_at: datetime) -> None:
+        await self._outbox_attempt(message_id, next_attempt_at=retry_at, last_error=error[:2000])
+
+    async def _outbox_attempt(self, message_id: int, **values: Any) -> None:
         async with self.transaction() as session:
             await session.execute(
                 update(m.OutboxMessage)
                 .where(m.OutboxMessage.id == message_id)
-                .values(next_attempt_at=retry_at, attempts=m.OutboxMessage.attempts + 1, last_error=error[:2000])
+                .values(attempts=m.OutboxMessage.attempts + 1, **values)
             )
 
     async def outbox_pending(self) -> int:
+        query = (
+            select(func.count())
+            .select_from(m.OutboxMessage)
+            .where(m.OutboxMessage.delivered_at.is_(None))
+        )
         async with self.sessions() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(m.OutboxMessage).where(m.OutboxMessage.delivered_at.is_(None))
-            )
-            return int(count or 0)
+            return int(await session.scalar(query) or 0)
 
     async def purge_delivered(self, before: datetime) -> None:
+        """Forget notifications delivered before ``before`` (the audit log keeps the history)."""
         async with self.transaction() as session:
             await session.execute(
-                delete(m.OutboxMessage).where(m.OutboxMessage.delivered_at.is_not(None), m.OutboxMessage.delivered_at < before)
+                delete(m.OutboxMessage).where(
+                    m.OutboxMessage.delivered_at.is_not(None), m.OutboxMessage.delivered_at < before
+                )
             )
 
 
-# --- helpers ------------------------------------------------------------------------------------
+# --- queries ------------------------------------------------------------------------------------
 
 
-def _run_query() -> Select[tuple[m.PipelineRun]]:
+def _run_query() -> Select[m.PipelineRun]:
     # One round trip for the whole tree (the rows repeat the run; a run has tens of steps).
-    return select(m.PipelineRun).options(
-        joinedload(m.PipelineRun.phases).joinedload(m.PhaseExecution.tasks).joinedload(m.TaskExecution.steps)
-    )
+    tree = joinedload(m.PipelineRun.phases).joinedload(m.PhaseExecution.tasks)
+    return select(m.PipelineRun).options(tree.joinedload(m.TaskExecution.steps))
 
 
-def _release_query() -> Select[tuple[m.Release]]:
+def _release_query() -> Select[m.Release]:
     return select(m.Release).options(
-        selectinload(m.Release.aliases), selectinload(m.Release.artifacts), selectinload(m.Release.trigger)
+        selectinload(m.Release.aliases),
+        selectinload(m.Release.artifacts),
+        selectinload(m.Release.trigger),
     )
 
 
-def _deployment_query() -> Select[tuple[m.Deployment]]:
+def _deployment_query() -> Select[m.Deployment]:
     return select(m.Deployment).options(selectinload(m.Deployment.release))
 
 
-def _active_approvals(now: datetime) -> Select[tuple[m.ReleaseApproval]]:
+def _active_deployment(environment: str, repository: str, project: str) -> Select[m.Deployment]:
+    return _deployment_query().where(
+        m.Deployment.environment == environment,
+        m.Deployment.repository == repository,
+        m.Deployment.project == project,
+        m.Deployment.status == s.DeploymentStatus.ACTIVE.value,
+    )
+
+
+def _active_approvals(now: datetime) -> Select[m.ReleaseApproval]:
+    approval = m.ReleaseApproval
     return (
-        select(m.ReleaseApproval)
+        select(approval)
         .where(
-            m.ReleaseApproval.status == "active",
-            (m.ReleaseApproval.expires_at.is_(None)) | (m.ReleaseApproval.expires_at > now),
+            approval.status == s.ApprovalStatus.ACTIVE.value,
+            approval.expires_at.is_(None) | (approval.expires_at > now),
         )
-        .order_by(m.ReleaseApproval.approved_at.desc())
+        .order_by(approval.approved_at.desc())
     )
 
 
-async def _usable_approval(session: AsyncSession, data: s.DeploymentCreate, now: datetime) -> m.ReleaseApproval | None:
-    query = _active_approvals(now).where(
-        m.ReleaseApproval.release_id == data.release_id, m.ReleaseApproval.environment == data.environment
+def _alias_query(repository: str, project: str, alias: str) -> Select[m.ReleaseAlias]:
+    return select(m.ReleaseAlias).where(
+        m.ReleaseAlias.repository == repository,
+        m.ReleaseAlias.project == project,
+        m.ReleaseAlias.alias == alias,
     )
-    if data.approval_id is not None:
-        approval = await session.scalar(query.where(m.ReleaseApproval.id == data.approval_id))
-        if approval is None:
-            raise AuthorizationFailed(
-                f"approval {data.approval_id} is not an active approval of release {data.release_id} "
-                f"for {data.environment}",
-                where="approval_id",
-            )
-        return approval
-    return await session.scalar(query.limit(1))
 
 
 async def _paged(
     session: AsyncSession, query: Select[Any], page: s.Page, *order: Any
 ) -> tuple[int, Sequence[Any]]:
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = (await session.execute(query.order_by(*order).limit(page.limit).offset(page.offset))).scalars().all()
-    return int(total or 0), rows
+    paged = query.order_by(*order).limit(page.limit).offset(page.offset)
+    return int(total or 0), (await session.execute(paged)).scalars().all()
 
 
 async def _locked(session: AsyncSession, model: type[Any], entity_id: uuid.UUID, what: str) -> Any:
@@ -551,17 +584,40 @@ async def _locked(session: AsyncSession, model: type[Any], entity_id: uuid.UUID,
     return entity
 
 
+# --- rules applied in the transaction -----------------------------------------------------------
+
+
 async def _require_run_open(session: AsyncSession, run_id: uuid.UUID | None) -> None:
     status = await session.scalar(select(m.PipelineRun.status).where(m.PipelineRun.id == run_id))
     if status is not None and RunStatus(status) == RunStatus.CANCELLED:
-        raise Conflict(f"pipeline run {run_id} was cancelled", where="run_id", details={"run_id": str(run_id)})
+        raise Conflict(
+            f"pipeline run {run_id} was cancelled", where="run_id", details={"run_id": str(run_id)}
+        )
+
+
+async def _check_run_of(session: AsyncSession, run_id: uuid.UUID, repository: str) -> None:
+    run = await session.get(m.PipelineRun, run_id)
+    if run is None:
+        raise NotFound(f"pipeline run {run_id} does not exist", where="pipeline_run_id")
+    if run.repository != repository:
+        raise InvalidRequest(
+            f"pipeline run {run.id} is of repository {run.repository}, not {repository}",
+            where="pipeline_run_id",
+        )
 
 
 async def _cancel_children(session: AsyncSession, run_id: uuid.UUID) -> None:
     now = m.utcnow()
-    open_statuses = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
-    phase_ids = select(m.PhaseExecution.id).where(m.PhaseExecution.pipeline_run_id == run_id).scalar_subquery()
-    task_ids = select(m.TaskExecution.id).where(m.TaskExecution.phase_execution_id.in_(phase_ids)).scalar_subquery()
+    phase_ids = (
+        select(m.PhaseExecution.id)
+        .where(m.PhaseExecution.pipeline_run_id == run_id)
+        .scalar_subquery()
+    )
+    task_ids = (
+        select(m.TaskExecution.id)
+        .where(m.TaskExecution.phase_execution_id.in_(phase_ids))
+        .scalar_subquery()
+    )
     for model, scope in (
         (m.PhaseExecution, m.PhaseExecution.pipeline_run_id == run_id),
         (m.TaskExecution, m.TaskExecution.phase_execution_id.in_(phase_ids)),
@@ -569,10 +625,20 @@ async def _cancel_children(session: AsyncSession, run_id: uuid.UUID) -> None:
     ):
         await session.execute(
             update(model)
-            .where(scope, model.status.in_(open_statuses))
+            .where(scope, model.status.in_(OPEN_STATUSES))
             .values(status=RunStatus.CANCELLED.value, completed_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+def _change(session: AsyncSession, actor: str, what: str, entity: Any, status: RunStatus) -> bool:
+    """Apply a status change to a phase, task or step (with its audit entry); False if none."""
+    change = rules.transition(what, entity.id, entity.status, status, m.utcnow())
+    if change.changed:
+        changed = {"from": entity.status, "to": status.value}
+        _audit(session, actor, f"{what}.status", what, entity.id, changed)
+        _apply(entity, status.value, change)
+    return change.changed
 
 
 def _apply(entity: Any, status: str, change: rules.Transition) -> None:
@@ -591,18 +657,33 @@ def _unique(names: list[str], where: str) -> None:
         seen.add(name)
 
 
-def _audit(session: AsyncSession, actor: str, action: str, entity_type: str, entity_id: object, details: dict[str, Any]) -> None:
+def _audit(
+    session: AsyncSession,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: object,
+    details: dict[str, Any],
+) -> None:
     session.add(
-        m.AuditEntry(actor=actor, action=action, entity_type=entity_type, entity_id=str(entity_id), details=details, at=m.utcnow())
+        m.AuditEntry(
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            details=details,
+            at=m.utcnow(),
+        )
     )
 
 
 def _commit_status(session: AsyncSession, run: m.PipelineRun) -> None:
+    status = RunStatus(run.status)
     session.add(
         m.OutboxMessage(
             key=rules.commit_status_key(run.repository, run.commit_sha),
             kind=rules.COMMIT_STATUS_KIND,
-            payload=rules.commit_status_payload(run.id, run.repository, run.commit_sha, RunStatus(run.status)),
+            payload=rules.commit_status_payload(run.id, run.repository, run.commit_sha, status),
             created_at=m.utcnow(),
             next_attempt_at=m.utcnow(),
             attempts=0,
@@ -610,23 +691,81 @@ def _commit_status(session: AsyncSession, run: m.PipelineRun) -> None:
     )
 
 
+# --- plan, releases, aliases --------------------------------------------------------------------
+
+PlanRows = list[tuple[m.PhaseExecution, list[tuple[m.TaskExecution, list[m.StepExecution]]]]]
+
+
+def _plan_rows(run_id: uuid.UUID, plan: s.RunPlan) -> PlanRows:
+    """The rows of a plan, with their ids; names must be unique where the tables say so."""
+    _unique([p.name for p in plan.phases], "phases[].name")
+    rows: PlanRows = []
+    for phase_plan in plan.phases:
+        names = [t.project_name for t in phase_plan.tasks]
+        _unique(names, f"{phase_plan.name}.tasks[].project_name")
+        phase = m.PhaseExecution(
+            id=uuid.uuid4(),
+            pipeline_run_id=run_id,
+            phase_name=phase_plan.name,
+            group_number=phase_plan.group_number,
+            status=RunStatus.PENDING.value,
+        )
+        tasks = []
+        for task_plan in phase_plan.tasks:
+            _unique([st.name for st in task_plan.steps], f"{task_plan.key}.steps[].name")
+            task = m.TaskExecution(
+                id=uuid.uuid4(),
+                phase_execution_id=phase.id,
+                key=task_plan.key,
+                project_name=task_plan.project_name,
+                project_path=task_plan.project_path,
+                status=RunStatus.PENDING.value,
+            )
+            steps = [
+                m.StepExecution(
+                    id=uuid.uuid4(),
+                    task_execution_id=task.id,
+                    position=position,
+                    step_name=step.name,
+                    action=step.action,
+                    target=step.target,
+                    timeout_seconds=step.timeout_seconds,
+                    status=RunStatus.PENDING.value,
+                )
+                for position, step in enumerate(task_plan.steps)
+            ]
+            tasks.append((task, steps))
+        rows.append((phase, tasks))
+    return rows
+
+
+def _artifact(release_id: uuid.UUID, artifact: s.ArtifactIn) -> m.ReleaseArtifact:
+    return m.ReleaseArtifact(
+        release_id=release_id,
+        artifact_name=artifact.name,
+        artifact_type=artifact.type,
+        tracking_oci_uri=artifact.tracking_oci_uri,
+        tracking_oci_digest=artifact.tracking_oci_digest,
+        primary_published_uri=artifact.primary_published_uri,
+    )
+
+
 def _alias(release: m.Release, alias: str, alias_type: s.AliasType) -> m.ReleaseAlias:
     return m.ReleaseAlias(
-        release_id=release.id, repository=release.repository, project=release.project, alias=alias,
+        release_id=release.id,
+        repository=release.repository,
+        project=release.project,
+        alias=alias,
         alias_type=alias_type.value,
     )
 
 
-async def _point_alias(session: AsyncSession, release: m.Release, alias: str, alias_type: s.AliasType) -> None:
+async def _point_alias(
+    session: AsyncSession, release: m.Release, alias: str, alias_type: s.AliasType
+) -> None:
     """Create the alias on ``release``, or move it there from the release it named before."""
-    row = await session.scalar(
-        select(m.ReleaseAlias)
-        .where(
-            m.ReleaseAlias.repository == release.repository, m.ReleaseAlias.project == release.project,
-            m.ReleaseAlias.alias == alias,
-        )
-        .with_for_update()
-    )
+    query = _alias_query(release.repository, release.project, alias).with_for_update()
+    row = await session.scalar(query)
     if row is None:
         session.add(_alias(release, alias, alias_type))
     else:
@@ -641,13 +780,19 @@ async def _resolve(session: AsyncSession, repository: str, project: str, ref: st
     if NUMBER.match(ref):
         found = await session.scalar(base.where(m.Release.release_number == int(ref)))
     if found is None and SHA_PREFIX.match(ref.lower()):
-        matches = (await session.execute(base.where(m.Release.commit_sha.startswith(ref.lower())).limit(2))).scalars().all()
+        by_prefix = base.where(m.Release.commit_sha.startswith(ref.lower())).limit(2)
+        matches = (await session.execute(by_prefix)).scalars().all()
         if len(matches) > 1:
-            raise InvalidRequest(f"commit prefix {ref!r} names more than one release; give more digits", where="release")
+            raise InvalidRequest(
+                f"commit prefix {ref!r} names more than one release; give more digits",
+                where="release",
+            )
         found = matches[0] if matches else None
     if found is None:
         alias_of = select(m.ReleaseAlias.release_id).where(
-            m.ReleaseAlias.repository == repository, m.ReleaseAlias.project == project, m.ReleaseAlias.alias == ref
+            m.ReleaseAlias.repository == repository,
+            m.ReleaseAlias.project == project,
+            m.ReleaseAlias.alias == ref,
         )
         found = await session.scalar(base.where(m.Release.id.in_(alias_of.scalar_subquery())))
     if found is None:
@@ -655,71 +800,130 @@ async def _resolve(session: AsyncSession, repository: str, project: str, ref: st
     return found
 
 
+async def _usable_approval(
+    session: AsyncSession, data: s.DeploymentCreate, now: datetime
+) -> m.ReleaseApproval | None:
+    query = _active_approvals(now).where(
+        m.ReleaseApproval.release_id == data.release_id,
+        m.ReleaseApproval.environment == data.environment,
+    )
+    if data.approval_id is None:
+        return await session.scalar(query.limit(1))
+    approval = await session.scalar(query.where(m.ReleaseApproval.id == data.approval_id))
+    if approval is None:
+        raise AuthorizationFailed(
+            f"approval {data.approval_id} is not an active approval of release "
+            f"{data.release_id} for {data.environment}",
+            where="approval_id",
+        )
+    return approval
+
+
+# --- rows to schemas ----------------------------------------------------------------------------
+
+
 def _step(row: m.StepExecution) -> s.Step:
     return s.Step(
-        id=row.id, name=row.step_name, action=row.action, target=row.target, timeout_seconds=row.timeout_seconds,
-        status=RunStatus(row.status), exit_code=row.exit_code, logs_s3_key=row.logs_s3_key,
-        started_at=row.started_at, completed_at=row.completed_at,
+        id=row.id,
+        name=row.step_name,
+        action=row.action,
+        target=row.target,
+        timeout_seconds=row.timeout_seconds,
+        status=RunStatus(row.status),
+        exit_code=row.exit_code,
+        logs_s3_key=row.logs_s3_key,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
     )
 
 
 def _task(row: m.TaskExecution, steps: list[s.Step]) -> s.Task:
     return s.Task(
-        id=row.id, key=row.key, project_name=row.project_name, project_path=row.project_path,
-        status=RunStatus(row.status), error=row.error, started_at=row.started_at, completed_at=row.completed_at,
+        id=row.id,
+        key=row.key,
+        project_name=row.project_name,
+        project_path=row.project_path,
+        status=RunStatus(row.status),
+        error=row.error,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
         steps=steps,
     )
 
 
 def _phase(row: m.PhaseExecution, tasks: list[s.Task]) -> s.Phase:
     return s.Phase(
-        id=row.id, name=row.phase_name, group_number=row.group_number, status=RunStatus(row.status),
-        started_at=row.started_at, completed_at=row.completed_at, tasks=tasks,
+        id=row.id,
+        name=row.phase_name,
+        group_number=row.group_number,
+        status=RunStatus(row.status),
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        tasks=tasks,
     )
 
 
 def _run(row: m.PipelineRun, phases: Sequence[m.PhaseExecution]) -> s.Run:
     summary = s.RunSummary.model_validate(row)
-    return s.Run(
-        **summary.__dict__,
-        phases=[_phase(p, [_task(t, [_step(st) for st in t.steps]) for t in p.tasks]) for p in phases],
-    )
+    tree = [_phase(p, [_task(t, [_step(st) for st in t.steps]) for t in p.tasks]) for p in phases]
+    return s.Run(**summary.__dict__, phases=tree)
 
 
 def _release(row: m.Release) -> s.Release:
-    trigger = s.ReleaseTrigger.model_validate(row.trigger) if row.trigger else None
     return s.Release(
-        id=row.id, repository=row.repository, project=row.project, commit_sha=row.commit_sha,
-        release_number=row.release_number, created_at=row.created_at,
-        canonical_id=f"{row.repository}/{row.project}/{row.commit_sha}", pipeline_run_id=row.pipeline_run_id,
-        oci_uri=row.oci_uri, oci_digest=row.oci_digest, created_by=row.created_by,
+        id=row.id,
+        repository=row.repository,
+        project=row.project,
+        commit_sha=row.commit_sha,
+        release_number=row.release_number,
+        created_at=row.created_at,
+        canonical_id=f"{row.repository}/{row.project}/{row.commit_sha}",
+        pipeline_run_id=row.pipeline_run_id,
+        oci_uri=row.oci_uri,
+        oci_digest=row.oci_digest,
+        created_by=row.created_by,
         artifacts=[
             s.Artifact(
-                name=a.artifact_name, type=a.artifact_type, tracking_oci_uri=a.tracking_oci_uri,
-                tracking_oci_digest=a.tracking_oci_digest, primary_published_uri=a.primary_published_uri,
+                name=a.artifact_name,
+                type=a.artifact_type,
+                tracking_oci_uri=a.tracking_oci_uri,
+                tracking_oci_digest=a.tracking_oci_digest,
+                primary_published_uri=a.primary_published_uri,
             )
             for a in row.artifacts
         ],
         aliases=[s.Alias(alias=a.alias, alias_type=s.AliasType(a.alias_type)) for a in row.aliases],
-        trigger=trigger,
+        trigger=s.ReleaseTrigger.model_validate(row.trigger) if row.trigger else None,
     )
 
 
 def _deployment(row: m.Deployment) -> s.Deployment:
     return s.Deployment(
-        id=row.id, release_id=row.release_id, repository=row.repository, project=row.project,
-        release_number=row.release.release_number, environment=row.environment,
-        status=s.DeploymentStatus(row.status), approval_id=row.approval_id, deployed_at=row.deployed_at,
-        deployed_by=row.deployed_by, gitops_commit_sha=row.gitops_commit_sha,
+        id=row.id,
+        release_id=row.release_id,
+        repository=row.repository,
+        project=row.project,
+        release_number=row.release.release_number,
+        environment=row.environment,
+        status=s.DeploymentStatus(row.status),
+        approval_id=row.approval_id,
+        deployed_at=row.deployed_at,
+        deployed_by=row.deployed_by,
+        gitops_commit_sha=row.gitops_commit_sha,
     )
 
 
 def _approval(row: m.ReleaseApproval, now: datetime) -> s.Approval:
-    status = row.status
-    if status == "active" and row.expires_at is not None and row.expires_at <= now:
-        status = s.ApprovalStatus.EXPIRED.value
+    status = s.ApprovalStatus(row.status)
+    if status == s.ApprovalStatus.ACTIVE and row.expires_at is not None and row.expires_at <= now:
+        status = s.ApprovalStatus.EXPIRED
     return s.Approval(
-        id=row.id, release_id=row.release_id, environment=row.environment, approver=row.approver,
-        approved_at=row.approved_at, expires_at=row.expires_at, justification=row.justification,
-        status=s.ApprovalStatus(status),
+        id=row.id,
+        release_id=row.release_id,
+        environment=row.environment,
+        approver=row.approver,
+        approved_at=row.approved_at,
+        expires_at=row.expires_at,
+        justification=row.justification,
+        status=status,
     )
