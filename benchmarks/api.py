@@ -58,7 +58,8 @@ def serve(database: str, state: str, port: int) -> None:
 
     settings = settings_for(database, Path(state))
     app = create_app(settings, load_plugins(settings.plugins))
-    logging.getLogger("forge").setLevel(logging.WARNING)  # one log line per request is not measured here
+    # Request logs are off: one JSON line per request would measure the terminal, not the API.
+    logging.getLogger("forge").setLevel(logging.WARNING)
 
     @app.get("/baseline", include_in_schema=False)
     async def baseline() -> dict[str, int]:
@@ -66,7 +67,9 @@ def serve(database: str, state: str, port: int) -> None:
             value = (await session.execute(text("SELECT 1"))).scalar_one()
         return {"value": value}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=60)
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, timeout_keep_alive=60
+    )
 
 
 async def admin(sql: str) -> None:
@@ -80,7 +83,11 @@ async def admin(sql: str) -> None:
 
 
 async def measure(
-    client: httpx.AsyncClient, total: int, concurrency: int, request: Callable[[int], Any], expected: int
+    client: httpx.AsyncClient,
+    total: int,
+    concurrency: int,
+    request: Callable[[int], Any],
+    expected: int,
 ) -> tuple[float, list[float]]:
     latencies: list[float] = []
     counter = iter(range(total))
@@ -98,13 +105,28 @@ async def measure(
     return total / (time.perf_counter() - started), latencies
 
 
-def plan() -> dict[str, Any]:
-    return {"phases": [
-        {"name": f"phase-{p}", "group_number": p, "tasks": [
-            {"key": f"phase-{p}/project-{t}", "project_name": f"project-{t}", "project_path": f"services/project-{t}",
-             "steps": [{"name": f"step-{s}", "action": "earthly", "target": f"+target-{s}"} for s in range(3)]}
-            for t in range(4)]}
-        for p in range(3)]}
+def plan(phases: int = 3, tasks: int = 4, steps: int = 3) -> dict[str, Any]:
+    def task(p: int, t: int) -> dict[str, Any]:
+        return {
+            "key": f"phase-{p}/project-{t}",
+            "project_name": f"project-{t}",
+            "project_path": f"services/project-{t}",
+            "steps": [
+                {"name": f"step-{s}", "action": "earthly", "target": f"+target-{s}"}
+                for s in range(steps)
+            ],
+        }
+
+    return {
+        "phases": [
+            {"name": f"phase-{p}", "group_number": p, "tasks": [task(p, t) for t in range(tasks)]}
+            for p in range(phases)
+        ]
+    }
+
+
+def new_run(repository: str) -> dict[str, str]:
+    return {"repository": repository, "commit_sha": uuid.uuid4().hex, "triggered_by": "bench"}
 
 
 async def main(total: int, concurrency: int) -> None:
@@ -116,13 +138,18 @@ async def main(total: int, concurrency: int) -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     await admin(f'CREATE DATABASE "{database}"')
-    server = multiprocessing.get_context("spawn").Process(target=serve, args=(database, str(state), port), daemon=True)
+    server = multiprocessing.get_context("spawn").Process(
+        target=serve, args=(database, str(state), port), daemon=True
+    )
     server.start()
     try:
         token = platform_key(settings_for(database, state)).mint("bench", roles=["admin"])
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, limits=limits, timeout=60
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {token}"},
+            limits=limits,
+            timeout=60,
         ) as client:
             deadline = time.monotonic() + 60
             while True:
@@ -134,8 +161,7 @@ async def main(total: int, concurrency: int) -> None:
                 if time.monotonic() > deadline or not server.is_alive():
                     raise SystemExit("the API did not start")
                 await asyncio.sleep(0.1)
-            run = (await client.post("/v1/runs", json={
-                "repository": "acme/bench", "commit_sha": uuid.uuid4().hex, "triggered_by": "bench"})).json()
+            run = (await client.post("/v1/runs", json=new_run("acme/bench"))).json()
             (await client.post(f"/v1/runs/{run['id']}/plan", json=plan())).raise_for_status()
             repository = f"acme/bench-{uuid.uuid4().hex[:6]}"
 
@@ -146,8 +172,7 @@ async def main(total: int, concurrency: int) -> None:
                 return client.get(f"/v1/runs/{run['id']}")
 
             def post_run(_: int) -> Any:
-                return client.post("/v1/runs", json={
-                    "repository": repository, "commit_sha": uuid.uuid4().hex, "triggered_by": "bench"})
+                return client.post("/v1/runs", json=new_run(repository))
 
             cases = [("GET /baseline (SELECT 1)", get_baseline, 200),
                      ("GET /v1/runs/{id} (3x4x3)", get_run, 200),
@@ -157,7 +182,10 @@ async def main(total: int, concurrency: int) -> None:
             results = [(name, *await measure(client, total, concurrency, request, expected))
                        for name, request, expected in cases]
         baseline_rate = results[0][1]
-        print(f"{total} requests per endpoint, {concurrency} concurrent clients, PostgreSQL, 1 uvicorn worker")
+        print(
+            f"{total} requests per endpoint, {concurrency} concurrent clients, "
+            "PostgreSQL, 1 uvicorn worker"
+        )
         print(f"{'endpoint':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs baseline':>12}")
         for name, rate, latencies in results:
             ordered = sorted(latencies)

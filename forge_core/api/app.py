@@ -50,7 +50,9 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
             if oidc.issuer
             else None
         )
-        github_keys = JwksCache(str(settings.auth.github.issuer), min_refresh=oidc.jwks_min_refresh_seconds)
+        github_keys = JwksCache(
+            str(settings.auth.github.issuer), min_refresh=oidc.jwks_min_refresh_seconds
+        )
         sender = sender_from_settings(settings.api.notifier, host.registry, store)
         app.state.services = Services(
             settings=settings,
@@ -65,7 +67,8 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
             github=GithubExchange(settings.auth.github, github_keys, key),
             sender=sender,
         )
-        task = asyncio.create_task(sender.run_forever()) if sender and settings.api.notifier.in_process else None
+        in_process = sender is not None and settings.api.notifier.in_process
+        task = asyncio.create_task(sender.run_forever()) if sender and in_process else None
         try:
             yield
         finally:

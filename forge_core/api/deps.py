@@ -47,7 +47,8 @@ def require(permission: str | None) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates the caller and checks ``permission`` (None: any)."""
 
     async def authenticated(
-        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
         if credentials is None:
             raise AuthenticationFailed("missing bearer token", where="Authorization")

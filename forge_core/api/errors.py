@@ -25,8 +25,13 @@ STATUS_OF_CODE = {
     "internal_error": 500,
 }
 CODE_OF_STATUS = {
-    400: "invalid_request", 401: "authentication_failed", 403: "authorization_failed",
-    404: "resource_not_found", 405: "invalid_request", 409: "resource_conflict", 413: "invalid_request",
+    400: "invalid_request",
+    401: "authentication_failed",
+    403: "authorization_failed",
+    404: "resource_not_found",
+    405: "invalid_request",
+    409: "resource_conflict",
+    413: "invalid_request",
     415: "invalid_request",
 }
 
@@ -76,15 +81,21 @@ def install(app: FastAPI) -> None:
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         # Only where and why: the offending input itself may be large or secret.
         problems = [
-            {"field": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type", "")}
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ())),
+                "message": err.get("msg", ""),
+                "type": err.get("type", ""),
+            }
             for err in exc.errors()
         ]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:5])
-        return error_response(400, "invalid_request", f"invalid request: {summary}", {"errors": problems})
+        message = f"invalid request: {summary}"
+        return error_response(400, "invalid_request", message, {"errors": problems})
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        code = CODE_OF_STATUS.get(exc.status_code, "invalid_request" if exc.status_code < 500 else "internal_error")
+        fallback = "invalid_request" if exc.status_code < 500 else "internal_error"
+        code = CODE_OF_STATUS.get(exc.status_code, fallback)
         headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 405:
             # Starlette names only the first route's methods; list every route of this path.
@@ -94,12 +105,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", path=request.url.path)
-        return error_response(500, "internal_error", "internal error; the request id names it in the logs")
+        message = "internal error; the request id names it in the logs"
+        return error_response(500, "internal_error", message)
 
 
 def _allowed_methods(request: Request) -> list[str]:
     methods: set[str] = set()
     for route in request.app.routes:
-        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] != Match.NONE:
+        if not isinstance(route, Route) or not route.methods:
+            continue
+        if route.matches(request.scope)[0] != Match.NONE:
             methods |= route.methods - {"HEAD"}
     return sorted(methods)

@@ -57,7 +57,9 @@ class Observe:
     def __init__(self, app: ASGIApp, registry: CollectorRegistry) -> None:
         self.app = app
         self.latency = Histogram(
-            "forge_http_request_duration_seconds", "Latency of API requests", ["method", "route", "status"],
+            "forge_http_request_duration_seconds",
+            "Latency of API requests",
+            ["method", "route", "status"],
             registry=registry,
         )
 
@@ -76,7 +78,8 @@ class Observe:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                header = (b"x-request-id", request_id.encode())
+                message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
         try:
@@ -86,4 +89,10 @@ class Observe:
             route: Any = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             self.latency.labels(scope["method"], template, str(status)).observe(elapsed)
-            log.info("request", method=scope["method"], route=template, status=status, duration_ms=round(elapsed * 1000, 2))
+            log.info(
+                "request",
+                method=scope["method"],
+                route=template,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )

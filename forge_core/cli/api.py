@@ -16,7 +16,9 @@ def register(app: typer.Typer) -> None:
 
 
 def api(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default FORGE_API__HOST).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default FORGE_API__HOST).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (default FORGE_API__PORT).")] = None,
 ) -> None:
     """Run the Platform API (settings from FORGE_* variables, checked before it starts)."""
@@ -40,11 +42,14 @@ def api(
 
 @token_app.command("create")
 def create_token(
-    role: Annotated[list[str], typer.Option("--role", help="A role (repeatable): viewer, developer, worker, admin, …")],
+    role: Annotated[
+        list[str],
+        typer.Option("--role", help="A role (repeatable): viewer, developer, worker, admin, …"),
+    ],
     subject: Annotated[str, typer.Option(help="Who the token names.")] = "forge-cli",
     ttl: Annotated[int, typer.Option(help="Lifetime in seconds.", min=60, max=365 * 86400)] = 3600,
 ) -> None:
-    """Mint a token for the local API (signed with the platform key; the key is created if needed)."""
+    """Mint a token for the local API, signed with the platform key (created if needed)."""
     from forge_core.adapters.auth.keys import platform_key
     from forge_core.cli.main import fail
     from forge_core.domain.errors import ConfigurationError, ForgeError
@@ -55,7 +60,9 @@ def create_token(
         unknown = sorted(set(role) - set(settings.auth.roles))
         if unknown:
             raise ConfigurationError(
-                f"unknown role(s) {', '.join(unknown)}; known: {', '.join(sorted(settings.auth.roles))}", where="--role"
+                f"unknown role(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(settings.auth.roles))}",
+                where="--role",
             )
         typer.echo(platform_key(settings).mint(subject, roles=role, ttl_seconds=ttl))
     except ForgeError as error:
@@ -78,7 +85,8 @@ def notifier() -> None:
         settings = load_settings()
         engine = create_engine(settings.database)
         await migrate(engine)
-        sender = sender_from_settings(settings.api.notifier, plugin_host().registry, SqlStore(engine))
+        registry = plugin_host().registry
+        sender = sender_from_settings(settings.api.notifier, registry, SqlStore(engine))
         if sender is None:
             raise ConfigurationError("no notifier is configured", where="FORGE_API__NOTIFIER__TYPE")
         try:

@@ -1,4 +1,5 @@
-"""Alembic environment: runs on the connection the caller hands over (see adapters.db.engine.migrate)."""
+"""Alembic environment: runs on the connection the caller hands over
+(see ``forge_core.adapters.db.engine.migrate``)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The errors of the use cases; their ``code`` is the API error code (the API maps it to a status)."""
+"""The errors of the use cases; their ``code`` is the API error code (mapped to a status there)."""
 
 from __future__ import annotations
 

@@ -52,7 +52,8 @@ class OutboxSender:
         config: SenderConfig,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.store, self.notifier, self.options, self.config, self.clock = store, notifier, options, config, clock
+        self.store, self.notifier, self.options = store, notifier, options
+        self.config, self.clock = config, clock
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -61,10 +62,14 @@ class OutboxSender:
 
     def commit_status(self, message: s.OutboxMessage) -> CommitStatus:
         payload = message.payload
-        target = self.config.target_url.replace("{run_id}", payload["run_id"]) if self.config.target_url else None
+        link = self.config.target_url
         return CommitStatus(
-            repository=payload["repository"], commit_sha=payload["commit_sha"], state=payload["state"],
-            context=self.config.context, description=payload["description"], target_url=target,
+            repository=payload["repository"],
+            commit_sha=payload["commit_sha"],
+            state=payload["state"],
+            context=self.config.context,
+            description=payload["description"],
+            target_url=link.replace("{run_id}", payload["run_id"]) if link else None,
             run_id=payload["run_id"],
         )
 
@@ -85,11 +90,17 @@ class OutboxSender:
             if message.kind != rules.COMMIT_STATUS_KIND:
                 raise ValueError(f"unknown outbox message kind {message.kind!r}")
             # Notifiers are synchronous plugin code; keep them off the event loop.
-            await asyncio.to_thread(self.notifier.send_commit_status, self.commit_status(message), self.options)
+            status = self.commit_status(message)
+            await asyncio.to_thread(self.notifier.send_commit_status, status, self.options)
         except Exception as exc:  # any failure of plugin code is retried later
-            delay = backoff(message.attempts, self.config.base_backoff_seconds, self.config.max_backoff_seconds)
-            await self.store.outbox_failed(message.id, f"{type(exc).__name__}: {exc}", self.clock() + timedelta(seconds=delay))
-            log.warning("commit status delivery failed", extra={"outbox_id": message.id, "retry_in": round(delay, 1)})
+            base, cap = self.config.base_backoff_seconds, self.config.max_backoff_seconds
+            delay = backoff(message.attempts, base, cap)
+            retry_at = self.clock() + timedelta(seconds=delay)
+            await self.store.outbox_failed(message.id, f"{type(exc).__name__}: {exc}", retry_at)
+            log.warning(
+                "commit status delivery failed",
+                extra={"outbox_id": message.id, "retry_in": round(delay, 1)},
+            )
             return False
         await self.store.outbox_delivered(message.id, self.clock())
         return True
@@ -105,7 +116,9 @@ class OutboxSender:
             self._wake.clear()
 
 
-def sender_from_settings(settings: NotifierSettings, registry: Registry, store: Store) -> OutboxSender | None:
+def sender_from_settings(
+    settings: NotifierSettings, registry: Registry, store: Store
+) -> OutboxSender | None:
     """The sender for the configured notifier plugin, or None when none is configured."""
     if settings.type is None:
         return None

@@ -44,14 +44,17 @@ class Platform:
     async def create_run(self, data: s.RunCreate, actor: str) -> s.Run:
         return await self.store.create_run(data, actor)
 
-    async def set_run_status(self, run_id: UUID, update: s.RunStatusUpdate, actor: str) -> s.RunSummary:
+    async def set_run_status(
+        self, run_id: UUID, update: s.RunStatusUpdate, actor: str
+    ) -> s.RunSummary:
         before, run = await self.store.set_run_status(run_id, update, actor)
         if before != run.status:
             self._run_hooks(run)
         return run
 
     async def cancel_run(self, run_id: UUID, actor: str) -> s.RunSummary:
-        return await self.set_run_status(run_id, s.RunStatusUpdate(status=RunStatus.CANCELLED), actor)
+        cancel = s.RunStatusUpdate(status=RunStatus.CANCELLED)
+        return await self.set_run_status(run_id, cancel, actor)
 
     def _run_hooks(self, run: s.RunSummary) -> None:
         info = PipelineRunInfo(
@@ -82,7 +85,8 @@ class Platform:
     def check_environment(self, environment: str) -> None:
         if environment not in self.policy.environments:
             raise InvalidRequest(
-                f"unknown environment {environment!r}; known: {', '.join(self.policy.environments)}",
+                f"unknown environment {environment!r}; "
+                f"known: {', '.join(self.policy.environments)}",
                 where="environment",
                 details={"environments": list(self.policy.environments)},
             )
@@ -106,6 +110,10 @@ class Platform:
 
 def _deployment_info(deployment: s.Deployment) -> DeploymentInfo:
     return DeploymentInfo(
-        id=str(deployment.id), environment=deployment.environment, repository=deployment.repository,
-        project=deployment.project, release_id=str(deployment.release_id), status=deployment.status.value,
+        id=str(deployment.id),
+        environment=deployment.environment,
+        repository=deployment.repository,
+        project=deployment.project,
+        release_id=str(deployment.release_id),
+        status=deployment.status.value,
     )

@@ -38,7 +38,9 @@ class Transition:
     completed_at: datetime | None = None
 
 
-def transition(what: str, entity_id: object, current: str, new: RunStatus, now: datetime) -> Transition:
+def transition(
+    what: str, entity_id: object, current: str, new: RunStatus, now: datetime
+) -> Transition:
     """Check a status change: a final status is final; repeating the current one is a no-op."""
     current_status = RunStatus(current)
     if current_status == new:
@@ -61,7 +63,9 @@ def commit_status_key(repository: str, commit_sha: str) -> str:
     return f"{repository}@{commit_sha}"
 
 
-def commit_status_payload(run_id: object, repository: str, commit_sha: str, status: RunStatus) -> dict[str, Any]:
+def commit_status_payload(
+    run_id: object, repository: str, commit_sha: str, status: RunStatus
+) -> dict[str, Any]:
     return {
         "run_id": str(run_id),
         "repository": repository,

@@ -54,7 +54,9 @@ class TriggerType(enum.StrEnum):
     MANUAL = "manual"
 
 
-FINAL_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED})
+FINAL_STATUSES = frozenset(
+    {RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED}
+)
 
 
 # --- runs -------------------------------------------------------------------------------------

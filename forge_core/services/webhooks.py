@@ -20,7 +20,10 @@ ZERO_SHA = "0" * 40
 def verify_signature(secret: str | None, body: bytes, signature: str | None) -> None:
     """Check GitHub's HMAC-SHA256 of the raw body in constant time; raise if it does not match."""
     if not secret:
-        raise AuthenticationFailed("webhooks are disabled: no webhook secret is configured", where="FORGE_API__WEBHOOK_SECRET")
+        raise AuthenticationFailed(
+            "webhooks are disabled: no webhook secret is configured",
+            where="FORGE_API__WEBHOOK_SECRET",
+        )
     if not signature:
         raise AuthenticationFailed(f"missing {SIGNATURE_HEADER} header", where=SIGNATURE_HEADER)
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()

@@ -17,14 +17,26 @@ class NotifierSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str | None = Field(default=None, description="Registered notifier name ('github'); unset: none.")
-    options: dict[str, Any] = Field(default_factory=dict, description="Passed to the notifier (JSON object).")
-    token: SecretStr | None = Field(default=None, description="Credential handed to the notifier; never logged.")
-    context: str = Field(default="catalyst-forge", description="The status context shown on commits.")
-    target_url: str | None = Field(default=None, description="Link of a status; '{run_id}' is replaced.")
-    in_process: bool = Field(default=True, description="Run the outbox sender inside the API process.")
+    type: str | None = Field(
+        default=None, description="Registered notifier name ('github'); unset: none."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Passed to the notifier (JSON object)."
+    )
+    token: SecretStr | None = Field(
+        default=None, description="Credential handed to the notifier; never logged."
+    )
+    context: str = Field(default="catalyst-forge", description="The status context on commits.")
+    target_url: str | None = Field(
+        default=None, description="Link of a status; '{run_id}' is replaced."
+    )
+    in_process: bool = Field(
+        default=True, description="Run the outbox sender inside the API process."
+    )
     poll_seconds: float = Field(default=1.0, gt=0)
-    min_backoff_seconds: float = Field(default=1.0, gt=0, description="First retry delay; doubles per attempt.")
+    min_backoff_seconds: float = Field(
+        default=1.0, gt=0, description="First retry delay; doubles per attempt."
+    )
     max_backoff_seconds: float = Field(default=300.0, gt=0)
 
 
@@ -35,10 +47,15 @@ class ApiSettings(BaseModel):
 
     host: str = Field(default="127.0.0.1")
     port: int = Field(default=8080, ge=1, le=65535)
-    webhook_secret: SecretStr | None = Field(default=None, description="GitHub webhook HMAC secret.")
-    environments: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["dev", "staging", "production"])
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="GitHub webhook HMAC secret."
+    )
+    environments: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["dev", "staging", "production"]
+    )
     protected_environments: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["production"], description="Deployments here need an active approval."
+        default_factory=lambda: ["production"],
+        description="Deployments here need an active approval.",
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
@@ -49,5 +66,7 @@ class ApiSettings(BaseModel):
     def _protected_are_known(self) -> ApiSettings:
         unknown = sorted(set(self.protected_environments) - set(self.environments))
         if unknown:
-            raise ValueError(f"protected_environments {unknown} are not in environments {self.environments}")
+            raise ValueError(
+                f"protected_environments {unknown} are not in environments {self.environments}"
+            )
         return self

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 from pydantic_settings import NoDecode
 
 PERMISSIONS = ("read", "run", "release", "deploy", "approve", "admin", "status")
-"""What a token may do; ``admin`` implies every other, ``status`` is the worker's (run state updates)."""
+"""What a token may do; ``admin`` implies every other; ``status`` is the worker's (run state
+updates)."""
 
 DEFAULT_ROLES: dict[str, list[str]] = {
     "viewer": ["read"],
@@ -20,13 +21,17 @@ DEFAULT_ROLES: dict[str, list[str]] = {
     "admin": ["admin"],
     "worker": ["status"],
 }
-ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+ALGORITHMS = (
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
+)
 
 
 def _permissions(value: list[str], what: str) -> list[str]:
     unknown = sorted(set(value) - set(PERMISSIONS))
     if unknown:
-        raise ValueError(f"{what}: unknown permission(s) {', '.join(unknown)}; known: {', '.join(PERMISSIONS)}")
+        raise ValueError(
+            f"{what}: unknown permission(s) {', '.join(unknown)}; known: {', '.join(PERMISSIONS)}"
+        )
     return value
 
 
@@ -35,15 +40,25 @@ class OidcSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    issuer: HttpUrl | None = Field(default=None, description="Issuer URL (the token's iss); unset: no OIDC.")
-    audience: str = Field(default="forge-api", description="Expected aud of tokens (the client id).")
-    jwks_url: HttpUrl | None = Field(default=None, description="JWKS URL; unset: from the discovery document.")
-    client_id: str | None = Field(default=None, description="Client whose resource_access roles count.")
+    issuer: HttpUrl | None = Field(
+        default=None, description="Issuer URL (the token's iss); unset: no OIDC."
+    )
+    audience: str = Field(default="forge-api", description="Expected aud (the client id).")
+    jwks_url: HttpUrl | None = Field(
+        default=None, description="JWKS URL; unset: from the discovery document."
+    )
+    client_id: str | None = Field(
+        default=None, description="Client whose resource_access roles count."
+    )
     algorithms: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["RS256", "ES256"])
     jwks_min_refresh_seconds: float = Field(
-        default=10.0, ge=0, description="A token with an unknown key id refetches the JWKS at most this often."
+        default=10.0,
+        ge=0,
+        description="A token with an unknown key id refetches the JWKS at most this often.",
     )
-    jwks_max_age_seconds: float = Field(default=3600.0, gt=0, description="Cached JWKS are refetched after this.")
+    jwks_max_age_seconds: float = Field(
+        default=3600.0, gt=0, description="Cached JWKS are refetched after this."
+    )
 
     @field_validator("algorithms", mode="before")
     @classmethod
@@ -55,7 +70,10 @@ class OidcSettings(BaseModel):
     def _asymmetric_only(cls, value: list[str]) -> list[str]:
         bad = [alg for alg in value if alg not in ALGORITHMS]
         if bad or not value:
-            raise ValueError(f"unsupported algorithm(s) {bad or value}; use asymmetric ones: {', '.join(ALGORITHMS)}")
+            raise ValueError(
+                f"unsupported algorithm(s) {bad or value}; "
+                f"use asymmetric ones: {', '.join(ALGORITHMS)}"
+            )
         return value
 
 
@@ -93,13 +111,20 @@ class AuthSettings(BaseModel):
     oidc: OidcSettings = Field(default_factory=OidcSettings)
     github: GithubExchangeSettings = Field(default_factory=GithubExchangeSettings)
     roles: dict[str, list[str]] = Field(
-        default_factory=lambda: dict(DEFAULT_ROLES), description="Role name → permissions (JSON object)."
+        default_factory=lambda: dict(DEFAULT_ROLES),
+        description="Role name → permissions (JSON object).",
     )
     signing_key: Path | None = Field(
-        default=None, description="PEM private key of the platform's own tokens; unset: generated in the state dir."
+        default=None,
+        description="PEM private key of the platform's own tokens; unset: generated in the "
+        "state directory.",
     )
-    platform_issuer: str = Field(default="catalyst-forge", description="iss of tokens the platform signs.")
-    platform_audience: str = Field(default="forge-api", description="aud of tokens the platform signs.")
+    platform_issuer: str = Field(
+        default="catalyst-forge", description="iss of tokens the platform signs."
+    )
+    platform_audience: str = Field(
+        default="forge-api", description="aud of tokens the platform signs."
+    )
 
     @field_validator("roles")
     @classmethod

@@ -17,11 +17,15 @@ class DatabaseSettings(BaseModel):
 
     url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL: 'postgresql+asyncpg://user@host/db' or 'sqlite+aiosqlite:///path'. "
-        "Unset: a SQLite file in the state directory.",
+        description="SQLAlchemy URL: 'postgresql+asyncpg://user@host/db' or "
+        "'sqlite+aiosqlite:///path'. Unset: a SQLite file in the state directory.",
     )
-    state_dir: Path = Field(default=DEFAULT_STATE_DIR, description="Folder for the SQLite file and local keys.")
-    pool_size: int = Field(default=10, ge=1, le=200, description="Connections per process (PostgreSQL).")
+    state_dir: Path = Field(
+        default=DEFAULT_STATE_DIR, description="Folder for the SQLite file and local keys."
+    )
+    pool_size: int = Field(
+        default=10, ge=1, le=200, description="Connections per process (PostgreSQL)."
+    )
 
     @field_validator("url")
     @classmethod
@@ -35,7 +39,8 @@ class DatabaseSettings(BaseModel):
             return "sqlite+aiosqlite://" + value.partition("://")[2]
         if scheme not in SUPPORTED_DRIVERS:
             raise ValueError(
-                f"unsupported database URL scheme {scheme!r}; use one of {', '.join(SUPPORTED_DRIVERS)}"
+                f"unsupported database URL scheme {scheme!r}; "
+                f"use one of {', '.join(SUPPORTED_DRIVERS)}"
             )
         return value
 

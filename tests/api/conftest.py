@@ -44,7 +44,9 @@ async def _postgres(sql: str) -> None:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'forge.db'}"
         return
@@ -75,7 +77,12 @@ def github_issuer() -> Iterator[LocalIssuer]:
 
 
 def make_settings(
-    database_url: str, state_dir: Path, oidc_issuer: str, github_issuer: str, signing_key: Path | None = None, **api: Any
+    database_url: str,
+    state_dir: Path,
+    oidc_issuer: str,
+    github_issuer: str,
+    signing_key: Path | None = None,
+    **api: Any,
 ) -> Settings:
     return load_settings(
         database={"url": database_url, "state_dir": str(state_dir)},
@@ -107,12 +114,33 @@ class Api:
     def as_admin(self) -> dict[str, str]:
         return self.headers("admin")
 
+    def call(self, method: str, path: str, *roles: str, **kwargs: Any) -> httpx.Response:
+        """A request with a token of ``roles`` (admin if none are given)."""
+        headers = {**self.headers(*(roles or ("admin",))), **kwargs.pop("headers", {})}
+        return self.client.request(method, path, headers=headers, **kwargs)
+
+    def get(self, path: str, *roles: str, **kwargs: Any) -> httpx.Response:
+        return self.call("GET", path, *roles, **kwargs)
+
+    def post(self, path: str, *roles: str, **kwargs: Any) -> httpx.Response:
+        return self.call("POST", path, *roles, **kwargs)
+
+    def put(self, path: str, *roles: str, **kwargs: Any) -> httpx.Response:
+        return self.call("PUT", path, *roles, **kwargs)
+
+    def delete(self, path: str, *roles: str, **kwargs: Any) -> httpx.Response:
+        return self.call("DELETE", path, *roles, **kwargs)
+
 
 @pytest.fixture(scope="session")
 def api(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory, oidc_issuer: str, github_issuer: LocalIssuer
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    oidc_issuer: str,
+    github_issuer: LocalIssuer,
 ) -> Iterator[Api]:
-    settings = make_settings(database_url, tmp_path_factory.mktemp("state"), oidc_issuer, github_issuer.url)
+    state = tmp_path_factory.mktemp("state")
+    settings = make_settings(database_url, state, oidc_issuer, github_issuer.url)
     app = create_app(settings, load_plugins(settings.plugins))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, settings, platform_key(settings))
@@ -126,18 +154,28 @@ def new_sha() -> str:
     return uuid.uuid4().hex + uuid.uuid4().hex[:8]
 
 
-def create_run(api: Api, repository: str | None = None, sha: str | None = None, **fields: Any) -> dict[str, Any]:
-    body = {"repository": repository or unique_repo(), "commit_sha": sha or new_sha(), "triggered_by": "alice",
-            "branch": "main", "trigger_type": "push", **fields}
-    response = api.client.post("/v1/runs", json=body, headers=api.as_admin())
+def create_run(
+    api: Api, repository: str | None = None, sha: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    body = {
+        "repository": repository or unique_repo(),
+        "commit_sha": sha or new_sha(),
+        "triggered_by": "alice",
+        "branch": "main",
+        "trigger_type": "push",
+        **fields,
+    }
+    response = api.post("/v1/runs", json=body)
     assert response.status_code == 201, response.text
     run: dict[str, Any] = response.json()
     return run
 
 
-def create_release(api: Api, repository: str, project: str = "svc", sha: str | None = None, **fields: Any) -> dict[str, Any]:
+def create_release(
+    api: Api, repository: str, project: str = "svc", sha: str | None = None, **fields: Any
+) -> dict[str, Any]:
     body = {"repository": repository, "project": project, "commit_sha": sha or new_sha(), **fields}
-    response = api.client.post("/v1/releases", json=body, headers=api.as_admin())
+    response = api.post("/v1/releases", json=body)
     assert response.status_code == 201, response.text
     release: dict[str, Any] = response.json()
     return release
@@ -150,15 +188,25 @@ def oidc_token(issuer: str, subject: str, claims: dict[str, Any]) -> str:
         redirect = "http://127.0.0.1/callback"
         answer = http.post(
             "/oauth2/authorize",
-            params={"client_id": OIDC_CLIENT, "redirect_uri": redirect, "response_type": "code", "scope": "openid",
-                    "state": "x"},
+            params={
+                "client_id": OIDC_CLIENT,
+                "redirect_uri": redirect,
+                "response_type": "code",
+                "scope": "openid",
+                "state": "x",
+            },
             data={"sub": subject},
         )
         code = parse_qs(urlparse(answer.headers["location"]).query)["code"][0]
         tokens = http.post(
             "/oauth2/token",
-            data={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
-                  "client_id": OIDC_CLIENT, "client_secret": "secret"},
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect,
+                "client_id": OIDC_CLIENT,
+                "client_secret": "secret",
+            },
         )
         tokens.raise_for_status()
         token: str = tokens.json()["id_token"]

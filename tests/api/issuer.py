@@ -66,11 +66,21 @@ class LocalIssuer:
             keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
         return {"keys": keys}
 
-    def token(self, audience: str, ttl: int = 300, key: rsa.RSAPrivateKey | None = None, **claims: Any) -> str:
+    def token(
+        self, audience: str, ttl: int = 300, key: rsa.RSAPrivateKey | None = None, **claims: Any
+    ) -> str:
         now = int(time.time())
-        payload = {"iss": self.url, "aud": audience, "sub": "repo:acme/app:ref:refs/heads/main", "iat": now,
-                   "nbf": now, "exp": now + ttl, **claims}
-        return jwt.encode(payload, key or self.keys[self.kid], algorithm="RS256", headers={"kid": self.kid})
+        payload = {
+            "iss": self.url,
+            "aud": audience,
+            "sub": "repo:acme/app:ref:refs/heads/main",
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            **claims,
+        }
+        signer = key or self.keys[self.kid]
+        return jwt.encode(payload, signer, algorithm="RS256", headers={"kid": self.kid})
 
     def close(self) -> None:
         self.server.shutdown()

@@ -54,7 +54,10 @@ class AdminToken:
 
 @pytest.fixture(scope="session")
 def target(
-    database_url: str, tmp_path_factory: pytest.TempPathFactory, oidc_issuer: str, github_issuer: LocalIssuer
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    oidc_issuer: str,
+    github_issuer: LocalIssuer,
 ) -> Any:
     app, _ = _app(database_url, tmp_path_factory.mktemp("fuzz"), oidc_issuer, github_issuer.url)
     return app

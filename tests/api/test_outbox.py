@@ -1,4 +1,4 @@
-"""Commit statuses: queued in the outbox while GitHub is down, delivered in order per commit later."""
+"""Commit statuses: queued in the outbox while GitHub is down, then delivered in order."""
 
 from __future__ import annotations
 
@@ -29,13 +29,23 @@ def github() -> Iterator[GithubStandIn]:
 
 @pytest.fixture
 def notifying_api(
-    database_url: str, tmp_path: Path, oidc_issuer: str, github_issuer: LocalIssuer, github: GithubStandIn
+    database_url: str,
+    tmp_path: Path,
+    oidc_issuer: str,
+    github_issuer: LocalIssuer,
+    github: GithubStandIn,
 ) -> Iterator[Api]:
+    notifier = {
+        "type": "github",
+        "options": {"api_url": github.url, "timeout": 2},
+        "token": TOKEN,
+        "target_url": "http://forge.local/runs/{run_id}",
+        "poll_seconds": 0.05,
+        "min_backoff_seconds": 0.05,
+        "max_backoff_seconds": 0.2,
+    }
     settings = make_settings(
-        database_url, tmp_path, oidc_issuer, github_issuer.url,
-        notifier={"type": "github", "options": {"api_url": github.url, "timeout": 2}, "token": TOKEN,
-                  "target_url": "http://forge.local/runs/{run_id}", "poll_seconds": 0.05,
-                  "min_backoff_seconds": 0.05, "max_backoff_seconds": 0.2},
+        database_url, tmp_path, oidc_issuer, github_issuer.url, notifier=notifier
     )
     with TestClient(create_app(settings, load_plugins(settings.plugins))) as client:
         yield Api(client, settings, platform_key(settings))
@@ -58,30 +68,33 @@ def pending(api: Api) -> float:
 def test_statuses_reach_github_with_the_run_link(notifying_api: Api, github: GithubStandIn) -> None:
     api = notifying_api
     repository, sha = unique_repo(), new_sha()
-    run = api.client.post(
-        "/v1/runs", json={"repository": repository, "commit_sha": sha, "triggered_by": "a"}, headers=api.as_admin()
-    ).json()
+    body = {"repository": repository, "commit_sha": sha, "triggered_by": "a"}
+    run = api.post("/v1/runs", json=body).json()
     wait_for(lambda: len(github.received(repository, sha)) == 1)
     status = github.received(repository, sha)[0]
     assert (status["state"], status["context"]) == ("pending", "catalyst-forge")
     assert status["target_url"] == f"http://forge.local/runs/{run['id']}"
 
 
-def test_statuses_queue_while_github_is_down_and_arrive_in_order(notifying_api: Api, github: GithubStandIn) -> None:
+def test_statuses_queue_while_github_is_down_and_arrive_in_order(
+    notifying_api: Api, github: GithubStandIn
+) -> None:
     api = notifying_api
     github.stop()
-    worker = api.headers("worker")
     commits = {unique_repo(): ("success", new_sha()), unique_repo(): ("failed", new_sha())}
     for repository, (final, sha) in commits.items():
-        run = api.client.post(
-            "/v1/runs", json={"repository": repository, "commit_sha": sha, "triggered_by": "a"}, headers=api.as_admin()
-        ).json()
-        assert api.client.put(f"/v1/runs/{run['id']}/status", json={"status": "running"}, headers=worker).status_code == 200
-        assert api.client.put(f"/v1/runs/{run['id']}/status", json={"status": final}, headers=worker).status_code == 200
+        body = {"repository": repository, "commit_sha": sha, "triggered_by": "a"}
+        run = api.post("/v1/runs", json=body).json()
+        for status in ("running", final):
+            update = api.put(f"/v1/runs/{run['id']}/status", "worker", json={"status": status})
+            assert update.status_code == 200
     time.sleep(0.5)  # several delivery attempts fail meanwhile
     assert pending(api) >= 6
     github.start()
-    expected = {"success": ["pending", "pending", "success"], "failed": ["pending", "pending", "failure"]}
+    expected = {
+        "success": ["pending", "pending", "success"],
+        "failed": ["pending", "pending", "failure"],
+    }
     for repository, (final, sha) in commits.items():
         wait_for(lambda r=repository, s=sha: len(github.received(r, s)) == 3)
         received = github.received(repository, sha)

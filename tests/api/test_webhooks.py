@@ -27,7 +27,7 @@ def deliver(api: Api, body: bytes, event: str = "push", signature: str | None = 
 
 
 def runs_of(api: Api, repository: str) -> int:
-    total: int = api.client.get("/v1/runs", params={"repository": repository}, headers=api.as_admin()).json()["total"]
+    total: int = api.get("/v1/runs", params={"repository": repository}).json()["total"]
     return total
 
 
@@ -37,7 +37,8 @@ def test_a_push_creates_the_run_and_a_redelivery_returns_it(api: Api) -> None:
     first = deliver(api, body, signature=signed(body))
     assert first.status_code == 201, first.text
     run = first.json()
-    assert (run["repository"], run["commit_sha"], run["branch"], run["trigger_type"]) == (repository, sha, "main", "push")
+    assert (run["repository"], run["commit_sha"]) == (repository, sha)
+    assert (run["branch"], run["trigger_type"]) == ("main", "push")
     assert run["triggered_by"] == "octocat"
     again = deliver(api, body, signature=signed(body))
     assert again.status_code == 200

@@ -42,7 +42,9 @@ class JwksCache:
             await self._refresh(force=False)
             found = self._find(kid)
         if found is None:
-            raise AuthenticationFailed(f"token key id {kid!r} is not among the issuer's keys", where="Authorization")
+            raise AuthenticationFailed(
+                f"token key id {kid!r} is not among the issuer's keys", where="Authorization"
+            )
         return found
 
     def _find(self, kid: str | None) -> jwt.PyJWK | None:
@@ -70,7 +72,8 @@ class JwksCache:
                     keys[key.key_id or ""] = key
             except (httpx.HTTPError, ValueError, AttributeError) as exc:
                 raise AuthenticationFailed(
-                    f"cannot fetch the signing keys of {self.issuer}: {type(exc).__name__}", where="Authorization"
+                    f"cannot fetch the signing keys of {self.issuer}: {type(exc).__name__}",
+                    where="Authorization",
                 ) from None
             self._keys, self._fetched_at = keys, time.monotonic()
 

@@ -58,14 +58,20 @@ def load_or_create(path: Path, *, issuer: str, audience: str) -> SigningKey:
         try:
             private = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except (ValueError, TypeError, OSError) as exc:
-            raise ConfigurationError(f"cannot read signing key {path}: {exc}", where="FORGE_AUTH__SIGNING_KEY") from None
+            raise ConfigurationError(
+                f"cannot read signing key {path}: {exc}", where="FORGE_AUTH__SIGNING_KEY"
+            ) from None
         if not isinstance(private, ec.EllipticCurvePrivateKey) or private.curve.name != "secp256r1":
-            raise ConfigurationError(f"signing key {path} must be an EC P-256 key", where="FORGE_AUTH__SIGNING_KEY")
+            raise ConfigurationError(
+                f"signing key {path} must be an EC P-256 key", where="FORGE_AUTH__SIGNING_KEY"
+            )
     else:
         private = ec.generate_private_key(ec.SECP256R1())
         path.parent.mkdir(parents=True, exist_ok=True)
         pem = private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
@@ -76,11 +82,14 @@ def load_or_create(path: Path, *, issuer: str, audience: str) -> SigningKey:
 def _thumbprint(public: ec.EllipticCurvePublicKey) -> str:
     """The RFC 7638 thumbprint of the public key: a stable key id."""
     jwk = jwt.algorithms.ECAlgorithm.to_jwk(public, as_dict=True)
-    canonical = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
-    return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
+    members = {k: jwk[k] for k in ("crv", "kty", "x", "y")}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def platform_key(settings: Settings) -> SigningKey:
     """The platform's key: ``FORGE_AUTH__SIGNING_KEY``, or one generated in the state directory."""
     path = settings.auth.signing_key or settings.database.state_dir / "signing-key.pem"
-    return load_or_create(path, issuer=settings.auth.platform_issuer, audience=settings.auth.platform_audience)
+    auth = settings.auth
+    return load_or_create(path, issuer=auth.platform_issuer, audience=auth.platform_audience)

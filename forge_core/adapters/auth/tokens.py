@@ -19,7 +19,9 @@ REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
 class TokenVerifier:
     """Checks signature, algorithm, issuer, audience and expiry; maps roles to permissions."""
 
-    def __init__(self, settings: AuthSettings, signing_key: SigningKey, oidc: JwksCache | None) -> None:
+    def __init__(
+        self, settings: AuthSettings, signing_key: SigningKey, oidc: JwksCache | None
+    ) -> None:
         self.settings = settings
         self.signing_key = signing_key
         self.oidc = oidc
@@ -27,16 +29,18 @@ class TokenVerifier:
     async def verify(self, token: str) -> Principal:
         header, claims = unverified(token)
         issuer = claims.get("iss")
-        if issuer == self.signing_key.issuer:
-            verified = decode(token, header, self.signing_key.public, [ALGORITHM], self.signing_key.audience, issuer)
+        own = self.signing_key
+        oidc = self.settings.oidc
+        if issuer == own.issuer:
+            verified = decode(token, header, own.public, [ALGORITHM], own.audience, own.issuer)
+            granted = frozenset(_strings(verified.get("permissions")))
             roles = _strings(verified.get("roles"))
-            permissions = permissions_of(roles, self.settings.roles) | frozenset(_strings(verified.get("permissions")))
-        elif self.oidc is not None and isinstance(issuer, str) and issuer.rstrip("/") == self.oidc.issuer:
+            permissions = permissions_of(roles, self.settings.roles) | granted
+        elif self.oidc is not None and _same_issuer(issuer, self.oidc.issuer):
             key = await self.oidc.key(header.get("kid"))
-            verified = decode(
-                token, header, key, self.settings.oidc.algorithms, self.settings.oidc.audience, issuer
-            )
-            permissions = permissions_of(keycloak_roles(verified, self.settings.oidc.client_id), self.settings.roles)
+            verified = decode(token, header, key, oidc.algorithms, oidc.audience, str(issuer))
+            roles = keycloak_roles(verified, oidc.client_id)
+            permissions = permissions_of(roles, self.settings.roles)
         else:
             raise AuthenticationFailed("token issuer is not trusted", where="Authorization")
         return Principal(subject=str(verified["sub"]), permissions=permissions, issuer=str(issuer))
@@ -53,12 +57,18 @@ def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def decode(
-    token: str, header: Mapping[str, Any], key: Any, algorithms: list[str], audience: str, issuer: str
+    token: str,
+    header: Mapping[str, Any],
+    key: Any,
+    algorithms: list[str],
+    audience: str,
+    issuer: str,
 ) -> dict[str, Any]:
     algorithm = header.get("alg")
     if not isinstance(algorithm, str) or algorithm not in algorithms:
         raise AuthenticationFailed(
-            f"token algorithm {algorithm!r} is not accepted; accepted: {', '.join(algorithms)}", where="Authorization"
+            f"token algorithm {algorithm!r} is not accepted; accepted: {', '.join(algorithms)}",
+            where="Authorization",
         )
     try:
         return jwt.decode(
@@ -68,18 +78,25 @@ def decode(
     except jwt.ExpiredSignatureError:
         raise AuthenticationFailed("token has expired", where="Authorization") from None
     except jwt.InvalidAudienceError:
-        raise AuthenticationFailed(f"token audience is not {audience!r}", where="Authorization") from None
+        raise AuthenticationFailed(
+            f"token audience is not {audience!r}", where="Authorization"
+        ) from None
     except jwt.PyJWTError as exc:
         raise AuthenticationFailed(f"invalid token: {exc}", where="Authorization") from None
 
 
 def keycloak_roles(claims: Mapping[str, Any], client_id: str | None) -> list[str]:
     """Realm roles, the client's roles (``resource_access``) and a plain ``roles`` claim."""
-    roles = _strings((claims.get("realm_access") or {}).get("roles") if isinstance(claims.get("realm_access"), dict) else None)
+    realm = claims.get("realm_access")
+    roles = _strings(realm.get("roles")) if isinstance(realm, dict) else []
     access = claims.get("resource_access")
     if client_id and isinstance(access, dict) and isinstance(access.get(client_id), dict):
         roles += _strings(access[client_id].get("roles"))
     return roles + _strings(claims.get("roles"))
+
+
+def _same_issuer(claimed: object, expected: str) -> bool:
+    return isinstance(claimed, str) and claimed.rstrip("/") == expected
 
 
 def _strings(value: object) -> list[str]:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from forge_core.settings.database import DatabaseSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+SQLITE_PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL")
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -35,7 +36,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL"):
+    for pragma in SQLITE_PRAGMAS:
         cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 

@@ -52,6 +52,10 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON}
 
 
+SERIAL = BigInteger().with_variant(Integer, "sqlite")
+"""A 64-bit sequence; SQLite auto-increments only an INTEGER primary key."""
+
+
 def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
@@ -80,7 +84,9 @@ class PipelineRun(Base):
     completed_at: Mapped[datetime | None]
 
     phases: Mapped[list[PhaseExecution]] = relationship(
-        back_populates="run", order_by="[PhaseExecution.group_number, PhaseExecution.phase_name]", lazy="raise"
+        back_populates="run",
+        order_by="[PhaseExecution.group_number, PhaseExecution.phase_name]",
+        lazy="raise",
     )
 
 
@@ -92,7 +98,9 @@ class PhaseExecution(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    pipeline_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"))
+    pipeline_run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("pipeline_runs.id", ondelete="CASCADE")
+    )
     phase_name: Mapped[str] = mapped_column(String(255))
     group_number: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default="pending")
@@ -108,7 +116,9 @@ class PhaseExecution(Base):
 class TaskExecution(Base):
     __tablename__ = "task_executions"
     __table_args__ = (
-        UniqueConstraint("phase_execution_id", "project_name", name="uq_task_executions_phase_project"),
+        UniqueConstraint(
+            "phase_execution_id", "project_name", name="uq_task_executions_phase_project"
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -131,7 +141,9 @@ class TaskExecution(Base):
 
 class StepExecution(Base):
     __tablename__ = "step_executions"
-    __table_args__ = (UniqueConstraint("task_execution_id", "step_name", name="uq_step_executions_task_step"),)
+    __table_args__ = (
+        UniqueConstraint("task_execution_id", "step_name", name="uq_step_executions_task_step"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     task_execution_id: Mapped[uuid.UUID] = mapped_column(
@@ -174,14 +186,18 @@ class Release(Base):
     project: Mapped[str] = mapped_column(String(128))
     commit_sha: Mapped[str] = mapped_column(String(64))
     release_number: Mapped[int] = mapped_column(Integer)
-    pipeline_run_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pipeline_runs.id"), index=True)
+    pipeline_run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("pipeline_runs.id"), index=True
+    )
     oci_uri: Mapped[str | None] = mapped_column(String(2048))
     oci_digest: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(255))
 
     aliases: Mapped[list[ReleaseAlias]] = relationship(order_by="ReleaseAlias.alias", lazy="raise")
-    artifacts: Mapped[list[ReleaseArtifact]] = relationship(order_by="ReleaseArtifact.artifact_name", lazy="raise")
+    artifacts: Mapped[list[ReleaseArtifact]] = relationship(
+        order_by="ReleaseArtifact.artifact_name", lazy="raise"
+    )
     trigger: Mapped[ReleaseTrigger | None] = relationship(lazy="raise")
 
 
@@ -206,7 +222,9 @@ class ReleaseAlias(Base):
 class ReleaseTrigger(Base):
     __tablename__ = "release_triggers"
 
-    release_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"), primary_key=True)
+    release_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("releases.id", ondelete="CASCADE"), primary_key=True
+    )
     trigger_type: Mapped[str] = mapped_column(String(16))
     branch: Mapped[str | None] = mapped_column(String(255))
     tag: Mapped[str | None] = mapped_column(String(255))
@@ -216,7 +234,9 @@ class ReleaseTrigger(Base):
 
 class ReleaseArtifact(Base):
     __tablename__ = "release_artifacts"
-    __table_args__ = (UniqueConstraint("release_id", "artifact_name", name="uq_release_artifacts_release_name"),)
+    __table_args__ = (
+        UniqueConstraint("release_id", "artifact_name", name="uq_release_artifacts_release_name"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     release_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("releases.id", ondelete="CASCADE"))
@@ -287,7 +307,7 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_pending", "delivered_at", "key", "id"),)
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(400))
     kind: Mapped[str] = mapped_column(String(32))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
@@ -307,7 +327,7 @@ class AuditEntry(Base):
         Index("ix_audit_log_actor_at", "actor", "at"),
     )
 
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(SERIAL, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(64))

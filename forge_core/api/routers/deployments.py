@@ -22,18 +22,25 @@ async def create_deployment(body: s.DeploymentCreate, app: App, who: Deployer) -
     return await app.platform.create_deployment(body, who.subject)
 
 
-@router.get("/deployments/{environment}/{owner}/{repo}/{project}", response_model=s.Deployment, tags=["deployments"])
+CURRENT = "/deployments/{environment}/{owner}/{repo}/{project}"
+
+
+@router.get(CURRENT, response_model=s.Deployment, tags=["deployments"])
 async def current_deployment(
     environment: Segment, owner: Segment, repo: Segment, project: Segment, app: App, _: Reader
 ) -> s.Deployment:
     return await app.store.current_deployment(environment, f"{owner}/{repo}", project)
 
 
-@router.get(
-    "/deployments/{environment}/{owner}/{repo}/{project}/history", response_model=s.DeploymentList, tags=["deployments"]
-)
+@router.get(CURRENT + "/history", response_model=s.DeploymentList, tags=["deployments"])
 async def deployment_history(
-    environment: Segment, owner: Segment, repo: Segment, project: Segment, app: App, _: Reader, paging: Paging
+    environment: Segment,
+    owner: Segment,
+    repo: Segment,
+    project: Segment,
+    app: App,
+    _: Reader,
+    paging: Paging,
 ) -> s.DeploymentList:
     return await app.store.deployment_history(environment, f"{owner}/{repo}", project, paging)
 
@@ -56,7 +63,9 @@ async def list_approvals(
 
 
 @router.get("/approvals/{release_id}/{environment}", response_model=s.Approval, tags=["approvals"])
-async def active_approval(release_id: UUID, environment: Segment, app: App, _: Reader) -> s.Approval:
+async def active_approval(
+    release_id: UUID, environment: Segment, app: App, _: Reader
+) -> s.Approval:
     """The active approval of a release for an environment (404 if there is none)."""
     return await app.store.active_approval(release_id, environment)
 

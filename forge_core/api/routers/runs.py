@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 from uuid import UUID
 
@@ -51,33 +52,44 @@ async def cancel_run(run_id: UUID, app: App, who: Runner) -> Response:
     return Response(status_code=204)
 
 
-@router.post("/runs/{run_id}/plan", status_code=201, response_model=s.RecordedPlan, tags=["internal"])
+INTERNAL: list[str | Enum] = ["internal"]
+
+
+@router.post("/runs/{run_id}/plan", status_code=201, response_model=s.RecordedPlan, tags=INTERNAL)
 async def record_plan(run_id: UUID, body: s.RunPlan, app: App, who: Worker) -> s.RecordedPlan:
     """Store the phases → tasks → steps discovery found; returns them with their ids."""
     return await app.store.record_plan(run_id, body, who.subject)
 
 
-@router.put("/runs/{run_id}/status", response_model=s.RunSummary, tags=["internal"])
-async def set_run_status(run_id: UUID, body: s.RunStatusUpdate, app: App, who: Worker) -> s.RunSummary:
+@router.put("/runs/{run_id}/status", response_model=s.RunSummary, tags=INTERNAL)
+async def set_run_status(
+    run_id: UUID, body: s.RunStatusUpdate, app: App, who: Worker
+) -> s.RunSummary:
     run = await app.platform.set_run_status(run_id, body, who.subject)
     if app.sender:
         app.sender.wake()
     return run
 
 
-@router.put("/phases/{phase_id}/status", status_code=204, response_class=Response, tags=["internal"])
-async def set_phase_status(phase_id: UUID, body: s.PhaseStatusUpdate, app: App, who: Worker) -> Response:
+@router.put("/phases/{phase_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
+async def set_phase_status(
+    phase_id: UUID, body: s.PhaseStatusUpdate, app: App, who: Worker
+) -> Response:
     await app.store.set_phase_status(phase_id, body, who.subject)
     return Response(status_code=204)
 
 
-@router.put("/tasks/{task_id}/status", status_code=204, response_class=Response, tags=["internal"])
-async def set_task_status(task_id: UUID, body: s.TaskStatusUpdate, app: App, who: Worker) -> Response:
+@router.put("/tasks/{task_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
+async def set_task_status(
+    task_id: UUID, body: s.TaskStatusUpdate, app: App, who: Worker
+) -> Response:
     await app.store.set_task_status(task_id, body, who.subject)
     return Response(status_code=204)
 
 
-@router.put("/steps/{step_id}/status", status_code=204, response_class=Response, tags=["internal"])
-async def set_step_status(step_id: UUID, body: s.StepStatusUpdate, app: App, who: Worker) -> Response:
+@router.put("/steps/{step_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
+async def set_step_status(
+    step_id: UUID, body: s.StepStatusUpdate, app: App, who: Worker
+) -> Response:
     await app.store.set_step_status(step_id, body, who.subject)
     return Response(status_code=204)

@@ -50,11 +50,20 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.runs = Gauge("forge_pipeline_runs", "Pipeline runs by status", ["status"], registry=registry)
-        self.outbox = Gauge("forge_outbox_pending", "Notifications not yet delivered", registry=registry)
+        self.runs = Gauge(
+            "forge_pipeline_runs", "Pipeline runs by status", ["status"], registry=registry
+        )
+        self.outbox = Gauge(
+            "forge_outbox_pending", "Notifications not yet delivered", registry=registry
+        )
 
 
-@router.get("/metrics", tags=["health"], response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+)
 async def metrics(request: Request, app: App, _: Reader) -> Response:
     """Prometheus metrics: request latency by route, run counts by status, outbox backlog."""
     gauges: Metrics = request.app.state.metrics

@@ -29,7 +29,12 @@ class WebhookIgnored(BaseModel):
     response_model=s.Run,
     responses={200: {"model": s.Run, "description": "Redelivery: the existing run"},
                202: {"model": WebhookIgnored, "description": "An event that starts nothing"}},
-    openapi_extra={"requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": True}},
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "required": True,
+        }
+    },
 )
 async def github_webhook(
     request: Request,
@@ -73,7 +78,8 @@ class ExchangeResponse(BaseModel):
 
 @router.post("/auth/github/exchange", response_model=ExchangeResponse, tags=["auth"])
 async def github_exchange(body: ExchangeRequest, app: App) -> ExchangeResponse:
-    """Trade a GitHub Actions OIDC token of an allowed repository for a short-lived platform token."""
+    """Trade a GitHub Actions OIDC token of an allowed repository for a short-lived platform
+    token carrying the permissions the allow-list gives that repository."""
     exchanged = await app.github.exchange(body.token)
     return ExchangeResponse(
         access_token=exchanged.access_token, expires_in=exchanged.expires_in,

@@ -22,7 +22,9 @@ class GithubStatusError(ForgeError):
 class GithubStatusNotifier:
     def send_commit_status(self, status: CommitStatus, options: NotifierOptions) -> None:
         if status.state not in STATES:
-            raise GithubStatusError(f"state {status.state!r} is not one of {', '.join(STATES)}", where="state")
+            raise GithubStatusError(
+                f"state {status.state!r} is not one of {', '.join(STATES)}", where="state"
+            )
         api_url = str(options.options.get("api_url") or DEFAULT_API_URL).rstrip("/")
         timeout = float(str(options.options.get("timeout") or 10))
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
@@ -39,7 +41,9 @@ class GithubStatusNotifier:
         try:
             response = httpx.post(url, json=body, headers=headers, timeout=timeout)
         except httpx.HTTPError as exc:
-            raise GithubStatusError(f"cannot reach {api_url}: {type(exc).__name__}", where=url) from None
+            raise GithubStatusError(
+                f"cannot reach {api_url}: {type(exc).__name__}", where=url
+            ) from None
         if response.status_code != 201:
             raise GithubStatusError(
                 f"GitHub answered {response.status_code} to a commit status for "

@@ -78,7 +78,8 @@ def _handler(stand_in: GithubStandIn) -> type[BaseHTTPRequestHandler]:
         def _authorised(self) -> bool:
             if stand_in.token is None:
                 return True
-            if self.headers.get("Authorization") in (f"Bearer {stand_in.token}", f"token {stand_in.token}"):
+            accepted = (f"Bearer {stand_in.token}", f"token {stand_in.token}")
+            if self.headers.get("Authorization") in accepted:
                 return True
             self._reply(401, {"message": "Bad credentials"})
             return False
@@ -96,7 +97,8 @@ def _handler(stand_in: GithubStandIn) -> type[BaseHTTPRequestHandler]:
                 self._reply(400, {"message": "Problems parsing JSON"})
                 return
             if not isinstance(body, dict) or body.get("state") not in STATES:
-                self._reply(422, {"message": "Validation Failed", "errors": [{"field": "state", "code": "invalid"}]})
+                invalid = [{"field": "state", "code": "invalid"}]
+                self._reply(422, {"message": "Validation Failed", "errors": invalid})
                 return
             status = {
                 "state": body["state"], "context": body.get("context", "default"),

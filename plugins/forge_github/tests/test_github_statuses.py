@@ -23,7 +23,8 @@ def github() -> Iterator[GithubStandIn]:
 def status(state: str = "success", **changes: object) -> CommitStatus:
     values: dict[str, object] = {
         "repository": "acme/app", "commit_sha": SHA, "state": state, "context": "catalyst-forge",
-        "description": "Pipeline succeeded", "target_url": "http://forge.local/runs/1", "run_id": "1",
+        "description": "Pipeline succeeded", "target_url": "http://forge.local/runs/1",
+        "run_id": "1",
     }
     values.update(changes)
     return CommitStatus.model_validate(values)
@@ -45,7 +46,8 @@ def test_posts_the_status_to_the_commit(github: GithubStandIn) -> None:
     assert [s["state"] for s in received] == ["pending", "success"]
     assert received[1]["context"] == "catalyst-forge"
     assert received[1]["target_url"] == "http://forge.local/runs/1"
-    listed = httpx.get(f"{github.url}/repos/acme/app/commits/{SHA}/statuses", headers={"Authorization": "Bearer s3cret"})
+    url = f"{github.url}/repos/acme/app/commits/{SHA}/statuses"
+    listed = httpx.get(url, headers={"Authorization": "Bearer s3cret"})
     assert [s["state"] for s in listed.json()] == ["success", "pending"]
 
 
