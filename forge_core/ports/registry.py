@@ -264,7 +264,8 @@ class NotifierRegistrar(Registrar):
     family = Family.NOTIFIER
 
     def add(self, name: str, factory: Factory | str, *, description: str = "") -> None:
-        """Register a notifier of commit statuses (``github``, …), selected by ``FORGE_API__NOTIFIER__TYPE``."""
+        """Register a notifier of commit statuses (``github``, …); the operator selects one with
+        ``FORGE_API__NOTIFIER__TYPE``."""
         self._add(name, factory, description)
 
 

@@ -1,4 +1,5 @@
-"""Catalyst Forge plugin: the ``github`` publisher (GitHub Releases) and ``github`` commit statuses."""
+"""Catalyst Forge plugin: the ``github`` publisher (GitHub Releases) and the ``github`` notifier
+(commit statuses)."""
 
 from forge_core.sdk import NotifierRegistrar, PublisherRegistrar, hookimpl
 
