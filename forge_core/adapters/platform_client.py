@@ -4,7 +4,7 @@ ForgeError subclass, with the server's code, message and details."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -126,6 +126,12 @@ class PlatformClient:
 
     async def cancel_run(self, run_id: str) -> None:
         await self._call("DELETE", f"/v1/runs/{run_id}")
+
+
+if TYPE_CHECKING:  # mypy checks that the client satisfies the port
+    from forge_core.ports.platform import RunRecorder
+
+    _recorder: RunRecorder = PlatformClient("http://127.0.0.1", "token")
 
 
 def _without_none(**values: Any) -> dict[str, Any]:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from forge_core.adapters.db.models import AuditEntry
 
 from .conftest import Api, create_run, new_sha, unique_repo
 
@@ -212,3 +218,25 @@ def test_cancelling_a_finished_run_is_a_conflict(api: Api) -> None:
 
 def test_status_of_an_unknown_task_is_not_found(api: Api) -> None:
     assert status(api, "tasks", UNKNOWN, status="running") == 404
+
+
+def test_changes_are_written_to_the_audit_log_with_their_actor(api: Api) -> None:
+    run = create_run(api)
+    api.put(f"/v1/runs/{run['id']}/status", "worker", json={"status": "running"})
+
+    async def entries() -> list[tuple[str, str, Any]]:
+        engine = create_async_engine(api.settings.database.resolved_url())
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                select(AuditEntry.action, AuditEntry.actor, AuditEntry.details)
+                .where(AuditEntry.entity_id == run["id"])
+                .order_by(AuditEntry.id)
+            )
+            found = [tuple(row) for row in rows]
+        await engine.dispose()
+        return found  # type: ignore[return-value]
+
+    assert asyncio.run(entries()) == [
+        ("run.created", "alice", {"commit_sha": run["commit_sha"]}),
+        ("run.status", "alice", {"from": "pending", "to": "running"}),
+    ]

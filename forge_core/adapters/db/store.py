@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, text, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -508,15 +508,6 @@ class SqlStore:
         )
         async with self.sessions() as session:
             return int(await session.scalar(query) or 0)
-
-    async def purge_delivered(self, before: datetime) -> None:
-        """Forget notifications delivered before ``before`` (the audit log keeps the history)."""
-        async with self.transaction() as session:
-            await session.execute(
-                delete(m.OutboxMessage).where(
-                    m.OutboxMessage.delivered_at.is_not(None), m.OutboxMessage.delivered_at < before
-                )
-            )
 
 
 # --- queries ------------------------------------------------------------------------------------
