@@ -108,7 +108,9 @@ class OutboxSender:
     async def run_forever(self) -> None:
         while True:
             try:
-                await self.deliver_due()
+                async with self.store.outbox_turn() as mine:
+                    if mine:
+                        await self.deliver_due()
             except Exception:  # a database hiccup must not end the sender
                 log.exception("outbox sender pass failed")
             with contextlib.suppress(TimeoutError):

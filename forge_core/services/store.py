@@ -7,6 +7,7 @@ stored or none.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -77,6 +78,10 @@ class Store(Protocol):
     ) -> s.ApprovalList: ...
 
     # outbox
+    def outbox_turn(self) -> AbstractAsyncContextManager[bool]:
+        """Whether this sender may deliver now: one sender at a time keeps each commit's order."""
+        ...
+
     async def claim_outbox(self, now: datetime, limit: int) -> list[s.OutboxMessage]:
         """The oldest undelivered message of each key that is due (later ones of a key wait)."""
         ...

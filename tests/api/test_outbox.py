@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,8 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forge_core.adapters.auth.keys import platform_key
+from forge_core.adapters.db.engine import create_engine
+from forge_core.adapters.db.store import SqlStore
 from forge_core.adapters.plugins import load_plugins
 from forge_core.api.app import create_app
+from forge_core.settings.database import DatabaseSettings
 
 from .conftest import Api, LocalIssuer, make_settings, new_sha, unique_repo
 
@@ -101,3 +105,23 @@ def test_statuses_queue_while_github_is_down_and_arrive_in_order(
         assert [s["state"] for s in received] == expected[final]
         assert [s["description"] for s in received][:2] == ["Pipeline queued", "Pipeline running"]
     wait_for(lambda: pending(api) == 0)
+
+
+def test_one_sender_at_a_time_delivers(database_url: str, tmp_path: Path) -> None:
+    async def turns() -> tuple[bool, bool, bool]:
+        settings = DatabaseSettings(url=database_url, state_dir=tmp_path)
+        engines = [create_engine(settings), create_engine(settings)]
+        first, second = (SqlStore(engine) for engine in engines)
+        async with first.outbox_turn() as mine, second.outbox_turn() as theirs:
+            pass
+        async with second.outbox_turn() as later:
+            pass
+        for engine in engines:
+            await engine.dispose()
+        return mine, theirs, later
+
+    mine, theirs, later = asyncio.run(turns())
+    assert mine
+    assert later  # the turn passes on once released
+    # PostgreSQL serves several API replicas: only one sends; SQLite has a single process.
+    assert theirs is database_url.startswith("sqlite")

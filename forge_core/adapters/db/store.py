@@ -24,6 +24,7 @@ from forge_core.services.errors import AuthorizationFailed, Conflict, InvalidReq
 NUMBER = re.compile(r"^[0-9]{1,9}$")
 SHA_PREFIX = re.compile(r"^[0-9a-f]{7,64}$")
 OPEN_STATUSES = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+OUTBOX_LOCK = 0x466F726765  # "Forge": the advisory lock of the outbox sender
 
 
 class SqlStore:
@@ -463,6 +464,25 @@ class SqlStore:
             )
 
     # --- outbox ---------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def outbox_turn(self) -> AsyncIterator[bool]:
+        """True for one sender at a time (a PostgreSQL advisory lock), so that API replicas and
+        ``forge notifier`` never send one commit's statuses side by side; SQLite has one process."""
+        if self.dialect != "postgresql":
+            yield True
+            return
+        async with self.engine.connect() as connection:
+            lock = text("SELECT pg_try_advisory_lock(:key)").bindparams(key=OUTBOX_LOCK)
+            acquired = bool(await connection.scalar(lock))
+            await connection.commit()
+            try:
+                yield acquired
+            finally:
+                if acquired:
+                    unlock = text("SELECT pg_advisory_unlock(:key)").bindparams(key=OUTBOX_LOCK)
+                    await connection.scalar(unlock)
+                    await connection.commit()
 
     async def claim_outbox(self, now: datetime, limit: int) -> list[s.OutboxMessage]:
         outbox = m.OutboxMessage
