@@ -1,4 +1,4 @@
-"""GitHub webhooks (authenticated by their HMAC signature) and the GitHub OIDC token exchange."""
+"""GitHub webhooks, authenticated by their HMAC signature (no bearer token)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
-from forge_core.api.deps import Anyone, App
+from forge_core.api.deps import App
 from forge_core.api.errors import ERROR_RESPONSES
 from forge_core.services import schemas as s
 from forge_core.services.errors import Conflict
@@ -61,39 +61,3 @@ async def github_webhook(
             return JSONResponse(run.model_dump(mode="json"), status_code=201)
     assert existing is not None
     return JSONResponse(existing.model_dump(mode="json"), status_code=200)
-
-
-class ExchangeRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=1, max_length=16384, description="The GitHub Actions OIDC token")
-
-
-class ExchangeResponse(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int
-    repository: str
-    permissions: list[str]
-
-
-@router.post("/auth/github/exchange", response_model=ExchangeResponse, tags=["auth"])
-async def github_exchange(body: ExchangeRequest, app: App) -> ExchangeResponse:
-    """Trade a GitHub Actions OIDC token of an allowed repository for a short-lived platform
-    token carrying the permissions the allow-list gives that repository."""
-    exchanged = await app.github.exchange(body.token)
-    return ExchangeResponse(
-        access_token=exchanged.access_token, expires_in=exchanged.expires_in,
-        repository=exchanged.repository, permissions=exchanged.permissions,
-    )
-
-
-class Identity(BaseModel):
-    subject: str
-    issuer: str
-    permissions: list[str]
-
-
-@router.get("/auth/me", response_model=Identity, tags=["auth"])
-async def me(who: Anyone) -> Identity:
-    """Who the token says the caller is, and what they may do."""
-    return Identity(subject=who.subject, issuer=who.issuer, permissions=sorted(who.permissions))
