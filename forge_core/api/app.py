@@ -53,6 +53,7 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
         github_keys = JwksCache(
             str(settings.auth.github.issuer), min_refresh=oidc.jwks_min_refresh_seconds
         )
+        verifier = TokenVerifier(settings.auth, key, oidc_keys)
         sender = sender_from_settings(settings.api.notifier, host.registry, store)
         app.state.services = Services(
             settings=settings,
@@ -63,8 +64,8 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
                 Policy(settings.api.environments, settings.api.protected_environments),
                 host.notify,
             ),
-            verifier=TokenVerifier(settings.auth, key, oidc_keys),
-            github=GithubExchange(settings.auth.github, github_keys, key),
+            verifier=verifier,
+            github=GithubExchange(settings.auth.github, github_keys, key, verifier.verify),
             sender=sender,
         )
         in_process = sender is not None and settings.api.notifier.in_process

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import NoDecode
 
 PERMISSIONS = ("read", "run", "release", "deploy", "approve", "admin", "status")
@@ -77,6 +85,19 @@ class OidcSettings(BaseModel):
         return value
 
 
+class KeycloakExchangeSettings(BaseModel):
+    """Keycloak's token exchange (RFC 8693) with GitHub as an identity provider of the realm."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token_url: HttpUrl = Field(description="The realm's token endpoint.")
+    client_id: str = Field(min_length=1, description="Confidential client allowed to exchange.")
+    client_secret: SecretStr = Field(description="That client's secret; never logged.")
+    subject_issuer: str = Field(
+        default="github", description="Alias of the GitHub identity provider in the realm."
+    )
+
+
 class GithubExchangeSettings(BaseModel):
     """GitHub Actions OIDC tokens exchanged for short-lived platform tokens."""
 
@@ -92,6 +113,11 @@ class GithubExchangeSettings(BaseModel):
         description="Repository 'owner/name' → permissions its workflows get (JSON object).",
     )
     token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    keycloak: KeycloakExchangeSettings | None = Field(
+        default=None,
+        description="Exchange through Keycloak (the production option) instead of minting a "
+        "platform token; the returned token is validated as an OIDC token.",
+    )
 
     @field_validator("allow")
     @classmethod
@@ -125,6 +151,15 @@ class AuthSettings(BaseModel):
     platform_audience: str = Field(
         default="forge-api", description="aud of tokens the platform signs."
     )
+
+    @model_validator(mode="after")
+    def _keycloak_tokens_need_the_issuer(self) -> AuthSettings:
+        if self.github.keycloak is not None and self.oidc.issuer is None:
+            raise ValueError(
+                "github.keycloak exchanges tokens for Keycloak's, which need oidc.issuer "
+                "(FORGE_AUTH__OIDC__ISSUER) to be validated"
+            )
+        return self
 
     @field_validator("roles")
     @classmethod

@@ -1,6 +1,8 @@
 """A locally generated OIDC issuer on loopback: RSA keys, a discovery document and a JWKS.
 
-Stands in for GitHub Actions' token issuer (and for key rotation, which the OIDC mock cannot do).
+Stands in for GitHub Actions' token issuer, for key rotation (which the OIDC mock cannot do), and
+for Keycloak's token exchange (``POST /token``, RFC 8693), which answers with a token of its own
+carrying ``exchange_roles`` as realm roles.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 
 
 class LocalIssuer:
@@ -25,12 +30,37 @@ class LocalIssuer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.keys: dict[str, rsa.RSAPrivateKey] = {}
         self.jwks_fetches = 0
+        self.exchange_client = ("forge-exchange", "exchange-s3cret")
+        self.exchange_roles = ["developer"]
+        self.exchanges: list[dict[str, str]] = []
         self.rotate()
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *_: Any) -> None:
                 return None
+
+            def _reply(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                issuer.exchanges.append(form)
+                client = (form.get("client_id"), form.get("client_secret"))
+                if self.path != "/token" or client != issuer.exchange_client:
+                    self._reply(401, {"error": "unauthorized_client"})
+                elif form.get("grant_type") != TOKEN_EXCHANGE or not form.get("subject_token"):
+                    self._reply(400, {"error": "invalid_request"})
+                else:
+                    roles = {"realm_access": {"roles": issuer.exchange_roles}}
+                    token = issuer.token("forge-api", sub="github-actions", **roles)
+                    self._reply(200, {"access_token": token, "expires_in": 300})
 
             def do_GET(self) -> None:
                 if self.path == "/.well-known/openid-configuration":
@@ -42,12 +72,7 @@ class LocalIssuer:
                     self.send_response(404)
                     self.end_headers()
                     return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self._reply(200, body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -73,7 +98,7 @@ class LocalIssuer:
         payload = {
             "iss": self.url,
             "aud": audience,
-            "sub": "repo:acme/app:ref:refs/heads/main",
+            "sub": claims.pop("sub", "repo:acme/app:ref:refs/heads/main"),
             "iat": now,
             "nbf": now,
             "exp": now + ttl,

@@ -8,6 +8,7 @@ import base64
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,18 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from fastapi.testclient import TestClient
 
+from forge_core.adapters.auth.github import JWT_TOKEN_TYPE
 from forge_core.adapters.auth.jwks import JwksCache
-from forge_core.adapters.auth.keys import load_or_create
+from forge_core.adapters.auth.keys import load_or_create, platform_key
 from forge_core.adapters.auth.tokens import TokenVerifier
+from forge_core.adapters.plugins import load_plugins
+from forge_core.api.app import create_app
 from forge_core.services.errors import AuthenticationFailed
-from forge_core.settings.auth import AuthSettings
+from forge_core.settings.auth import AuthSettings, KeycloakExchangeSettings
 
-from .conftest import OIDC_CLIENT, Api, create_run, oidc_token
+from .conftest import OIDC_CLIENT, Api, create_run, make_settings, oidc_token
 from .issuer import LocalIssuer
 
 FAILED = (401, "authentication_failed")
@@ -229,3 +234,70 @@ def test_github_exchange_refuses_the_wrong_audience_and_bad_signatures(
     assert error_of(exchange(api, forged)) == FAILED
     expired = github_issuer.token("catalyst-forge", ttl=-300, repository="acme/app")
     assert error_of(exchange(api, expired)) == FAILED
+
+
+@pytest.fixture
+def keycloak() -> Iterator[LocalIssuer]:
+    issuer = LocalIssuer()
+    yield issuer
+    issuer.close()
+
+
+@pytest.fixture
+def exchanging_api(
+    database_url: str, tmp_path: Path, keycloak: LocalIssuer, github_issuer: LocalIssuer
+) -> Iterator[Api]:
+    client_id, secret = keycloak.exchange_client
+    exchange = {
+        "token_url": f"{keycloak.url}/token",
+        "client_id": client_id,
+        "client_secret": secret,
+    }
+    settings = make_settings(database_url, tmp_path, keycloak.url, github_issuer.url)
+    github = settings.auth.github.model_copy(
+        update={"keycloak": KeycloakExchangeSettings.model_validate(exchange)}
+    )
+    settings.auth = settings.auth.model_copy(update={"github": github})
+    with TestClient(create_app(settings, load_plugins(settings.plugins))) as client:
+        yield Api(client, settings, platform_key(settings))
+
+
+def test_github_exchange_through_keycloak_returns_keycloaks_token(
+    exchanging_api: Api, keycloak: LocalIssuer, github_issuer: LocalIssuer
+) -> None:
+    github_token = github_issuer.token("catalyst-forge", repository="acme/app")
+    response = exchange(exchanging_api, github_token)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["permissions"], body["expires_in"]) == (["read", "run"], 300)
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    assert claims["iss"] == keycloak.url
+    sent = keycloak.exchanges[-1]
+    assert sent["subject_token"] == github_token
+    assert (sent["subject_issuer"], sent["subject_token_type"]) == ("github", JWT_TOKEN_TYPE)
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+    assert exchanging_api.client.get("/v1/runs", headers=bearer).status_code == 200
+
+
+def test_github_exchange_through_keycloak_checks_the_allow_list_first(
+    exchanging_api: Api, keycloak: LocalIssuer, github_issuer: LocalIssuer
+) -> None:
+    token = github_issuer.token("catalyst-forge", repository="evil/fork")
+    assert error_of(exchange(exchanging_api, token)) == (403, "authorization_failed")
+    assert keycloak.exchanges == []
+
+
+def test_a_refused_keycloak_exchange_is_401(
+    exchanging_api: Api, keycloak: LocalIssuer, github_issuer: LocalIssuer
+) -> None:
+    keycloak.exchange_client = ("forge-exchange", "rotated-secret")
+    github_token = github_issuer.token("catalyst-forge", repository="acme/app")
+    response = exchange(exchanging_api, github_token)
+    assert error_of(response) == FAILED
+    assert "unauthorized_client" in response.json()["error"]["message"]
+
+
+def test_keycloak_exchange_needs_the_oidc_issuer() -> None:
+    exchange = {"token_url": "http://127.0.0.1:9/token", "client_id": "c", "client_secret": "s"}
+    with pytest.raises(ValueError, match="FORGE_AUTH__OIDC__ISSUER"):
+        AuthSettings.model_validate({"github": {"keycloak": exchange}})
