@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from forge_core.sdk import CommitStatus, Family, NotifierOptions
+from forge_core.sdk import CommitStatus, NotifierOptions
+from forge_core.testing.contracts import NotifierContract
 from forge_github.statuses import GithubStatusError, GithubStatusNotifier
 from forge_github.testing import GithubStandIn
 
@@ -34,9 +36,24 @@ def options(github: GithubStandIn, token: str | None = "s3cret") -> NotifierOpti
     return NotifierOptions(options={"api_url": github.url}, token=token)
 
 
-def test_is_registered_as_the_github_notifier(forge_installed_host) -> None:  # type: ignore[no-untyped-def]
-    notifier = forge_installed_host.create(Family.NOTIFIER, "github")
-    assert isinstance(notifier, GithubStatusNotifier)
+class TestGithubNotifier(NotifierContract):
+    plugin_id = "forge_github"
+    distribution = "catalyst-forge-github"
+    names = ("github",)
+
+    @pytest.fixture(autouse=True)
+    def receiver(self) -> Iterator[GithubStandIn]:
+        with GithubStandIn(token="contract") as stand_in:
+            self.stand_in = stand_in
+            yield stand_in
+
+    def options(self, name: str) -> NotifierOptions:
+        return NotifierOptions(options={"api_url": self.stand_in.url}, token="contract")
+
+    def verify(self, name: str, result: Any, case: Any) -> None:
+        status, _ = case
+        received = self.stand_in.received(status.repository, status.commit_sha)
+        assert [s["state"] for s in received] == ["success"]
 
 
 def test_posts_the_status_to_the_commit(github: GithubStandIn) -> None:
