@@ -16,6 +16,7 @@ from forge_core.domain.errors import (
 )
 from forge_core.domain.models import (
     ArtifactSpec,
+    CommitStatus,
     DeploymentInfo,
     EventKind,
     Job,
@@ -44,6 +45,8 @@ from forge_core.ports.protocols import (
     ExecutionContext,
     JobContext,
     JobHandler,
+    Notifier,
+    NotifierOptions,
     Producer,
     Publisher,
     ReleaseTrigger,
@@ -54,6 +57,7 @@ from forge_core.ports.registry import (
     ArtifactTypeRegistrar,
     Family,
     JobHandlerRegistrar,
+    NotifierRegistrar,
     ProducerRegistrar,
     PublisherRegistrar,
     RendererRegistrar,
@@ -64,6 +68,7 @@ from forge_core.ports.registry import (
 __all__ = [
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
+    "CommitStatus",
     "ConfigurationError",
     "DeploymentInfo",
     "EventKind",
@@ -77,6 +82,9 @@ __all__ = [
     "JobResult",
     "JobStatus",
     "NotImplementedInThisVersion",
+    "Notifier",
+    "NotifierOptions",
+    "NotifierRegistrar",
     "PipelineRunInfo",
     "PluginError",
     "PluginLoadError",

@@ -230,3 +230,15 @@ class DeploymentInfo(Model):
     project: str
     release_id: str
     status: str
+
+
+class CommitStatus(Model):
+    """A status shown on a commit where the repository is hosted, one per run status change."""
+
+    repository: str
+    commit_sha: str
+    state: str = Field(description="pending, success, failure or error (GitHub's words).")
+    context: str
+    description: str = ""
+    target_url: str | None = None
+    run_id: str

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from forge_core.ports.registry import (
         ArtifactTypeRegistrar,
         JobHandlerRegistrar,
+        NotifierRegistrar,
         ProducerRegistrar,
         PublisherRegistrar,
         RendererRegistrar,
@@ -113,6 +114,20 @@ def forge_register_renderers(register: RendererRegistrar) -> None:
     """
 
 
+@hookspec
+def forge_register_notifiers(register: NotifierRegistrar) -> None:
+    """Register notifiers: deliver commit statuses from the API's outbox to where code is hosted.
+
+    :param register: call ``register.add(name, factory, description=...)``; ``factory()`` returns
+        a :class:`~forge_core.ports.protocols.Notifier`. The operator selects one by name with
+        ``FORGE_API__NOTIFIER__TYPE``.
+    :returns: nothing.
+    Called once per plugin when the plugin manager is built. The notifier's
+    ``send_commit_status`` is later called by the outbox sender (in the API process or
+    ``forge notifier``), off the request path, in order per commit; raising makes it retry later.
+    """
+
+
 # --- lifecycle ------------------------------------------------------------------------------
 
 
@@ -185,6 +200,7 @@ REGISTRATION_HOOKS = (
     "forge_register_job_handlers",
     "forge_register_triggers",
     "forge_register_renderers",
+    "forge_register_notifiers",
 )
 LIFECYCLE_HOOKS = (
     "forge_pipeline_run_started",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from forge_core.domain.models import (
         ArtifactSpec,
+        CommitStatus,
         Job,
         JobResult,
         ProducedArtifact,
@@ -111,6 +112,20 @@ class Renderer(Protocol):
     def render(self, request: RenderRequest) -> RenderedResources: ...
 
 
+@dataclass(frozen=True)
+class NotifierOptions:
+    """The operator's settings for the selected notifier; ``token`` is a secret (never log it)."""
+
+    options: Mapping[str, object] = field(default_factory=dict)
+    token: str | None = field(default=None, repr=False)
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Delivers a commit status; raises on any failure so the outbox retries it later."""
+
+    def send_commit_status(self, status: CommitStatus, options: NotifierOptions) -> None: ...
+
 
 PROTOCOLS: dict[str, type] = {
     "step_runner": StepRunner,
@@ -119,5 +134,6 @@ PROTOCOLS: dict[str, type] = {
     "job_handler": JobHandler,
     "trigger": ReleaseTrigger,
     "renderer": Renderer,
+    "notifier": Notifier,
 }
 """Family value → the protocol its implementations satisfy (artifact types have none)."""

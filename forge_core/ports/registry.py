@@ -33,6 +33,7 @@ class Family(enum.StrEnum):
     JOB_HANDLER = "job_handler"
     TRIGGER = "trigger"
     RENDERER = "renderer"
+    NOTIFIER = "notifier"
 
     @property
     def label(self) -> str:
@@ -259,6 +260,15 @@ class RendererRegistrar(Registrar):
         self._add(name, factory, description)
 
 
+class NotifierRegistrar(Registrar):
+    family = Family.NOTIFIER
+
+    def add(self, name: str, factory: Factory | str, *, description: str = "") -> None:
+        """Register a notifier of commit statuses (``github``, …); the operator selects one with
+        ``FORGE_API__NOTIFIER__TYPE``."""
+        self._add(name, factory, description)
+
+
 REGISTRARS: dict[str, type[Registrar]] = {
     "forge_register_artifact_types": ArtifactTypeRegistrar,
     "forge_register_producers": ProducerRegistrar,
@@ -267,5 +277,6 @@ REGISTRARS: dict[str, type[Registrar]] = {
     "forge_register_job_handlers": JobHandlerRegistrar,
     "forge_register_triggers": TriggerRegistrar,
     "forge_register_renderers": RendererRegistrar,
+    "forge_register_notifiers": NotifierRegistrar,
 }
 """Registration hook name → the registrar it receives (also the order they are called in)."""

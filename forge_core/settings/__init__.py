@@ -23,7 +23,10 @@ from pydantic_settings import (
 )
 
 from forge_core.domain.errors import ConfigurationError
+from forge_core.settings.api import ApiSettings
+from forge_core.settings.auth import AuthSettings
 from forge_core.settings.cue import CueSettings
+from forge_core.settings.database import DatabaseSettings
 from forge_core.settings.git import GitSettings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.storage import StorageSettings
@@ -102,6 +105,9 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     cue: CueSettings = Field(default_factory=CueSettings)
     git: GitSettings = Field(default_factory=GitSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -25,6 +25,7 @@ from forge_core.adapters.plugins import PluginHost, Status, load_plugins
 from forge_core.domain.errors import NotImplementedInThisVersion
 from forge_core.domain.models import (
     ArtifactSpec,
+    CommitStatus,
     Job,
     JobResult,
     ProducedArtifact,
@@ -39,12 +40,13 @@ from forge_core.domain.models import (
     TriggerDecision,
     TriggerSpec,
 )
-from forge_core.ports.protocols import ExecutionContext, JobContext
+from forge_core.ports.protocols import ExecutionContext, JobContext, NotifierOptions
 from forge_core.ports.registry import NAME_PATTERN, Family, Registration
 from forge_core.settings import PluginSettings
 
 __all__ = [
     "JobHandlerContract",
+    "NotifierContract",
     "PluginContract",
     "ProducerContract",
     "PublisherContract",
@@ -267,3 +269,32 @@ class RendererContract(PluginContract):
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
         assert isinstance(result, RenderedResources)
         assert result.manifests and result.text.strip()
+
+
+class NotifierContract(PluginContract):
+    """Override ``options`` to point the notifier at a receiver (a stand-in server) and
+    ``verify`` to check that the receiver got the status."""
+
+    family = Family.NOTIFIER
+
+    def status(self, name: str) -> CommitStatus:
+        return CommitStatus(
+            repository="acme/monorepo",
+            commit_sha="0" * 40,
+            state="success",
+            context="catalyst-forge",
+            description="Pipeline succeeded",
+            run_id="00000000-0000-4000-8000-000000000000",
+        )
+
+    def options(self, name: str) -> NotifierOptions:
+        return NotifierOptions()
+
+    def case(self, name: str, tmp_path: Path) -> tuple[CommitStatus, NotifierOptions]:
+        return self.status(name), self.options(name)
+
+    def invoke(self, instance: Any, case: Any) -> Any:
+        return instance.send_commit_status(*case)
+
+    def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
+        assert result is None, "send_commit_status returns nothing; failures raise"

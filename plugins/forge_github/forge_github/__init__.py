@@ -1,6 +1,7 @@
-"""Catalyst Forge plugin: the ``github`` publisher (GitHub Releases)."""
+"""Catalyst Forge plugin: the ``github`` publisher (GitHub Releases) and the ``github`` notifier
+(commit statuses)."""
 
-from forge_core.sdk import PublisherRegistrar, hookimpl
+from forge_core.sdk import NotifierRegistrar, PublisherRegistrar, hookimpl
 
 __version__ = "0.1.0"
 
@@ -12,4 +13,13 @@ def forge_register_publishers(register: PublisherRegistrar) -> None:
         "forge_github.publisher:GithubReleasePublisher",
         artifact_types=["binary", "archive"],
         description="Attach binaries and archives to a GitHub release",
+    )
+
+
+@hookimpl
+def forge_register_notifiers(register: NotifierRegistrar) -> None:
+    register.add(
+        "github",
+        "forge_github.statuses:GithubStatusNotifier",
+        description="Commit statuses through the GitHub REST API",
     )

@@ -1,0 +1,1 @@
+"""The Platform API's persistence: SQLAlchemy models, engine and migrations, the Store."""

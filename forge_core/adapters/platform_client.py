@@ -1,0 +1,149 @@
+"""An async client of the Platform API: the RunRecorder of workers and orchestrators, and the
+calls of the CLI (create, get, list and cancel runs). API errors come back as the matching
+ForgeError subclass, with the server's code, message and details."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from forge_core.domain.errors import ForgeError
+from forge_core.services import errors
+from forge_core.services import schemas as s
+
+ERRORS: dict[str, type[ForgeError]] = {
+    cls.code: cls
+    for cls in (
+        errors.InvalidRequest,
+        errors.AuthenticationFailed,
+        errors.AuthorizationFailed,
+        errors.NotFound,
+        errors.Conflict,
+    )
+}
+
+
+class PlatformError(ForgeError):
+    """The API failed in a way that is not the caller's fault (5xx, unreachable)."""
+
+    code = "internal_error"
+    exit_code = 8
+
+
+class PlatformClient:
+    """Implements :class:`forge_core.ports.platform.RunRecorder`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        timeout: float = 30.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._client = client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        self._headers = {"Authorization": f"Bearer {token}"}
+
+    async def __aenter__(self) -> PlatformClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        try:
+            response = await self._client.request(
+                method, path, json=body, params=params, headers=self._headers
+            )
+        except httpx.HTTPError as exc:
+            raise PlatformError(
+                f"cannot reach the Platform API: {type(exc).__name__}: {exc}", where=path
+            ) from None
+        if response.status_code >= 400:
+            raise _error(response, path)
+        return response.json() if response.content else None
+
+    # --- RunRecorder ----------------------------------------------------------------------------
+
+    async def record_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+        recorded: dict[str, Any] = await self._call("POST", f"/v1/runs/{run_id}/plan", plan)
+        return recorded
+
+    async def set_run_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
+        body = _without_none(status=status, error=error)
+        await self._call("PUT", f"/v1/runs/{run_id}/status", body)
+
+    async def set_phase_status(self, phase_id: str, status: str) -> None:
+        await self._call("PUT", f"/v1/phases/{phase_id}/status", {"status": status})
+
+    async def set_task_status(self, task_id: str, status: str, *, error: str | None = None) -> None:
+        body = _without_none(status=status, error=error)
+        await self._call("PUT", f"/v1/tasks/{task_id}/status", body)
+
+    async def set_step_status(
+        self,
+        step_id: str,
+        status: str,
+        *,
+        exit_code: int | None = None,
+        logs_key: str | None = None,
+    ) -> None:
+        body = _without_none(status=status, exit_code=exit_code, logs_s3_key=logs_key)
+        await self._call("PUT", f"/v1/steps/{step_id}/status", body)
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    async def create_run(self, run: s.RunCreate) -> s.Run:
+        created = await self._call("POST", "/v1/runs", run.model_dump(mode="json"))
+        return s.Run.model_validate(created)
+
+    async def get_run(self, run_id: str) -> s.Run:
+        return s.Run.model_validate(await self._call("GET", f"/v1/runs/{run_id}"))
+
+    async def list_runs(
+        self,
+        *,
+        repository: str | None = None,
+        branch: str | None = None,
+        status: str | None = None,
+        limit: int = 20,
+        offset: int = 0,
+    ) -> s.RunList:
+        params = _without_none(
+            repository=repository, branch=branch, status=status, limit=limit, offset=offset
+        )
+        return s.RunList.model_validate(await self._call("GET", "/v1/runs", params=params))
+
+    async def cancel_run(self, run_id: str) -> None:
+        await self._call("DELETE", f"/v1/runs/{run_id}")
+
+
+if TYPE_CHECKING:  # mypy checks that the client satisfies the port
+    from forge_core.ports.platform import RunRecorder
+
+    _recorder: RunRecorder = PlatformClient("http://127.0.0.1", "token")
+
+
+def _without_none(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _error(response: httpx.Response, path: str) -> ForgeError:
+    try:
+        error = response.json()["error"]
+        code, message = str(error["code"]), str(error["message"])
+        details = dict(error.get("details") or {})
+    except (ValueError, KeyError, TypeError):
+        return PlatformError(f"HTTP {response.status_code} from the Platform API", where=path)
+    cls = ERRORS.get(code, PlatformError)
+    return cls(message, where=str(details.get("where") or path), details=details)

@@ -1,0 +1,1 @@
+"""The Platform API (FastAPI): an entry point, like the CLI. ``create_app`` builds it."""

@@ -1,0 +1,101 @@
+"""Building the Platform API: settings and plugins in, a FastAPI application out.
+
+Start-up (the lifespan) connects to the database and applies migrations, loads or creates the
+platform's signing key, and starts the outbox sender when a notifier is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import Depends, FastAPI
+from prometheus_client import CollectorRegistry
+
+from forge_core import __version__
+from forge_core.adapters import structured_logs
+from forge_core.adapters.auth import keys
+from forge_core.adapters.auth.github import GithubExchange
+from forge_core.adapters.auth.jwks import JwksCache
+from forge_core.adapters.auth.tokens import TokenVerifier
+from forge_core.adapters.db.engine import create_engine, migrate
+from forge_core.adapters.db.store import SqlStore
+from forge_core.adapters.plugins import PluginHost
+from forge_core.api import errors
+from forge_core.api.deps import Services, checked_parameters
+from forge_core.api.middleware import BodyLimit, Observe
+from forge_core.api.routers import auth, deployments, releases, runs, system, webhooks
+from forge_core.api.routers.system import Metrics
+from forge_core.services.outbox import sender_from_settings
+from forge_core.services.platform import Platform, Policy
+from forge_core.settings import Settings
+
+
+def create_app(settings: Settings, host: PluginHost) -> FastAPI:
+    structured_logs.configure()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database)
+        await migrate(engine)
+        store = SqlStore(engine)
+        key = keys.platform_key(settings)
+        oidc = settings.auth.oidc
+        oidc_keys = (
+            JwksCache(
+                str(oidc.issuer), jwks_url=str(oidc.jwks_url) if oidc.jwks_url else None,
+                min_refresh=oidc.jwks_min_refresh_seconds, max_age=oidc.jwks_max_age_seconds,
+            )
+            if oidc.issuer
+            else None
+        )
+        github_keys = JwksCache(
+            str(settings.auth.github.issuer), min_refresh=oidc.jwks_min_refresh_seconds
+        )
+        verifier = TokenVerifier(settings.auth, key, oidc_keys)
+        sender = sender_from_settings(settings.api.notifier, host.registry, store)
+        app.state.services = Services(
+            settings=settings,
+            host=host,
+            store=store,
+            platform=Platform(
+                store,
+                Policy(settings.api.environments, settings.api.protected_environments),
+                host.notify,
+            ),
+            verifier=verifier,
+            github=GithubExchange(settings.auth.github, github_keys, key, verifier.verify),
+            sender=sender,
+        )
+        in_process = sender is not None and settings.api.notifier.in_process
+        task = asyncio.create_task(sender.run_forever()) if sender and in_process else None
+        try:
+            yield
+        finally:
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for cache in (oidc_keys, github_keys):
+                if cache:
+                    await cache.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Catalyst Forge Platform API",
+        version=__version__,
+        lifespan=lifespan,
+        description="Pipeline runs, releases, deployments and approvals of Catalyst Forge.",
+        dependencies=[Depends(checked_parameters)],
+    )
+    registry = CollectorRegistry()
+    app.state.metrics = Metrics(registry)
+    errors.install(app)
+    for module in (runs, releases, deployments, webhooks, auth, system):
+        app.include_router(module.router)
+    for plugin_id, router in host.api_routers():
+        app.include_router(router, prefix=f"/v1/plugins/{plugin_id}")
+    app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
+    app.add_middleware(Observe, registry=registry)
+    return app

@@ -1,0 +1,117 @@
+"""FastAPI dependencies: the application's services and the caller's permissions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from forge_core.adapters.auth.github import GithubExchange
+from forge_core.adapters.auth.tokens import TokenVerifier
+from forge_core.adapters.db.store import SqlStore
+from forge_core.adapters.plugins import PluginHost
+from forge_core.services.auth import Principal
+from forge_core.services.errors import AuthenticationFailed, InvalidRequest
+from forge_core.services.outbox import OutboxSender
+from forge_core.services.platform import Platform
+from forge_core.services.schemas import Page
+from forge_core.settings import Settings
+
+
+@dataclass
+class Services:
+    settings: Settings
+    host: PluginHost
+    store: SqlStore
+    platform: Platform
+    verifier: TokenVerifier
+    github: GithubExchange
+    sender: OutboxSender | None
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+bearer = HTTPBearer(auto_error=False, description="An OIDC access token, or a platform token")
+
+
+def require(permission: str | None) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that authenticates the caller and checks ``permission`` (None: any)."""
+
+    async def authenticated(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    ) -> Principal:
+        if credentials is None:
+            raise AuthenticationFailed("missing bearer token", where="Authorization")
+        principal = await services(request).verifier.verify(credentials.credentials)
+        if permission is not None:
+            principal.require(permission)
+        return principal
+
+    return authenticated
+
+
+async def checked_parameters(request: Request) -> None:
+    """Refuse query parameters the operation does not declare (a typo is an error, not a no-op),
+    and NUL characters in parameters (no database stores them in text)."""
+    route = request.scope.get("route")
+    if isinstance(route, APIRoute) and request.query_params:
+        known = _query_names(route)
+        unknown = sorted(set(request.query_params) - known)
+        if unknown:
+            raise InvalidRequest(
+                f"unknown query parameter(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(sorted(known)) or 'none'}",
+                where="query",
+            )
+    for name, value in [*request.query_params.multi_items(), *request.path_params.items()]:
+        if "\x00" in str(value):
+            raise InvalidRequest("NUL characters are not allowed", where=name)
+
+
+_QUERY_NAMES: dict[int, frozenset[str]] = {}
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    def names(dependant: Dependant) -> set[str]:
+        found = {p.alias for p in dependant.query_params}
+        for sub in dependant.dependencies:
+            found |= names(sub)
+        return found
+
+    if id(route) not in _QUERY_NAMES:
+        _QUERY_NAMES[id(route)] = frozenset(names(route.dependant))
+    return _QUERY_NAMES[id(route)]
+
+
+def page(
+    limit: Annotated[int, Query(ge=1, le=200, description="Results per page")] = 20,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Results to skip")] = 0,
+) -> Page:
+    return Page(limit=limit, offset=offset)
+
+
+App = Annotated[Services, Depends(services)]
+Paging = Annotated[Page, Depends(page)]
+Reader = Annotated[Principal, Depends(require("read"))]
+Runner = Annotated[Principal, Depends(require("run"))]
+Worker = Annotated[Principal, Depends(require("status"))]
+Releaser = Annotated[Principal, Depends(require("release"))]
+Deployer = Annotated[Principal, Depends(require("deploy"))]
+Approver = Annotated[Principal, Depends(require("approve"))]
+Anyone = Annotated[Principal, Depends(require(None))]
+
+
+def json_of(model: BaseModel, status_code: int = 200) -> Response:
+    """The model as a JSON response, serialised once (a returned model would be validated again
+    against the route's response_model, which documents the same type)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")

@@ -1,0 +1,76 @@
+"""Deployments of releases to environments, and the approvals protected environments need."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Query
+
+from forge_core.api.deps import App, Approver, Deployer, Paging, Reader
+from forge_core.api.errors import ERROR_RESPONSES
+from forge_core.services import schemas as s
+
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
+Segment = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+@router.post("/deployments", status_code=201, response_model=s.Deployment, tags=["deployments"])
+async def create_deployment(body: s.DeploymentCreate, app: App, who: Deployer) -> s.Deployment:
+    """Deploy a release; it supersedes the project's active deployment in that environment.
+    Protected environments (production) need an active, unexpired approval of the release."""
+    return await app.platform.create_deployment(body, who.subject)
+
+
+CURRENT = "/deployments/{environment}/{owner}/{repo}/{project}"
+
+
+@router.get(CURRENT, response_model=s.Deployment, tags=["deployments"])
+async def current_deployment(
+    environment: Segment, owner: Segment, repo: Segment, project: Segment, app: App, _: Reader
+) -> s.Deployment:
+    return await app.store.current_deployment(environment, f"{owner}/{repo}", project)
+
+
+@router.get(CURRENT + "/history", response_model=s.DeploymentList, tags=["deployments"])
+async def deployment_history(
+    environment: Segment,
+    owner: Segment,
+    repo: Segment,
+    project: Segment,
+    app: App,
+    _: Reader,
+    paging: Paging,
+) -> s.DeploymentList:
+    return await app.store.deployment_history(environment, f"{owner}/{repo}", project, paging)
+
+
+@router.post("/approvals", status_code=201, response_model=s.Approval, tags=["approvals"])
+async def create_approval(body: s.ApprovalCreate, app: App, who: Approver) -> s.Approval:
+    """Approve a release for an environment, with a justification and an optional expiry."""
+    return await app.platform.create_approval(body, who.subject)
+
+
+@router.get("/approvals", response_model=s.ApprovalList, tags=["approvals"])
+async def list_approvals(
+    app: App,
+    _: Reader,
+    paging: Paging,
+    release_id: UUID | None = None,
+    environment: Annotated[str | None, Query(max_length=64)] = None,
+) -> s.ApprovalList:
+    return await app.store.list_approvals(paging, release_id=release_id, environment=environment)
+
+
+@router.get("/approvals/{release_id}/{environment}", response_model=s.Approval, tags=["approvals"])
+async def active_approval(
+    release_id: UUID, environment: Segment, app: App, _: Reader
+) -> s.Approval:
+    """The active approval of a release for an environment (404 if there is none)."""
+    return await app.store.active_approval(release_id, environment)
+
+
+@router.delete("/approvals/{approval_id}", response_model=s.Approval, tags=["approvals"])
+async def revoke_approval(approval_id: UUID, app: App, who: Approver) -> s.Approval:
+    """Revoke an approval; deployments can no longer use it."""
+    return await app.store.revoke_approval(approval_id, who.subject)

@@ -1,0 +1,95 @@
+"""Pipeline runs, and the internal endpoints through which workers record their progress."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from forge_core.api.deps import App, Paging, Reader, Runner, Worker, json_of
+from forge_core.api.errors import ERROR_RESPONSES
+from forge_core.domain.models import RunStatus
+from forge_core.services import schemas as s
+
+router = APIRouter(prefix="/v1", tags=["runs"], responses=ERROR_RESPONSES)
+
+
+@router.post("/runs", status_code=201, response_model=s.Run)
+async def create_run(body: s.RunCreate, app: App, who: Runner) -> Response:
+    """Start a pipeline run for a commit (one per repository and commit: a second is a 409)."""
+    run = await app.platform.create_run(body, who.subject)
+    if app.sender:
+        app.sender.wake()
+    return json_of(run, 201)
+
+
+@router.get("/runs", response_model=s.RunList)
+async def list_runs(
+    app: App,
+    _: Reader,
+    paging: Paging,
+    repository: Annotated[str | None, Query(max_length=255)] = None,
+    branch: Annotated[str | None, Query(max_length=255)] = None,
+    status: RunStatus | None = None,
+) -> s.RunList:
+    return await app.store.list_runs(paging, repository=repository, branch=branch, status=status)
+
+
+@router.get("/runs/{run_id}", response_model=s.Run)
+async def get_run(run_id: UUID, app: App, _: Reader) -> Response:
+    """A run with its phases, tasks and steps."""
+    return json_of(await app.store.get_run(run_id))
+
+
+@router.delete("/runs/{run_id}", status_code=204, response_class=Response)
+async def cancel_run(run_id: UUID, app: App, who: Runner) -> Response:
+    """Cancel a run that has not finished; its open phases, tasks and steps are cancelled too."""
+    await app.platform.cancel_run(run_id, who.subject)
+    if app.sender:
+        app.sender.wake()
+    return Response(status_code=204)
+
+
+INTERNAL: list[str | Enum] = ["internal"]
+
+
+@router.post("/runs/{run_id}/plan", status_code=201, response_model=s.RecordedPlan, tags=INTERNAL)
+async def record_plan(run_id: UUID, body: s.RunPlan, app: App, who: Worker) -> s.RecordedPlan:
+    """Store the phases → tasks → steps discovery found; returns them with their ids."""
+    return await app.store.record_plan(run_id, body, who.subject)
+
+
+@router.put("/runs/{run_id}/status", response_model=s.RunSummary, tags=INTERNAL)
+async def set_run_status(
+    run_id: UUID, body: s.RunStatusUpdate, app: App, who: Worker
+) -> s.RunSummary:
+    run = await app.platform.set_run_status(run_id, body, who.subject)
+    if app.sender:
+        app.sender.wake()
+    return run
+
+
+@router.put("/phases/{phase_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
+async def set_phase_status(
+    phase_id: UUID, body: s.PhaseStatusUpdate, app: App, who: Worker
+) -> Response:
+    await app.store.set_phase_status(phase_id, body, who.subject)
+    return Response(status_code=204)
+
+
+@router.put("/tasks/{task_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
+async def set_task_status(
+    task_id: UUID, body: s.TaskStatusUpdate, app: App, who: Worker
+) -> Response:
+    await app.store.set_task_status(task_id, body, who.subject)
+    return Response(status_code=204)
+
+
+@router.put("/steps/{step_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
+async def set_step_status(
+    step_id: UUID, body: s.StepStatusUpdate, app: App, who: Worker
+) -> Response:
+    await app.store.set_step_status(step_id, body, who.subject)
+    return Response(status_code=204)

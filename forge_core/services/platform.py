@@ -1,0 +1,119 @@
+"""The use cases of the Platform API, framework-free: the API (and tests) call these.
+
+Rules that need the settings live here (known environments, which need approvals); rules that
+must hold inside a transaction are applied by the store (see :mod:`forge_core.services.rules`).
+Lifecycle hooks are called after the change is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from forge_core.domain.models import DeploymentInfo, PipelineRunInfo, ReleaseInfo, RunStatus
+from forge_core.services import schemas as s
+from forge_core.services.errors import InvalidRequest
+from forge_core.services.store import Store
+
+log = logging.getLogger("forge.api")
+
+Notify = Callable[..., object]
+"""``notify(hook_name, **kwargs)``: calls a lifecycle hook of every plugin (PluginHost.notify)."""
+
+
+def _no_hooks(_hook: str, **_kwargs: object) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Policy:
+    environments: Sequence[str]
+    protected_environments: Sequence[str]
+
+
+class Platform:
+    def __init__(self, store: Store, policy: Policy, notify: Notify = _no_hooks) -> None:
+        self.store = store
+        self.policy = policy
+        self.notify = notify
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    async def create_run(self, data: s.RunCreate, actor: str) -> s.Run:
+        return await self.store.create_run(data, actor)
+
+    async def set_run_status(
+        self, run_id: UUID, update: s.RunStatusUpdate, actor: str
+    ) -> s.RunSummary:
+        before, run = await self.store.set_run_status(run_id, update, actor)
+        if before != run.status:
+            self._run_hooks(run)
+        return run
+
+    async def cancel_run(self, run_id: UUID, actor: str) -> s.RunSummary:
+        cancel = s.RunStatusUpdate(status=RunStatus.CANCELLED)
+        return await self.set_run_status(run_id, cancel, actor)
+
+    def _run_hooks(self, run: s.RunSummary) -> None:
+        info = PipelineRunInfo(
+            id=str(run.id), repository=run.repository, commit=run.commit_sha, status=run.status,
+            branch=run.branch, tag=run.tag, started_at=run.started_at, finished_at=run.completed_at,
+        )
+        if run.status == RunStatus.RUNNING:
+            self.notify("forge_pipeline_run_started", run=info)
+        elif run.status in s.FINAL_STATUSES:
+            self.notify("forge_pipeline_run_finished", run=info)
+
+    # --- releases -------------------------------------------------------------------------------
+
+    async def create_release(self, data: s.ReleaseCreate, actor: str) -> s.Release:
+        release = await self.store.create_release(data, actor)
+        self.notify(
+            "forge_release_created",
+            release=ReleaseInfo(
+                id=str(release.id), repository=release.repository, project=release.project,
+                number=release.release_number, commit=release.commit_sha,
+                aliases=tuple(a.alias for a in release.aliases), oci_uri=release.oci_uri,
+            ),
+        )
+        return release
+
+    # --- deployments and approvals --------------------------------------------------------------
+
+    def check_environment(self, environment: str) -> None:
+        if environment not in self.policy.environments:
+            raise InvalidRequest(
+                f"unknown environment {environment!r}; "
+                f"known: {', '.join(self.policy.environments)}",
+                where="environment",
+                details={"environments": list(self.policy.environments)},
+            )
+
+    async def create_deployment(self, data: s.DeploymentCreate, actor: str) -> s.Deployment:
+        self.check_environment(data.environment)
+        deployment, previous = await self.store.create_deployment(
+            data, actor, approval_required=data.environment in self.policy.protected_environments
+        )
+        self.notify(
+            "forge_deployment_changed",
+            deployment=_deployment_info(deployment),
+            previous=_deployment_info(previous) if previous else None,
+        )
+        return deployment
+
+    async def create_approval(self, data: s.ApprovalCreate, actor: str) -> s.Approval:
+        self.check_environment(data.environment)
+        return await self.store.create_approval(data, actor)
+
+
+def _deployment_info(deployment: s.Deployment) -> DeploymentInfo:
+    return DeploymentInfo(
+        id=str(deployment.id),
+        environment=deployment.environment,
+        repository=deployment.repository,
+        project=deployment.project,
+        release_id=str(deployment.release_id),
+        status=deployment.status.value,
+    )

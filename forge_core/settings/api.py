@@ -1,0 +1,72 @@
+"""How the Platform API serves: webhooks, environments, commit statuses, limits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+
+def _split(value: Any) -> Any:
+    return value.replace(",", " ").split() if isinstance(value, str) else value
+
+
+class NotifierSettings(BaseModel):
+    """Which notifier plugin delivers commit statuses from the outbox, and its options."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str | None = Field(
+        default=None, description="Registered notifier name ('github'); unset: none."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Passed to the notifier (JSON object)."
+    )
+    token: SecretStr | None = Field(
+        default=None, description="Credential handed to the notifier; never logged."
+    )
+    context: str = Field(default="catalyst-forge", description="The status context on commits.")
+    target_url: str | None = Field(
+        default=None, description="Link of a status; '{run_id}' is replaced."
+    )
+    in_process: bool = Field(
+        default=True, description="Run the outbox sender inside the API process."
+    )
+    poll_seconds: float = Field(default=1.0, gt=0)
+    min_backoff_seconds: float = Field(
+        default=1.0, gt=0, description="First retry delay; doubles per attempt."
+    )
+    max_backoff_seconds: float = Field(default=300.0, gt=0)
+
+
+class ApiSettings(BaseModel):
+    """The HTTP service itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(default="127.0.0.1")
+    port: int = Field(default=8080, ge=1, le=65535)
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="GitHub webhook HMAC secret."
+    )
+    environments: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["dev", "staging", "production"]
+    )
+    protected_environments: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["production"],
+        description="Deployments here need an active approval.",
+    )
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    notifier: NotifierSettings = Field(default_factory=NotifierSettings)
+
+    _lists = field_validator("environments", "protected_environments", mode="before")(_split)
+
+    @model_validator(mode="after")
+    def _protected_are_known(self) -> ApiSettings:
+        unknown = sorted(set(self.protected_environments) - set(self.environments))
+        if unknown:
+            raise ValueError(
+                f"protected_environments {unknown} are not in environments {self.environments}"
+            )
+        return self
