@@ -47,7 +47,7 @@ class SqlStore:
     async def run_counts(self) -> dict[str, int]:
         query = select(m.PipelineRun.status, func.count()).group_by(m.PipelineRun.status)
         async with self.sessions() as session:
-            return dict((await session.execute(query)).tuples().all())
+            return {status: count for status, count in (await session.execute(query)).all()}
 
     # --- runs -----------------------------------------------------------------------------------
 
