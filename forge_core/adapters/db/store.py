@@ -47,7 +47,7 @@ class SqlStore:
     async def run_counts(self) -> dict[str, int]:
         query = select(m.PipelineRun.status, func.count()).group_by(m.PipelineRun.status)
         async with self.sessions() as session:
-            return {status: count for status, count in (await session.execute(query)).all()}
+            return {row[0]: row[1] for row in (await session.execute(query)).all()}
 
     # --- runs -----------------------------------------------------------------------------------
 
