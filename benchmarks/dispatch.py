@@ -25,12 +25,12 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import nats
+from log_recorder import LogRecorder  # beside this script
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.dispatcher import NatsDispatcher
 from forge_core.adapters.plugins import PluginInfo, load_plugins
-from forge_core.adapters.recording import LogRecorder
 from forge_core.adapters.storage import FsspecStore
 from forge_core.domain.models import Job, JobResult, JobStatus
 from forge_core.ports.hookspecs import hookimpl

@@ -77,7 +77,8 @@ class DiscoveryHandler:
             git_settings = GitSettings(cache_dir=ctx.cache_dir / "git")
             if self._evaluator is None:
                 self._evaluator = open_evaluator(cue)
-            reader, _ = GitCache(git_settings).open(url, payload.get("tag") or payload.get("commit") or "HEAD")
+            # the commit, when given, is what must be in the mirror (a tag may have moved since)
+            reader, _ = GitCache(git_settings).open(url, payload.get("commit") or payload.get("tag") or "HEAD")
             ctx.heartbeat()
             event = resolve_event(
                 reader, url, commit=payload.get("commit"), branch=payload.get("branch"), tag=payload.get("tag")

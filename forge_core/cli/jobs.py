@@ -28,10 +28,18 @@ def register(app: typer.Typer) -> None:
 
 
 def make_recorder(settings: Settings) -> RunRecorder:
-    """Where workers record run state. Log lines until the Platform API client is wired here."""
-    from forge_core.adapters.recording import LogRecorder
+    """Where a worker records run state: the Platform API at FORGE_API__URL, with its service
+    token (role worker) in FORGE_API__TOKEN. A worker that cannot report does not start."""
+    from forge_core.adapters.platform_client import PlatformClient
+    from forge_core.domain.errors import ConfigurationError
 
-    return LogRecorder()
+    if settings.api.url is None or settings.api.token is None:
+        raise ConfigurationError(
+            "a worker records run state through the Platform API: set FORGE_API__URL and "
+            "FORGE_API__TOKEN (a token with role worker: forge token create --role worker)",
+            where="FORGE_API__URL" if settings.api.url is None else "FORGE_API__TOKEN",
+        )
+    return PlatformClient(settings.api.url, settings.api.token.get_secret_value())
 
 
 def _setup_logging() -> None:

@@ -27,7 +27,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-FEATURES: tuple[str, ...] = ("forge_core.cli.jobs", "forge_core.cli.project", "forge_core.cli.api")
+FEATURES: tuple[str, ...] = (
+    "forge_core.cli.run",
+    "forge_core.cli.project",
+    "forge_core.cli.jobs",
+    "forge_core.cli.api",
+)
 """Modules with a ``register(app)`` function adding a feature's commands; each must stay light
 to import (typer only; the work is imported inside the command functions)."""
 

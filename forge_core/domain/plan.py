@@ -90,27 +90,24 @@ class DiscoveryDocument(Model):
 
     def run_plan(self) -> dict[str, Any]:
         """Phases → tasks → steps as a run records them (``POST /v1/runs/{id}/plan``; the API
-        assigns the ids): one entry per phase, with its group number, in run order."""
+        assigns the ids): one entry per phase, with its group number, in run order. A step's
+        timeout is its own, else its task's (the phase's): the one limit a worker enforces."""
         return {
             "phases": [
                 {
                     "name": phase.name,
                     "group_number": group.group,
-                    "timeout_seconds": _seconds(phase.timeout),
-                    "required": phase.required,
                     "tasks": [
                         {
                             "key": task.id,
                             "project_name": task.project.name,
                             "project_path": task.project.path,
-                            "timeout_seconds": _seconds(task.timeout),
                             "steps": [
                                 {
                                     "name": step.name,
                                     "action": step.action,
                                     "target": step.target,
-                                    "timeout_seconds": _seconds(step.timeout),
-                                    "settings": step.settings,
+                                    "timeout_seconds": _whole_seconds(step.timeout or task.timeout),
                                 }
                                 for step in task.steps
                             ],
@@ -125,8 +122,8 @@ class DiscoveryDocument(Model):
         }
 
 
-def _seconds(delta: timedelta | None) -> float | None:
-    return delta.total_seconds() if delta is not None else None
+def _whole_seconds(delta: timedelta | None) -> int | None:
+    return max(1, round(delta.total_seconds())) if delta is not None else None
 
 
 def build_groups(repo: RepoConfig, projects: list[ProjectConfig]) -> tuple[PhaseGroup, ...]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -26,7 +26,7 @@ from forge_core.domain.errors import ConfigurationError
 from forge_core.settings.api import ApiSettings
 from forge_core.settings.auth import AuthSettings
 from forge_core.settings.cue import CueSettings
-from forge_core.settings.database import DatabaseSettings
+from forge_core.settings.database import DEFAULT_STATE_DIR, DatabaseSettings
 from forge_core.settings.git import GitSettings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.storage import StorageSettings
@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         env_prefix="FORGE_", env_nested_delimiter="__", extra="forbid", nested_model_default_partial_update=True
     )
 
+    state_dir: Path = Field(
+        default=DEFAULT_STATE_DIR,
+        description="Where the embedded defaults keep their state: the SQLite file, the local signing "
+        "key, step logs and results (unless database.url / storage.url say otherwise), NATS's store.",
+    )
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     nats: NatsSettings = Field(default_factory=NatsSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -108,6 +113,15 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+
+    @model_validator(mode="after")
+    def _locations_follow_the_state_dir(self) -> Settings:
+        # One folder for a machine's state: what was not placed explicitly goes under state_dir.
+        if "state_dir" not in self.database.model_fields_set:
+            self.database.state_dir = self.state_dir
+        if "url" not in self.storage.model_fields_set:
+            self.storage.url = str(self.state_dir / "storage")
+        return self
 
     @classmethod
     def settings_customise_sources(

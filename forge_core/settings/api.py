@@ -45,6 +45,14 @@ class ApiSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    url: str | None = Field(
+        default=None,
+        description="Where clients (workers, the CLI) reach the API; unset: `forge run` serves one "
+        "in-process on the embedded defaults.",
+    )
+    token: SecretStr | None = Field(
+        default=None, description="The clients' bearer token (a worker's: role worker); never logged."
+    )
     host: str = Field(default="127.0.0.1")
     port: int = Field(default=8080, ge=1, le=65535)
     webhook_secret: SecretStr | None = Field(

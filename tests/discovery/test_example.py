@@ -95,11 +95,13 @@ def test_run_plan_lists_phases_in_run_order_with_their_tasks(discover, example: 
     test_phase = plan["phases"][0]
     assert [t["key"] for t in test_phase["tasks"]] == ["acmectl/test", "api/test", "greeting/test"]
     api = test_phase["tasks"][1]
-    assert (api["project_name"], api["project_path"], api["timeout_seconds"]) == ("api", "services/api", 600)
+    assert (api["project_name"], api["project_path"]) == ("api", "services/api")
     assert api["steps"] == [{
         "name": "unit", "action": "exec", "target": "python3 -m unittest discover -s tests",
-        "timeout_seconds": 120, "settings": {},
+        "timeout_seconds": 120,
     }]
+    greeting = test_phase["tasks"][2]
+    assert greeting["steps"][0]["timeout_seconds"] == 600  # no step timeout: the phase's
 
 
 def test_every_step_of_the_example_passes_with_plain_python(discover, example: Path, host) -> None:

@@ -1,0 +1,189 @@
+"""``forge run``: the whole pipeline for one commit on one machine.
+
+The same parts as a fleet, composed in one process: the Platform API (the configured one, or
+served in-process on the SQLite file of the state directory), NATS (the configured server, or a
+private ``nats-server`` started here), in-process workers for the ``discovery`` and ``ci`` job
+types, and the embedded orchestrator driving dispatchers. Every job travels the bus; every state
+change goes through the API; progress is read back from the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import re
+import signal
+import subprocess
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.live import Live
+
+from forge_core.adapters.git import CommitReader
+from forge_core.adapters.platform_client import PlatformClient
+from forge_core.adapters.plugins import PluginHost
+from forge_core.adapters.storage import FsspecStore
+from forge_core.builtin.discovery import resolve_event
+from forge_core.cli.platform import platform_client
+from forge_core.cli.progress import run_tree
+from forge_core.domain.config import ProjectConfigError
+from forge_core.domain.jobs import SourceRef
+from forge_core.domain.models import Job, JobStatus, RunStatus, SourceEvent
+from forge_core.domain.plan import DiscoveryDocument
+from forge_core.ports.registry import Family
+from forge_core.services import errors as api_errors
+from forge_core.services import schemas
+from forge_core.services.orchestrator import EmbeddedOrchestrator
+from forge_core.settings import Settings
+from forge_core.worker.embedded import embedded_jobs
+
+DISCOVERY_TIMEOUT = 600.0
+RELEASE_STAGES = ("artifact", "release", "deployment")
+EXIT = {RunStatus.SUCCESS: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 130}
+
+
+@dataclass(frozen=True)
+class Source:
+    """The commit `forge run` looks at, and how the platform names its repository."""
+
+    path: Path
+    identity: str
+    event: SourceEvent
+
+
+def locate(path: Path, *, commit: str | None, branch: str | None, tag: str | None) -> Source:
+    """Resolve the commit in the repository at ``path`` (HEAD's branch and tag when not given)."""
+    path = path.resolve()
+    reader = CommitReader(path)
+    event = resolve_event(reader, str(path), commit=commit, branch=branch, tag=tag, detect=True)
+    return Source(path, repository_identity(path), event)
+
+
+def repository_identity(path: Path) -> str:
+    """``owner/name`` from the ``origin`` remote, else ``local/<folder>``."""
+    remote = subprocess.run(
+        ["git", "-C", str(path), "remote", "get-url", "origin"], capture_output=True, text=True
+    ).stdout.strip()
+    match = re.search(r"[:/]([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+?)(?:\.git)?/?$", remote)
+    if match:
+        return f"{match.group(1)}/{match.group(2)}"
+    return "local/" + (re.sub(r"[^A-Za-z0-9_.-]", "-", path.name) or "repository")
+
+
+async def run_pipeline(
+    settings: Settings, host: PluginHost, source: Source, console: Console, *, parallel: int = 4
+) -> int:
+    storage = FsspecStore.from_settings(settings.storage)
+    async with platform_client(settings, host) as client:
+        event = source.event
+        create = schemas.RunCreate(
+            repository=source.identity, commit_sha=event.commit, branch=event.branch, tag=event.tag,
+            triggered_by=getpass.getuser(), trigger_type=schemas.TriggerType.MANUAL,
+        )
+        try:
+            run = await client.create_run(create)
+        except api_errors.Conflict as conflict:
+            existing = await client.get_run(str(conflict.details.get("run_id")))
+            console.print(
+                f"[yellow]commit {event.commit[:12]} already has run {existing.id}[/] (one run per commit); "
+                "its result:"
+            )
+            console.print(run_tree(existing))
+            return EXIT.get(existing.status, 1)
+        run_id = str(run.id)
+        refs = [f"branch {event.branch}" if event.branch else "", f"tag {event.tag}" if event.tag else ""]
+        where = ", ".join(filter(None, refs)) or "detached"
+        console.print(f"run [bold]{run_id}[/]: {source.identity} @ {event.commit[:12]} ({where})")
+        async with embedded_jobs(
+            settings, host, client, storage, state_dir=settings.state_dir,
+            job_types=("discovery", "ci"), concurrency=parallel,
+        ) as dispatcher:
+            await client.set_run_status(run_id, RunStatus.RUNNING.value)
+            console.print("discovery…")
+            job = Job(
+                id=f"discovery-{run_id}", type="discovery", run_id=run_id,
+                payload={"repository": str(source.path), "commit": event.commit, "branch": event.branch,
+                         "tag": event.tag},
+            )
+            result = await dispatcher.dispatch(job, DISCOVERY_TIMEOUT)
+            if result.status is not JobStatus.SUCCESS:
+                await client.set_run_status(run_id, RunStatus.FAILED.value, error=f"discovery: {result.error}")
+                _print_discovery_failure(console, result.output, result.error)
+                return 2
+            document = DiscoveryDocument.model_validate(result.output)
+            recorded = await client.record_plan(run_id, document.run_plan())
+            orchestrator = EmbeddedOrchestrator(dispatcher, client, max_parallel=parallel)
+            async with _watching(client, run_id, console) as cancel:
+                outcome = await orchestrator.execute(
+                    run_id, recorded, SourceRef(repository=str(source.path), commit=event.commit), cancel=cancel
+                )
+        final = await client.get_run(run_id)
+    console.print(run_tree(final))
+    _print_release_stages(console, host, document, outcome.status)
+    console.print(f"logs: {storage.location(f'logs/{run_id}')}  (forge logs {run_id})")
+    return EXIT.get(outcome.status, 1)
+
+
+@contextlib.asynccontextmanager
+async def _watching(client: PlatformClient, run_id: str, console: Console) -> AsyncIterator[asyncio.Event]:
+    """Live progress read back from the API; the run is cancelled by Ctrl-C or by the API
+    (``DELETE /v1/runs/{id}``), either of which sets the event the orchestrator watches."""
+    cancel = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
+        loop.add_signal_handler(signal.SIGINT, cancel.set)
+
+    async def watch(live: Live) -> None:
+        while True:
+            run = await client.get_run(run_id)
+            live.update(run_tree(run))
+            if run.status is RunStatus.CANCELLED:
+                cancel.set()
+            await asyncio.sleep(0.25)
+
+    with Live(console=console, refresh_per_second=8, transient=True) as live:
+        watcher = asyncio.create_task(watch(live))
+        try:
+            yield cancel
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+
+
+def _print_discovery_failure(console: Console, output: dict[str, object], error: str | None) -> None:
+    document = DiscoveryDocument.model_validate(output) if output else None
+    if document is not None and document.diagnostics:
+        console.print(f"[red]discovery found {len(document.diagnostics)} problem(s):[/]")
+        console.print(str(ProjectConfigError(list(document.diagnostics))), highlight=False)
+    else:
+        console.print(f"[red]discovery failed:[/] {error}", highlight=False)
+
+
+def _print_release_stages(console: Console, host: PluginHost, document: DiscoveryDocument, status: RunStatus) -> None:
+    """What happens after the phases: artifacts, release, deployment — or why they are skipped."""
+    releasing = [p for p in document.projects if p.release.release]
+    for project in document.projects:
+        verdict = f"release {project.release.version or ''}".strip() if project.release.release else "no release"
+        console.print(f"  {project.project.name}: {verdict} — {project.release.reason}", highlight=False)
+    if status is not RunStatus.SUCCESS:
+        reason = "the run did not succeed"
+    elif not releasing:
+        reason = "no project releases on this commit"
+    else:
+        missing = [stage for stage in RELEASE_STAGES if stage not in host.registry.names(Family.JOB_HANDLER)]
+        reason = (
+            f"no {missing[0]!r} job handler is installed (installed: "
+            f"{', '.join(host.registry.names(Family.JOB_HANDLER))})"
+            if missing
+            else "forge run does not drive the release stages in this version"
+        )
+    console.print(f"[yellow]artifact, release and deployment stages skipped:[/] {reason}", highlight=False)
+
+
+

@@ -1,0 +1,44 @@
+"""Reaching the Platform API from the CLI: the configured one (``FORGE_API__URL`` and
+``FORGE_API__TOKEN``), or — the embedded default — the API application served inside this
+process over an in-memory ASGI transport, on the configured database, with a token minted by the
+platform's local key. Either way callers get the same PlatformClient and the same API code."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from forge_core.adapters.platform_client import PlatformClient
+from forge_core.adapters.plugins import PluginHost
+from forge_core.domain.errors import ConfigurationError
+from forge_core.settings import Settings
+
+LOCAL_PERMISSIONS = ("read", "run", "status")
+"""What `forge run` may do on its own API: read, start runs, record their state."""
+
+
+@asynccontextmanager
+async def platform_client(settings: Settings, host: PluginHost) -> AsyncIterator[PlatformClient]:
+    if settings.api.url is not None:
+        if settings.api.token is None:
+            raise ConfigurationError(
+                "FORGE_API__URL is set but FORGE_API__TOKEN is not: the API needs a bearer token",
+                where="FORGE_API__TOKEN",
+            )
+        async with PlatformClient(settings.api.url, settings.api.token.get_secret_value()) as client:
+            yield client
+        return
+
+    import httpx
+
+    from forge_core.adapters import structured_logs
+    from forge_core.adapters.auth.keys import platform_key
+    from forge_core.api.app import create_app
+
+    structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
+    app = create_app(settings, host)
+    token = platform_key(settings).mint("forge-cli", permissions=LOCAL_PERMISSIONS, ttl_seconds=24 * 3600)
+    async with app.router.lifespan_context(app):  # migrations, stores, the outbox sender
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://forge.local", timeout=60) as http:
+            yield PlatformClient("http://forge.local", token, client=http)

@@ -1,0 +1,123 @@
+"""``forge run``, ``forge runs`` and ``forge logs``: the main job, and reading its history back."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from forge_core.adapters.platform_client import PlatformClient
+
+T = TypeVar("T")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)
+    app.command("runs")(runs)
+    app.command("logs")(logs)
+
+
+def run(
+    path: Annotated[Path, typer.Argument(help="The repository (a git working tree).")] = Path("."),
+    commit: Annotated[str | None, typer.Option(help="Revision to run (default: HEAD).")] = None,
+    branch: Annotated[str | None, typer.Option(help="Branch the commit is on (default: HEAD's).")] = None,
+    tag: Annotated[str | None, typer.Option(help="Tag of the commit (default: one pointing at it).")] = None,
+    parallel: Annotated[int, typer.Option(min=1, max=64, help="Tasks run at once.")] = 4,
+) -> None:
+    """Run the whole pipeline for one commit on this machine: discovery, then the phase groups."""
+    import asyncio
+
+    from rich.console import Console
+
+    from forge_core.cli.main import fail, plugin_host
+    from forge_core.domain.errors import ForgeError
+    from forge_core.settings import load_settings
+
+    console = Console(highlight=False)
+    try:
+        settings = load_settings()
+        host = plugin_host()
+        from forge_core.cli.pipeline import locate, run_pipeline
+
+        source = locate(path, commit=commit, branch=branch, tag=tag)
+        code = asyncio.run(run_pipeline(settings, host, source, console, parallel=parallel))
+    except ForgeError as error:
+        fail(error)
+    raise typer.Exit(code)
+
+
+def runs(
+    repository: Annotated[str | None, typer.Option(help="Only this repository (owner/name).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List pipeline runs, newest first."""
+    from forge_core.cli.main import fail
+    from forge_core.domain.errors import ForgeError
+
+    try:
+        listing = _with_client(lambda client: client.list_runs(repository=repository, limit=limit))
+    except ForgeError as error:
+        fail(error)
+    if as_json:
+        typer.echo(listing.model_dump_json(indent=2))
+        return
+    from rich.console import Console
+
+    from forge_core.cli.progress import runs_table
+
+    Console().print(runs_table(listing.runs))
+
+
+def logs(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run's id.")],
+    task: Annotated[str | None, typer.Option(help="Only this task (its key, e.g. api/test, or id).")] = None,
+) -> None:
+    """Print the logs of a run's steps (of one task with --task)."""
+    from forge_core.adapters.storage import FsspecStore
+    from forge_core.cli.main import fail
+    from forge_core.domain.errors import ConfigurationError, ForgeError
+    from forge_core.settings import load_settings
+
+    try:
+        found = _with_client(lambda client: client.get_run(run_id))
+        tasks = [t for phase in found.phases for t in phase.tasks]
+        if task is not None:
+            tasks = [t for t in tasks if task in (t.key, str(t.id))]
+            if not tasks:
+                keys = ", ".join(t.key for phase in found.phases for t in phase.tasks)
+                raise ConfigurationError(f"run {run_id} has no task {task!r}; its tasks: {keys}", where="--task")
+        storage = FsspecStore.from_settings(load_settings().storage)
+    except ForgeError as error:
+        fail(error)
+    for each in tasks:
+        for step in each.steps:
+            typer.secho(f"== {each.key} / {step.name} ({step.status.value})", bold=True)
+            if step.logs_s3_key is None:
+                typer.echo("(no log: the step did not run)")
+                continue
+            try:
+                typer.echo(storage.read_bytes(step.logs_s3_key).decode(errors="replace"), nl=False)
+            except FileNotFoundError:
+                typer.echo(f"(log missing at {storage.location(step.logs_s3_key)})")
+
+
+def _with_client(call: Callable[[PlatformClient], Awaitable[T]]) -> T:
+    """Run ``call(client)`` against the Platform API (configured, or the local one)."""
+    import asyncio
+
+    from forge_core.cli.main import plugin_host
+    from forge_core.cli.platform import platform_client
+    from forge_core.settings import load_settings
+
+    settings = load_settings()
+    host = plugin_host()
+
+    async def go() -> T:
+        async with platform_client(settings, host) as client:
+            return await call(client)
+
+    return asyncio.run(go())
