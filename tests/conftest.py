@@ -6,10 +6,36 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+NATS_URL = "nats://127.0.0.1:4222"
+"""The NATS server with JetStream that runs on development and CI machines."""
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    """A unique stream/subject prefix on the shared NATS server; its streams are removed after."""
+    import asyncio
+    import uuid
+
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    asyncio.run(_remove_streams(name))
+
+
+async def _remove_streams(prefix: str) -> None:
+    from forge_core.adapters.bus.connection import connect
+    from forge_core.adapters.bus.provisioning import remove_streams
+    from forge_core.settings.nats import NatsSettings
+
+    client = await connect(NatsSettings(), NATS_URL)
+    try:
+        await remove_streams(client.jetstream(), prefix)
+    finally:
+        await client.close()
 
 
 @pytest.fixture

@@ -15,13 +15,15 @@ import getpass
 import re
 import signal
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.live import Live
 
+from forge_core.adapters import structured_logs
 from forge_core.adapters.git import CommitReader
 from forge_core.adapters.platform_client import PlatformClient
 from forge_core.adapters.plugins import PluginHost
@@ -40,6 +42,7 @@ from forge_core.services.orchestrator import EmbeddedOrchestrator
 from forge_core.settings import Settings
 from forge_core.worker.embedded import embedded_jobs
 
+T = TypeVar("T")
 DISCOVERY_TIMEOUT = 600.0
 RELEASE_STAGES = ("artifact", "release", "deployment")
 EXIT = {RunStatus.SUCCESS: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 130}
@@ -77,6 +80,7 @@ async def run_pipeline(
     settings: Settings, host: PluginHost, source: Source, console: Console, *, parallel: int = 4
 ) -> int:
     storage = FsspecStore.from_settings(settings.storage)
+    structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
     async with platform_client(settings, host) as client:
         event = source.event
         create = schemas.RunCreate(
@@ -115,16 +119,52 @@ async def run_pipeline(
                 return 2
             document = DiscoveryDocument.model_validate(result.output)
             recorded = await client.record_plan(run_id, document.run_plan())
-            orchestrator = EmbeddedOrchestrator(dispatcher, client, max_parallel=parallel)
             async with _watching(client, run_id, console) as cancel:
-                outcome = await orchestrator.execute(
+                recorder = UntilCancelled(client, run_id, cancel)
+                orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=parallel)
+                await orchestrator.execute(
                     run_id, recorded, SourceRef(repository=str(source.path), commit=event.commit), cancel=cancel
                 )
         final = await client.get_run(run_id)
     console.print(run_tree(final))
-    _print_release_stages(console, host, document, outcome.status)
+    _print_release_stages(console, host, document, final.status)
     console.print(f"logs: {storage.location(f'logs/{run_id}')}  (forge logs {run_id})")
-    return EXIT.get(outcome.status, 1)
+    return EXIT.get(final.status, 1)  # the recorded status: a cancellation through the API wins
+
+
+class UntilCancelled:
+    """The RunRecorder the orchestrator uses: the API refuses any change to a run cancelled
+    through it (``DELETE /v1/runs/{id}``, a resource conflict); from then on the run stops and
+    its remaining reports are moot, so they are dropped instead of failing the shutdown."""
+
+    def __init__(self, client: PlatformClient, run_id: str, cancel: asyncio.Event) -> None:
+        self.client, self.run_id, self.cancel = client, run_id, cancel
+
+    async def _guard(self, call: Awaitable[T]) -> T | None:
+        try:
+            return await call
+        except api_errors.Conflict:
+            if (await self.client.get_run(self.run_id)).status is not RunStatus.CANCELLED:
+                raise
+            self.cancel.set()
+            return None
+
+    async def record_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
+        return await self.client.record_plan(run_id, plan)
+
+    async def set_run_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
+        await self._guard(self.client.set_run_status(run_id, status, error=error))
+
+    async def set_phase_status(self, phase_id: str, status: str) -> None:
+        await self._guard(self.client.set_phase_status(phase_id, status))
+
+    async def set_task_status(self, task_id: str, status: str, *, error: str | None = None) -> None:
+        await self._guard(self.client.set_task_status(task_id, status, error=error))
+
+    async def set_step_status(
+        self, step_id: str, status: str, *, exit_code: int | None = None, logs_key: str | None = None
+    ) -> None:
+        await self._guard(self.client.set_step_status(step_id, status, exit_code=exit_code, logs_key=logs_key))
 
 
 @contextlib.asynccontextmanager

@@ -3,12 +3,10 @@ local object storage, a plugin host with the test handler, workers in-process or
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import jobs_support
 
-from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
 from forge_core.adapters.storage import FsspecStore
 from forge_core.settings import PluginSettings, Settings
@@ -31,24 +28,6 @@ from forge_core.worker.runner import Worker
 
 NATS_URL = "nats://127.0.0.1:4222"
 HERE = Path(__file__).parent
-
-
-async def delete_streams(url: str, prefix: str) -> None:
-    client = await connect(NatsSettings(), url)
-    try:
-        js = client.jetstream()
-        for info in await js.streams_info():
-            if info.config.name and info.config.name.startswith(f"{prefix}-"):
-                await js.delete_stream(info.config.name)
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    name = f"t{uuid.uuid4().hex[:10]}"
-    yield name
-    asyncio.run(delete_streams(NATS_URL, name))
 
 
 @pytest.fixture

@@ -149,3 +149,14 @@ async def ensure_job_stream(js: JetStreamContext, topology: Topology, settings: 
         raise
     except Exception as exc:
         raise MessagingError(f"cannot provision stream {name}: {type(exc).__name__}: {exc}", where=name) from exc
+
+
+async def remove_streams(js: JetStreamContext, prefix: str) -> list[str]:
+    """Delete every stream whose name starts with ``prefix-`` (a test's, or a retired installation's
+    under its own prefix); returns their names."""
+    removed = []
+    for info in await js.streams_info():
+        if info.config.name and info.config.name.startswith(f"{prefix}-"):
+            await js.delete_stream(info.config.name)
+            removed.append(info.config.name)
+    return removed

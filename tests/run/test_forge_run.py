@@ -1,0 +1,151 @@
+"""`forge run` end to end on the example monorepo: discovery and every phase group through the
+real API (SQLite), NATS JetStream and in-process workers, read back with `forge runs` and `forge logs`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+Forge = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def run_listing(forge: Forge) -> list[dict[str, object]]:
+    result = forge("runs", "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)["runs"]
+
+
+def test_the_example_runs_end_to_end_on_a_private_nats_server(forge: Forge, example: Path) -> None:
+    """No NATS URL configured: `forge run` starts its own nats-server in the state folder."""
+    result = forge("run", str(example), env={"FORGE_NATS__URL": None, "FORGE_NATS__PREFIX": None})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "✓ success  api/test" in result.stdout
+    assert "✓ success  acmectl/package" in result.stdout
+    assert "api: release 1.2.0 — tag 'api/v1.2.0' releases version 1.2.0" in result.stdout
+    assert "artifact, release and deployment stages skipped: no 'artifact' job handler is installed" in result.stdout
+    runs = run_listing(forge)
+    assert [(r["repository"], r["status"], r["tag"]) for r in runs] == [("local/acme", "success", "api/v1.2.0")]
+    logs = forge("logs", str(runs[0]["id"]), "--task", "api/test")
+    assert logs.returncode == 0
+    assert "== api/test / unit (success)" in logs.stdout
+    assert "OK" in logs.stdout  # unittest's own summary, from the step's stored log
+
+
+def test_a_failing_step_fails_its_group_and_leaves_later_groups_untouched(
+    forge: Forge, example: Path, commit_change: Callable[..., None]
+) -> None:
+    commit_change(
+        example, "libs/greeting/.forge/project.cue",
+        'target: "python3 build_sdist.py dist"',
+        'target: "python3 -c \\"import sys; print(\'sdist exploded\'); sys.exit(3)\\""',
+    )
+    result = forge("run", str(example))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "task greeting/build failed" in result.stdout
+    run = run_listing(forge)[0]
+    assert run["status"] == "failed"
+    logs = forge("logs", str(run["id"]))
+    assert "== greeting/build / sdist (failed)" in logs.stdout
+    assert "sdist exploded" in logs.stdout
+    # group 3 never started: its steps have no log
+    package = forge("logs", str(run["id"]), "--task", "api/package")
+    assert "(skipped)" in package.stdout and "(no log: the step did not run)" in package.stdout
+    # group 1 ran fully
+    assert "== api/test / unit (success)" in logs.stdout
+
+
+def test_a_commit_runs_once_and_a_second_forge_run_shows_that_run(forge: Forge, example: Path) -> None:
+    first = forge("run", str(example))
+    assert first.returncode == 0, first.stdout + first.stderr
+    again = forge("run", str(example))
+    assert again.returncode == 0
+    assert "already has run" in again.stdout
+    assert len(run_listing(forge)) == 1
+
+
+def test_not_a_repository_is_a_clear_error(forge: Forge, tmp_path: Path) -> None:
+    result = forge("run", str(tmp_path))
+    assert result.returncode == 2
+    assert "not a git repository" in result.stderr and str(tmp_path) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_nats_unreachable_names_the_url(forge: Forge, example: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = forge("run", str(example), env={"FORGE_NATS__URL": f"nats://127.0.0.1:{port}"})
+    assert result.returncode != 0
+    assert f"nats://127.0.0.1:{port}" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_cancelling_through_the_api_stops_the_run(
+    forge: Forge, forge_env: dict[str, str], example: Path, commit_change: Callable[..., None]
+) -> None:
+    """The API served by `forge api`, `forge run` pointed at it; DELETE /v1/runs/{id} stops the run."""
+    commit_change(
+        example, "services/api/.forge/project.cue",
+        'target: "python3 -m unittest discover -s tests", timeout: "2m"',
+        'target: "python3 -c \\"import time; time.sleep(60)\\"", timeout: "2m"',
+    )
+    port = free_port()
+    api = subprocess.Popen(
+        [str(Path(sys.executable).parent / "forge"), "api", "--port", str(port)],
+        env=forge_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        token = forge("token", "create", "--role", "developer", "--role", "worker").stdout.strip()
+        client_env = {**forge_env, "FORGE_API__URL": url, "FORGE_API__TOKEN": token}
+        runner = subprocess.Popen(
+            [str(Path(sys.executable).parent / "forge"), "run", str(example)],
+            env=client_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        headers = {"Authorization": f"Bearer {token}"}
+        run_id = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and run_id is None:
+            runs = httpx.get(f"{url}/v1/runs", headers=headers).json()["runs"]
+            tasks = []
+            if runs:
+                detail = httpx.get(f"{url}/v1/runs/{runs[0]['id']}", headers=headers).json()
+                tasks = [t for p in detail["phases"] for t in p["tasks"] if t["key"] == "api/test"]
+            if tasks and tasks[0]["status"] == "running":
+                run_id = runs[0]["id"]
+            time.sleep(0.2)
+        assert run_id is not None, "the slow task never started"
+        started = time.monotonic()
+        assert httpx.delete(f"{url}/v1/runs/{run_id}", headers=headers).status_code == 204
+        out, err = runner.communicate(timeout=60)
+        assert time.monotonic() - started < 30, "the run did not stop promptly"
+        assert runner.returncode == 130, out + err
+        final = httpx.get(f"{url}/v1/runs/{run_id}", headers=headers).json()
+        assert final["status"] == "cancelled"
+        later = [t for p in final["phases"] if p["group_number"] > 1 for t in p["tasks"]]
+        assert later and {t["status"] for t in later} <= {"cancelled", "skipped"}
+        assert all(t["started_at"] is None for t in later), "a later group started"
+    finally:
+        api.send_signal(signal.SIGTERM)
+        api.wait(timeout=30)
