@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,55 @@ def run_forge() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@dataclass(frozen=True)
+class PlatformApi:
+    """A `forge api` process on loopback, and a token that may start runs and record their state."""
+
+    url: str
+    token: str
+    env: dict[str, str]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def platform_api(tmp_path: Path) -> Iterator[PlatformApi]:
+    """`forge api` serving the SQLite file of a private state folder on a free loopback port."""
+    import socket
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
+    env["FORGE_STATE_DIR"] = str(tmp_path / "api-state")
+    forge = str(Path(sys.executable).parent / "forge")
+    log = open(tmp_path / "api.log", "w")  # noqa: SIM115 (closed below, after the process)
+    process = subprocess.Popen([forge, "api", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, (tmp_path / "api.log").read_text()
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "forge api did not come up"
+                time.sleep(0.1)
+        minted = subprocess.run(
+            [forge, "token", "create", "--role", "developer", "--role", "worker"],
+            env=env, capture_output=True, text=True, check=True,
+        )
+        token = minted.stdout.strip()
+        yield PlatformApi(url, token, {**env, "FORGE_API__URL": url, "FORGE_API__TOKEN": token})
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()

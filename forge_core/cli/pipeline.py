@@ -143,7 +143,7 @@ class UntilCancelled:
     async def _guard(self, call: Awaitable[T]) -> T | None:
         try:
             return await call
-        except api_errors.Conflict:
+        except api_errors.Conflict:  # code CONFLICT (forge_core.ports.platform)
             if (await self.client.get_run(self.run_id)).status is not RunStatus.CANCELLED:
                 raise
             self.cancel.set()

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+CONFLICT = "resource_conflict"
+"""The ForgeError code a recorder raises when a change contradicts the recorded state: a final
+status is final (a task a worker already finished cannot become cancelled), and a cancelled run
+takes no more changes."""
+
 
 class RunRecorder(Protocol):
     async def record_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from forge_core.domain.errors import ConfigurationError, ForgeError
 from forge_core.domain.jobs import CiJobPayload, PhasePlan, RunPlan, SourceRef, TaskPlan
 from forge_core.domain.models import Job, JobStatus, RunStatus
 from forge_core.ports.orchestrator import JobDispatcher, RunOutcome
-from forge_core.ports.platform import RunRecorder
+from forge_core.ports.platform import CONFLICT, RunRecorder
 
 log = logging.getLogger("forge.orchestrator")
 
@@ -162,7 +162,12 @@ class EmbeddedOrchestrator:
             return TaskOutcome(task, RunStatus.FAILED, result.error or "failed")
         except asyncio.CancelledError:
             if started:
-                await self.recorder.set_task_status(task.id, RunStatus.CANCELLED.value, error="run stopped")
+                try:
+                    await self.recorder.set_task_status(task.id, RunStatus.CANCELLED.value, error="run stopped")
+                except ForgeError as error:
+                    if error.code != CONFLICT:
+                        raise
+                    log.info("task %s finished before it could be cancelled: %s", task.key, error)
                 return TaskOutcome(task, RunStatus.CANCELLED, "run stopped")
             await self._skip_task(task)
             return TaskOutcome(task, RunStatus.SKIPPED)

@@ -65,4 +65,5 @@ def forge(forge_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
             capture_output=True, text=True, env={k: v for k, v in merged.items() if v is not None}, timeout=timeout,
         )
 
+    run.env = forge_env  # type: ignore[attr-defined]
     return run

@@ -4,13 +4,13 @@ real API (SQLite), NATS JetStream and in-process workers, read back with `forge 
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -88,14 +88,8 @@ def test_nats_unreachable_names_the_url(forge: Forge, example: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_cancelling_through_the_api_stops_the_run(
-    forge: Forge, forge_env: dict[str, str], example: Path, commit_change: Callable[..., None]
+    forge: Forge, example: Path, commit_change: Callable[..., None], platform_api: Any
 ) -> None:
     """The API served by `forge api`, `forge run` pointed at it; DELETE /v1/runs/{id} stops the run."""
     commit_change(
@@ -103,27 +97,13 @@ def test_cancelling_through_the_api_stops_the_run(
         'target: "python3 -m unittest discover -s tests", timeout: "2m"',
         'target: "python3 -c \\"import time; time.sleep(60)\\"", timeout: "2m"',
     )
-    port = free_port()
-    api = subprocess.Popen(
-        [str(Path(sys.executable).parent / "forge"), "api", "--port", str(port)],
-        env=forge_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    url, headers = platform_api.url, platform_api.headers
+    env = {"FORGE_API__URL": url, "FORGE_API__TOKEN": platform_api.token}
+    runner = subprocess.Popen(
+        [str(Path(sys.executable).parent / "forge"), "run", str(example)],
+        env={**forge.env, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        token = forge("token", "create", "--role", "developer", "--role", "worker").stdout.strip()
-        client_env = {**forge_env, "FORGE_API__URL": url, "FORGE_API__TOKEN": token}
-        runner = subprocess.Popen(
-            [str(Path(sys.executable).parent / "forge"), "run", str(example)],
-            env=client_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        headers = {"Authorization": f"Bearer {token}"}
         run_id = None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and run_id is None:
@@ -147,5 +127,5 @@ def test_cancelling_through_the_api_stops_the_run(
         assert later and {t["status"] for t in later} <= {"cancelled", "skipped"}
         assert all(t["started_at"] is None for t in later), "a later group started"
     finally:
-        api.send_signal(signal.SIGTERM)
-        api.wait(timeout=30)
+        if runner.poll() is None:
+            runner.kill()
