@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`forge run` on a generated repository of 50 projects × 3 phase groups of no-op steps: the
+"""`forge run` on a generated repository of 50 projects x 3 phase groups of no-op steps: the
 platform's overhead per task, beside the same steps run directly in the same run.
 
     .venv/bin/python benchmarks/run.py [--projects N] [--parallel P]
@@ -8,7 +8,7 @@ Baseline: every step's command (`true`) started as a process, P at a time, with 
 `forge run`: the embedded defaults (SQLite API in-process, a private nats-server, in-process
 workers): run creation, discovery over the bus, the plan recorded, then each task as a ci job
 (checkout of the commit, the step, its log, every status through the API). Overhead per task =
-(forge run's time for the phase groups − the baseline) / tasks.
+(forge run's time for the phase groups - the baseline) / tasks.
 """
 
 from __future__ import annotations
