@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from forge_core.testing.http import JsonHandler
+
 POST_STATUS = re.compile(r"^/repos/([^/]+/[^/]+)/statuses/([0-9a-f]{7,64})$")
 GET_STATUSES = re.compile(r"^/repos/([^/]+/[^/]+)/commits/([0-9a-f]{7,64})/statuses$")
 STATES = {"error", "failure", "pending", "success"}
@@ -63,17 +65,7 @@ class GithubStandIn:
 def _handler(stand_in: GithubStandIn) -> type[BaseHTTPRequestHandler]:
     lock = threading.Lock()
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *_: Any) -> None:
-            return None
-
-        def _reply(self, status: int, body: Any) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    class Handler(JsonHandler):
 
         def _authorised(self) -> bool:
             if stand_in.token is None:
