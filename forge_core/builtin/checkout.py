@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from forge_core.domain.errors import ConfigurationError, ForgeError
+from forge_core.domain.secrets import redact_url, redact_urls
 
 
 class CheckoutError(ForgeError):
@@ -27,10 +28,11 @@ def _git(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
 
 
-def _run(*args: str, cwd: Path | None = None, what: str) -> str:
+def _run(*args: str, cwd: Path | None = None, what: str, url: str = "") -> str:
     done = _git(*args, cwd=cwd)
     if done.returncode != 0:
-        raise CheckoutError(f"{what}: {done.stderr.strip() or done.stdout.strip()}", where=" ".join(args[:2]))
+        output = redact_urls(done.stderr.strip() or done.stdout.strip(), url)  # git echoes the URL
+        raise CheckoutError(f"{what}: {output}", where=" ".join(args[:2]))
     return done.stdout.strip()
 
 
@@ -64,13 +66,19 @@ def checked_out(repository: str, commit: str, cache_dir: Path, dest: Path) -> It
     with _locked(mirror):
         if not (mirror / "HEAD").exists():
             shutil.rmtree(mirror, ignore_errors=True)
-            _run("clone", "--mirror", "--quiet", repository, str(mirror), what=f"cannot clone {repository}")
+            _run(
+                "clone", "--mirror", "--quiet", repository, str(mirror),
+                what=f"cannot clone {redact_url(repository)}", url=repository,
+            )
         resolved = _resolve(mirror, commit)
         if resolved is None:
-            _run("fetch", "--quiet", "--prune", "origin", cwd=mirror, what=f"cannot fetch {repository}")
+            _run(
+                "fetch", "--quiet", "--prune", "origin", cwd=mirror,
+                what=f"cannot fetch {redact_url(repository)}", url=repository,
+            )
             resolved = _resolve(mirror, commit)
         if resolved is None:
-            raise CheckoutError(f"commit {commit!r} is not in {repository}", where="payload.source.commit")
+            raise CheckoutError(f"commit {commit!r} is not in {redact_url(repository)}", where="payload.source.commit")
         shutil.rmtree(dest, ignore_errors=True)
         dest.parent.mkdir(parents=True, exist_ok=True)
         _run("worktree", "add", "--detach", "--force", str(dest), resolved, cwd=mirror,

@@ -30,6 +30,7 @@ from forge_core.domain.models import (
     StepStatus,
 )
 from forge_core.ports.hookspecs import hookimpl
+from forge_core.ports.platform import CONFLICT
 from forge_core.ports.protocols import ExecutionContext, JobContext, StepRunner
 from forge_core.ports.registry import Family, JobHandlerRegistrar
 from forge_core.ports.storage import ObjectStore, log_key
@@ -56,6 +57,8 @@ def _step_spec(step: StepPlan) -> StepSpec:
 
 def _status(outcome: StepOutcome) -> str:
     """Step outcome → the API's status word (a timeout is a failure; the log says why)."""
+    if outcome.status is StepStatus.CANCELLED:
+        return RunStatus.CANCELLED.value
     return RunStatus.SUCCESS.value if outcome.status is StepStatus.SUCCESS else RunStatus.FAILED.value
 
 
@@ -108,7 +111,15 @@ class CiHandler:
         reports: list[dict[str, Any]] = []
         for index, step in enumerate(task.steps):
             key = log_key(job.run_id, task.id, step.id)
-            recorder.set_step_status(step.id, RunStatus.RUNNING.value)
+            earlier = _start(recorder, step)
+            if earlier is not None:  # a redelivery: this step ended in an earlier delivery
+                reports.append({
+                    "id": step.id, "name": step.name, "status": earlier, "exit_code": None,
+                    "duration_seconds": 0.0, "message": f"{earlier} in an earlier delivery", "logs_key": key,
+                })
+                if earlier == RunStatus.SUCCESS.value:
+                    continue
+                break
             with storage.open_log(key, tuple(secrets.values())) as sink:
                 outcome = self._run_step(step, project, ctx, payload, secrets, workdir, sink.write_line)
             status = _status(outcome)
@@ -138,7 +149,8 @@ class CiHandler:
         try:
             runner: StepRunner = ctx.registry.create(Family.STEP_RUNNER, step.action)
             context = ExecutionContext(
-                workdir=workdir, env=payload.env, secrets=secrets, log=write, timeout=step.timeout_seconds
+                workdir=workdir, env=payload.env, secrets=secrets, log=write, timeout=step.timeout_seconds,
+                stop=ctx.stop,
             )
             outcome = runner.run(_step_spec(step), project, context)
         except Exception as exc:
@@ -150,3 +162,15 @@ class CiHandler:
             write(message)
             return StepOutcome(status=StepStatus.FAILED, message=message)
         return outcome
+
+
+def _start(recorder: Any, step: StepPlan) -> str | None:
+    """Record the step as running; None, or the final status it already has when the job is a
+    redelivery of one that got past it (a final status is final: the API refuses the change)."""
+    try:
+        recorder.set_step_status(step.id, RunStatus.RUNNING.value)
+    except ForgeError as error:
+        if error.code != CONFLICT:
+            raise
+        return str(error.details.get("status") or RunStatus.CANCELLED.value)
+    return None

@@ -40,10 +40,18 @@ def resolve_event(
         resolved = reader.resolve(commit or "HEAD")
         if detect and commit is None and branch is None:
             branch = reader.current_branch()
-            tags = reader.tags_at(resolved)
+            # only a release tag drives releases; others (nightly-build, …) are not the event's
+            tags = [t for t in reader.tags_at(resolved) if is_release_tag(t)]
             tag = tags[0] if tags else None
     kind = EventKind.TAG if tag else EventKind.PUSH
     return SourceEvent(repository=repository, commit=resolved, branch=branch, tag=tag, kind=kind)
+
+
+def is_release_tag(tag: str) -> bool:
+    """A tag either tagging strategy reads as a version: ``<project>/v1.2.3`` or ``v1.2.3``."""
+    from forge_core.domain.triggers import tag_version
+
+    return tag_version(tag, None, "monorepo") is not None or tag_version(tag, None, "tag-all") is not None
 
 
 def new_discovery(registry: Registry, evaluator: CueEvaluator, cache_dir: Path | None) -> Discovery:

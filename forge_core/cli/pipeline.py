@@ -101,35 +101,70 @@ async def run_pipeline(
         refs = [f"branch {event.branch}" if event.branch else "", f"tag {event.tag}" if event.tag else ""]
         where = ", ".join(filter(None, refs)) or "detached"
         console.print(f"run [bold]{run_id}[/]: {source.identity} @ {event.commit[:12]} ({where})")
-        async with embedded_jobs(
-            settings, host, client, storage, state_dir=settings.state_dir,
-            job_types=("discovery", "ci"), concurrency=parallel,
-        ) as dispatcher:
-            await client.set_run_status(run_id, RunStatus.RUNNING.value)
-            console.print("discovery…")
-            job = Job(
-                id=f"discovery-{run_id}", type="discovery", run_id=run_id,
-                payload={"repository": str(source.path), "commit": event.commit, "branch": event.branch,
-                         "tag": event.tag},
-            )
-            result = await dispatcher.dispatch(job, DISCOVERY_TIMEOUT)
-            if result.status is not JobStatus.SUCCESS:
-                await client.set_run_status(run_id, RunStatus.FAILED.value, error=f"discovery: {result.error}")
-                _print_discovery_failure(console, result.output, result.error)
+        async with _closed_on_error(client, run_id):
+            document = await _execute(settings, host, source, client, storage, console, run_id, parallel)
+            if document is None:
                 return 2
-            document = DiscoveryDocument.model_validate(result.output)
-            recorded = await client.record_plan(run_id, document.run_plan())
-            async with _watching(client, run_id, console) as cancel:
-                recorder = UntilCancelled(client, run_id, cancel)
-                orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=parallel)
-                await orchestrator.execute(
-                    run_id, recorded, SourceRef(repository=str(source.path), commit=event.commit), cancel=cancel
-                )
         final = await client.get_run(run_id)
     console.print(run_tree(final))
     _print_release_stages(console, host, document, final.status)
     console.print(f"logs: {storage.location(f'logs/{run_id}')}  (forge logs {run_id})")
     return EXIT.get(final.status, 1)  # the recorded status: a cancellation through the API wins
+
+
+async def _execute(
+    settings: Settings, host: PluginHost, source: Source, client: PlatformClient, storage: FsspecStore,
+    console: Console, run_id: str, parallel: int,
+) -> DiscoveryDocument | None:
+    """Discovery, then the phase groups; None when discovery failed (the run is recorded failed)."""
+    event = source.event
+    # On one machine a stop (Ctrl-C, a failed group) should not wait out a fleet's grace period:
+    # running steps are stopped after a second.
+    grace = min(settings.worker.shutdown_grace_seconds, 1.0)
+    worker = settings.worker.model_copy(update={"shutdown_grace_seconds": grace})
+    settings = settings.model_copy(update={"worker": worker})
+    async with embedded_jobs(
+        settings, host, client, storage, state_dir=settings.state_dir,
+        job_types=("discovery", "ci"), concurrency=parallel,
+    ) as dispatcher:
+        await client.set_run_status(run_id, RunStatus.RUNNING.value)
+        console.print("discovery…")
+        job = Job(
+            id=f"discovery-{run_id}", type="discovery", run_id=run_id,
+            payload={"repository": str(source.path), "commit": event.commit, "branch": event.branch,
+                     "tag": event.tag},
+        )
+        result = await dispatcher.dispatch(job, DISCOVERY_TIMEOUT)
+        if result.status is not JobStatus.SUCCESS:
+            await client.set_run_status(run_id, RunStatus.FAILED.value, error=f"discovery: {result.error}")
+            _print_discovery_failure(console, result.output, result.error)
+            return None
+        document = DiscoveryDocument.model_validate(result.output)
+        recorded = await client.record_plan(run_id, document.run_plan())
+        async with _watching(client, run_id, console) as cancel:
+            recorder = UntilCancelled(client, run_id, cancel)
+            orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=parallel)
+            await orchestrator.execute(
+                run_id, recorded, SourceRef(repository=str(source.path), commit=event.commit), cancel=cancel
+            )
+    return document
+
+
+@contextlib.asynccontextmanager
+async def _closed_on_error(client: PlatformClient, run_id: str) -> AsyncIterator[None]:
+    """Whatever stops `forge run` early (Ctrl-C, a lost bus, a bug) still closes the run: one run
+    per commit means a run left `running` would block that commit for good."""
+    try:
+        yield
+    except BaseException as error:
+        interrupted = isinstance(error, (KeyboardInterrupt, asyncio.CancelledError))
+        status = RunStatus.CANCELLED if interrupted else RunStatus.FAILED
+        reason = "interrupted" if interrupted else f"forge run stopped: {error}"
+        with contextlib.suppress(Exception):
+            run = await asyncio.shield(client.get_run(run_id))
+            if run.status not in (RunStatus.SUCCESS, RunStatus.FAILED, RunStatus.CANCELLED):
+                await asyncio.shield(client.set_run_status(run_id, status.value, error=reason))
+        raise
 
 
 class UntilCancelled:

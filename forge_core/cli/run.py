@@ -18,6 +18,7 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("runs")(runs)
     app.command("logs")(logs)
+    app.command("cancel")(cancel)
 
 
 def run(
@@ -51,7 +52,7 @@ def run(
 
 def runs(
     repository: Annotated[str | None, typer.Option(help="Only this repository (owner/name).")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List pipeline runs, newest first."""
@@ -103,6 +104,18 @@ def logs(
                 typer.echo(storage.read_bytes(step.logs_s3_key).decode(errors="replace"), nl=False)
             except FileNotFoundError:
                 typer.echo(f"(log missing at {storage.location(step.logs_s3_key)})")
+
+
+def cancel(run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run's id.")]) -> None:
+    """Cancel a run: it stops, and its unfinished phases, tasks and steps are cancelled."""
+    from forge_core.cli.main import fail
+    from forge_core.domain.errors import ForgeError
+
+    try:
+        _with_client(lambda client: client.cancel_run(run_id))
+    except ForgeError as error:
+        fail(error)
+    typer.echo(f"run {run_id} cancelled")
 
 
 def _with_client(call: Callable[[PlatformClient], Awaitable[T]]) -> T:

@@ -13,6 +13,30 @@ def mask_secrets(text: str, secrets: Iterable[str]) -> str:
     Longer values first, so a secret that contains another is masked whole. Values shorter than
     four characters are masked too: a leaked short secret is still a leak.
     """
-    for value in sorted({s for s in secrets if s}, key=len, reverse=True):
+    for value in sorted(_values(secrets), key=len, reverse=True):
         text = text.replace(value, MASK)
     return text
+
+
+def _values(secrets: Iterable[str]) -> set[str]:
+    """Each secret, and each line of a multi-line one: logs are masked a line at a time, so a key
+    in PEM form must be recognised line by line (lines of a few characters are common words)."""
+    values = {s for s in secrets if s}
+    for secret in list(values):
+        if "\n" in secret:
+            values |= {line.strip() for line in secret.splitlines() if len(line.strip()) >= 8}
+    return values
+
+
+def redact_url(url: str) -> str:
+    """``url`` without the credentials of its userinfo (``https://user:token@host/…`` →
+    ``https://****@host/…``), so a repository URL can be named in errors and logs."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or "@" not in rest.split("/", 1)[0]:
+        return url
+    return f"{scheme}://{MASK}@{rest.split('@', 1)[1]}"
+
+
+def redact_urls(text: str, url: str) -> str:
+    """``text`` (git's stderr, a message) with ``url`` and its credentials redacted."""
+    return text.replace(url, redact_url(url)) if url else text

@@ -7,6 +7,7 @@ created, so a plugin with a misnamed method fails at first use with its name in 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,8 @@ class ExecutionContext:
     """Where and how a step, producer or publisher runs.
 
     ``secrets`` hold resolved values for the duration of the call; whoever stores ``log`` output
-    masks them. ``timeout`` is in seconds (None: no limit of the caller's).
+    masks them. ``timeout`` is in seconds (None: no limit of the caller's). ``stop`` is set when
+    the work is withdrawn (its job released or cancelled): stop at once, return a cancelled outcome.
     """
 
     workdir: Path
@@ -50,18 +52,21 @@ class ExecutionContext:
     secrets: Mapping[str, str] = field(default_factory=dict)
     log: Callable[[str], None] = _discard
     timeout: float | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a worker gives a job handler: a cache folder, a log sink, the loaded registry, and a
-    heartbeat to call while a long job runs (it extends the job's ack deadline)."""
+    """What a worker gives a job handler: a cache folder, a log sink, the loaded registry, a
+    heartbeat to call while a long job runs (it extends the job's ack deadline), and ``stop``,
+    set when the worker withdraws the job (shutdown past its grace, cancellation)."""
 
     cache_dir: Path
     registry: Registry
     log: Callable[[str], None] = _discard
     heartbeat: Callable[[], None] = lambda: None
     services: Mapping[str, object] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 @runtime_checkable

@@ -129,6 +129,9 @@ class EmbeddedOrchestrator:
                     pending = set()
         finally:
             cancelled.cancel()
+            for task in pending:  # an exception above must not leave tasks dispatching
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
         for phase in group:
             statuses = {outcomes[t.id].status for t in phase.tasks if t.id in outcomes}
             if RunStatus.FAILED in statuses:

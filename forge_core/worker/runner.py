@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,7 @@ class Worker:
         self.metrics_port: int | None = None
         self.ack_wait = float(getattr(settings.nats.ack_wait, job_type))
         self.active: dict[asyncio.Task[None], Msg] = {}
+        self._stops: dict[asyncio.Task[Any], threading.Event] = {}  # what tells a job's handler to stop
         self.ready = asyncio.Event()
         self.lag_interval = LAG_INTERVAL
         self._client: Client | None = None
@@ -172,6 +174,9 @@ class Worker:
         log.info("worker %s: stopping, waiting up to %gs for %d job(s)", self.job_type, grace, len(self.active))
         _done, unfinished = await asyncio.wait(set(self.active), timeout=grace)
         for task in unfinished:
+            stop = self._stops.get(task)
+            if stop is not None:
+                stop.set()  # the handler's steps are killed: the job must not run twice at once
             message = self.active.get(task)
             if message is not None:
                 with contextlib.suppress(Exception):
@@ -265,6 +270,8 @@ class Worker:
         except Exception as exc:
             raised = mask_secrets(describe(exc), self.secrets.values())
             result = JobResult(job_id=job.id, status=JobStatus.FAILED, error=raised)
+        if ctx.stop.is_set():  # withdrawn and released: the redelivery's result is the job's, not this one
+            raise asyncio.CancelledError
         return Executed(store_result(self.storage, job, result, limit), result.status, raised)
 
     def _context(self, job: Job, message: Msg) -> JobContext:
@@ -280,6 +287,11 @@ class Worker:
         def job_log(line: str) -> None:
             log.info("job %s: %s", job.id, mask_secrets(line, self.secrets.values()))
 
+        stop = threading.Event()
+        current = asyncio.current_task()
+        if current is not None:
+            self._stops[current] = stop
+            current.add_done_callback(lambda done: self._stops.pop(done, None))
         return JobContext(
             cache_dir=self.cache_dir,
             registry=self.host.registry,
@@ -291,6 +303,7 @@ class Worker:
                 "secrets": dict(self.secrets),
                 "settings": self.settings,
             },
+            stop=stop,
         )
 
     async def _keep_alive(self, message: Msg) -> None:

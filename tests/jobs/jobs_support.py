@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +71,8 @@ class ScriptedHandler:
             with open(marker, "a") as handle:
                 handle.write(f"start {job.id}\n")
         action = payload.get("do", "ok")
-        if action == "sleep":
-            time.sleep(float(payload["seconds"]))
+        if action == "sleep" and ctx.stop.wait(float(payload["seconds"])):  # withdrawn: stop at once
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, error="stopped")
         elif action == "raise":
             raise RuntimeError(payload.get("message", "the handler broke"))
         elif action == "crash":

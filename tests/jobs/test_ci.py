@@ -15,6 +15,7 @@ from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.dispatcher import NatsDispatcher
 from forge_core.adapters.plugins import PluginHost
 from forge_core.adapters.storage import FsspecStore
+from forge_core.domain.errors import ForgeError
 from forge_core.domain.jobs import CiJobPayload, SourceRef, StepPlan, TaskPlan
 from forge_core.domain.models import Job, JobResult, JobStatus
 from forge_core.ports.storage import log_key
@@ -88,6 +89,37 @@ def test_the_first_failing_step_fails_the_task_and_skips_the_rest(
     assert storage.read_bytes(log_key("run-ci", "t1", "t1-s0")).decode() == "checking\n"
     assert ("step", "t1-s1", "skipped", None, None) in recorder.calls
     assert recorder.calls[-1] == ("task", "t1", "failed", "step 'lint' failed: exited with code 4")
+
+
+def test_a_redelivered_job_skips_the_steps_an_earlier_delivery_finished(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    recorder: RecordingRecorder, monorepo: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The API refuses to move a finished step back to running; the redelivered job goes on from
+    the first step that had not finished, instead of failing the task."""
+    finished = {"t1-s0"}
+    record = recorder.set_step_status
+
+    async def step_status(step_id: str, status: str, **extra: Any) -> None:
+        if step_id in finished and status == "running":
+            raise ForgeErrorWithCode(step_id)
+        await record(step_id, status, **extra)
+
+    monkeypatch.setattr(recorder, "set_step_status", step_status)
+    repo, commit = monorepo
+    job = ci_job(repo, commit, [("first", "exec", "echo again"), ("second", "exec", "echo second")])
+    result = dispatch(make_worker, settings, storage, job)
+    assert result.status is JobStatus.SUCCESS, result.error
+    assert not storage.exists(log_key("run-ci", "t1", "t1-s0"))  # not run twice
+    assert storage.read_bytes(log_key("run-ci", "t1", "t1-s1")).decode() == "second\n"
+    assert recorder.calls[-1] == ("task", "t1", "success", None)
+
+
+class ForgeErrorWithCode(ForgeError):
+    code = "resource_conflict"
+
+    def __init__(self, step_id: str) -> None:
+        super().__init__(f"step {step_id} is already success", details={"id": step_id, "status": "success"})
 
 
 def test_a_step_runner_that_raises_fails_its_step_with_the_plugins_error(

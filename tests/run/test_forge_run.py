@@ -4,6 +4,7 @@ real API (SQLite), NATS JetStream and in-process workers, read back with `forge 
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -129,3 +130,32 @@ def test_cancelling_through_the_api_stops_the_run(
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+def test_ctrl_c_cancels_the_run_and_records_it(
+    forge: Forge, example: Path, commit_change: Callable[..., None]
+) -> None:
+    commit_change(
+        example, "services/api/.forge/project.cue",
+        'target: "python3 -m unittest discover -s tests", timeout: "2m"',
+        'target: "python3 -c \\"import time; time.sleep(60)\\"", timeout: "2m"',
+    )
+    runner = subprocess.Popen(
+        [str(Path(sys.executable).parent / "forge"), "run", str(example)],
+        env=forge.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            logs = list((Path(forge.env["FORGE_STATE_DIR"]) / "storage" / "logs").glob("*/*/*.log"))
+            if len(logs) >= 3:  # group 1 is under way
+                break
+        runner.send_signal(signal.SIGINT)
+        out, err = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert runner.returncode == 130, out + err
+    run = run_listing(forge)[0]
+    assert run["status"] == "cancelled"

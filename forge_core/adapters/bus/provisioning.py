@@ -41,7 +41,7 @@ def work_queue_config(name: str, subjects: str, settings: NatsSettings) -> Strea
         retention=RetentionPolicy.WORK_QUEUE,
         max_age=settings.max_age_seconds,
         max_msgs=settings.max_messages,
-        discard=DiscardPolicy.OLD,
+        discard=DiscardPolicy.NEW,  # full: refuse new jobs (the dispatcher fails fast), never drop queued ones
         storage=StorageType.FILE,
         num_replicas=settings.replicas,
     )

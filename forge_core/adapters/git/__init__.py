@@ -9,6 +9,7 @@ file lock; a mirror that git can no longer read is removed and cloned again.
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable
@@ -19,7 +20,10 @@ import git
 from filelock import FileLock, Timeout
 
 from forge_core.domain.errors import ForgeError
+from forge_core.domain.secrets import redact_url, redact_urls
 from forge_core.settings.git import GitSettings
+
+FULL_SHA = re.compile(r"^[0-9a-f]{40}$")
 
 
 class GitError(ForgeError):
@@ -121,8 +125,9 @@ class GitCache:
         return self.root / _mirror_name(url)
 
     def open(self, url: str, rev: str) -> tuple[CommitReader, str]:
-        """A reader of the mirror of ``url`` holding ``rev``, and the commit id; fetches only when
-        ``rev`` is not there yet, rebuilds a corrupt mirror."""
+        """A reader of the mirror of ``url`` holding ``rev``, and the commit id. Fetches first,
+        unless ``rev`` is a full commit id already there (branches and tags move); rebuilds a
+        corrupt mirror."""
         self.root.mkdir(parents=True, exist_ok=True)
         mirror = self.path(url)
         try:
@@ -130,10 +135,11 @@ class GitCache:
                 reader = self._usable(mirror, url)
                 if reader is None:
                     reader = self._clone(mirror, url)
-                try:
-                    return reader, reader.resolve(rev)
-                except GitError:
-                    pass
+                if FULL_SHA.match(rev):  # a commit never changes: present means current
+                    try:
+                        return reader, reader.resolve(rev)
+                    except GitError:
+                        pass
                 try:
                     reader.repo.remote("origin").fetch(prune=True)
                 except git.GitCommandError:
@@ -164,7 +170,8 @@ class GitCache:
             git.Repo.clone_from(url, mirror, mirror=True)
         except git.GitCommandError as exc:
             shutil.rmtree(mirror, ignore_errors=True)
-            raise GitError(f"cannot clone: {exc.stderr.strip() or exc}", where=url) from None
+            detail = redact_urls(str(exc.stderr).strip() or str(exc), url)
+            raise GitError(f"cannot clone: {detail}", where=redact_url(url)) from None
         return CommitReader(mirror)
 
 

@@ -25,13 +25,22 @@ def _limit(step: StepSpec, ctx: ExecutionContext) -> float | None:
     return min(limits) if limits else None
 
 
+INHERITED = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "TERM", "SHELL")
+"""The worker's variables a step sees; the rest (the worker's own credentials above all: its API
+token, storage keys) stay out. A step gets more only through its context's env and secrets."""
+
+
+def _inherited() -> dict[str, str]:
+    return {name: os.environ[name] for name in INHERITED if name in os.environ}
+
+
 class ExecStepRunner:
     def run(self, step: StepSpec, project: ProjectRef, ctx: ExecutionContext) -> StepOutcome:
         if not step.target.strip():
             ctx.log(f"step {step.name}: no command (the step's target is empty)")
             return StepOutcome(status=StepStatus.FAILED, message="the step's target (the command) is empty")
         secrets = tuple(ctx.secrets.values())
-        env = {**os.environ, **ctx.env, **ctx.secrets}
+        env = {**_inherited(), **ctx.env, **ctx.secrets}
         limit = _limit(step, ctx)
         started = time.monotonic()
         try:
@@ -62,6 +71,15 @@ class ExecStepRunner:
         if timer is not None:
             timer.daemon = True
             timer.start()
+
+        def watch_stop() -> None:  # the work was withdrawn: the step's whole process group goes
+            while process.poll() is None:
+                if ctx.stop.wait(0.2):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    return
+
+        threading.Thread(target=watch_stop, daemon=True, name=f"stop-{step.name}").start()
         try:
             assert process.stdout is not None
             for line in process.stdout:
@@ -71,6 +89,10 @@ class ExecStepRunner:
             if timer is not None:
                 timer.cancel()
         duration = time.monotonic() - started
+        if ctx.stop.is_set():
+            ctx.log(f"step {step.name}: stopped (the job was withdrawn)")
+            return StepOutcome(status=StepStatus.CANCELLED, exit_code=exit_code, duration_seconds=duration,
+                               message="stopped: the job was withdrawn")
         if timed_out.is_set():
             ctx.log(f"step {step.name}: timed out after {limit:g} s")
             return StepOutcome(
