@@ -10,9 +10,13 @@ from forge_core.services.errors import AuthorizationFailed
 
 @dataclass(frozen=True)
 class Principal:
+    """``repository`` is set for tokens exchanged from a CI system's token: such a caller acts on
+    that repository only, whatever its permissions."""
+
     subject: str
     permissions: frozenset[str]
     issuer: str
+    repository: str | None = None
 
     def allows(self, permission: str) -> bool:
         return "admin" in self.permissions or permission in self.permissions
@@ -23,6 +27,15 @@ class Principal:
                 f"{self.subject} lacks the {permission!r} permission",
                 where="Authorization",
                 details={"required": permission, "granted": sorted(self.permissions)},
+            )
+
+
+    def require_repository(self, repository: str) -> None:
+        if self.repository is not None and repository.lower() != self.repository.lower():
+            raise AuthorizationFailed(
+                f"{self.subject} may act on repository {self.repository} only, not {repository}",
+                where="Authorization",
+                details={"repository": repository, "token_repository": self.repository},
             )
 
 

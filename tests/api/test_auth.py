@@ -217,6 +217,17 @@ def test_github_exchange_gives_a_short_lived_token_with_the_repositorys_permissi
     assert api.client.post("/v1/deployments", json=deployment, headers=bearer).status_code == 403
 
 
+def test_an_exchanged_token_acts_on_its_own_repository_only(api: Api, github_issuer: LocalIssuer) -> None:
+    github_token = github_issuer.token("catalyst-forge", repository="acme/app")
+    bearer = {"Authorization": f"Bearer {exchange(api, github_token).json()['access_token']}"}
+    run = {"commit_sha": "a" * 40, "branch": "main", "triggered_by": "ci", "trigger_type": "push"}
+    other = api.client.post("/v1/runs", json={**run, "repository": "acme/other"}, headers=bearer)
+    assert error_of(other) == (403, "authorization_failed")
+    assert "acme/app only" in other.json()["error"]["message"]
+    own = api.client.post("/v1/runs", json={**run, "repository": "acme/app"}, headers=bearer)
+    assert own.status_code == 201, own.text
+
+
 def test_github_exchange_refuses_a_repository_outside_the_allow_list(
     api: Api, github_issuer: LocalIssuer
 ) -> None:

@@ -43,7 +43,11 @@ class TokenVerifier:
             permissions = permissions_of(roles, self.settings.roles)
         else:
             raise AuthenticationFailed("token issuer is not trusted", where="Authorization")
-        return Principal(subject=str(verified["sub"]), permissions=permissions, issuer=str(issuer))
+        scope = verified.get("repository") if issuer == own.issuer else None
+        return Principal(
+            subject=str(verified["sub"]), permissions=permissions, issuer=str(issuer),
+            repository=scope if isinstance(scope, str) else None,
+        )
 
 
 def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

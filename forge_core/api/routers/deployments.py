@@ -19,6 +19,8 @@ Segment = Annotated[str, Path(min_length=1, max_length=128)]
 async def create_deployment(body: s.DeploymentCreate, app: App, who: Deployer) -> s.Deployment:
     """Deploy a release; it supersedes the project's active deployment in that environment.
     Protected environments (production) need an active, unexpired approval of the release."""
+    if who.repository is not None:
+        who.require_repository((await app.store.get_release_by_id(body.release_id)).repository)
     return await app.platform.create_deployment(body, who.subject)
 
 
@@ -48,6 +50,8 @@ async def deployment_history(
 @router.post("/approvals", status_code=201, response_model=s.Approval, tags=["approvals"])
 async def create_approval(body: s.ApprovalCreate, app: App, who: Approver) -> s.Approval:
     """Approve a release for an environment, with a justification and an optional expiry."""
+    if who.repository is not None:
+        who.require_repository((await app.store.get_release_by_id(body.release_id)).repository)
     return await app.platform.create_approval(body, who.subject)
 
 

@@ -19,6 +19,7 @@ Segment = Annotated[str, Path(min_length=1, max_length=128)]
 @router.post("", status_code=201, response_model=s.Release)
 async def create_release(body: s.ReleaseCreate, app: App, who: Releaser) -> s.Release:
     """Record a release; its number is the project's next, without gaps."""
+    who.require_repository(body.repository)
     return await app.platform.create_release(body, who.subject)
 
 
@@ -48,6 +49,7 @@ async def set_alias(
     who: Releaser,
 ) -> s.Release:
     """Create an alias, or move it to another release of the project."""
+    who.require_repository(f"{owner}/{repo}")
     return await app.store.set_alias(f"{owner}/{repo}", project, _alias(alias), body, who.subject)
 
 
@@ -57,6 +59,7 @@ async def set_alias(
 async def delete_alias(
     owner: Segment, repo: Segment, project: Segment, alias: str, app: App, who: Releaser
 ) -> Response:
+    who.require_repository(f"{owner}/{repo}")
     await app.store.delete_alias(f"{owner}/{repo}", project, alias, who.subject)
     return Response(status_code=204)
 

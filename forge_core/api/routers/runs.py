@@ -19,6 +19,7 @@ router = APIRouter(prefix="/v1", tags=["runs"], responses=ERROR_RESPONSES)
 @router.post("/runs", status_code=201, response_model=s.Run)
 async def create_run(body: s.RunCreate, app: App, who: Runner) -> Response:
     """Start a pipeline run for a commit (one per repository and commit: a second is a 409)."""
+    who.require_repository(body.repository)
     run = await app.platform.create_run(body, who.subject)
     if app.sender:
         app.sender.wake()
@@ -46,6 +47,8 @@ async def get_run(run_id: UUID, app: App, _: Reader) -> Response:
 @router.delete("/runs/{run_id}", status_code=204, response_class=Response)
 async def cancel_run(run_id: UUID, app: App, who: Runner) -> Response:
     """Cancel a run that has not finished; its open phases, tasks and steps are cancelled too."""
+    if who.repository is not None:
+        who.require_repository((await app.store.get_run(run_id)).repository)
     await app.platform.cancel_run(run_id, who.subject)
     if app.sender:
         app.sender.wake()
