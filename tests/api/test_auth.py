@@ -226,6 +226,17 @@ def test_an_exchanged_token_acts_on_its_own_repository_only(api: Api, github_iss
     assert "acme/app only" in other.json()["error"]["message"]
     own = api.client.post("/v1/runs", json={**run, "repository": "acme/app"}, headers=bearer)
     assert own.status_code == 201, own.text
+    # and it reads that repository only
+    elsewhere = api.client.post("/v1/runs", json={**run, "commit_sha": "b" * 40, "repository": "acme/other"},
+                                headers=api.headers("developer"))
+    assert elsewhere.status_code == 201, elsewhere.text
+    assert error_of(api.client.get(f"/v1/runs/{elsewhere.json()['id']}", headers=bearer)) == (
+        403, "authorization_failed"
+    )
+    listed = api.client.get("/v1/runs", headers=bearer).json()["runs"]
+    assert [r["repository"] for r in listed] == ["acme/app"]
+    assert error_of(api.client.get("/v1/runs", params={"repository": "acme/other"}, headers=bearer))[0] == 403
+    assert error_of(api.client.get("/v1/releases/acme/other/api", headers=bearer))[0] == 403
 
 
 def test_github_exchange_refuses_a_repository_outside_the_allow_list(

@@ -25,16 +25,18 @@ async def create_release(body: s.ReleaseCreate, app: App, who: Releaser) -> s.Re
 
 @router.get("/{owner}/{repo}/{project}", response_model=s.ReleaseList)
 async def list_releases(
-    owner: Segment, repo: Segment, project: Segment, app: App, _: Reader, paging: Paging
+    owner: Segment, repo: Segment, project: Segment, app: App, who: Reader, paging: Paging
 ) -> s.ReleaseList:
+    who.require_repository(f"{owner}/{repo}")
     return await app.store.list_releases(f"{owner}/{repo}", project, paging)
 
 
 @router.get("/{owner}/{repo}/{project}/{ref:path}", response_model=s.Release)
 async def get_release(
-    owner: Segment, repo: Segment, project: Segment, ref: str, app: App, _: Reader
+    owner: Segment, repo: Segment, project: Segment, ref: str, app: App, who: Reader
 ) -> s.Release:
     """A release by number, commit SHA (or a unique prefix of 7 or more) or alias."""
+    who.require_repository(f"{owner}/{repo}")
     return await app.store.get_release(f"{owner}/{repo}", project, ref)
 
 

@@ -29,19 +29,24 @@ async def create_run(body: s.RunCreate, app: App, who: Runner) -> Response:
 @router.get("/runs", response_model=s.RunList)
 async def list_runs(
     app: App,
-    _: Reader,
+    who: Reader,
     paging: Paging,
     repository: Annotated[str | None, Query(max_length=255)] = None,
     branch: Annotated[str | None, Query(max_length=255)] = None,
     status: RunStatus | None = None,
 ) -> s.RunList:
+    if who.repository is not None:  # a repository's token sees that repository's runs only
+        who.require_repository(repository or who.repository)
+        repository = who.repository
     return await app.store.list_runs(paging, repository=repository, branch=branch, status=status)
 
 
 @router.get("/runs/{run_id}", response_model=s.Run)
-async def get_run(run_id: UUID, app: App, _: Reader) -> Response:
+async def get_run(run_id: UUID, app: App, who: Reader) -> Response:
     """A run with its phases, tasks and steps."""
-    return json_of(await app.store.get_run(run_id))
+    run = await app.store.get_run(run_id)
+    who.require_repository(run.repository)
+    return json_of(run)
 
 
 @router.delete("/runs/{run_id}", status_code=204, response_class=Response)
