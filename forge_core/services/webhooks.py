@@ -44,6 +44,8 @@ def run_for_event(event: str | None, body: bytes) -> s.RunCreate | Ignored:
         payload: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidRequest(f"webhook body is not JSON: {exc}", where="body") from None
+    except RecursionError:
+        raise InvalidRequest("webhook body is nested too deeply to be read", where="body") from None
     if not isinstance(payload, dict):
         raise InvalidRequest("webhook body is not a JSON object", where="body")
     if payload.get("deleted") or payload.get("after") == ZERO_SHA:

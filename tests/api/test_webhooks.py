@@ -101,3 +101,14 @@ def test_a_signed_push_with_a_bad_sha_is_invalid(api: Api) -> None:
 def test_a_signed_body_that_is_not_json_is_invalid(api: Api) -> None:
     body = b"\xff\xfe not json"
     assert deliver(api, body, signature=signed(body)).status_code == 400
+
+
+def test_a_signed_webhook_nested_too_deeply_is_400_and_creates_nothing(api: Api) -> None:
+    repository = unique_repo()
+    body = push(repository, new_sha()).replace(b'"pusher"', b'"deep": ' + b"[" * 100_000 + b"]" * 100_000
+                                               + b', "pusher"')
+    response = deliver(api, body, signature=signed(body))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_request"
+    assert "nested too deeply" in response.json()["error"]["message"]
+    assert runs_of(api, repository) == 0
