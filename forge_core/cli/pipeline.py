@@ -27,6 +27,7 @@ from forge_core.adapters import structured_logs
 from forge_core.adapters.git import CommitReader
 from forge_core.adapters.platform_client import PlatformClient
 from forge_core.adapters.plugins import PluginHost
+from forge_core.adapters.state import FolderClaim
 from forge_core.adapters.storage import FsspecStore
 from forge_core.builtin.discovery import resolve_event
 from forge_core.cli.platform import platform_client
@@ -79,6 +80,15 @@ def repository_identity(path: Path) -> str:
 async def run_pipeline(
     settings: Settings, host: PluginHost, source: Source, console: Console, *, parallel: int = 4
 ) -> int:
+    claim = FolderClaim(settings.state_dir, "one forge run at a time drives a state directory")
+    claim.acquire()  # before any run is recorded: a refused second run leaves no trace
+    try:
+        return await _run_claimed(settings, host, source, console, parallel)
+    finally:
+        claim.release()
+
+
+async def _run_claimed(settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int) -> int:
     storage = FsspecStore.from_settings(settings.storage)
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
     async with platform_client(settings, host) as client:

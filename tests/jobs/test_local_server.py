@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from forge_core.adapters.bus.connection import connect
-from forge_core.adapters.bus.local_server import local_nats
-from forge_core.domain.errors import MessagingError
+from forge_core.adapters.bus.local_server import LocalNatsServer, local_nats
+from forge_core.domain.errors import ConfigurationError, MessagingError
 from forge_core.settings.nats import NatsSettings
 
 
@@ -33,3 +33,15 @@ def test_a_private_server_with_jetstream_keeps_its_store_in_the_state_dir(tmp_pa
     assert (tmp_path / "jetstream").is_dir()
     with pytest.raises(MessagingError, match="cannot connect"):
         asyncio.run(connect(NatsSettings(), url))
+
+
+def test_a_second_server_on_one_store_is_refused_and_the_first_keeps_running(tmp_path: Path) -> None:
+    with local_nats(tmp_path / "nats") as first:
+        second = LocalNatsServer(tmp_path / "nats")
+        with pytest.raises(ConfigurationError, match="two private NATS servers on one JetStream store"):
+            second.start()
+        assert second.process is None
+        assert first.process is not None and first.process.poll() is None
+    again = LocalNatsServer(tmp_path / "nats")  # the claim ends with the first server
+    again.start()
+    again.stop()

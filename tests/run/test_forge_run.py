@@ -159,3 +159,42 @@ def test_ctrl_c_cancels_the_run_and_records_it(
     assert runner.returncode == 130, out + err
     run = run_listing(forge)[0]
     assert run["status"] == "cancelled"
+
+
+def test_a_state_directory_that_is_a_file_is_a_clear_error(forge: Forge, example: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file")
+    result = forge("run", str(example), env={"FORGE_STATE_DIR": str(blocker / "state")})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"state directory {blocker / 'state'} is not usable" in result.stderr
+    assert "FORGE_STATE_DIR" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_second_forge_run_on_one_state_directory_says_why_it_cannot(
+    forge: Forge, example: Path, commit_change: Callable[..., None]
+) -> None:
+    commit_change(
+        example, "services/api/.forge/project.cue",
+        'target: "python3 -m unittest discover -s tests", timeout: "2m"',
+        'target: "python3 -c \\"import time; time.sleep(60)\\"", timeout: "2m"',
+    )
+    first = subprocess.Popen(
+        [str(Path(sys.executable).parent / "forge"), "run", str(example)],
+        env=forge.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        state = Path(forge.env["FORGE_STATE_DIR"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list((state / "storage" / "logs").glob("*/*/*.log")):
+            time.sleep(0.2)  # the first run is recorded and under way
+        second = forge("run", str(example))
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert f"{state} is in use by another forge process (pid {first.pid}" in second.stderr
+        assert "Traceback" not in second.stderr
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert [r["status"] for r in run_listing(forge)] == ["cancelled"], "the refused run left a record"

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from forge_core.adapters.state import FolderClaim
 from forge_core.domain.errors import MessagingError
 
 BINARY = "nats-server"
@@ -47,12 +48,21 @@ class LocalNatsServer:
         self.state_dir = Path(state_dir)
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.claim = FolderClaim(self.state_dir, "two private NATS servers on one JetStream store damage it")
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 10) -> None:
+        self.claim.acquire()
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.claim.release()
+            raise
+
+    def _start(self, timeout: float) -> None:
         store = self.state_dir / "jetstream"
         store.mkdir(parents=True, exist_ok=True)
         log_file = self.state_dir / "nats-server.log"
@@ -87,6 +97,7 @@ class LocalNatsServer:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+        self.claim.release()
 
     def restart(self) -> None:
         self.stop()
