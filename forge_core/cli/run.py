@@ -30,6 +30,7 @@ def run(
 ) -> None:
     """Run the whole pipeline for one commit on this machine: discovery, then the phase groups."""
     import asyncio
+    import signal
 
     from rich.console import Console
 
@@ -38,6 +39,9 @@ def run(
     from forge_core.settings import load_settings
 
     console = Console(highlight=False)
+    # A service manager's stop (SIGTERM) is a Ctrl-C: the run is cancelled and recorded, never
+    # left running; whichever SIGINT handling is in force at that moment applies.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: signal.raise_signal(signal.SIGINT))
     try:
         settings = load_settings()
         host = plugin_host()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 Forge = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -132,8 +133,9 @@ def test_cancelling_through_the_api_stops_the_run(
             runner.kill()
 
 
-def test_ctrl_c_cancels_the_run_and_records_it(
-    forge: Forge, example: Path, commit_change: Callable[..., None]
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_cancels_the_run_and_records_it(
+    forge: Forge, example: Path, commit_change: Callable[..., None], signum: signal.Signals
 ) -> None:
     commit_change(
         example, "services/api/.forge/project.cue",
@@ -151,7 +153,7 @@ def test_ctrl_c_cancels_the_run_and_records_it(
             logs = list((Path(forge.env["FORGE_STATE_DIR"]) / "storage" / "logs").glob("*/*/*.log"))
             if len(logs) >= 3:  # group 1 is under way
                 break
-        runner.send_signal(signal.SIGINT)
+        runner.send_signal(signum)
         out, err = runner.communicate(timeout=60)
     finally:
         if runner.poll() is None:
