@@ -25,10 +25,10 @@ def usable_folder(path: Path, what: str = "state directory") -> Path:
             pass
     except FileExistsError:
         raise ConfigurationError(f"{what} {path} is not usable: it is a file, not a folder; {HINT}",
-                                 where=str(path)) from None
+                                 where="FORGE_STATE_DIR") from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise ConfigurationError(f"{what} {path} is not usable: {reason}; {HINT}", where=str(path)) from None
+        raise ConfigurationError(f"{what} {path} is not usable: {reason}; {HINT}", where="FORGE_STATE_DIR") from None
     return path
 
 
@@ -39,7 +39,7 @@ class FolderClaim:
 
     def __init__(self, folder: Path, purpose: str) -> None:
         self.folder, self.purpose = folder, purpose
-        self._lock = FileLock(folder / ".claim.lock")
+        self._lock = FileLock(folder / ".claim.lock", thread_local=False)  # released by whichever thread stops
         self._owner = folder / ".claim.owner"
 
     def acquire(self) -> None:
@@ -50,7 +50,7 @@ class FolderClaim:
             raise ConfigurationError(
                 f"{self.folder} is in use by another forge process ({self._holder()}): {self.purpose}; "
                 "wait for it to finish, or set FORGE_STATE_DIR to another folder",
-                where=str(self.folder),
+                where="FORGE_STATE_DIR",
             ) from None
         self._owner.write_text(json.dumps({"pid": os.getpid(), "since": time.time(), "argv": sys.argv[:3]}))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class AckWaitSettings(BaseModel):
@@ -28,6 +28,9 @@ class NatsSettings(BaseModel):
 
     url: str | None = Field(
         default=None, description="nats:// URL of the server (unset: `forge run` starts a private one)."
+    )
+    token: SecretStr | None = Field(
+        default=None, description="Authentication token for the server (the private one generates its own)."
     )
     replicas: int = Field(default=1, ge=1, le=5, description="Stream replicas (3 in a fleet).")
     prefix: str = Field(

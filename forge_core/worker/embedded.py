@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.dispatcher import NatsDispatcher
 from forge_core.adapters.bus.local_server import LocalNatsServer
@@ -55,12 +57,13 @@ async def embedded_jobs(
     """A dispatcher whose jobs run on in-process workers of ``job_types``. Without a configured
     NATS URL a private ``nats-server`` runs with its store in ``state_dir/nats``, stopped at the end."""
     server: LocalNatsServer | None = None
-    url = settings.nats.url
-    if url is None:
+    nats = settings.nats
+    if nats.url is None:
         server = LocalNatsServer(state_dir / "nats")
         await asyncio.to_thread(server.start)
-        url = server.url
-    local = settings.model_copy(update={"nats": settings.nats.model_copy(update={"url": url})})
+        nats = nats.model_copy(update={"url": server.url, "token": SecretStr(server.token)})
+    url = nats.url
+    local = settings.model_copy(update={"nats": nats})
     try:
         async with contextlib.AsyncExitStack() as stack:
             for job_type in job_types:

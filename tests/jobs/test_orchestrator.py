@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from jobs_support import RecordingRecorder
+from pydantic import SecretStr
 
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.dispatcher import NatsDispatcher
@@ -145,6 +146,7 @@ def test_a_restart_of_nats_during_a_run_never_leaves_it_running(
     server = LocalNatsServer(tmp_path / "nats")
     server.start()
     settings.nats.url = server.url
+    settings.nats.token = SecretStr(server.token)
     repo, commit = monorepo
     plan = {"phases": [
         phase("test", 1, task("a", "sleep 1"), task("b", "sleep 1", project="web")),

@@ -42,6 +42,7 @@ async def connect(settings: NatsSettings, url: str | None = None, *, name: str =
         client = await nats.connect(
             servers=[target],
             name=name,
+            token=settings.token.get_secret_value() if settings.token else None,
             connect_timeout=settings.connect_timeout,
             # One quick retry for the first connection, so an unreachable server fails fast
             # with its URL; the configured patience applies once connected (set below).

