@@ -102,7 +102,8 @@ class Settings(BaseSettings):
     state_dir: Path = Field(
         default=DEFAULT_STATE_DIR,
         description="Where the embedded defaults keep their state: the SQLite file, the local signing "
-        "key, step logs and results (unless database.url / storage.url say otherwise), NATS's store.",
+        "key, step logs and results (unless database.url / storage.url say otherwise), NATS's store, "
+        "and the caches (worker, git, discovery) unless their cache_dir is set.",
     )
     plugins: PluginSettings = Field(default_factory=PluginSettings)
     nats: NatsSettings = Field(default_factory=NatsSettings)
@@ -121,6 +122,13 @@ class Settings(BaseSettings):
             self.database.state_dir = self.state_dir
         if "url" not in self.storage.model_fields_set:
             self.storage.url = str(self.state_dir / "storage")
+        caches = self.state_dir / "cache"
+        if "cache_dir" not in self.worker.model_fields_set:
+            self.worker.cache_dir = caches / "worker"
+        if "cache_dir" not in self.git.model_fields_set:
+            self.git.cache_dir = caches / "git"
+        if "cache_dir" not in self.cue.model_fields_set:
+            self.cue.cache_dir = caches / "discovery"
         return self
 
     @classmethod

@@ -16,7 +16,9 @@ def _default_cache() -> Path:
 class WorkerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cache_dir: Path = Field(default_factory=_default_cache, description="Git mirrors and checkouts.")
+    cache_dir: Path = Field(
+        default_factory=_default_cache, description="Git mirrors and checkouts (default: <state_dir>/cache/worker)."
+    )
     concurrency: int = Field(default=1, ge=1, le=256, description="Jobs run at once.")
     metrics_host: str = Field(default="127.0.0.1", description="Address of the Prometheus endpoint.")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, description="Unset: no endpoint.")

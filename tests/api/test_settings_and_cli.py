@@ -20,7 +20,7 @@ from forge_core.adapters.db.engine import create_engine, migrate
 from forge_core.adapters.db.models import Base
 from forge_core.cli import api as api_commands
 from forge_core.domain.errors import ConfigurationError
-from forge_core.settings import load_settings
+from forge_core.settings import Settings, load_settings
 from forge_core.settings.database import DatabaseSettings
 
 
@@ -62,6 +62,16 @@ def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_default_database_is_a_sqlite_file_in_the_state_dir(tmp_path: Path) -> None:
     expected = f"sqlite+aiosqlite:///{tmp_path / 'forge.db'}"
     assert DatabaseSettings(state_dir=tmp_path).resolved_url() == expected
+
+
+def test_every_cache_lives_in_the_state_dir_unless_placed(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path)
+    assert settings.worker.cache_dir == tmp_path / "cache" / "worker"
+    assert settings.git.cache_dir == tmp_path / "cache" / "git"
+    assert settings.cue.cache_dir == tmp_path / "cache" / "discovery"
+    placed = Settings(state_dir=tmp_path, worker={"cache_dir": tmp_path / "elsewhere"})
+    assert placed.worker.cache_dir == tmp_path / "elsewhere"
+    assert placed.git.cache_dir == tmp_path / "cache" / "git"
 
 
 def test_migrations_create_exactly_the_models(database_url: str, tmp_path: Path) -> None:
