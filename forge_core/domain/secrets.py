@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import urllib.parse
 from collections.abc import Iterable
 
 MASK = "****"
@@ -19,13 +21,28 @@ def mask_secrets(text: str, secrets: Iterable[str]) -> str:
 
 
 def _values(secrets: Iterable[str]) -> set[str]:
-    """Each secret, and each line of a multi-line one: logs are masked a line at a time, so a key
-    in PEM form must be recognised line by line (lines of a few characters are common words)."""
+    """Each secret in the forms it is commonly printed in, and each line of a multi-line one.
+
+    Logs are masked a line at a time, so a key in PEM form (or a value split by ``\r``) must be
+    recognised line by line; lines of a few characters are common words and are left alone. A
+    step that prints a secret base64- or URL-encoded leaks it as surely as one that prints it
+    plainly, so those encodings are masked too (an encoding of a longer text that merely contains
+    the secret cannot be recognised, and is not)."""
     values = {s for s in secrets if s}
     for secret in list(values):
-        if "\n" in secret:
-            values |= {line.strip() for line in secret.splitlines() if len(line.strip()) >= 8}
+        lines = secret.splitlines()
+        if len(lines) > 1:
+            values |= {line.strip() for line in lines if len(line.strip()) >= 8}
+        values |= _encodings(secret)
     return values
+
+
+def _encodings(secret: str) -> set[str]:
+    raw = secret.encode()
+    encoded = {base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    encoded |= {e.rstrip("=") for e in encoded}
+    encoded |= {urllib.parse.quote(secret, safe=""), urllib.parse.quote_plus(secret)}
+    return {e for e in encoded if e != secret and len(e) >= 4}
 
 
 def redact_url(url: str) -> str:
