@@ -9,16 +9,16 @@ become diagnostics naming file and line; the projects without problems are still
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from forge_core.domain.config import Diagnostic, ProjectConfig, RepoConfig, project_name
-from forge_core.domain.models import ProjectRef, SourceEvent, TriggerDecision
+from forge_core.domain.config import Diagnostic, ProjectConfig, RepoConfig, ValueProblem, project_name
+from forge_core.domain.models import ProjectRef, PublishTarget, SourceEvent, TriggerDecision
 from forge_core.domain.plan import DiscoveryDocument, ReleaseDecision, build_groups, plan_project
 from forge_core.domain.triggers import VERSION_PATTERN, tag_version
 from forge_core.ports.registry import Family, Registry
+from forge_core.services.cue_source import locate
 from forge_core.services.discovery_cache import DiscoveryCache, digest
 from forge_core.services.evaluation import (
     CueEvaluator,
@@ -32,6 +32,7 @@ from forge_core.services.evaluation import (
     schema_text,
     split_header,
 )
+from forge_core.services.plugin_checks import PluginChecks, Problem
 
 REPO_FILE = ".forge/repo.cue"
 PROJECT_FILE = "project.cue"
@@ -101,7 +102,8 @@ class Discovery:
     def __init__(self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache) -> None:
         self.registry, self.evaluator, self.cache = registry, evaluator, cache
         self.names = installed_names(registry)
-        self._publisher_types: dict[str, str] = {}
+        self.checks = PluginChecks(registry)
+        self._publishers: dict[str, PublishTarget] = {}
         self._fingerprint = digest(schema_text(), evaluator.version, self.names)
 
     # --- the whole thing -------------------------------------------------------------------
@@ -129,9 +131,11 @@ class Discovery:
                 project.value = hit.get("value")
                 project.diagnostics = [Diagnostic(**d) for d in hit.get("diagnostics", [])]
         repo_value = repo_cached.get("value") if repo_cached else None
+        repo_text: str | None = None
         if misses or repo_cached is None:
             blobs = source.read_blobs([repo_entry.oid, *(p.oid for p in misses if p.oid)])
-            repo_source = Source("repo", REPO_FILE, blobs[repo_entry.oid])
+            repo_text = blobs[repo_entry.oid]
+            repo_source = Source("repo", REPO_FILE, repo_text)
             for project in misses:
                 project.text = blobs[project.oid or ""]
             repo_value, repo_diagnostics = self._evaluate(repo_source, misses, runtime)
@@ -143,7 +147,11 @@ class Discovery:
                 self.cache.store(project.static_key, runtime, RUNTIME_NAME in (project.text or ""), result)
         assert repo_value is not None
         repo = RepoConfig.from_value(repo_value)
-        self._publisher_types = {name: p.type for name, p in repo.publishers.items()}
+        self._publishers = dict(repo.publishers)
+        repo_problems = self.checks.repo(repo)
+        if repo_problems:
+            repo_text = repo_text or source.read_blobs([repo_entry.oid])[repo_entry.oid]
+            diagnostics += [_diagnostic(REPO_FILE, repo_text, p) for p in repo_problems]
         event = event.model_copy(update={"tagging_strategy": repo.tagging_strategy})
         configs = self._configs(projects, source, diagnostics)
         diagnostics += [d for p in projects for d in p.diagnostics]
@@ -284,17 +292,13 @@ class Discovery:
                 continue
             try:
                 config = ProjectConfig.from_value(project.value, path=project.path, config_file=project.file)
-                problems = self._check_plugins(config)
-            except ValueError as exc:  # what the schema cannot say: exactly one producer, one trigger type
-                needle = "producer" if "producer" in str(exc) else "on"
-                problems, config = [(needle, str(exc))], None
+                problems = self.checks.project(config, self._publishers)
+            except ValueProblem as exc:  # what the schema cannot say: exactly one producer, one trigger type
+                problems, config = [Problem(exc.path, str(exc))], None
             if problems:
                 text = project.text or source.read_blobs([project.oid or ""])[project.oid or ""]
                 name = config.name if config else project_name(project.path)
-                diagnostics += [
-                    Diagnostic(file=project.file, line=_locate(text, needle), message=message, project=name)
-                    for needle, message in problems
-                ]
+                diagnostics += [_diagnostic(project.file, text, p, name) for p in problems]
                 continue
             assert config is not None
             configs.append((project, config))
@@ -309,22 +313,6 @@ class Discovery:
                     for c in same
                 ]
         return [c for _, c in configs if len(by_name[c.name]) == 1]
-
-    def _check_plugins(self, config: ProjectConfig) -> list[tuple[str, str]]:
-        """What CUE cannot see: a publisher must accept the artifact's type (empty list: any)."""
-        problems = []
-        for artifact in config.artifacts:
-            for name in artifact.publishers:
-                publisher_type = self._publisher_types.get(name)
-                if publisher_type is None:
-                    continue
-                accepted = self.registry.get(Family.PUBLISHER, publisher_type).options.get("artifact_types", ())
-                if accepted and artifact.type not in accepted:
-                    problems.append(
-                        (name, f"publisher {name!r} ({publisher_type}) of artifact {artifact.name!r} accepts "
-                         f"{', '.join(accepted)}, not {artifact.type!r}")
-                    )
-        return problems
 
     # --- release decisions -----------------------------------------------------------------
 
@@ -358,7 +346,7 @@ class Discovery:
         return ReleaseDecision(release=False, reason=reason, triggers=tuple(decisions))
 
 
-def _locate(text: str, needle: str) -> int | None:
-    """The first line mentioning ``needle`` as a word (for problems found after evaluation)."""
-    pattern = re.compile(rf"(^|[^A-Za-z0-9_-]){re.escape(needle)}($|[^A-Za-z0-9_-])")
-    return next((n for n, line in enumerate(text.splitlines(), 1) if pattern.search(line)), None)
+def _diagnostic(file: str, text: str, problem: Problem, project: str | None = None) -> Diagnostic:
+    """A problem found after evaluation, at the line (and column) that wrote its value path."""
+    line, column = locate(text, problem.path) or (None, None)
+    return Diagnostic(file=file, line=line, column=column, message=problem.message, project=project)
