@@ -147,7 +147,7 @@ class ProjectConfig(Model):
                 for phase, spec in value.get("phases", {}).items()
             },
             artifacts=tuple(_artifact(name, spec) for name, spec in value.get("artifacts", {}).items()),
-            triggers=tuple(_trigger(index, entry) for index, entry in enumerate(value.get("release", {}).get("on", []))),
+            triggers=tuple(_trigger(i, entry) for i, entry in enumerate(value.get("release", {}).get("on", []))),
             resources=tuple(value.get("deploy", {}).get("resources", [])),
         )
 
@@ -190,7 +190,8 @@ def _step(spec: dict[str, Any]) -> StepSpec:
 def _artifact(name: str, spec: dict[str, Any]) -> ArtifactSpec:
     if len(spec["producer"]) != 1:
         kinds = ", ".join(sorted(spec["producer"])) or "none"
-        raise ValueProblem(("artifacts", name, "producer"), f"artifact {name!r} needs exactly one producer kind (got: {kinds})")
+        message = f"artifact {name!r} needs exactly one producer kind (got: {kinds})"
+        raise ValueProblem(("artifacts", name, "producer"), message)
     ((producer, settings),) = spec["producer"].items()
     return ArtifactSpec(
         name=name,

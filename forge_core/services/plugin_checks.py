@@ -52,13 +52,13 @@ class PluginChecks:
             for index, step in enumerate(participation.steps):
                 runner = self._registration(Family.STEP_RUNNER, step.action)
                 if runner is not None:
-                    path = ("phases", phase, "steps", index, "settings")
-                    problems += self._settings(runner, f"of step {step.name!r}", path, step.settings)
+                    at: Path = ("phases", phase, "steps", index, "settings")
+                    problems += self._settings(runner, f"of step {step.name!r}", at, step.settings)
         for artifact in config.artifacts:
             at = ("artifacts", artifact.name)
             producer = self._registration(Family.PRODUCER, artifact.producer)
             if producer is not None:
-                path = (*at, "producer", artifact.producer)
+                path: Path = (*at, "producer", artifact.producer)
                 builds = producer.options.get("artifact_types", ())
                 if builds and artifact.type not in builds:
                     problems.append(Problem(path, f"{implementation(producer)} of artifact {artifact.name!r} builds "

@@ -47,7 +47,8 @@ def test_schema_violations_are_all_reported_with_lines(discover, make_repo) -> N
     [
         ('phases: deploy: steps: []\n', 4, "unknown phase (not in repo.cue) 'deploy'; known: build, test"),
         ('phases: build: steps: [{name: "b", action: "make"}]\n', 4, "unknown step action 'make'; known: "),
-        ('artifacts: x: {type: "jar", producer: earthly: {target: "+build"}}\n', 4, "unknown artifact type 'jar'; known: "),
+        ('artifacts: x: {type: "jar", producer: earthly: {target: "+build"}}\n', 4,
+         "unknown artifact type 'jar'; known: "),
         ('artifacts: x: {type: "binary", producer: earthly: {target: "+build"}, publishers: ["nowhere"]}\n', 4,
          "unknown publisher (not in repo.cue) 'nowhere'; known: bucket, images"),
         ('artifacts: x: {type: "binary", producer: gradle: {}}\n', 4, "unknown producer 'gradle'; known: "),

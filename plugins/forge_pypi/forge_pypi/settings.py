@@ -6,4 +6,6 @@ from forge_core.sdk import SettingsModel
 
 
 class PypiTargetSettings(SettingsModel):
-    repository: str = Field(pattern=r"^https?://\S+$", description="The index's URL (no default: never PyPI by accident)")
+    """The index to upload to; no default, so nothing reaches the public PyPI by accident."""
+
+    repository: str = Field(pattern=r"^https?://\S+$", description="The index's upload URL")
