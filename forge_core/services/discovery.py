@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from forge_core.domain.config import Diagnostic, ProjectConfig, RepoConfig, ValueProblem, project_name
 from forge_core.domain.models import ProjectRef, PublishTarget, SourceEvent, TriggerDecision
 from forge_core.domain.plan import DiscoveryDocument, ReleaseDecision, build_groups, plan_project
-from forge_core.domain.triggers import VERSION_PATTERN, tag_version
+from forge_core.domain.triggers import VERSION_PATTERN, release_tag, tag_version
 from forge_core.ports.registry import Family, Registry
 from forge_core.services.cue_source import locate
 from forge_core.services.discovery_cache import DiscoveryCache, digest
@@ -317,18 +317,16 @@ class Discovery:
     # --- release decisions -----------------------------------------------------------------
 
     def _check_tag(self, event: SourceEvent, configs: list[ProjectConfig]) -> list[Diagnostic]:
-        if not event.tag:
-            return []
-        if any(tag_version(event.tag, c.name, event.tagging_strategy) for c in configs):
-            return []
         expected = "<project>/v<semver>" if event.tagging_strategy == "monorepo" else "v<semver>"
         known = ", ".join(sorted(c.name for c in configs)) or "none"
         return [
             Diagnostic(
-                file=f"refs/tags/{event.tag}",
-                message=f"tag {event.tag!r} matches no project (tagging strategy {event.tagging_strategy}: "
+                file=f"refs/tags/{tag}",
+                message=f"tag {tag!r} matches no project (tagging strategy {event.tagging_strategy}: "
                 f"{expected}; projects: {known})",
             )
+            for tag in event.all_tags()
+            if not any(tag_version(tag, c.name, event.tagging_strategy) for c in configs)
         ]
 
     def _release(self, config: ProjectConfig, event: SourceEvent) -> ReleaseDecision:
@@ -336,7 +334,8 @@ class Discovery:
         decisions: list[TriggerDecision] = [
             self.registry.create(Family.TRIGGER, spec.type).evaluate(spec, event, ref) for spec in config.triggers
         ]
-        version = tag_version(event.tag, config.name, event.tagging_strategy) if event.tag else None
+        found = release_tag(event, config.name)
+        version = found[1] if found else None
         fired = [d for d in decisions if d.fired]
         if fired:
             return ReleaseDecision(release=True, reason=fired[0].reason, version=version, triggers=tuple(decisions))
