@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 Path = tuple[str | int, ...]
@@ -245,9 +245,25 @@ def field_positions(text: str) -> dict[Path, Position]:
 
 def locate(text: str, path: Sequence[str | int]) -> Position | None:
     """Where ``path`` is declared in ``text``, else its deepest declared ancestor; None if no part is."""
+    depth, position = _deepest(text, path)
+    return position if depth else None
+
+
+def locate_in(files: Mapping[str, str], path: Sequence[str | int]) -> tuple[str, Position] | None:
+    """Which of ``files`` (name → text, one package) declares ``path`` deepest, and where; the
+    first file wins a tie."""
+    best: tuple[int, str, Position] | None = None
+    for name, text in files.items():
+        depth, position = _deepest(text, path)
+        if depth and (best is None or depth > best[0]):
+            best = (depth, name, position)
+    return (best[1], best[2]) if best else None
+
+
+def _deepest(text: str, path: Sequence[str | int]) -> tuple[int, Position]:
     found = field_positions(text)
     for depth in range(len(path), 0, -1):
         position = found.get(tuple(path[:depth]))
         if position is not None:
-            return position
-    return None
+            return depth, position
+    return 0, (0, 0)

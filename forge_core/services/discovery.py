@@ -18,7 +18,7 @@ from forge_core.domain.models import ProjectRef, PublishTarget, SourceEvent, Tri
 from forge_core.domain.plan import DiscoveryDocument, ReleaseDecision, build_groups, plan_project
 from forge_core.domain.triggers import VERSION_PATTERN, release_tag, tag_version
 from forge_core.ports.registry import Family, Registry
-from forge_core.services.cue_source import locate
+from forge_core.services.cue_source import locate_in
 from forge_core.services.discovery_cache import DiscoveryCache, digest
 from forge_core.services.evaluation import (
     CueEvaluator,
@@ -151,7 +151,7 @@ class Discovery:
         repo_problems = self.checks.repo(repo)
         if repo_problems:
             repo_text = repo_text or source.read_blobs([repo_entry.oid])[repo_entry.oid]
-            diagnostics += [_diagnostic(REPO_FILE, repo_text, p) for p in repo_problems]
+            diagnostics += [_diagnostic({REPO_FILE: repo_text}, p) for p in repo_problems]
         event = event.model_copy(update={"tagging_strategy": repo.tagging_strategy})
         configs = self._configs(projects, source, diagnostics)
         diagnostics += [d for p in projects for d in p.diagnostics]
@@ -298,7 +298,7 @@ class Discovery:
             if problems:
                 text = project.text or source.read_blobs([project.oid or ""])[project.oid or ""]
                 name = config.name if config else project_name(project.path)
-                diagnostics += [_diagnostic(project.file, text, p, name) for p in problems]
+                diagnostics += [_diagnostic({project.file: text}, p, name) for p in problems]
                 continue
             assert config is not None
             configs.append((project, config))
@@ -345,7 +345,9 @@ class Discovery:
         return ReleaseDecision(release=False, reason=reason, triggers=tuple(decisions))
 
 
-def _diagnostic(file: str, text: str, problem: Problem, project: str | None = None) -> Diagnostic:
-    """A problem found after evaluation, at the line (and column) that wrote its value path."""
-    line, column = locate(text, problem.path) or (None, None)
+def _diagnostic(files: Mapping[str, str], problem: Problem, project: str | None = None) -> Diagnostic:
+    """A problem found after evaluation, at the line (and column) of the file (of ``files``, one
+    package: name → text) that wrote its value path; the first file when none does."""
+    found = locate_in(files, problem.path)
+    file, (line, column) = found if found else (next(iter(files)), (None, None))
     return Diagnostic(file=file, line=line, column=column, message=problem.message, project=project)

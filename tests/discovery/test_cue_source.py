@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forge_core.services.cue_source import field_positions, locate
+from forge_core.services.cue_source import field_positions, locate, locate_in
 
 PROJECT = '''package project
 
@@ -68,3 +68,10 @@ def test_an_index_expression_is_no_list() -> None:
     text = 'spec: image: #artifact["api"].image\nspec: port: 80\n'
     assert set(field_positions(text)) == {("spec",), ("spec", "image"), ("spec", "port")}
     assert locate(text, ("spec", "port")) == (2, 7)
+
+
+def test_of_several_files_the_one_declaring_the_path_deepest_is_named() -> None:
+    files = {"a.cue": "artifacts: api: type: \"container\"\n", "b.cue": "artifacts: api: producer: earthly: {}\n"}
+    assert locate_in(files, ("artifacts", "api", "producer", "earthly", "target")) == ("b.cue", (1, 27))
+    assert locate_in(files, ("artifacts", "api", "publishers")) == ("a.cue", (1, 12))
+    assert locate_in(files, ("release",)) is None
