@@ -39,6 +39,7 @@ from forge_core.domain.models import (
     TriggerDecision,
     TriggerSpec,
 )
+from forge_core.domain.plugin_settings import SettingsModel
 from forge_core.domain.secrets import mask_secrets
 from forge_core.ports.hookspecs import hookimpl
 from forge_core.ports.protocols import (
@@ -104,6 +105,7 @@ __all__ = [
     "RendererRegistrar",
     "RunStatus",
     "SecretRef",
+    "SettingsModel",
     "SourceEvent",
     "StepOutcome",
     "StepRunner",

@@ -40,11 +40,16 @@ def resolve_event(
         resolved = reader.resolve(commit or "HEAD")
         if detect and commit is None and branch is None:
             branch = reader.current_branch()
-            # only a release tag drives releases; others (nightly-build, …) are not the event's
-            tags = [t for t in reader.tags_at(resolved) if is_release_tag(t)]
-            tag = tags[0] if tags else None
+            tag = next(iter(_release_tags(reader, resolved)), None)
+    # a tag event sees every release tag of its commit: the commit gets one run, not one per tag
+    tags = _release_tags(reader, resolved) if tag else ()
     kind = EventKind.TAG if tag else EventKind.PUSH
-    return SourceEvent(repository=repository, commit=resolved, branch=branch, tag=tag, kind=kind)
+    return SourceEvent(repository=repository, commit=resolved, branch=branch, tag=tag, kind=kind, tags=tags)
+
+
+def _release_tags(reader: CommitReader, commit: str) -> tuple[str, ...]:
+    # only release tags drive releases; others (nightly-build, …) are no one's event
+    return tuple(t for t in reader.tags_at(commit) if is_release_tag(t))
 
 
 def is_release_tag(tag: str) -> bool:

@@ -57,6 +57,8 @@ def run_tree(run: Run) -> RenderableType:
                 )
                 if task.error and task.status.value == "failed":
                     line.append(f"  {task.error}", style="red")
+                if task.status.value == "failed" and not phase.required:
+                    line.append(f"  (phase {phase.name} is not required: the run goes on)", style="yellow")
                 node = group.add(line)
                 for step in task.steps:
                     exit_code = f"  exit {step.exit_code}" if step.exit_code is not None else ""
@@ -64,9 +66,13 @@ def run_tree(run: Run) -> RenderableType:
                         badge(step.status.value), f"  {step.name}: {step.action} {step.target}",
                         (f"{exit_code}  {duration(step.started_at, step.completed_at)}", "dim"),
                     ))
+    notes = []
     if run.error:
-        return Group(tree, Text(run.error, style="red"))
-    return tree
+        notes.append(Text(run.error, style="red"))
+    tolerated = [p.name for p in run.phases if p.status.value == "failed" and not p.required]
+    if tolerated:
+        notes.append(Text(f"failed but not required (the run went on): {', '.join(tolerated)}", style="yellow"))
+    return Group(tree, *notes) if notes else tree
 
 
 def runs_table(runs: list[RunSummary]) -> Table:

@@ -51,6 +51,14 @@ class Diagnostic(Model):
         return f"{self.location()}: {self.message}"
 
 
+class ValueProblem(ValueError):
+    """A value the schema accepts that the domain cannot take; ``path`` is where it is in the file."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class ProjectConfigError(ForgeError):
     """Repository or project configuration that does not validate; carries every diagnostic."""
 
@@ -139,7 +147,7 @@ class ProjectConfig(Model):
                 for phase, spec in value.get("phases", {}).items()
             },
             artifacts=tuple(_artifact(name, spec) for name, spec in value.get("artifacts", {}).items()),
-            triggers=tuple(trigger_spec(entry) for entry in value.get("release", {}).get("on", [])),
+            triggers=tuple(_trigger(i, entry) for i, entry in enumerate(value.get("release", {}).get("on", []))),
             resources=tuple(value.get("deploy", {}).get("resources", [])),
         )
 
@@ -156,6 +164,13 @@ def trigger_spec(entry: dict[str, Any]) -> TriggerSpec:
         raise ValueError(f"a release.on entry has exactly one trigger type, like {{branch: \"main\"}} (got: {kinds})")
     ((kind, value),) = entry.items()
     return TriggerSpec(type=kind, settings={"value": value})
+
+
+def _trigger(index: int, entry: dict[str, Any]) -> TriggerSpec:
+    try:
+        return trigger_spec(entry)
+    except ValueError as exc:
+        raise ValueProblem(("release", "on", index), str(exc)) from None
 
 
 def _duration(text: str | None) -> timedelta | None:
@@ -175,7 +190,8 @@ def _step(spec: dict[str, Any]) -> StepSpec:
 def _artifact(name: str, spec: dict[str, Any]) -> ArtifactSpec:
     if len(spec["producer"]) != 1:
         kinds = ", ".join(sorted(spec["producer"])) or "none"
-        raise ValueError(f"artifact {name!r} needs exactly one producer kind (got: {kinds})")
+        message = f"artifact {name!r} needs exactly one producer kind (got: {kinds})"
+        raise ValueProblem(("artifacts", name, "producer"), message)
     ((producer, settings),) = spec["producer"].items()
     return ArtifactSpec(
         name=name,

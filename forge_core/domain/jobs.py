@@ -91,6 +91,7 @@ class PhasePlan(PlanModel):
     id: str
     name: str
     group_number: int
+    required: bool = True  # a failure stops the run; False: recorded, the run goes on
     tasks: tuple[TaskPlan, ...] = ()
 
 

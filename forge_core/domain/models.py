@@ -30,7 +30,11 @@ class EventKind(enum.StrEnum):
 
 
 class SourceEvent(Model):
-    """One commit of one repository and how it arrived (the input of discovery and triggers)."""
+    """One commit of one repository and how it arrived (the input of discovery and triggers).
+
+    ``tag`` is the tag the event is about; ``tags`` every release tag on the commit (one run per
+    commit, ever, so a commit tagged ``api/v1.2.0`` and ``web/v0.3.0`` releases both projects).
+    """
 
     repository: str
     commit: str
@@ -40,6 +44,11 @@ class SourceEvent(Model):
     pull_request: int | None = None
     tagging_strategy: str = "monorepo"
     manual_projects: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    def all_tags(self) -> tuple[str, ...]:
+        """The event's tag and the commit's other release tags, each once, the event's first."""
+        return tuple(dict.fromkeys((*((self.tag,) if self.tag else ()), *self.tags)))
 
 
 class ProjectRef(Model):

@@ -97,6 +97,7 @@ class DiscoveryDocument(Model):
                 {
                     "name": phase.name,
                     "group_number": group.group,
+                    "required": phase.required,
                     "tasks": [
                         {
                             "key": task.id,

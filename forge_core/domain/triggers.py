@@ -28,6 +28,28 @@ def tag_version(tag: str, project: str | None, strategy: str) -> str | None:
     return match.group("version") if match else None
 
 
+def version_key(version: str) -> tuple[object, ...]:
+    """Semantic-version precedence: a pre-release sorts before its release; build metadata is ignored."""
+    core, _, pre = version.partition("+")[0].partition("-")
+    numbers = tuple(int(n) for n in core.split("."))
+    if not pre:
+        return (*numbers, 1, ())
+    # numeric identifiers compare as numbers and before alphanumeric ones
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return (*numbers, 0, parts)
+
+
+def release_tag(event: SourceEvent, project: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """The tag on the event's commit that releases ``project``, its version, and every one of the
+    project's tags there. With several (``api/v1.2.0`` and ``api/v1.3.0`` on one commit), the
+    highest version wins: a commit is released once, as the newest version it was tagged with."""
+    found = [(tag, v) for tag in event.all_tags() if (v := tag_version(tag, project, event.tagging_strategy))]
+    if not found:
+        return None
+    tag, version = max(found, key=lambda pair: version_key(pair[1]))
+    return tag, version, tuple(sorted(t for t, _ in found))
+
+
 def _value(spec: TriggerSpec) -> object:
     return spec.settings.get("value", True)
 
@@ -60,16 +82,21 @@ class TagTrigger:
     def evaluate(self, spec: TriggerSpec, event: SourceEvent, project: ProjectRef) -> TriggerDecision:
         if _value(spec) is False:
             return _decision(False, spec, "tag trigger disabled")
-        if not event.tag:
+        tags = event.all_tags()
+        if not tags:
             return _decision(False, spec, "no tag on this commit")
-        version = tag_version(event.tag, project.name, event.tagging_strategy)
-        if version is None:
+        found = release_tag(event, project.name)
+        if found is None:
             expected = f"{project.name}/v<semver>" if event.tagging_strategy == "monorepo" else "v<semver>"
+            which = f"tag {tags[0]!r} is not" if len(tags) == 1 else f"none of the tags {', '.join(tags)} is"
             return _decision(
-                False, spec, f"tag {event.tag!r} is not a release tag of this project ({expected}, "
-                f"strategy {event.tagging_strategy})"
+                False, spec, f"{which} a release tag of this project ({expected}, strategy {event.tagging_strategy})"
             )
-        return _decision(True, spec, f"tag {event.tag!r} releases version {version}")
+        tag, version, all_of_project = found
+        reason = f"tag {tag!r} releases version {version}"
+        if len(all_of_project) > 1:
+            reason += f" (the highest of this project's tags on the commit: {', '.join(all_of_project)})"
+        return _decision(True, spec, reason)
 
 
 class ManualTrigger:

@@ -29,11 +29,13 @@ class JobDispatcher(Protocol):
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """How a run ended, and why when it did not succeed."""
+    """How a run ended, why when it did not succeed, and the phases that failed without stopping
+    it (phases that are not required)."""
 
     status: RunStatus
     error: str | None = None
     failed_task: str | None = None
+    failed_phases: tuple[str, ...] = ()
 
 
 class Orchestrator(Protocol):

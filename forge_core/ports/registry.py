@@ -13,7 +13,7 @@ import importlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forge_core.domain.errors import (
     PluginConflictError,
@@ -21,6 +21,9 @@ from forge_core.domain.errors import (
     PluginLoadError,
     UnknownImplementationError,
 )
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 class Family(enum.StrEnum):
@@ -199,6 +202,21 @@ class Registrar:
             )
         self.collected.append(Registration(self.family, name, self.owner, target, description, options))
 
+    def _settings(self, name: str, schema: type[BaseModel] | None) -> dict[str, Any]:
+        """The ``settings=`` option: a pydantic model class (the schema of the implementation's
+        settings, checked by discovery), or nothing."""
+        if schema is None:
+            return {}
+        from forge_core.domain.plugin_settings import is_settings_schema  # pydantic, on first use only
+
+        if not is_settings_schema(schema):
+            raise PluginLoadError(
+                f"{self.family.label} {name!r}: settings= must be a pydantic model class "
+                f"(forge_core.sdk.SettingsModel), got {schema!r}",
+                where=self.owner.plugin,
+            )
+        return {"settings": schema}
+
 
 class ArtifactTypeRegistrar(Registrar):
     family = Family.ARTIFACT_TYPE
@@ -211,29 +229,37 @@ class ArtifactTypeRegistrar(Registrar):
 class ProducerRegistrar(Registrar):
     family = Family.PRODUCER
 
-    def add(self, name: str, factory: Factory | str, *, artifact_types: Sequence[str], description: str = "") -> None:
-        """Register a producer kind (the key under ``producer:`` in CUE) and the artifact types it makes."""
+    def add(
+        self, name: str, factory: Factory | str, *, artifact_types: Sequence[str], description: str = "",
+        settings: type[BaseModel] | None = None,
+    ) -> None:
+        """Register a producer kind (the key under ``producer:`` in CUE), the artifact types it makes
+        and the schema of its settings (what the kind's key holds)."""
         if not artifact_types:
             raise PluginLoadError(f"producer {name!r} declares no artifact types", where=self.owner.plugin)
-        self._add(name, factory, description, artifact_types=tuple(artifact_types))
+        self._add(name, factory, description, artifact_types=tuple(artifact_types), **self._settings(name, settings))
 
 
 class PublisherRegistrar(Registrar):
     family = Family.PUBLISHER
 
     def add(
-        self, name: str, factory: Factory | str, *, artifact_types: Sequence[str] = (), description: str = ""
+        self, name: str, factory: Factory | str, *, artifact_types: Sequence[str] = (), description: str = "",
+        settings: type[BaseModel] | None = None,
     ) -> None:
-        """Register a publisher ``type``; ``artifact_types`` limits what it accepts (empty: any)."""
-        self._add(name, factory, description, artifact_types=tuple(artifact_types))
+        """Register a publisher ``type``; ``artifact_types`` limits what it accepts (empty: any);
+        ``settings`` is the schema of a target's settings (its keys besides type and credentials)."""
+        self._add(name, factory, description, artifact_types=tuple(artifact_types), **self._settings(name, settings))
 
 
 class StepRunnerRegistrar(Registrar):
     family = Family.STEP_RUNNER
 
-    def add(self, name: str, factory: Factory | str, *, description: str = "") -> None:
-        """Register a step ``action`` (``earthly``, ``exec``, …)."""
-        self._add(name, factory, description)
+    def add(
+        self, name: str, factory: Factory | str, *, description: str = "", settings: type[BaseModel] | None = None
+    ) -> None:
+        """Register a step ``action`` (``earthly``, ``exec``, …) and the schema of a step's ``settings``."""
+        self._add(name, factory, description, **self._settings(name, settings))
 
 
 class JobHandlerRegistrar(Registrar):

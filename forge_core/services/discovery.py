@@ -9,16 +9,16 @@ become diagnostics naming file and line; the projects without problems are still
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from forge_core.domain.config import Diagnostic, ProjectConfig, RepoConfig, project_name
-from forge_core.domain.models import ProjectRef, SourceEvent, TriggerDecision
+from forge_core.domain.config import Diagnostic, ProjectConfig, RepoConfig, ValueProblem, project_name
+from forge_core.domain.models import ProjectRef, PublishTarget, SourceEvent, TriggerDecision
 from forge_core.domain.plan import DiscoveryDocument, ReleaseDecision, build_groups, plan_project
-from forge_core.domain.triggers import VERSION_PATTERN, tag_version
+from forge_core.domain.triggers import VERSION_PATTERN, release_tag, tag_version
 from forge_core.ports.registry import Family, Registry
+from forge_core.services.cue_source import locate_in
 from forge_core.services.discovery_cache import DiscoveryCache, digest
 from forge_core.services.evaluation import (
     CueEvaluator,
@@ -32,6 +32,7 @@ from forge_core.services.evaluation import (
     schema_text,
     split_header,
 )
+from forge_core.services.plugin_checks import PluginChecks, Problem
 
 REPO_FILE = ".forge/repo.cue"
 PROJECT_FILE = "project.cue"
@@ -101,7 +102,8 @@ class Discovery:
     def __init__(self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache) -> None:
         self.registry, self.evaluator, self.cache = registry, evaluator, cache
         self.names = installed_names(registry)
-        self._publisher_types: dict[str, str] = {}
+        self.checks = PluginChecks(registry)
+        self._publishers: dict[str, PublishTarget] = {}
         self._fingerprint = digest(schema_text(), evaluator.version, self.names)
 
     # --- the whole thing -------------------------------------------------------------------
@@ -129,9 +131,11 @@ class Discovery:
                 project.value = hit.get("value")
                 project.diagnostics = [Diagnostic(**d) for d in hit.get("diagnostics", [])]
         repo_value = repo_cached.get("value") if repo_cached else None
+        repo_text: str | None = None
         if misses or repo_cached is None:
             blobs = source.read_blobs([repo_entry.oid, *(p.oid for p in misses if p.oid)])
-            repo_source = Source("repo", REPO_FILE, blobs[repo_entry.oid])
+            repo_text = blobs[repo_entry.oid]
+            repo_source = Source("repo", REPO_FILE, repo_text)
             for project in misses:
                 project.text = blobs[project.oid or ""]
             repo_value, repo_diagnostics = self._evaluate(repo_source, misses, runtime)
@@ -143,7 +147,11 @@ class Discovery:
                 self.cache.store(project.static_key, runtime, RUNTIME_NAME in (project.text or ""), result)
         assert repo_value is not None
         repo = RepoConfig.from_value(repo_value)
-        self._publisher_types = {name: p.type for name, p in repo.publishers.items()}
+        self._publishers = dict(repo.publishers)
+        repo_problems = self.checks.repo(repo)
+        if repo_problems:
+            repo_text = repo_text or source.read_blobs([repo_entry.oid])[repo_entry.oid]
+            diagnostics += [_diagnostic({REPO_FILE: repo_text}, p) for p in repo_problems]
         event = event.model_copy(update={"tagging_strategy": repo.tagging_strategy})
         configs = self._configs(projects, source, diagnostics)
         diagnostics += [d for p in projects for d in p.diagnostics]
@@ -284,17 +292,13 @@ class Discovery:
                 continue
             try:
                 config = ProjectConfig.from_value(project.value, path=project.path, config_file=project.file)
-                problems = self._check_plugins(config)
-            except ValueError as exc:  # what the schema cannot say: exactly one producer, one trigger type
-                needle = "producer" if "producer" in str(exc) else "on"
-                problems, config = [(needle, str(exc))], None
+                problems = self.checks.project(config, self._publishers)
+            except ValueProblem as exc:  # what the schema cannot say: exactly one producer, one trigger type
+                problems, config = [Problem(exc.path, str(exc))], None
             if problems:
                 text = project.text or source.read_blobs([project.oid or ""])[project.oid or ""]
                 name = config.name if config else project_name(project.path)
-                diagnostics += [
-                    Diagnostic(file=project.file, line=_locate(text, needle), message=message, project=name)
-                    for needle, message in problems
-                ]
+                diagnostics += [_diagnostic({project.file: text}, p, name) for p in problems]
                 continue
             assert config is not None
             configs.append((project, config))
@@ -310,37 +314,19 @@ class Discovery:
                 ]
         return [c for _, c in configs if len(by_name[c.name]) == 1]
 
-    def _check_plugins(self, config: ProjectConfig) -> list[tuple[str, str]]:
-        """What CUE cannot see: a publisher must accept the artifact's type (empty list: any)."""
-        problems = []
-        for artifact in config.artifacts:
-            for name in artifact.publishers:
-                publisher_type = self._publisher_types.get(name)
-                if publisher_type is None:
-                    continue
-                accepted = self.registry.get(Family.PUBLISHER, publisher_type).options.get("artifact_types", ())
-                if accepted and artifact.type not in accepted:
-                    problems.append(
-                        (name, f"publisher {name!r} ({publisher_type}) of artifact {artifact.name!r} accepts "
-                         f"{', '.join(accepted)}, not {artifact.type!r}")
-                    )
-        return problems
-
     # --- release decisions -----------------------------------------------------------------
 
     def _check_tag(self, event: SourceEvent, configs: list[ProjectConfig]) -> list[Diagnostic]:
-        if not event.tag:
-            return []
-        if any(tag_version(event.tag, c.name, event.tagging_strategy) for c in configs):
-            return []
         expected = "<project>/v<semver>" if event.tagging_strategy == "monorepo" else "v<semver>"
         known = ", ".join(sorted(c.name for c in configs)) or "none"
         return [
             Diagnostic(
-                file=f"refs/tags/{event.tag}",
-                message=f"tag {event.tag!r} matches no project (tagging strategy {event.tagging_strategy}: "
+                file=f"refs/tags/{tag}",
+                message=f"tag {tag!r} matches no project (tagging strategy {event.tagging_strategy}: "
                 f"{expected}; projects: {known})",
             )
+            for tag in event.all_tags()
+            if not any(tag_version(tag, c.name, event.tagging_strategy) for c in configs)
         ]
 
     def _release(self, config: ProjectConfig, event: SourceEvent) -> ReleaseDecision:
@@ -348,7 +334,8 @@ class Discovery:
         decisions: list[TriggerDecision] = [
             self.registry.create(Family.TRIGGER, spec.type).evaluate(spec, event, ref) for spec in config.triggers
         ]
-        version = tag_version(event.tag, config.name, event.tagging_strategy) if event.tag else None
+        found = release_tag(event, config.name)
+        version = found[1] if found else None
         fired = [d for d in decisions if d.fired]
         if fired:
             return ReleaseDecision(release=True, reason=fired[0].reason, version=version, triggers=tuple(decisions))
@@ -358,7 +345,9 @@ class Discovery:
         return ReleaseDecision(release=False, reason=reason, triggers=tuple(decisions))
 
 
-def _locate(text: str, needle: str) -> int | None:
-    """The first line mentioning ``needle`` as a word (for problems found after evaluation)."""
-    pattern = re.compile(rf"(^|[^A-Za-z0-9_-]){re.escape(needle)}($|[^A-Za-z0-9_-])")
-    return next((n for n, line in enumerate(text.splitlines(), 1) if pattern.search(line)), None)
+def _diagnostic(files: Mapping[str, str], problem: Problem, project: str | None = None) -> Diagnostic:
+    """A problem found after evaluation, at the line (and column) of the file (of ``files``, one
+    package: name → text) that wrote its value path; the first file when none does."""
+    found = locate_in(files, problem.path)
+    file, (line, column) = found if found else (next(iter(files)), (None, None))
+    return Diagnostic(file=file, line=line, column=column, message=problem.message, project=project)

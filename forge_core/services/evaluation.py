@@ -177,8 +177,21 @@ INJECTED = (
 )
 
 
+NOTHING_INSTALLED = 'string & <""'
+"""What a family with no installed implementation admits: no string (none is below ""). Not
+``_|_``, which fails the whole evaluation at the definition; this fails each value that names
+one, at the value's line."""
+
+
 def _disjunction(names: list[str]) -> str:
-    return " | ".join(json.dumps(n) for n in sorted(names)) or "_|_"
+    return " | ".join(json.dumps(n) for n in sorted(names)) or NOTHING_INSTALLED
+
+
+def _known(names: Mapping[str, list[str]], definition: str, what: str) -> str:
+    installed = ", ".join(names.get(definition, []))
+    if installed or definition in ("#PhaseName", "#PublisherName"):
+        return installed or "none"
+    return f"none (no installed plugin registers a {what}; `forge plugins` lists what is installed)"
 
 
 def names_file(names: Mapping[str, list[str]]) -> str:
@@ -315,7 +328,7 @@ def diagnostics_for(
             positions = named or positions
             for pattern, definition, what in _FIELD_RULES:
                 if pattern.match(error.path):
-                    message = f"unknown {what} {field_name!r}; known: {', '.join(names.get(definition, [])) or 'none'}"
+                    message = f"unknown {what} {field_name!r}; known: {_known(names, definition, what)}"
                     break
             else:
                 where = f"{error.path}." if error.path else ""
@@ -324,7 +337,7 @@ def diagnostics_for(
             for pattern, definition, what in _NAME_RULES:
                 if pattern.match(error.path):
                     value = _token_at(source.text, *positions[-1]) if positions else ""
-                    message = f"unknown {what} {value!r}; known: {', '.join(names.get(definition, [])) or 'none'}"
+                    message = f"unknown {what} {value!r}; known: {_known(names, definition, what)}"
                     break
             else:
                 if error.path.endswith("timeout") and "out of bound" in error.message:

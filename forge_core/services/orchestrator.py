@@ -2,9 +2,11 @@
 
 Groups run strictly in order; the tasks of a group run in parallel (at most ``max_parallel`` at
 once), each as a ``ci`` job through the JobDispatcher port (over NATS: the same path as ``forge
-dispatch``). The first failing task fails the run: the group's other running tasks are cancelled,
-its tasks not yet started and every later group are skipped. Setting the ``cancel`` event stops
-the run the same way, with status ``cancelled``. Every state change goes through the RunRecorder.
+dispatch``). The first failing task of a *required* phase fails the run: the group's other running
+tasks are cancelled, its tasks not yet started and every later group are skipped. A failing task of
+a phase that is not required is recorded (the task and its phase fail) and the run goes on; the
+outcome lists those phases. Setting the ``cancel`` event stops the run like a required failure,
+with status ``cancelled``. Every state change goes through the RunRecorder.
 
 A task a worker already started when it is cancelled runs to its end on that worker (jobs have
 no cancel message yet); the run does not wait for it.
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -78,22 +80,26 @@ class EmbeddedOrchestrator:
         cancel = cancel or asyncio.Event()
         await self.recorder.set_run_status(run_id, RunStatus.RUNNING.value)
         outcome: RunOutcome | None = None
+        tolerated: list[str] = []  # phases that failed without stopping the run (not required)
         for group in groups:
             if outcome is None and cancel.is_set():
                 outcome = RunOutcome(RunStatus.CANCELLED, "cancelled")
             if outcome is not None:
                 await self._skip(group)
                 continue
-            outcome = await self._run_group(run_id, group, source, cancel)
-        outcome = outcome or RunOutcome(RunStatus.SUCCESS)
+            outcome = await self._run_group(run_id, group, source, cancel, tolerated)
+        outcome = replace(outcome or RunOutcome(RunStatus.SUCCESS), failed_phases=tuple(tolerated))
         await self.recorder.set_run_status(run_id, outcome.status.value, error=outcome.error)
-        log.info("run %s: %s%s", run_id, outcome.status.value, f" ({outcome.error})" if outcome.error else "")
+        also = f"; failed, not required: {', '.join(tolerated)}" if tolerated else ""
+        log.info("run %s: %s%s%s", run_id, outcome.status.value, f" ({outcome.error})" if outcome.error else "", also)
         return outcome
 
     async def _run_group(
-        self, run_id: str, group: list[PhasePlan], source: SourceRef, cancel: asyncio.Event
+        self, run_id: str, group: list[PhasePlan], source: SourceRef, cancel: asyncio.Event, tolerated: list[str]
     ) -> RunOutcome | None:
-        """Run one group; None when every task succeeded, else why the run stops."""
+        """Run one group; None when the run goes on, else why it stops. Phases that failed but are
+        not required are added to ``tolerated``."""
+        required = {task.id: phase.required for phase in group for task in phase.tasks}
         for phase in group:
             await self.recorder.set_phase_status(phase.id, RunStatus.RUNNING.value)
         slots = asyncio.Semaphore(self.max_parallel)
@@ -114,7 +120,7 @@ class EmbeddedOrchestrator:
                     pending.discard(finished)
                     result = finished.result()
                     outcomes[result.task.id] = result
-                    if result.status is RunStatus.FAILED and stop is None:
+                    if result.status is RunStatus.FAILED and stop is None and required[result.task.id]:
                         stop = RunOutcome(
                             RunStatus.FAILED, f"task {result.task.key} failed: {result.error}", result.task.key
                         )
@@ -136,6 +142,8 @@ class EmbeddedOrchestrator:
             statuses = {outcomes[t.id].status for t in phase.tasks if t.id in outcomes}
             if RunStatus.FAILED in statuses:
                 status = RunStatus.FAILED
+                if not phase.required:
+                    tolerated.append(phase.name)
             elif statuses <= {RunStatus.SUCCESS}:
                 status = RunStatus.SUCCESS
             else:

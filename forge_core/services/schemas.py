@@ -88,6 +88,7 @@ class TaskPlan(Input):
 class PhasePlan(Input):
     name: Name
     group_number: Annotated[int, Field(ge=0, le=100000)]
+    required: bool = Field(True, description="Its failure stops the run (a plan that does not say is strict).")
     tasks: Annotated[list[TaskPlan], Field(max_length=10000)] = []
 
 
@@ -144,6 +145,7 @@ class Phase(Output):
     id: UUID
     name: str
     group_number: int
+    required: bool = True
     status: RunStatus
     started_at: datetime | None
     completed_at: datetime | None

@@ -31,6 +31,7 @@ PLAN = {
         {
             "name": "build",
             "group_number": 2,
+            "required": False,
             "tasks": [
                 {"key": "build/api", "project_name": "api", "project_path": "services/api",
                  "steps": [{"name": "image", "action": "earthly", "target": "+docker"}]},
@@ -139,6 +140,7 @@ def test_plan_returns_ids_and_the_run_shows_phases_tasks_steps(api: Api) -> None
     assert task["id"]
     assert [s["name"] for s in task["steps"]] == ["lint", "unit"]
     assert task["steps"][1]["timeout_seconds"] == 600
+    assert [p["required"] for p in recorded["phases"]] == [True, False]  # a plan that does not say is strict
     assert api.get(f"/v1/runs/{run['id']}").json()["phases"] == recorded["phases"]
 
 

@@ -84,7 +84,7 @@ phases: {
 }
 publishers: {
 	images: {type: "docker", registry: "registry.test", credentials: {provider: "env", secretName: "TOKEN"}}
-	bucket: {type: "s3", bucket: "b"}
+	bucket: {type: "s3", bucket: "builds"}
 }
 """
 

@@ -47,8 +47,9 @@ def test_schema_violations_are_all_reported_with_lines(discover, make_repo) -> N
     [
         ('phases: deploy: steps: []\n', 4, "unknown phase (not in repo.cue) 'deploy'; known: build, test"),
         ('phases: build: steps: [{name: "b", action: "make"}]\n', 4, "unknown step action 'make'; known: "),
-        ('artifacts: x: {type: "jar", producer: earthly: {}}\n', 4, "unknown artifact type 'jar'; known: "),
-        ('artifacts: x: {type: "binary", producer: earthly: {}, publishers: ["nowhere"]}\n', 4,
+        ('artifacts: x: {type: "jar", producer: earthly: {target: "+build"}}\n', 4,
+         "unknown artifact type 'jar'; known: "),
+        ('artifacts: x: {type: "binary", producer: earthly: {target: "+build"}, publishers: ["nowhere"]}\n', 4,
          "unknown publisher (not in repo.cue) 'nowhere'; known: bucket, images"),
         ('artifacts: x: {type: "binary", producer: gradle: {}}\n', 4, "unknown producer 'gradle'; known: "),
         ('release: on: [{sometimes: true}]\n', 4, "unknown release trigger 'sometimes'; known: "),
@@ -58,7 +59,7 @@ def test_schema_violations_are_all_reported_with_lines(discover, make_repo) -> N
          "artifact 'x' needs exactly one producer kind (got: none)"),
         ('phases: build: steps: [{name: "b", action: "earthly", timeout: "5 minutes"}]\n', 4,
          "'5 minutes' is not a duration"),
-        ('artifacts: x: {type: "binary", producer: earthly: {}, publishers: ["images"]}\n', 4,
+        ('artifacts: x: {type: "binary", producer: earthly: {target: "+build"}, publishers: ["images"]}\n', 4,
          "publisher 'images' (docker) of artifact 'x' accepts container, not 'binary'"),
     ],
 )

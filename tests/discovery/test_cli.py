@@ -91,3 +91,18 @@ def test_a_bad_ref_is_a_clean_error(forge, example: Path) -> None:
     result = forge("discover", str(example), "--commit", "no-such-branch")
     assert result.exit_code == 2
     assert "no commit 'no-such-branch'" in result.stderr
+
+
+def test_validate_reports_a_mistyped_publisher_setting_at_its_line(forge, example: Path) -> None:
+    repo_cue = example / ".forge/repo.cue"
+    lines = repo_cue.read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if 'namespace: "acme"' in text)
+    lines[line - 1] = lines[line - 1].replace("namespace:", "namespaec:")
+    repo_cue.write_text("\n".join(lines) + "\n")
+    result = forge("validate", str(example))
+    assert result.exit_code == 2
+    assert (
+        f".forge/repo.cue:{line}:3: publisher 'docker' (plugin forge_docker) of target 'container-registry': "
+        "settings.namespaec: unknown field; expected one of: namespace, registry, repository"
+    ) in result.stderr
+    assert "1 error(s)" in result.stderr

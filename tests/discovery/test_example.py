@@ -89,8 +89,8 @@ def test_document_round_trips_through_json(discover, example: Path) -> None:
 
 def test_run_plan_lists_phases_in_run_order_with_their_tasks(discover, example: Path) -> None:
     plan = discover(example).run_plan()
-    assert [(p["group_number"], p["name"]) for p in plan["phases"]] == [
-        (1, "test"), (1, "validate"), (2, "build"), (3, "package")
+    assert [(p["group_number"], p["name"], p["required"]) for p in plan["phases"]] == [
+        (1, "test", True), (1, "validate", False), (2, "build", True), (3, "package", True)
     ]
     test_phase = plan["phases"][0]
     assert [t["key"] for t in test_phase["tasks"]] == ["acmectl/test", "api/test", "greeting/test"]

@@ -36,8 +36,9 @@ def task(task_id: str, *targets: str, project: str = "api") -> dict[str, Any]:
     }
 
 
-def phase(phase_id: str, group: int, *tasks: dict[str, Any]) -> dict[str, Any]:
-    return {"id": phase_id, "name": phase_id, "group_number": group, "tasks": list(tasks)}
+def phase(phase_id: str, group: int, *tasks: dict[str, Any], required: bool | None = None) -> dict[str, Any]:
+    entry = {"id": phase_id, "name": phase_id, "group_number": group, "tasks": list(tasks)}
+    return entry if required is None else {**entry, "required": required}
 
 
 def orchestrate(
@@ -92,6 +93,48 @@ def test_groups_run_in_order_tasks_in_parallel_and_the_first_failure_stops_the_r
     assert calls.index(("task", "c", "running", None)) > max(
         calls.index(("task", "a", "success", None)), calls.index(("task", "b", "success", None))
     )
+
+
+def test_a_phase_that_is_not_required_fails_without_stopping_or_failing_the_run(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    recorder: RecordingRecorder, monorepo: tuple[Path, str], tmp_path: Path,
+) -> None:
+    repo, commit = monorepo
+    plan = {"phases": [
+        phase("lint", 1, task("style", "echo untidy; exit 1"), task("docs", "true", project="web"), required=False),
+        phase("test", 1, task("unit", "sleep 0.5; true"), required=True),
+        phase("build", 2, task("compile", "true"), required=True),
+    ]}
+    source = SourceRef(repository=str(repo), commit=commit)
+    outcome = orchestrate(make_worker, settings, storage, recorder, plan, source, mark=tmp_path)
+    assert outcome == RunOutcome(RunStatus.SUCCESS, failed_phases=("lint",))
+    calls = recorder.calls
+    assert ("phase", "lint", "failed") in calls
+    assert ("task", "docs", "success", None) in calls  # its other task was not stopped
+    assert ("phase", "test", "success") in calls and ("task", "unit", "success", None) in calls
+    assert ("phase", "build", "success") in calls  # the next group ran
+    assert calls[-1] == ("run", "run-o", "success", None)
+
+
+def test_a_required_phase_still_stops_the_run_after_one_that_is_not(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    recorder: RecordingRecorder, monorepo: tuple[Path, str], tmp_path: Path,
+) -> None:
+    repo, commit = monorepo
+    plan = {"phases": [
+        phase("lint", 1, task("style", "exit 1"), required=False),
+        phase("test", 2, task("unit", "exit 3"), task("slow", "sleep 5", project="web"), required=True),
+        phase("build", 3, task("compile", "true"), required=False),
+    ]}
+    source = SourceRef(repository=str(repo), commit=commit)
+    outcome = orchestrate(make_worker, settings, storage, recorder, plan, source, mark=tmp_path)
+    assert outcome == RunOutcome(
+        RunStatus.FAILED, "task api:unit failed: step 'step0' failed: exited with code 3", "api:unit",
+        failed_phases=("lint",),
+    )
+    assert ("task", "slow", "cancelled", "run stopped") in recorder.calls
+    assert ("phase", "build", "skipped") in recorder.calls
+    assert recorder.calls[-1] == ("run", "run-o", "failed", outcome.error)
 
 
 def test_cancelling_stops_the_run_and_skips_later_groups(

@@ -64,6 +64,26 @@ def test_a_failing_step_fails_its_group_and_leaves_later_groups_untouched(
     assert "== api/test / unit (success)" in logs.stdout
 
 
+def test_a_failing_step_of_a_phase_that_is_not_required_is_reported_and_the_run_goes_on(
+    forge: Forge, example: Path, commit_change: Callable[..., None]
+) -> None:
+    commit_change(
+        example, "docs/.forge/project.cue",
+        'target: "python3 check_links.py pages"',
+        'target: "python3 -c \\"import sys; print(\'broken link\'); sys.exit(4)\\""',
+    )
+    result = forge("run", str(example))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "docs/validate" in result.stdout
+    assert "(phase validate is not required: the run goes on)" in result.stdout
+    assert "failed but not required (the run went on): validate" in result.stdout
+    assert "✓ success  acmectl/package" in result.stdout  # later groups ran
+    run = run_listing(forge)[0]
+    assert run["status"] == "success"
+    detail = forge("logs", str(run["id"]), "--task", "docs/validate")
+    assert "broken link" in detail.stdout
+
+
 def test_a_commit_runs_once_and_a_second_forge_run_shows_that_run(forge: Forge, example: Path) -> None:
     first = forge("run", str(example))
     assert first.returncode == 0, first.stdout + first.stderr

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -103,6 +104,8 @@ class PhaseExecution(Base):
     )
     phase_name: Mapped[str] = mapped_column(String(255))
     group_number: Mapped[int] = mapped_column(Integer)
+    # a required phase's failure stops the run; rows from before the flag ran that way
+    required: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]

@@ -719,6 +719,7 @@ def _plan_rows(run_id: uuid.UUID, plan: s.RunPlan) -> PlanRows:
             pipeline_run_id=run_id,
             phase_name=phase_plan.name,
             group_number=phase_plan.group_number,
+            required=phase_plan.required,
             status=RunStatus.PENDING.value,
         )
         tasks = []
@@ -867,6 +868,7 @@ def _phase(row: m.PhaseExecution, tasks: list[s.Task]) -> s.Phase:
         id=row.id,
         name=row.phase_name,
         group_number=row.group_number,
+        required=row.required,
         status=RunStatus(row.status),
         started_at=row.started_at,
         completed_at=row.completed_at,

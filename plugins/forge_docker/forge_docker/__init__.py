@@ -4,6 +4,7 @@ The hooks are all this module holds; implementations are imported on first use.
 """
 
 from forge_core.sdk import ArtifactTypeRegistrar, PublisherRegistrar, hookimpl
+from forge_docker.settings import DockerTargetSettings
 
 __version__ = "0.1.0"
 
@@ -20,4 +21,5 @@ def forge_register_publishers(register: PublisherRegistrar) -> None:
         "forge_docker.publisher:DockerPublisher",
         artifact_types=["container"],
         description="Push container images to an OCI/Docker registry",
+        settings=DockerTargetSettings,
     )

@@ -1,6 +1,9 @@
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from forge_core.adapters.plugins import PluginHost
 from forge_core.sdk import ExecutionContext, Family, ProjectRef, StepSpec, StepStatus
 from forge_core.testing.contracts import StepRunnerContract
@@ -53,3 +56,10 @@ def test_empty_command_fails_clearly(forge_installed_host: PluginHost, tmp_path:
     outcome, lines = run(forge_installed_host, "  ", tmp_path)
     assert outcome.status is StepStatus.FAILED and "empty" in outcome.message  # type: ignore[attr-defined]
     assert lines == ["step s: no command (the step's target is empty)"]
+
+
+def test_an_exec_step_takes_no_settings(forge_installed_host: PluginHost) -> None:
+    schema = forge_installed_host.get(Family.STEP_RUNNER, "exec").options["settings"]
+    assert schema.model_validate({}) is not None
+    with pytest.raises(ValidationError, match="env"):
+        schema.model_validate({"env": {"A": "1"}})

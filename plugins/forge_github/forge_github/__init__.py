@@ -2,6 +2,7 @@
 (commit statuses)."""
 
 from forge_core.sdk import NotifierRegistrar, PublisherRegistrar, hookimpl
+from forge_github.settings import GithubTargetSettings
 
 __version__ = "0.1.0"
 
@@ -13,6 +14,7 @@ def forge_register_publishers(register: PublisherRegistrar) -> None:
         "forge_github.publisher:GithubReleasePublisher",
         artifact_types=["binary", "archive"],
         description="Attach binaries and archives to a GitHub release",
+        settings=GithubTargetSettings,
     )
 
 

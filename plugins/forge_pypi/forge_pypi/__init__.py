@@ -1,6 +1,7 @@
 """Catalyst Forge plugin: Python package artifacts and the ``pypi`` publisher."""
 
 from forge_core.sdk import ArtifactTypeRegistrar, PublisherRegistrar, hookimpl
+from forge_pypi.settings import PypiTargetSettings
 
 __version__ = "0.1.0"
 
@@ -17,4 +18,5 @@ def forge_register_publishers(register: PublisherRegistrar) -> None:
         "forge_pypi.publisher:PypiPublisher",
         artifact_types=["python"],
         description="Upload Python distributions to a PyPI-compatible index",
+        settings=PypiTargetSettings,
     )

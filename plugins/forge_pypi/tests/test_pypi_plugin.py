@@ -1,3 +1,6 @@
+import pytest
+from pydantic import ValidationError
+
 from forge_core.adapters.plugins import PluginHost
 from forge_core.sdk import Family
 from forge_core.testing.contracts import PublisherContract
@@ -13,3 +16,11 @@ class TestPypiPublisher(PublisherContract):
 def test_declares_the_python_artifact_type(forge_installed_host: PluginHost) -> None:
     assert forge_installed_host.get(Family.ARTIFACT_TYPE, "python").owner.plugin == "forge_pypi"
     assert forge_installed_host.get(Family.PUBLISHER, "pypi").options["artifact_types"] == ("python",)
+
+
+def test_a_pypi_target_names_its_index_by_url(forge_installed_host: PluginHost) -> None:
+    schema = forge_installed_host.get(Family.PUBLISHER, "pypi").options["settings"]
+    assert schema.model_validate({"repository": "https://pypi.acme.test/simple/"}).repository
+    for wrong in ({}, {"repository": "pypi.acme.test"}, {"repository": "https://x", "url": "https://x"}):
+        with pytest.raises(ValidationError):
+            schema.model_validate(wrong)

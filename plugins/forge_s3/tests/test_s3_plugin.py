@@ -1,3 +1,6 @@
+import pytest
+from pydantic import ValidationError
+
 from forge_core.adapters.plugins import PluginHost
 from forge_core.sdk import Family
 from forge_core.testing.contracts import PublisherContract
@@ -12,3 +15,12 @@ class TestS3Publisher(PublisherContract):
 
 def test_s3_publishes_binaries_and_archives(forge_installed_host: PluginHost) -> None:
     assert forge_installed_host.get(Family.PUBLISHER, "s3").options["artifact_types"] == ("binary", "archive")
+
+
+def test_an_s3_target_names_a_valid_bucket(forge_installed_host: PluginHost) -> None:
+    schema = forge_installed_host.get(Family.PUBLISHER, "s3").options["settings"]
+    target = schema.model_validate({"bucket": "acme-artifacts", "prefix": "releases", "endpointUrl": "http://127.0.0.1:9000"})
+    assert (target.bucket, target.prefix, target.endpoint_url) == ("acme-artifacts", "releases", "http://127.0.0.1:9000")
+    for wrong in ({}, {"bucket": "Acme_Artifacts"}, {"bucket": "acme", "endpoint": "http://127.0.0.1"}):
+        with pytest.raises(ValidationError):
+            schema.model_validate(wrong)
