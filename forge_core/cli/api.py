@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from forge_core.cli.common import fail, plugin_host
+
 token_app = typer.Typer(help="Platform tokens signed with the local key.", no_args_is_help=True)
 
 
@@ -25,7 +27,6 @@ def api(
     import uvicorn
 
     from forge_core.adapters.plugins import load_plugins
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
     from forge_core.settings import load_settings
 
@@ -51,7 +52,6 @@ def create_token(
 ) -> None:
     """Mint a token for the local API, signed with the platform key (created if needed)."""
     from forge_core.adapters.auth.keys import platform_key
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ConfigurationError, ForgeError
     from forge_core.settings import load_settings
 
@@ -76,7 +76,6 @@ def notifier() -> None:
     from forge_core.adapters.db.engine import create_engine, migrate
     from forge_core.adapters.db.store import SqlStore
     from forge_core.adapters.structured_logs import configure
-    from forge_core.cli.main import fail, plugin_host
     from forge_core.domain.errors import ConfigurationError, ForgeError
     from forge_core.services.outbox import sender_from_settings
     from forge_core.settings import load_settings

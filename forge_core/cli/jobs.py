@@ -12,15 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from forge_core.cli.common import fail
+
 if TYPE_CHECKING:
     from forge_core.domain.models import Job
     from forge_core.ports.platform import RunRecorder
     from forge_core.settings import Settings
-
-EXIT_JOB_FAILED = 5
-EXIT_TIMEOUT = 6
-EXIT_INFRASTRUCTURE = 7
-
 
 def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
@@ -60,7 +57,6 @@ def worker(
 
     from forge_core.adapters.plugins import load_plugins
     from forge_core.adapters.storage import FsspecStore
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
     from forge_core.settings import load_settings
     from forge_core.worker.runner import Worker, serve
@@ -127,7 +123,6 @@ def dispatch(
     from forge_core.adapters.bus.connection import connect
     from forge_core.adapters.bus.dispatcher import NatsDispatcher
     from forge_core.adapters.storage import FsspecStore
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ConfigurationError, ForgeError, JobFailedError
     from forge_core.domain.models import JobResult, JobStatus
     from forge_core.settings import load_settings

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from forge_core.cli.common import fail
+
 if TYPE_CHECKING:
     from forge_core.domain.models import SourceEvent
     from forge_core.domain.plan import DiscoveryDocument
@@ -27,7 +29,6 @@ def _discover(
     from forge_core.adapters.git import CommitReader, WorkingTreeReader
     from forge_core.adapters.plugins import load_plugins
     from forge_core.builtin.discovery import new_discovery, resolve_event
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
     from forge_core.settings import load_settings
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from forge_core.cli.common import fail, plugin_host
+
 if TYPE_CHECKING:
     from forge_core.adapters.platform_client import PlatformClient
 
@@ -33,7 +35,6 @@ def run(
 
     from rich.console import Console
 
-    from forge_core.cli.main import fail, plugin_host
     from forge_core.domain.errors import ForgeError
     from forge_core.settings import load_settings
 
@@ -56,7 +57,6 @@ def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List pipeline runs, newest first."""
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
 
     try:
@@ -79,7 +79,6 @@ def logs(
 ) -> None:
     """Print the logs of a run's steps (of one task with --task)."""
     from forge_core.adapters.storage import FsspecStore
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ConfigurationError, ForgeError
     from forge_core.settings import load_settings
 
@@ -108,7 +107,6 @@ def logs(
 
 def cancel(run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run's id.")]) -> None:
     """Cancel a run: it stops, and its unfinished phases, tasks and steps are cancelled."""
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
 
     try:
@@ -122,7 +120,6 @@ def _with_client(call: Callable[[PlatformClient], Awaitable[T]]) -> T:
     """Run ``call(client)`` against the Platform API (configured, or the local one)."""
     import asyncio
 
-    from forge_core.cli.main import plugin_host
     from forge_core.cli.platform import platform_client
     from forge_core.settings import load_settings
 
