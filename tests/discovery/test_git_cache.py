@@ -121,12 +121,17 @@ def test_a_corrupt_mirror_is_rebuilt_for_a_checkout(cache: GitCache, origin: Pat
         assert (root / "README.md").read_text() == "hello\n"
 
 
+def check_out(cache: GitCache, url: str, commit: str, dest: Path) -> None:
+    """A checkout expected to fail before its block runs."""
+    with checked_out(cache, url, commit, dest):
+        pytest.fail(f"checked out {commit} of {url}")
+
+
 def test_a_checkout_waits_for_the_mirror_lock_only_so_long(origin: Path, tmp_path: Path) -> None:
     cache = GitCache(GitSettings(cache_dir=tmp_path / "git-cache", lock_timeout=0.2))
     cache.open(str(origin), "main")
     with FileLock(cache.path(str(origin)).with_suffix(".lock")), pytest.raises(GitError, match="locked by another"):
-        with checked_out(cache, str(origin), "main", tmp_path / "work"):
-            pytest.fail("checked out while another user held the mirror")
+        check_out(cache, str(origin), "main", tmp_path / "work")
     assert not (tmp_path / "work").exists()
 
 
@@ -134,8 +139,7 @@ def test_a_checkout_of_a_missing_commit_names_it_and_leaves_nothing(
     cache: GitCache, origin: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(GitError, match="is not in") as raised:
-        with checked_out(cache, str(origin), "0" * 40, tmp_path / "work"):
-            pytest.fail("checked out a commit that does not exist")
+        check_out(cache, str(origin), "0" * 40, tmp_path / "work")
     assert raised.value.where == "0" * 40
     assert not (tmp_path / "work").exists()
 
@@ -149,12 +153,11 @@ def _closed_port() -> int:
 @pytest.mark.parametrize("use", ["open", "checkout"])
 def test_credentials_in_a_repository_url_never_reach_an_error(cache: GitCache, tmp_path: Path, use: str) -> None:
     url = f"http://forge-bot:s3cr3t-t0ken@127.0.0.1:{_closed_port()}/acme/monorepo.git"
+    attempt = (lambda: cache.open(url, "main")) if use == "open" else (
+        lambda: check_out(cache, url, "0" * 40, tmp_path / "work")
+    )
     with pytest.raises(GitError) as raised:
-        if use == "open":
-            cache.open(url, "main")
-        else:
-            with checked_out(cache, url, "0" * 40, tmp_path / "work"):
-                pytest.fail("checked out from a server that is not there")
+        attempt()
     shown = f"{raised.value} {raised.value.where} {raised.value.details}"
     assert "s3cr3t-t0ken" not in shown and "forge-bot" not in shown
     assert "****@127.0.0.1" in shown
@@ -162,6 +165,5 @@ def test_credentials_in_a_repository_url_never_reach_an_error(cache: GitCache, t
 
 def test_no_repository_is_an_error_naming_the_field(cache: GitCache, tmp_path: Path) -> None:
     with pytest.raises(GitError, match="no repository given") as raised:
-        with checked_out(cache, "", "0" * 40, tmp_path / "work"):
-            pytest.fail("checked out nothing")
+        check_out(cache, "", "0" * 40, tmp_path / "work")
     assert raised.value.where == "repository"
