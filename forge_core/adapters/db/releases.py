@@ -17,7 +17,6 @@ from forge_core.services import schemas as s
 from forge_core.services.errors import Conflict, InvalidRequest, NotFound
 
 NUMBER = re.compile(r"^[0-9]{1,9}$")
-
 SHA_PREFIX = re.compile(r"^[0-9a-f]{7,64}$")
 
 

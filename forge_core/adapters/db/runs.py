@@ -241,7 +241,6 @@ def _apply(entity: Any, status: str, change: rules.Transition) -> None:
 
 # --- plan -------------------------------------------------------------------------------------
 
-
 PlanRows = list[tuple[m.PhaseExecution, list[tuple[m.TaskExecution, list[m.StepExecution]]]]]
 
 
