@@ -15,6 +15,7 @@ from forge_core.domain.errors import ConfigurationError, ForgeError, JobFailedEr
 
 if TYPE_CHECKING:
     from forge_core.adapters.plugins import PluginHost
+    from forge_core.settings import Settings
 
 # The exit codes that mean something (a ForgeError's own ``exit_code``; 1 for any other error).
 EXIT_BAD_INPUT = ConfigurationError.exit_code
@@ -31,12 +32,19 @@ def fail(error: ForgeError) -> NoReturn:
     raise typer.Exit(error.exit_code)
 
 
-def plugin_host() -> PluginHost:
-    """Settings and plugins, loaded as every entry point does; a ForgeError exits cleanly."""
+def settings_and_plugins() -> tuple[Settings, PluginHost]:
+    """The settings, and the plugins they choose, loaded once as every entry point loads them;
+    raises a ForgeError naming what is wrong."""
     from forge_core.adapters.plugins import load_plugins
     from forge_core.settings import load_settings
 
+    settings = load_settings()
+    return settings, load_plugins(settings.plugins)
+
+
+def plugin_host() -> PluginHost:
+    """The plugins the settings choose; a ForgeError exits cleanly."""
     try:
-        return load_plugins(load_settings().plugins)
+        return settings_and_plugins()[1]
     except ForgeError as error:
         fail(error)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from forge_core.cli.common import fail
+from forge_core.cli.common import fail, settings_and_plugins
 
 if TYPE_CHECKING:
     from forge_core.domain.models import Job
@@ -55,18 +55,15 @@ def worker(
     """Pull jobs of one type from NATS JetStream and run them with the job-handler plugin."""
     import asyncio
 
-    from forge_core.adapters.plugins import load_plugins
     from forge_core.adapters.storage import FsspecStore
     from forge_core.domain.errors import ForgeError
-    from forge_core.settings import load_settings
     from forge_core.worker.runner import Worker, serve
 
     _setup_logging()
     try:
-        settings = load_settings()
+        settings, host = settings_and_plugins()
         if metrics_port is not None:
             settings.worker.metrics_port = metrics_port
-        host = load_plugins(settings.plugins)
         runner = Worker(
             settings, host, job_type, make_recorder(settings), FsspecStore.from_settings(settings.storage),
             concurrency=concurrency,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from forge_core.cli.common import fail, plugin_host
+from forge_core.cli.common import fail, settings_and_plugins
 
 if TYPE_CHECKING:
     from forge_core.adapters.platform_client import PlatformClient
@@ -36,12 +36,10 @@ def run(
     from rich.console import Console
 
     from forge_core.domain.errors import ForgeError
-    from forge_core.settings import load_settings
 
     console = Console(highlight=False)
     try:
-        settings = load_settings()
-        host = plugin_host()
+        settings, host = settings_and_plugins()
         from forge_core.cli.pipeline import locate, run_pipeline
 
         source = locate(path, commit=commit, branch=branch, tag=tag)
@@ -121,10 +119,8 @@ def _with_client(call: Callable[[PlatformClient], Awaitable[T]]) -> T:
     import asyncio
 
     from forge_core.cli.platform import platform_client
-    from forge_core.settings import load_settings
 
-    settings = load_settings()
-    host = plugin_host()
+    settings, host = settings_and_plugins()
 
     async def go() -> T:
         async with platform_client(settings, host) as client:
