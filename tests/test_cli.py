@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +34,25 @@ def test_help_lists_the_core_commands(run_forge: Callable[..., object]) -> None:
     result = run_forge("--help")
     assert result.returncode == 0
     assert "plugins" in result.stdout and "version" in result.stdout
+
+
+HELP_IMPORTS = """
+import sys
+from forge_core.cli.main import main
+try:
+    main(["--help"])
+except SystemExit:
+    pass
+print(" ".join(sorted(sys.modules)))
+"""
+
+
+def test_help_imports_neither_pydantic_nor_the_settings_nor_the_plugins() -> None:
+    done = subprocess.run([sys.executable, "-c", HELP_IMPORTS], capture_output=True, text=True, check=True)
+    loaded = done.stdout.splitlines()[-1].split()
+    assert "forge_core.cli.common" in loaded and "forge_core.cli.run" in loaded  # the commands are listed
+    heavy = ("pydantic", "forge_core.settings", "forge_core.adapters", "stevedore", "pluggy", "rich", "git")
+    assert [m for m in loaded if m in heavy or m.startswith(tuple(f"{h}." for h in heavy))] == []
 
 
 def test_plugins_json_lists_builtins_and_installed_plugins(run_forge: Callable[..., object]) -> None:

@@ -14,13 +14,21 @@ from pydantic import BaseModel
 
 from forge_core.adapters.auth.github import GithubExchange
 from forge_core.adapters.auth.tokens import TokenVerifier
-from forge_core.adapters.db.store import SqlStore
 from forge_core.adapters.plugins import PluginHost
 from forge_core.services.auth import Principal
 from forge_core.services.errors import AuthenticationFailed, InvalidRequest
 from forge_core.services.outbox import OutboxSender
 from forge_core.services.platform import Platform
 from forge_core.services.schemas import Page
+from forge_core.services.store import (
+    ApprovalStore,
+    DeploymentStore,
+    OutboxStore,
+    Reachable,
+    ReleaseStore,
+    RunStore,
+    Store,
+)
 from forge_core.settings import Settings
 
 
@@ -28,7 +36,7 @@ from forge_core.settings import Settings
 class Services:
     settings: Settings
     host: PluginHost
-    store: SqlStore
+    store: Store
     platform: Platform
     verifier: TokenVerifier
     github: GithubExchange
@@ -38,6 +46,31 @@ class Services:
 def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
+
+
+# Each router asks for the narrow port of the aggregate it works on, not the whole store.
+def database(request: Request) -> Reachable:
+    return services(request).store
+
+
+def run_store(request: Request) -> RunStore:
+    return services(request).store
+
+
+def release_store(request: Request) -> ReleaseStore:
+    return services(request).store
+
+
+def deployment_store(request: Request) -> DeploymentStore:
+    return services(request).store
+
+
+def approval_store(request: Request) -> ApprovalStore:
+    return services(request).store
+
+
+def outbox_store(request: Request) -> OutboxStore:
+    return services(request).store
 
 
 bearer = HTTPBearer(auto_error=False, description="An OIDC access token, or a platform token")
@@ -101,6 +134,12 @@ def page(
 
 
 App = Annotated[Services, Depends(services)]
+Database = Annotated[Reachable, Depends(database)]
+Runs = Annotated[RunStore, Depends(run_store)]
+Releases = Annotated[ReleaseStore, Depends(release_store)]
+Deployments = Annotated[DeploymentStore, Depends(deployment_store)]
+Approvals = Annotated[ApprovalStore, Depends(approval_store)]
+Outbox = Annotated[OutboxStore, Depends(outbox_store)]
 Paging = Annotated[Page, Depends(page)]
 Reader = Annotated[Principal, Depends(require("read"))]
 Runner = Annotated[Principal, Depends(require("run"))]

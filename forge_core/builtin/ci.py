@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from forge_core.builtin.checkout import checked_out
 from forge_core.domain.errors import ConfigurationError, ForgeError
 from forge_core.domain.jobs import CiJobPayload, StepPlan, TaskPlan
 from forge_core.domain.models import (
@@ -64,6 +63,8 @@ def _status(outcome: StepOutcome) -> str:
 
 class CiHandler:
     def handle(self, job: Job, ctx: JobContext) -> JobResult:
+        from forge_core.adapters.git import GitCache, checked_out  # gitpython: on first use, not at plugin load
+
         try:
             payload = CiJobPayload.model_validate(job.payload)
         except ValidationError as exc:
@@ -77,7 +78,8 @@ class CiHandler:
         recorder.set_task_status(task.id, RunStatus.RUNNING.value)
         dest = ctx.cache_dir / "work" / f"{job.id}.{job.attempt}"
         try:
-            with checked_out(payload.source.repository, payload.source.commit, ctx.cache_dir, dest) as root:
+            mirrors = GitCache.for_worker(ctx.cache_dir)
+            with checked_out(mirrors, payload.source.repository, payload.source.commit, dest) as root:
                 workdir = (root / task.project_path).resolve()
                 if not workdir.is_dir() or not workdir.is_relative_to(root.resolve()):
                     raise ConfigurationError(

@@ -78,7 +78,6 @@ class DiscoveryHandler:
         from forge_core.domain.config import ProjectConfigError
         from forge_core.domain.errors import ForgeError
         from forge_core.settings.cue import CueSettings
-        from forge_core.settings.git import GitSettings
 
         payload = job.payload
         try:
@@ -87,11 +86,11 @@ class DiscoveryHandler:
             # (when the worker passes them) choose the evaluator.
             settings = ctx.services.get("settings")
             cue = getattr(settings, "cue", None) or CueSettings()
-            git_settings = GitSettings(cache_dir=ctx.cache_dir / "git")
             if self._evaluator is None:
                 self._evaluator = open_evaluator(cue)
             # the commit, when given, is what must be in the mirror (a tag may have moved since)
-            reader, _ = GitCache(git_settings).open(url, payload.get("commit") or payload.get("tag") or "HEAD")
+            rev = payload.get("commit") or payload.get("tag") or "HEAD"
+            reader, _ = GitCache.for_worker(ctx.cache_dir).open(url, rev)
             ctx.heartbeat()
             event = resolve_event(
                 reader, url, commit=payload.get("commit"), branch=payload.get("branch"), tag=payload.get("tag")

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from forge_core.cli.common import fail, settings_and_plugins
+
 token_app = typer.Typer(help="Platform tokens signed with the local key.", no_args_is_help=True)
 
 
@@ -24,14 +26,10 @@ def api(
     """Run the Platform API (settings from FORGE_* variables, checked before it starts)."""
     import uvicorn
 
-    from forge_core.adapters.plugins import load_plugins
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
-    from forge_core.settings import load_settings
 
     try:  # fail here, clearly, rather than inside the server's start-up
-        settings = load_settings()
-        load_plugins(settings.plugins)
+        settings, _ = settings_and_plugins()
     except ForgeError as error:
         fail(error)
     uvicorn.run(
@@ -51,7 +49,6 @@ def create_token(
 ) -> None:
     """Mint a token for the local API, signed with the platform key (created if needed)."""
     from forge_core.adapters.auth.keys import platform_key
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ConfigurationError, ForgeError
     from forge_core.settings import load_settings
 
@@ -76,17 +73,14 @@ def notifier() -> None:
     from forge_core.adapters.db.engine import create_engine, migrate
     from forge_core.adapters.db.store import SqlStore
     from forge_core.adapters.structured_logs import configure
-    from forge_core.cli.main import fail, plugin_host
     from forge_core.domain.errors import ConfigurationError, ForgeError
     from forge_core.services.outbox import sender_from_settings
-    from forge_core.settings import load_settings
 
     async def serve() -> None:
-        settings = load_settings()
+        settings, host = settings_and_plugins()
         engine = create_engine(settings.database)
         await migrate(engine)
-        registry = plugin_host().registry
-        sender = sender_from_settings(settings.api.notifier, registry, SqlStore(engine))
+        sender = sender_from_settings(settings.api.notifier, host.registry, SqlStore(engine))
         if sender is None:
             raise ConfigurationError("no notifier is configured", where="FORGE_API__NOTIFIER__TYPE")
         try:

@@ -12,15 +12,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from forge_core.cli.common import fail, settings_and_plugins
+
 if TYPE_CHECKING:
     from forge_core.domain.models import Job
     from forge_core.ports.platform import RunRecorder
     from forge_core.settings import Settings
-
-EXIT_JOB_FAILED = 5
-EXIT_TIMEOUT = 6
-EXIT_INFRASTRUCTURE = 7
-
 
 def register(app: typer.Typer) -> None:
     app.command("worker")(worker)
@@ -58,19 +55,15 @@ def worker(
     """Pull jobs of one type from NATS JetStream and run them with the job-handler plugin."""
     import asyncio
 
-    from forge_core.adapters.plugins import load_plugins
     from forge_core.adapters.storage import FsspecStore
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
-    from forge_core.settings import load_settings
     from forge_core.worker.runner import Worker, serve
 
     _setup_logging()
     try:
-        settings = load_settings()
+        settings, host = settings_and_plugins()
         if metrics_port is not None:
             settings.worker.metrics_port = metrics_port
-        host = load_plugins(settings.plugins)
         runner = Worker(
             settings, host, job_type, make_recorder(settings), FsspecStore.from_settings(settings.storage),
             concurrency=concurrency,
@@ -127,7 +120,6 @@ def dispatch(
     from forge_core.adapters.bus.connection import connect
     from forge_core.adapters.bus.dispatcher import NatsDispatcher
     from forge_core.adapters.storage import FsspecStore
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ConfigurationError, ForgeError, JobFailedError
     from forge_core.domain.models import JobResult, JobStatus
     from forge_core.settings import load_settings

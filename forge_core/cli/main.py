@@ -9,13 +9,13 @@ core commands at once; ``forge plugins`` shows which commands each plugin adds.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import Any
 
 import typer
 
-if TYPE_CHECKING:
-    from forge_core.adapters.plugins import PluginHost
-    from forge_core.domain.errors import ForgeError
+from forge_core.cli.common import fail, plugin_host
+
+__all__ = ["app", "core_commands", "fail", "main", "plugin_host"]  # fail, plugin_host: older imports
 
 app = typer.Typer(
     name="forge",
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 
 FEATURES: tuple[str, ...] = (
+    "forge_core.cli.installed",
     "forge_core.cli.run",
     "forge_core.cli.project",
     "forge_core.cli.jobs",
@@ -35,79 +36,6 @@ FEATURES: tuple[str, ...] = (
 )
 """Modules with a ``register(app)`` function adding a feature's commands; each must stay light
 to import (typer only; the work is imported inside the command functions)."""
-
-
-def fail(error: ForgeError) -> NoReturn:
-    """Print a ForgeError on stderr and exit with its code (the one place errors meet the user)."""
-    from rich.console import Console
-
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {error}", markup=True)
-    raise typer.Exit(error.exit_code)
-
-
-def plugin_host() -> PluginHost:
-    """Settings and plugins, loaded as every entry point does; a ForgeError exits cleanly."""
-    from forge_core.adapters.plugins import load_plugins
-    from forge_core.domain.errors import ForgeError
-    from forge_core.settings import load_settings
-
-    try:
-        return load_plugins(load_settings().plugins)
-    except ForgeError as error:
-        fail(error)
-
-
-@app.command()
-def version() -> None:
-    """Show the version of the core."""
-    from forge_core import DISTRIBUTION, __version__
-
-    typer.echo(f"{DISTRIBUTION} {__version__}")
-
-
-@app.command()
-def plugins(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-) -> None:
-    """List plugins: id, distribution, version, names registered, hooks, load errors."""
-    host = plugin_host()
-    host.extend_cli(app)  # records the commands each plugin adds
-    rows = host.describe()
-    if as_json:
-        import json
-
-        typer.echo(json.dumps({"plugins": rows}, indent=2))
-    else:
-        _print_plugins(rows)
-
-
-def _print_plugins(rows: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Catalyst Forge plugins", show_lines=True)
-    for column in ("plugin", "distribution", "version", "registers", "hooks", "commands", "status"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        registers = "\n".join(f"{family}: {', '.join(names)}" for family, names in row["registrations"].items())
-        status = row["status"] if not row["error"] else f"{row['status']}: {row['error']}"
-        style = {"failed": "red", "disabled": "dim"}.get(row["status"], "")
-        table.add_row(
-            row["id"],
-            row["distribution"] or "-",
-            row["version"] or "-",
-            registers or "-",
-            "\n".join(row["hooks"]) or "-",
-            "\n".join(row["commands"]) or "-",
-            status,
-            style=style,
-        )
-    console = Console()
-    console.print(table)
-    for row in rows:
-        if row["status"] == "failed":  # unwrapped, so it can be copied and searched
-            message = f"[red]{row['id']}[/] ({row['distribution']}): {row['error']}"
-            console.print(message, highlight=False, soft_wrap=True)
 
 
 def _invoked_command(argv: list[str]) -> str | None:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from forge_core.cli.common import fail, settings_and_plugins
+
 if TYPE_CHECKING:
     from forge_core.domain.models import SourceEvent
     from forge_core.domain.plan import DiscoveryDocument
@@ -25,15 +27,11 @@ def _discover(
 ) -> DiscoveryDocument:
     from forge_core.adapters.cue import open_evaluator
     from forge_core.adapters.git import CommitReader, WorkingTreeReader
-    from forge_core.adapters.plugins import load_plugins
     from forge_core.builtin.discovery import new_discovery, resolve_event
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
-    from forge_core.settings import load_settings
 
     try:
-        settings = load_settings()
-        host = load_plugins(settings.plugins)
+        settings, host = settings_and_plugins()
         source: CommitReader | WorkingTreeReader
         if working_tree:
             source = WorkingTreeReader(path)

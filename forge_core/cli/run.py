@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from forge_core.cli.common import fail, settings_and_plugins
+
 if TYPE_CHECKING:
     from forge_core.adapters.platform_client import PlatformClient
 
@@ -34,17 +36,14 @@ def run(
 
     from rich.console import Console
 
-    from forge_core.cli.main import fail, plugin_host
     from forge_core.domain.errors import ForgeError
-    from forge_core.settings import load_settings
 
     console = Console(highlight=False)
     # A service manager's stop (SIGTERM) is a Ctrl-C: the run is cancelled and recorded, never
     # left running; whichever SIGINT handling is in force at that moment applies.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: signal.raise_signal(signal.SIGINT))
     try:
-        settings = load_settings()
-        host = plugin_host()
+        settings, host = settings_and_plugins()
         from forge_core.cli.pipeline import locate, run_pipeline
 
         source = locate(path, commit=commit, branch=branch, tag=tag)
@@ -60,7 +59,6 @@ def runs(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """List pipeline runs, newest first."""
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
 
     try:
@@ -83,7 +81,6 @@ def logs(
 ) -> None:
     """Print the logs of a run's steps (of one task with --task)."""
     from forge_core.adapters.storage import FsspecStore
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ConfigurationError, ForgeError
     from forge_core.settings import load_settings
 
@@ -112,7 +109,6 @@ def logs(
 
 def cancel(run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run's id.")]) -> None:
     """Cancel a run: it stops, and its unfinished phases, tasks and steps are cancelled."""
-    from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
 
     try:
@@ -126,12 +122,9 @@ def _with_client(call: Callable[[PlatformClient], Awaitable[T]]) -> T:
     """Run ``call(client)`` against the Platform API (configured, or the local one)."""
     import asyncio
 
-    from forge_core.cli.main import plugin_host
     from forge_core.cli.platform import platform_client
-    from forge_core.settings import load_settings
 
-    settings = load_settings()
-    host = plugin_host()
+    settings, host = settings_and_plugins()
 
     async def go() -> T:
         async with platform_client(settings, host) as client:

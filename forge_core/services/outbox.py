@@ -22,7 +22,7 @@ from forge_core.ports.protocols import Notifier, NotifierOptions
 from forge_core.ports.registry import Family, Registry
 from forge_core.services import rules
 from forge_core.services import schemas as s
-from forge_core.services.store import Store
+from forge_core.services.store import OutboxStore
 from forge_core.settings.api import NotifierSettings
 
 log = logging.getLogger("forge.outbox")
@@ -46,7 +46,7 @@ def backoff(attempts: int, base: float, cap: float) -> float:
 class OutboxSender:
     def __init__(
         self,
-        store: Store,
+        store: OutboxStore,
         notifier: Notifier,
         options: NotifierOptions,
         config: SenderConfig,
@@ -119,7 +119,7 @@ class OutboxSender:
 
 
 def sender_from_settings(
-    settings: NotifierSettings, registry: Registry, store: Store
+    settings: NotifierSettings, registry: Registry, store: OutboxStore
 ) -> OutboxSender | None:
     """The sender for the configured notifier plugin, or None when none is configured."""
     if settings.type is None:

@@ -1,4 +1,5 @@
-"""The persistence the use cases need; the SQLAlchemy adapter implements it.
+"""The persistence the use cases need, one narrow port per aggregate; the SQLAlchemy adapter
+(:mod:`forge_core.adapters.db`) implements each, and :class:`Store` is all of them.
 
 Every method is one transaction. Methods that change state also write the audit log entry (and,
 for runs, the outbox row of the commit status) in that same transaction, so either all of it is
@@ -16,14 +17,16 @@ from forge_core.domain.models import RunStatus
 from forge_core.services import schemas as s
 
 
-class Store(Protocol):
+class Reachable(Protocol):
     async def ping(self) -> None:
         """Raise if the database cannot be reached."""
         ...
 
-    async def run_counts(self) -> dict[str, int]: ...
 
-    # runs
+class RunStore(Protocol):
+    """Pipeline runs and their phases, tasks and steps."""
+
+    async def run_counts(self) -> dict[str, int]: ...
     async def create_run(self, data: s.RunCreate, actor: str) -> s.Run: ...
     async def find_run(self, repository: str, commit_sha: str) -> s.Run | None: ...
     async def get_run(self, run_id: UUID) -> s.Run: ...
@@ -47,7 +50,10 @@ class Store(Protocol):
         self, step_id: UUID, update: s.StepStatusUpdate, actor: str
     ) -> None: ...
 
-    # releases
+
+class ReleaseStore(Protocol):
+    """Releases with their aliases, trigger and artifacts."""
+
     async def create_release(self, data: s.ReleaseCreate, actor: str) -> s.Release: ...
     async def get_release(self, repository: str, project: str, ref: str) -> s.Release: ...
     async def get_release_by_id(self, release_id: UUID) -> s.Release: ...
@@ -57,7 +63,10 @@ class Store(Protocol):
     ) -> s.Release: ...
     async def delete_alias(self, repository: str, project: str, alias: str, actor: str) -> None: ...
 
-    # deployments and approvals
+
+class DeploymentStore(Protocol):
+    """Deployments of releases to environments."""
+
     async def create_deployment(
         self, data: s.DeploymentCreate, actor: str, *, approval_required: bool
     ) -> tuple[s.Deployment, s.Deployment | None]:
@@ -70,6 +79,11 @@ class Store(Protocol):
     async def deployment_history(
         self, environment: str, repository: str, project: str, page: s.Page
     ) -> s.DeploymentList: ...
+
+
+class ApprovalStore(Protocol):
+    """Approvals of a release for an environment."""
+
     async def create_approval(self, data: s.ApprovalCreate, actor: str) -> s.Approval: ...
     async def revoke_approval(self, approval_id: UUID, actor: str) -> s.Approval: ...
     async def active_approval(self, release_id: UUID, environment: str) -> s.Approval: ...
@@ -77,7 +91,10 @@ class Store(Protocol):
         self, page: s.Page, *, release_id: UUID | None, environment: str | None
     ) -> s.ApprovalList: ...
 
-    # outbox
+
+class OutboxStore(Protocol):
+    """The commit statuses waiting to be delivered."""
+
     def outbox_turn(self) -> AbstractAsyncContextManager[bool]:
         """Whether this sender may deliver now: one sender at a time keeps each commit's order."""
         ...
@@ -89,3 +106,7 @@ class Store(Protocol):
     async def outbox_delivered(self, message_id: int, now: datetime) -> None: ...
     async def outbox_failed(self, message_id: int, error: str, retry_at: datetime) -> None: ...
     async def outbox_pending(self) -> int: ...
+
+
+class Store(Reachable, RunStore, ReleaseStore, DeploymentStore, ApprovalStore, OutboxStore, Protocol):
+    """Every port over one database (what :class:`forge_core.services.platform.Platform` is given)."""

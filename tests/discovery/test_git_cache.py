@@ -1,13 +1,16 @@
-"""The git cache: bare mirrors, fetch reuse, locks, corrupt mirrors rebuilt."""
+"""The git cache: bare mirrors, fetch reuse, locks, corrupt mirrors rebuilt, and the checkouts of
+jobs made from the same mirrors under the same rules."""
 
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
-from forge_core.adapters.git import GitCache, GitError
+from forge_core.adapters.git import GitCache, GitError, checked_out
 from forge_core.settings.git import GitSettings
 
 from .conftest import REPO_CUE, git, write_commit
@@ -83,3 +86,84 @@ def test_unknown_commit_and_unreachable_repository(cache: GitCache, origin: Path
     assert raised.value.where == "feedfacefeedfacefeedfacefeedfacefeedface"
     with pytest.raises(GitError, match="cannot clone"):
         cache.open(str(tmp_path / "nowhere"), "main")
+
+
+def test_a_checkout_is_the_commits_tree_from_the_shared_mirror_and_is_removed_after(
+    cache: GitCache, origin: Path, tmp_path: Path
+) -> None:
+    first = git(origin, "rev-parse", "HEAD").strip()
+    write_commit(origin, {"README.md": "second\n", "new.txt": "new\n"}, "second")
+    dest = tmp_path / "work" / "job-1"
+    with checked_out(cache, str(origin), first, dest) as root:
+        assert root == dest
+        assert (root / "README.md").read_text() == "hello\n"
+        assert not (root / "new.txt").exists()
+        assert git(root, "rev-parse", "HEAD").strip() == first
+    assert not dest.exists()
+    assert git(cache.path(str(origin)), "worktree", "list", "--porcelain").count("worktree ") == 1  # the mirror only
+    assert cache.open(str(origin), first)[1] == first  # discovery reads the mirror the checkout made
+
+
+def test_a_checkout_fetches_a_commit_the_mirror_does_not_have_yet(
+    cache: GitCache, origin: Path, tmp_path: Path
+) -> None:
+    cache.open(str(origin), "main")
+    later = write_commit(origin, {"README.md": "later\n"}, "later")
+    with checked_out(cache, str(origin), later, tmp_path / "work") as root:
+        assert (root / "README.md").read_text() == "later\n"
+
+
+def test_a_corrupt_mirror_is_rebuilt_for_a_checkout(cache: GitCache, origin: Path, tmp_path: Path) -> None:
+    commit = cache.open(str(origin), "main")[1]
+    mirror = cache.path(str(origin))
+    (mirror / "config").write_text("[[[ not a config\n")  # HEAD is still there: not enough to trust it
+    with checked_out(cache, str(origin), commit, tmp_path / "work") as root:
+        assert (root / "README.md").read_text() == "hello\n"
+
+
+def check_out(cache: GitCache, url: str, commit: str, dest: Path) -> None:
+    """A checkout expected to fail before its block runs."""
+    with checked_out(cache, url, commit, dest):
+        pytest.fail(f"checked out {commit} of {url}")
+
+
+def test_a_checkout_waits_for_the_mirror_lock_only_so_long(origin: Path, tmp_path: Path) -> None:
+    cache = GitCache(GitSettings(cache_dir=tmp_path / "git-cache", lock_timeout=0.2))
+    cache.open(str(origin), "main")
+    with FileLock(cache.path(str(origin)).with_suffix(".lock")), pytest.raises(GitError, match="locked by another"):
+        check_out(cache, str(origin), "main", tmp_path / "work")
+    assert not (tmp_path / "work").exists()
+
+
+def test_a_checkout_of_a_missing_commit_names_it_and_leaves_nothing(
+    cache: GitCache, origin: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(GitError, match="is not in") as raised:
+        check_out(cache, str(origin), "0" * 40, tmp_path / "work")
+    assert raised.value.where == "0" * 40
+    assert not (tmp_path / "work").exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("use", ["open", "checkout"])
+def test_credentials_in_a_repository_url_never_reach_an_error(cache: GitCache, tmp_path: Path, use: str) -> None:
+    url = f"http://forge-bot:s3cr3t-t0ken@127.0.0.1:{_closed_port()}/acme/monorepo.git"
+    attempt = (lambda: cache.open(url, "main")) if use == "open" else (
+        lambda: check_out(cache, url, "0" * 40, tmp_path / "work")
+    )
+    with pytest.raises(GitError) as raised:
+        attempt()
+    shown = f"{raised.value} {raised.value.where} {raised.value.details}"
+    assert "s3cr3t-t0ken" not in shown and "forge-bot" not in shown
+    assert "****@127.0.0.1" in shown
+
+
+def test_no_repository_is_an_error_naming_the_field(cache: GitCache, tmp_path: Path) -> None:
+    with pytest.raises(GitError, match="no repository given") as raised:
+        check_out(cache, "", "0" * 40, tmp_path / "work")
+    assert raised.value.where == "repository"

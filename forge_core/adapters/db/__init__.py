@@ -1,1 +1,3 @@
-"""The Platform API's persistence: SQLAlchemy models, engine and migrations, the Store."""
+"""The Platform API's persistence on SQLAlchemy: ``models`` (tables), ``engine`` (connections and
+migrations), and one store per aggregate (``runs``, ``releases``, ``deployments``, ``approvals``,
+``outbox``) over ``database``; ``store.SqlStore`` is all of them over one engine."""

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 from pydantic import TypeAdapter, ValidationError
 
-from forge_core.api.deps import App, Paging, Reader, Releaser
+from forge_core.api.deps import App, Paging, Reader, Releaser, Releases
 from forge_core.api.errors import ERROR_RESPONSES
 from forge_core.services import schemas as s
 from forge_core.services.errors import InvalidRequest
@@ -25,19 +25,19 @@ async def create_release(body: s.ReleaseCreate, app: App, who: Releaser) -> s.Re
 
 @router.get("/{owner}/{repo}/{project}", response_model=s.ReleaseList)
 async def list_releases(
-    owner: Segment, repo: Segment, project: Segment, app: App, who: Reader, paging: Paging
+    owner: Segment, repo: Segment, project: Segment, releases: Releases, who: Reader, paging: Paging
 ) -> s.ReleaseList:
     who.require_repository(f"{owner}/{repo}")
-    return await app.store.list_releases(f"{owner}/{repo}", project, paging)
+    return await releases.list_releases(f"{owner}/{repo}", project, paging)
 
 
 @router.get("/{owner}/{repo}/{project}/{ref:path}", response_model=s.Release)
 async def get_release(
-    owner: Segment, repo: Segment, project: Segment, ref: str, app: App, who: Reader
+    owner: Segment, repo: Segment, project: Segment, ref: str, releases: Releases, who: Reader
 ) -> s.Release:
     """A release by number, commit SHA (or a unique prefix of 7 or more) or alias."""
     who.require_repository(f"{owner}/{repo}")
-    return await app.store.get_release(f"{owner}/{repo}", project, ref)
+    return await releases.get_release(f"{owner}/{repo}", project, ref)
 
 
 @router.put("/{owner}/{repo}/{project}/aliases/{alias:path}", response_model=s.Release)
@@ -47,22 +47,22 @@ async def set_alias(
     project: Segment,
     alias: str,
     body: s.AliasSet,
-    app: App,
+    releases: Releases,
     who: Releaser,
 ) -> s.Release:
     """Create an alias, or move it to another release of the project."""
     who.require_repository(f"{owner}/{repo}")
-    return await app.store.set_alias(f"{owner}/{repo}", project, _alias(alias), body, who.subject)
+    return await releases.set_alias(f"{owner}/{repo}", project, _alias(alias), body, who.subject)
 
 
 @router.delete(
     "/{owner}/{repo}/{project}/aliases/{alias:path}", status_code=204, response_class=Response
 )
 async def delete_alias(
-    owner: Segment, repo: Segment, project: Segment, alias: str, app: App, who: Releaser
+    owner: Segment, repo: Segment, project: Segment, alias: str, releases: Releases, who: Releaser
 ) -> Response:
     who.require_repository(f"{owner}/{repo}")
-    await app.store.delete_alias(f"{owner}/{repo}", project, alias, who.subject)
+    await releases.delete_alias(f"{owner}/{repo}", project, alias, who.subject)
     return Response(status_code=204)
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from forge_core.api.deps import App, Paging, Reader, Runner, Worker, json_of
+from forge_core.api.deps import App, Paging, Reader, Runner, Runs, Worker, json_of
 from forge_core.api.errors import ERROR_RESPONSES
 from forge_core.domain.models import RunStatus
 from forge_core.services import schemas as s
@@ -28,7 +28,7 @@ async def create_run(body: s.RunCreate, app: App, who: Runner) -> Response:
 
 @router.get("/runs", response_model=s.RunList)
 async def list_runs(
-    app: App,
+    runs: Runs,
     who: Reader,
     paging: Paging,
     repository: Annotated[str | None, Query(max_length=255)] = None,
@@ -38,22 +38,22 @@ async def list_runs(
     if who.repository is not None:  # a repository's token sees that repository's runs only
         who.require_repository(repository or who.repository)
         repository = who.repository
-    return await app.store.list_runs(paging, repository=repository, branch=branch, status=status)
+    return await runs.list_runs(paging, repository=repository, branch=branch, status=status)
 
 
 @router.get("/runs/{run_id}", response_model=s.Run)
-async def get_run(run_id: UUID, app: App, who: Reader) -> Response:
+async def get_run(run_id: UUID, runs: Runs, who: Reader) -> Response:
     """A run with its phases, tasks and steps."""
-    run = await app.store.get_run(run_id)
+    run = await runs.get_run(run_id)
     who.require_repository(run.repository)
     return json_of(run)
 
 
 @router.delete("/runs/{run_id}", status_code=204, response_class=Response)
-async def cancel_run(run_id: UUID, app: App, who: Runner) -> Response:
+async def cancel_run(run_id: UUID, app: App, runs: Runs, who: Runner) -> Response:
     """Cancel a run that has not finished; its open phases, tasks and steps are cancelled too."""
     if who.repository is not None:
-        who.require_repository((await app.store.get_run(run_id)).repository)
+        who.require_repository((await runs.get_run(run_id)).repository)
     await app.platform.cancel_run(run_id, who.subject)
     if app.sender:
         app.sender.wake()
@@ -64,9 +64,9 @@ INTERNAL: list[str | Enum] = ["internal"]
 
 
 @router.post("/runs/{run_id}/plan", status_code=201, response_model=s.RecordedPlan, tags=INTERNAL)
-async def record_plan(run_id: UUID, body: s.RunPlan, app: App, who: Worker) -> s.RecordedPlan:
+async def record_plan(run_id: UUID, body: s.RunPlan, runs: Runs, who: Worker) -> s.RecordedPlan:
     """Store the phases → tasks → steps discovery found; returns them with their ids."""
-    return await app.store.record_plan(run_id, body, who.subject)
+    return await runs.record_plan(run_id, body, who.subject)
 
 
 @router.put("/runs/{run_id}/status", response_model=s.RunSummary, tags=INTERNAL)
@@ -81,23 +81,23 @@ async def set_run_status(
 
 @router.put("/phases/{phase_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
 async def set_phase_status(
-    phase_id: UUID, body: s.PhaseStatusUpdate, app: App, who: Worker
+    phase_id: UUID, body: s.PhaseStatusUpdate, runs: Runs, who: Worker
 ) -> Response:
-    await app.store.set_phase_status(phase_id, body, who.subject)
+    await runs.set_phase_status(phase_id, body, who.subject)
     return Response(status_code=204)
 
 
 @router.put("/tasks/{task_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
 async def set_task_status(
-    task_id: UUID, body: s.TaskStatusUpdate, app: App, who: Worker
+    task_id: UUID, body: s.TaskStatusUpdate, runs: Runs, who: Worker
 ) -> Response:
-    await app.store.set_task_status(task_id, body, who.subject)
+    await runs.set_task_status(task_id, body, who.subject)
     return Response(status_code=204)
 
 
 @router.put("/steps/{step_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
 async def set_step_status(
-    step_id: UUID, body: s.StepStatusUpdate, app: App, who: Worker
+    step_id: UUID, body: s.StepStatusUpdate, runs: Runs, who: Worker
 ) -> Response:
-    await app.store.set_step_status(step_id, body, who.subject)
+    await runs.set_step_status(step_id, body, who.subject)
     return Response(status_code=204)

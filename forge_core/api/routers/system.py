@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from pydantic import BaseModel
 
-from forge_core.api.deps import App, Reader
+from forge_core.api.deps import App, Database, Outbox, Reader, Runs
 from forge_core.api.errors import ERROR_RESPONSES
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -30,10 +30,10 @@ async def healthz() -> Health:
 
 
 @router.get("/readyz", response_model=Health, tags=["health"], responses={503: {"model": Health}})
-async def readyz(app: App) -> Any:
+async def readyz(database: Database) -> Any:
     """Readiness: the database answers."""
     try:
-        await app.store.ping()
+        await database.ping()
     except Exception:  # any failure to reach the database means not ready
         return JSONResponse({"status": "database unavailable"}, status_code=503)
     return Health(status="ok")
@@ -64,10 +64,10 @@ class Metrics:
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
 )
-async def metrics(request: Request, app: App, _: Reader) -> Response:
+async def metrics(request: Request, runs: Runs, outbox: Outbox, _: Reader) -> Response:
     """Prometheus metrics: request latency by route, run counts by status, outbox backlog."""
     gauges: Metrics = request.app.state.metrics
-    for status, count in (await app.store.run_counts()).items():
+    for status, count in (await runs.run_counts()).items():
         gauges.runs.labels(status).set(count)
-    gauges.outbox.set(await app.store.outbox_pending())
+    gauges.outbox.set(await outbox.outbox_pending())
     return Response(generate_latest(gauges.registry), media_type=CONTENT_TYPE_LATEST)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from forge_core.api.deps import App
+from forge_core.api.deps import App, Runs
 from forge_core.api.errors import ERROR_RESPONSES
 from forge_core.services import schemas as s
 from forge_core.services.errors import Conflict
@@ -39,6 +39,7 @@ class WebhookIgnored(BaseModel):
 async def github_webhook(
     request: Request,
     app: App,
+    runs: Runs,
     x_github_event: Annotated[str | None, Header()] = None,
     x_hub_signature_256: Annotated[str | None, Header()] = None,
 ) -> Any:
@@ -49,12 +50,12 @@ async def github_webhook(
     wanted = run_for_event(x_github_event, body)
     if isinstance(wanted, Ignored):
         return JSONResponse(WebhookIgnored(reason=wanted.reason).model_dump(), status_code=202)
-    existing = await app.store.find_run(wanted.repository, wanted.commit_sha)
+    existing = await runs.find_run(wanted.repository, wanted.commit_sha)
     if existing is None:
         try:
             run = await app.platform.create_run(wanted, "github-webhook")
         except Conflict:  # the same delivery arriving twice at once
-            existing = await app.store.find_run(wanted.repository, wanted.commit_sha)
+            existing = await runs.find_run(wanted.repository, wanted.commit_sha)
         else:
             if app.sender:
                 app.sender.wake()

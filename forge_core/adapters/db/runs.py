@@ -1,0 +1,339 @@
+"""Pipeline runs and their plan: phases, tasks and steps (the run aggregate)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from forge_core.adapters.db import models as m
+from forge_core.adapters.db.database import SqlDatabase, audit, locked, paged, unique
+from forge_core.adapters.db.outbox import commit_status
+from forge_core.domain.models import RunStatus
+from forge_core.services import rules
+from forge_core.services import schemas as s
+from forge_core.services.errors import Conflict, NotFound
+
+OPEN_STATUSES = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+
+
+class SqlRuns(SqlDatabase):
+    """Implements :class:`forge_core.services.store.RunStore`; each method is one transaction."""
+
+    async def run_counts(self) -> dict[str, int]:
+        query = select(m.PipelineRun.status, func.count()).group_by(m.PipelineRun.status)
+        async with self.sessions() as session:
+            return {row[0]: row[1] for row in (await session.execute(query)).all()}
+
+    async def create_run(self, data: s.RunCreate, actor: str) -> s.Run:
+        try:
+            async with self.transaction() as session:
+                run = m.PipelineRun(
+                    **data.model_dump(exclude={"trigger_type"}),
+                    id=uuid.uuid4(),
+                    trigger_type=data.trigger_type.value,
+                    status=RunStatus.PENDING.value,
+                    created_at=m.utcnow(),
+                )
+                session.add(run)  # inserted with the outbox row and the audit entry at commit
+                commit_status(session, run)
+                audit(session, actor, "run.created", "run", run.id, {"commit_sha": run.commit_sha})
+        except IntegrityError:
+            existing = await self.find_run(data.repository, data.commit_sha)
+            if existing is None:  # the clash was not the one-run-per-commit rule
+                raise
+            raise Conflict(
+                f"a pipeline run for {data.repository}@{data.commit_sha} already exists",
+                where="commit_sha",
+                details={"run_id": str(existing.id)},
+            ) from None
+        return _run(run, [])
+
+    async def find_run(self, repository: str, commit_sha: str) -> s.Run | None:
+        query = _run_query().where(
+            m.PipelineRun.repository == repository, m.PipelineRun.commit_sha == commit_sha
+        )
+        async with self.sessions() as session:
+            run = (await session.execute(query)).unique().scalar_one_or_none()
+            return _run(run, run.phases) if run else None
+
+    async def get_run(self, run_id: uuid.UUID) -> s.Run:
+        query = _run_query().where(m.PipelineRun.id == run_id)
+        async with self.sessions() as session:
+            run = (await session.execute(query)).unique().scalar_one_or_none()
+            if run is None:
+                raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
+            return _run(run, run.phases)
+
+    async def list_runs(
+        self, page: s.Page, *, repository: str | None, branch: str | None, status: RunStatus | None
+    ) -> s.RunList:
+        query = select(m.PipelineRun)
+        if repository is not None:
+            query = query.where(m.PipelineRun.repository == repository)
+        if branch is not None:
+            query = query.where(m.PipelineRun.branch == branch)
+        if status is not None:
+            query = query.where(m.PipelineRun.status == status.value)
+        order = (m.PipelineRun.created_at.desc(), m.PipelineRun.id)
+        async with self.sessions() as session:
+            total, rows = await paged(session, query, page, *order)
+            return s.RunList(
+                runs=[s.RunSummary.model_validate(r) for r in rows],
+                total=total,
+                limit=page.limit,
+                offset=page.offset,
+            )
+
+    async def record_plan(self, run_id: uuid.UUID, plan: s.RunPlan, actor: str) -> s.RecordedPlan:
+        phases = _plan_rows(run_id, plan)
+        try:
+            async with self.transaction() as session:
+                run = await locked(session, m.PipelineRun, run_id, "pipeline run")
+                if RunStatus(run.status) in s.FINAL_STATUSES:
+                    raise Conflict(f"pipeline run {run_id} is already {run.status}", where="run_id")
+                planned = await session.scalar(
+                    select(func.count())
+                    .select_from(m.PhaseExecution)
+                    .where(m.PhaseExecution.pipeline_run_id == run_id)
+                )
+                if planned:
+                    raise Conflict(f"pipeline run {run_id} already has a plan", where="run_id")
+                # Parents first: the rows reference each other by foreign key.
+                session.add_all([phase for phase, _ in phases])
+                await session.flush()
+                session.add_all([task for _, tasks in phases for task, _ in tasks])
+                await session.flush()
+                session.add_all([st for _, tasks in phases for _, steps in tasks for st in steps])
+                audit(session, actor, "run.planned", "run", run_id, {"phases": len(phases)})
+        except IntegrityError as exc:
+            raise Conflict(
+                f"the plan of run {run_id} clashes with stored state: {exc.orig}", where="phases"
+            ) from None
+        return s.RecordedPlan(
+            phases=[
+                _phase(phase, [_task(task, [_step(st) for st in steps]) for task, steps in tasks])
+                for phase, tasks in phases
+            ]
+        )
+
+    async def set_run_status(
+        self, run_id: uuid.UUID, update: s.RunStatusUpdate, actor: str
+    ) -> tuple[RunStatus, s.RunSummary]:
+        async with self.transaction() as session:
+            run = await locked(session, m.PipelineRun, run_id, "pipeline run")
+            before = RunStatus(run.status)
+            change = rules.transition("run", run_id, run.status, update.status, m.utcnow())
+            if change.changed:
+                _apply(run, update.status.value, change)
+                run.error = update.error if update.error is not None else run.error
+                if update.status == RunStatus.CANCELLED:
+                    await _cancel_children(session, run_id)
+                commit_status(session, run)
+                changed = {"from": before.value, "to": run.status}
+                audit(session, actor, "run.status", "run", run_id, changed)
+            return before, s.RunSummary.model_validate(run)
+
+    async def set_phase_status(
+        self, phase_id: uuid.UUID, update: s.PhaseStatusUpdate, actor: str
+    ) -> None:
+        async with self.transaction() as session:
+            phase = await locked(session, m.PhaseExecution, phase_id, "phase")
+            await _require_run_open(session, phase.pipeline_run_id)
+            _change(session, actor, "phase", phase, update.status)
+
+    async def set_task_status(
+        self, task_id: uuid.UUID, update: s.TaskStatusUpdate, actor: str
+    ) -> None:
+        async with self.transaction() as session:
+            task = await locked(session, m.TaskExecution, task_id, "task")
+            run_id = await session.scalar(
+                select(m.PhaseExecution.pipeline_run_id).where(
+                    m.PhaseExecution.id == task.phase_execution_id
+                )
+            )
+            await _require_run_open(session, run_id)
+            if _change(session, actor, "task", task, update.status) and update.error is not None:
+                task.error = update.error
+
+    async def set_step_status(
+        self, step_id: uuid.UUID, update: s.StepStatusUpdate, actor: str
+    ) -> None:
+        async with self.transaction() as session:
+            step = await locked(session, m.StepExecution, step_id, "step")
+            run_id = await session.scalar(
+                select(m.PhaseExecution.pipeline_run_id)
+                .join(m.TaskExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
+                .where(m.TaskExecution.id == step.task_execution_id)
+            )
+            await _require_run_open(session, run_id)
+            _change(session, actor, "step", step, update.status)
+            if update.exit_code is not None:
+                step.exit_code = update.exit_code
+            if update.logs_s3_key is not None:
+                step.logs_s3_key = update.logs_s3_key
+
+
+# --- queries and rules applied in the transaction ----------------------------------------------
+
+
+def _run_query() -> Select[m.PipelineRun]:
+    # One round trip for the whole tree (the rows repeat the run; a run has tens of steps).
+    tree = joinedload(m.PipelineRun.phases).joinedload(m.PhaseExecution.tasks)
+    return select(m.PipelineRun).options(tree.joinedload(m.TaskExecution.steps))
+
+
+async def _require_run_open(session: AsyncSession, run_id: uuid.UUID | None) -> None:
+    status = await session.scalar(select(m.PipelineRun.status).where(m.PipelineRun.id == run_id))
+    if status is not None and RunStatus(status) == RunStatus.CANCELLED:
+        raise Conflict(
+            f"pipeline run {run_id} was cancelled", where="run_id", details={"run_id": str(run_id)}
+        )
+
+
+async def _cancel_children(session: AsyncSession, run_id: uuid.UUID) -> None:
+    now = m.utcnow()
+    phase_ids = (
+        select(m.PhaseExecution.id)
+        .where(m.PhaseExecution.pipeline_run_id == run_id)
+        .scalar_subquery()
+    )
+    task_ids = (
+        select(m.TaskExecution.id)
+        .where(m.TaskExecution.phase_execution_id.in_(phase_ids))
+        .scalar_subquery()
+    )
+    for model, scope in (
+        (m.PhaseExecution, m.PhaseExecution.pipeline_run_id == run_id),
+        (m.TaskExecution, m.TaskExecution.phase_execution_id.in_(phase_ids)),
+        (m.StepExecution, m.StepExecution.task_execution_id.in_(task_ids)),
+    ):
+        await session.execute(
+            update(model)
+            .where(scope, model.status.in_(OPEN_STATUSES))
+            .values(status=RunStatus.CANCELLED.value, completed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _change(session: AsyncSession, actor: str, what: str, entity: Any, status: RunStatus) -> bool:
+    """Apply a status change to a phase, task or step (with its audit entry); False if none."""
+    change = rules.transition(what, entity.id, entity.status, status, m.utcnow())
+    if change.changed:
+        changed = {"from": entity.status, "to": status.value}
+        audit(session, actor, f"{what}.status", what, entity.id, changed)
+        _apply(entity, status.value, change)
+    return change.changed
+
+
+def _apply(entity: Any, status: str, change: rules.Transition) -> None:
+    entity.status = status
+    if change.started_at is not None and entity.started_at is None:
+        entity.started_at = change.started_at
+    if change.completed_at is not None:
+        entity.completed_at = change.completed_at
+
+
+# --- plan -------------------------------------------------------------------------------------
+
+PlanRows = list[tuple[m.PhaseExecution, list[tuple[m.TaskExecution, list[m.StepExecution]]]]]
+
+
+def _plan_rows(run_id: uuid.UUID, plan: s.RunPlan) -> PlanRows:
+    """The rows of a plan, with their ids; names must be unique where the tables say so."""
+    unique([p.name for p in plan.phases], "phases[].name")
+    rows: PlanRows = []
+    for phase_plan in plan.phases:
+        names = [t.project_name for t in phase_plan.tasks]
+        unique(names, f"{phase_plan.name}.tasks[].project_name")
+        phase = m.PhaseExecution(
+            id=uuid.uuid4(),
+            pipeline_run_id=run_id,
+            phase_name=phase_plan.name,
+            group_number=phase_plan.group_number,
+            required=phase_plan.required,
+            status=RunStatus.PENDING.value,
+        )
+        tasks = []
+        for task_plan in phase_plan.tasks:
+            unique([st.name for st in task_plan.steps], f"{task_plan.key}.steps[].name")
+            task = m.TaskExecution(
+                id=uuid.uuid4(),
+                phase_execution_id=phase.id,
+                key=task_plan.key,
+                project_name=task_plan.project_name,
+                project_path=task_plan.project_path,
+                status=RunStatus.PENDING.value,
+            )
+            steps = [
+                m.StepExecution(
+                    id=uuid.uuid4(),
+                    task_execution_id=task.id,
+                    position=position,
+                    step_name=step.name,
+                    action=step.action,
+                    target=step.target,
+                    timeout_seconds=step.timeout_seconds,
+                    status=RunStatus.PENDING.value,
+                )
+                for position, step in enumerate(task_plan.steps)
+            ]
+            tasks.append((task, steps))
+        rows.append((phase, tasks))
+    return rows
+
+
+# --- rows to schemas --------------------------------------------------------------------------
+
+
+def _step(row: m.StepExecution) -> s.Step:
+    return s.Step(
+        id=row.id,
+        name=row.step_name,
+        action=row.action,
+        target=row.target,
+        timeout_seconds=row.timeout_seconds,
+        status=RunStatus(row.status),
+        exit_code=row.exit_code,
+        logs_s3_key=row.logs_s3_key,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+    )
+
+
+def _task(row: m.TaskExecution, steps: list[s.Step]) -> s.Task:
+    return s.Task(
+        id=row.id,
+        key=row.key,
+        project_name=row.project_name,
+        project_path=row.project_path,
+        status=RunStatus(row.status),
+        error=row.error,
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        steps=steps,
+    )
+
+
+def _phase(row: m.PhaseExecution, tasks: list[s.Task]) -> s.Phase:
+    return s.Phase(
+        id=row.id,
+        name=row.phase_name,
+        group_number=row.group_number,
+        required=row.required,
+        status=RunStatus(row.status),
+        started_at=row.started_at,
+        completed_at=row.completed_at,
+        tasks=tasks,
+    )
+
+
+def _run(row: m.PipelineRun, phases: Sequence[m.PhaseExecution]) -> s.Run:
+    summary = s.RunSummary.model_validate(row)
+    tree = [_phase(p, [_task(t, [_step(st) for st in t.steps]) for t in p.tasks]) for p in phases]
+    return s.Run(**summary.__dict__, phases=tree)
