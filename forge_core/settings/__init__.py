@@ -29,6 +29,7 @@ from forge_core.settings.cue import CueSettings
 from forge_core.settings.database import DEFAULT_STATE_DIR, DatabaseSettings
 from forge_core.settings.git import GitSettings
 from forge_core.settings.nats import NatsSettings
+from forge_core.settings.oci import OciSettings
 from forge_core.settings.storage import StorageSettings
 from forge_core.settings.worker import WorkerSettings
 
@@ -113,6 +114,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    oci: OciSettings = Field(default_factory=OciSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:
@@ -121,6 +123,8 @@ class Settings(BaseSettings):
             self.database.state_dir = self.state_dir
         if "url" not in self.storage.model_fields_set:
             self.storage.url = str(self.state_dir / "storage")
+        if not self.oci.layout_dir.is_absolute():
+            self.oci.layout_dir = self.state_dir / self.oci.layout_dir
         return self
 
     @classmethod

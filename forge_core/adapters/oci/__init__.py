@@ -1,0 +1,1 @@
+"""OCI stores: a registry (:mod:`.registry`) and an image-layout folder (:mod:`.layout`)."""
