@@ -19,12 +19,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import ipaddress
-import os
 import random
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +29,7 @@ from pathlib import Path
 
 import httpx
 
+from forge_core.adapters.oci.streams import BLOCK, file_chunks, file_digest, receive
 from forge_core.domain.oci import (
     INDEX,
     MANIFEST_TYPES,
@@ -61,7 +59,6 @@ from forge_core.ports.oci import DEFAULT_MAX_BLOB_SIZE
 from forge_core.settings.oci import OciSettings
 
 MAX_MANIFEST_SIZE = 4 * 1024**2  # what the distribution spec asks registries to accept at least
-_BLOCK = 1024**2  # read size when streaming from or to disk
 _ACCEPT = ", ".join(MANIFEST_TYPES)
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -92,34 +89,6 @@ def is_loopback(registry: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _file_chunks(path: Path, start: int = 0, length: int | None = None) -> Callable[[], Iterator[bytes]]:
-    """A body factory: a fresh iterator over a file range each call (a retry sends it again)."""
-
-    def chunks() -> Iterator[bytes]:
-        remaining = length
-        with path.open("rb") as file:
-            file.seek(start)
-            while remaining is None or remaining > 0:
-                block = file.read(_BLOCK if remaining is None else min(_BLOCK, remaining))
-                if not block:
-                    return
-                if remaining is not None:
-                    remaining -= len(block)
-                yield block
-
-    return chunks
-
-
-def _file_digest(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as file:
-        while block := file.read(_BLOCK):
-            digest.update(block)
-            size += len(block)
-    return "sha256:" + digest.hexdigest(), size
 
 
 def _registry_errors(response: httpx.Response) -> str:
@@ -189,7 +158,7 @@ class RegistryStore:
         mount_from: Sequence[str] = (),
     ) -> Descriptor:
         check_repository(repository, registry=self._registry)
-        digest, size = (sha256_digest(content), len(content)) if isinstance(content, bytes) else _file_digest(content)
+        digest, size = (sha256_digest(content), len(content)) if isinstance(content, bytes) else file_digest(content)
         descriptor = Descriptor(media_type=media_type, digest=digest, size=size, annotations=annotations)
         if self.blob_exists(repository, digest):
             return descriptor
@@ -255,7 +224,6 @@ class RegistryStore:
             media_type=document.media_type or media_type or "",
             digest=digest,
             size=len(raw),
-            artifact_type=document.artifact_type,
         )
         return FetchedManifest(descriptor, raw, document)
 
@@ -277,7 +245,7 @@ class RegistryStore:
             if response.status_code == 404:
                 raise OciNotFound("no such blob", registry=self._registry, reference=where)
             self._expect(response, {200}, where)
-            _receive(response.iter_bytes(_BLOCK), descriptor, destination, registry=self._registry, where=where)
+            receive(response.iter_bytes(BLOCK), descriptor, destination, registry=self._registry, where=where)
         except httpx.TransportError as exc:
             raise OciUnavailable(f"the download broke off: {exc}", registry=self._registry, reference=where) from exc
         finally:
@@ -324,7 +292,6 @@ class RegistryStore:
             media_type=manifest.media_type,
             digest=sha256_digest(raw),
             size=len(raw),
-            artifact_type=manifest.artifact_type,
         )
         indexed = False
         for target in tags or [descriptor.digest]:
@@ -444,7 +411,7 @@ class RegistryStore:
                 body: Body = (
                     content[start : start + length]
                     if isinstance(content, bytes)
-                    else _file_chunks(content, start, length)
+                    else file_chunks(content, start, length)
                 )
                 patched = self._request(
                     "PATCH",
@@ -463,7 +430,7 @@ class RegistryStore:
             final_body: Body = None
             final_length = 0
         else:
-            final_body = content if isinstance(content, bytes) else _file_chunks(content)
+            final_body = content if isinstance(content, bytes) else file_chunks(content)
             final_length = size
         url = str(httpx.URL(location).copy_add_param("digest", digest))
         done = self._request(
@@ -644,37 +611,6 @@ class RegistryStore:
             registry=self._registry,
             reference=where,
         )
-
-
-def _receive(chunks: Iterator[bytes], descriptor: Descriptor, destination: Path, *, registry: str, where: str) -> None:
-    """Write ``chunks`` to a temporary file beside ``destination``, check size and digest, rename."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    handle, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            for block in chunks:
-                size += len(block)
-                if size > descriptor.size:
-                    raise OciDigestMismatch(
-                        f"blob longer than the {descriptor.size} bytes its descriptor says",
-                        registry=registry,
-                        reference=where,
-                    )
-                digest.update(block)
-                file.write(block)
-        actual = "sha256:" + digest.hexdigest()
-        if size != descriptor.size or actual != descriptor.digest:
-            raise OciDigestMismatch(
-                f"blob of {size} bytes hashing to {actual}, expected {descriptor.size} bytes and {descriptor.digest}",
-                registry=registry,
-                reference=where,
-            )
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _basic(credentials: RegistryCredentials) -> str:
