@@ -104,7 +104,7 @@ class LayoutStore:
         raise OciNotFound(f"no tag {tag!r}", registry=self.location, reference=f"{repository}:{tag}")
 
     def fetch_manifest(self, repository: str, reference: str) -> FetchedManifest:
-        pinned = reference.startswith("sha256:")
+        pinned = ":" in reference  # a digest (tags have no colon)
         where = f"{repository}{'@' if pinned else ':'}{reference}"
         if pinned:
             digest, media_type = check_digest(reference, registry=self.location, reference=repository), None

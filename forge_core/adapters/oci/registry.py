@@ -193,7 +193,7 @@ class RegistryStore:
 
     def fetch_manifest(self, repository: str, reference: str) -> FetchedManifest:
         check_repository(repository, registry=self._registry)
-        pinned = reference.startswith("sha256:")
+        pinned = ":" in reference  # a digest (tags have no colon)
         if pinned:
             check_digest(reference, registry=self._registry, reference=repository)
         else:
