@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import ipaddress
+import logging
 import random
 import re
 import time
@@ -57,6 +58,8 @@ from forge_core.domain.oci import (
 )
 from forge_core.ports.oci import DEFAULT_MAX_BLOB_SIZE
 from forge_core.settings.oci import OciSettings
+
+log = logging.getLogger("forge.oci")
 
 MAX_MANIFEST_SIZE = 4 * 1024**2  # what the distribution spec asks registries to accept at least
 _ACCEPT = ", ".join(MANIFEST_TYPES)
@@ -395,6 +398,7 @@ class RegistryStore:
                         registry=self._registry,
                         reference=where,
                     ) from None
+                log.warning("registry %s: upload of %s broke off (%s), starting again", self._registry, where, exc)
                 time.sleep(exc.retry_after or delay)
                 delay = min(delay * 2, self._settings.max_backoff)
 
@@ -493,7 +497,12 @@ class RegistryStore:
                         registry=self._registry,
                         reference=_reference_of(path),
                     ) from None
-                time.sleep(min(transient.retry_after or delay, self._settings.max_backoff))
+                wait = min(transient.retry_after or delay, self._settings.max_backoff)
+                log.warning(
+                    "registry %s: %s %s failed (%s), try %d of %d in %.2f s",
+                    self._registry, method, httpx.URL(url).path, transient, attempt + 1, attempts, wait,
+                )  # fmt: skip
+                time.sleep(wait)
                 delay = min(delay * 2, self._settings.max_backoff)
         raise AssertionError("unreachable")
 
