@@ -338,14 +338,17 @@ class RegistryStore:
 
     def _add_to_fallback(self, repository: str, subject: str, entry: Descriptor) -> None:
         """Merge ``entry`` into the fallback index, then read it back: a registry without
-        conditional PUTs lets a concurrent writer replace our write, so re-merge until it stays
-        (a short random settle lets a writer that read before us land first)."""
+        conditional PUTs lets a concurrent writer replace our write, so re-merge until it stays.
+
+        Before reading back, wait one to two times as long as our own read-and-write took: a
+        writer that read the index before our write lands within about that long."""
         tag = fallback_tag(subject)
         for attempt in range(self._settings.attempts * 2):
+            started = time.monotonic()
             entries = self._fallback_entries(repository, tag)
             if not any(e.digest == entry.digest for e in entries):
                 self._put_manifest(repository, Index(manifests=[*entries, entry]), [tag])
-            time.sleep(random.uniform(0.05, 0.15) * (attempt + 1))
+            time.sleep((time.monotonic() - started) * random.uniform(1.0, 2.0) * (attempt + 1))
             if any(e.digest == entry.digest for e in self._fallback_entries(repository, tag)):
                 return
         raise OciConflict(
