@@ -24,6 +24,7 @@ from forge_core.domain.oci import (
     REF_NAME,
     Descriptor,
     Manifest,
+    OciDigestMismatch,
     OciReferenceError,
     parse_reference,
 )
@@ -171,3 +172,23 @@ def test_a_layout_reference_opens_the_layout_store(tmp_path: Path) -> None:
     assert isinstance(store, LayoutStore)
     store.push_blob(reference.repository, b"x", "text/plain")
     assert (tmp_path / "images" / "api" / "oci-layout").is_file()
+
+
+def test_a_tampered_blob_in_the_layout_is_refused_on_read(layout_store: LayoutStore, tmp_path: Path) -> None:
+    blob = layout_store.push_blob("api", b"genuine content", "text/plain")
+    stored = Path(layout_store.location) / "api" / "blobs" / "sha256" / blob.digest.removeprefix("sha256:")
+    stored.write_bytes(b"tampered value!")
+    with pytest.raises(OciDigestMismatch):
+        layout_store.fetch_blob("api", blob, tmp_path / "out" / "blob")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_layout_blob_pushes_are_skipped_or_mounted_from_a_sibling(layout_store: LayoutStore, tmp_path: Path) -> None:
+    source = tmp_path / "layer"
+    source.write_bytes(b"layer bytes" * 100)
+    pushed = layout_store.push_blob("a", source, "application/octet-stream")
+    mounted = layout_store.push_blob("b", source, "application/octet-stream", mount_from=["a"])
+    root = Path(layout_store.location)
+    name = pushed.digest.removeprefix("sha256:")
+    assert mounted == pushed
+    assert (root / "b/blobs/sha256" / name).stat().st_ino == (root / "a/blobs/sha256" / name).stat().st_ino

@@ -287,3 +287,16 @@ def test_a_descriptor_size_lie_is_refused(registry_store: RegistryStore, reposit
         registry_store.fetch_blob(
             repository, Descriptor(media_type="text/plain", digest=blob.digest, size=5), tmp_path / "x"
         )
+
+
+def test_a_manifest_whose_bytes_do_not_match_its_digest_is_refused(
+    own_registry: RegistryServer, repository: str
+) -> None:
+    with RegistryStore(own_registry.address, settings=FAST) as store:
+        store.push_blob(repository, EMPTY_JSON, EMPTY)
+        pushed = store.push_manifest(repository, Manifest(artifact_type="x/aaaa"), tags=["v1"])
+        stored = own_registry.blob_file(pushed.digest)
+        stored.write_bytes(stored.read_bytes().replace(b"x/aaaa", b"x/bbbb"))
+        with pytest.raises(OciDigestMismatch) as caught:
+            store.fetch_manifest(repository, pushed.digest)
+    assert pushed.digest in str(caught.value)

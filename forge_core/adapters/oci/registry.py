@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 
@@ -320,7 +321,9 @@ class RegistryStore:
     def _referrers_from_api(self, repository: str, subject: str, artifact_type: str | None) -> list[Descriptor] | None:
         """The referrers API's answer (every page), or None when the registry has no such API."""
         found: list[Descriptor] = []
-        url = f"/v2/{repository}/referrers/{subject}" + (f"?artifactType={artifact_type}" if artifact_type else "")
+        url = f"/v2/{repository}/referrers/{subject}"
+        if artifact_type:
+            url += f"?artifactType={quote(artifact_type, safe='')}"
         while url:
             response = self._request("GET", url, scope=_pull(repository), headers={"Accept": INDEX})
             content_type = response.headers.get("Content-Type", "").split(";")[0]
@@ -376,7 +379,7 @@ class RegistryStore:
         check_repository(source, registry=self._registry)
         response = self._request(
             "POST",
-            f"/v2/{repository}/blobs/uploads/?mount={digest}&from={source}",
+            f"/v2/{repository}/blobs/uploads/?mount={digest}&from={quote(source, safe='/')}",
             scope=f"{_push(repository)} {_pull(source)}",
             headers={"Content-Length": "0"},
         )
