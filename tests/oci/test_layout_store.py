@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from forge_core.adapters.oci import embedded_store, open_store
+from forge_core.adapters.oci.archive import write_tar_gz
 from forge_core.adapters.oci.layout import LayoutStore
 from forge_core.adapters.oci.registry import RegistryStore
-from forge_core.adapters.oci.tarball import write_tar_gz
 from forge_core.domain.oci import (
     EMPTY,
     EMPTY_JSON,

@@ -8,7 +8,7 @@ referrers. Everything oras-py would still do here is a handful of requests of th
 spec, so the client speaks it directly; manifests are built by :mod:`forge_core.domain.oci`.
 oras-py stays the independent client the tests and ``benchmarks/oci_push.py`` compare against.
 
-What it does: basic and bearer-token auth (the ``WWW-Authenticate`` challenge, tokens cached per
+What it does: basic and bearer-token auth (:mod:`.auth`: the ``WWW-Authenticate`` challenge, tokens per
 scope), plain http for loopback and configured insecure registries, bounded retries with
 exponential backoff on connection errors, 5xx and 429, cross-repository mounts, monolithic or
 chunked uploads streamed from disk, digest checks on everything read, and the referrers API with
@@ -17,7 +17,6 @@ the tag-schema fallback for registries without it (distribution 2.8).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import ipaddress
 import logging
@@ -25,12 +24,12 @@ import random
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 
+from forge_core.adapters.oci.auth import RegistryAuth
 from forge_core.adapters.oci.streams import BLOCK, file_chunks, file_digest, receive
 from forge_core.domain.oci import (
     INDEX,
@@ -64,7 +63,6 @@ log = logging.getLogger("forge.oci")
 
 MAX_MANIFEST_SIZE = 4 * 1024**2  # what the distribution spec asks registries to accept at least
 _ACCEPT = ", ".join(MANIFEST_TYPES)
-_CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 Body = Callable[[], Iterator[bytes]] | bytes | None
 
@@ -75,13 +73,6 @@ class _Transient(Exception):
     def __init__(self, reason: str, retry_after: float | None = None) -> None:
         super().__init__(reason)
         self.retry_after = retry_after
-
-
-@dataclass
-class _Challenge:
-    scheme: str  # "basic" or "bearer"
-    realm: str = ""
-    service: str = ""
 
 
 def is_loopback(registry: str) -> bool:
@@ -122,10 +113,8 @@ class RegistryStore:
         self._settings = settings or OciSettings()
         insecure = is_loopback(registry) or registry in self._settings.insecure_registries
         self._base = f"{'http' if insecure else 'https'}://{registry}"
-        self._credentials = credentials
         self._http = httpx.Client(timeout=self._settings.timeout, follow_redirects=True, transport=transport)
-        self._challenge: _Challenge | None = None
-        self._tokens: dict[str, str] = {}
+        self._auth = RegistryAuth(registry, credentials, self._http)
         self._referrers_api: bool | None = None  # unknown until asked once
 
     @property
@@ -465,7 +454,7 @@ class RegistryStore:
             url = location if location.startswith(("http://", "https://")) else self._base + location
             # An abandoned upload session expires on its own; cancelling is a courtesy.
             with contextlib.suppress(httpx.TransportError):
-                self._http.delete(url, headers=self._auth_headers(_push(repository)))
+                self._http.delete(url, headers=self._auth.headers(_push(repository)))
 
     # --- requests, retries, auth -----------------------------------------------------------------
 
@@ -515,21 +504,16 @@ class RegistryStore:
     def _send_authenticated(
         self, method: str, url: str, scope: str, headers: dict[str, str], body: Body, stream: bool
     ) -> httpx.Response:
-        response = self._send(method, url, {**headers, **self._auth_headers(scope)}, body, stream)
+        response = self._send(method, url, {**headers, **self._auth.headers(scope)}, body, stream)
         if response.status_code != 401:
             self._raise_if_denied(response, url)
             return response
         response.close()
-        self._answer_challenge(response, scope, url)
-        response = self._send(method, url, {**headers, **self._auth_headers(scope)}, body, stream)
+        self._auth.answer(response, scope, _reference_of(url))
+        response = self._send(method, url, {**headers, **self._auth.headers(scope)}, body, stream)
         if response.status_code == 401:
             response.close()
-            raise OciAuthError(
-                f"registry {self._registry} refused the credentials"
-                + (f" of user {self._credentials.username!r}" if self._credentials else " (none were given)"),
-                registry=self._registry,
-                reference=_reference_of(url),
-            )
+            raise self._auth.refused(_reference_of(url))
         self._raise_if_denied(response, url)
         return response
 
@@ -547,76 +531,6 @@ class RegistryStore:
                 reference=_reference_of(url),
             )
 
-    def _auth_headers(self, scope: str | None) -> dict[str, str]:
-        if self._challenge is None:
-            return {}
-        if self._challenge.scheme == "basic" and self._credentials:
-            return {"Authorization": _basic(self._credentials)}
-        token = self._tokens.get(scope or "")
-        return {"Authorization": f"Bearer {token}"} if token else {}
-
-    def _answer_challenge(self, response: httpx.Response, scope: str, url: str) -> None:
-        header = response.headers.get("WWW-Authenticate", "")
-        scheme, _, params_text = header.partition(" ")
-        params = dict(_CHALLENGE_PARAM.findall(params_text))
-        reference = _reference_of(url)
-        if scheme.lower() == "basic":
-            if self._credentials is None:
-                raise OciAuthError(
-                    f"registry {self._registry} asks for credentials and none were given",
-                    registry=self._registry,
-                    reference=reference,
-                )
-            if self._challenge is not None and self._challenge.scheme == "basic":
-                raise OciAuthError(
-                    f"registry {self._registry} refused the credentials of user {self._credentials.username!r}",
-                    registry=self._registry,
-                    reference=reference,
-                )
-            self._challenge = _Challenge("basic")
-        elif scheme.lower() == "bearer" and params.get("realm"):
-            self._challenge = _Challenge("bearer", params["realm"], params.get("service", ""))
-            scopes = set(scope.split()) | set(params.get("scope", "").split())
-            self._tokens[scope] = self._fetch_token(sorted(scopes), reference)
-        else:
-            raise OciAuthError(
-                f"registry {self._registry} asks for authentication we cannot answer: {scheme or 'no challenge'}",
-                registry=self._registry,
-                reference=reference,
-            )
-
-    def _fetch_token(self, scopes: list[str], reference: str | None) -> str:
-        assert self._challenge is not None
-        params: list[tuple[str, str | int | float | bool | None]] = [("scope", s) for s in scopes]
-        if self._challenge.service:
-            params.insert(0, ("service", self._challenge.service))
-        auth = httpx.BasicAuth(self._credentials.username, self._credentials.password) if self._credentials else None
-        try:
-            response = self._http.get(self._challenge.realm, params=params, auth=auth)
-        except httpx.TransportError as exc:
-            raise OciUnavailable(
-                f"the token server of {self._registry} did not answer: {type(exc).__name__}",
-                registry=self._registry,
-                reference=reference,
-            ) from None
-        if response.status_code in (401, 403):
-            who = f"user {self._credentials.username!r}" if self._credentials else "anonymous access"
-            raise OciAuthError(
-                f"the token server of {self._registry} refused {who}", registry=self._registry, reference=reference
-            )
-        try:
-            body = response.json()
-            token = body.get("token") or body.get("access_token")
-        except (ValueError, AttributeError):
-            token = None
-        if response.status_code != 200 or not isinstance(token, str):
-            raise OciAuthError(
-                f"the token server of {self._registry} gave no token (HTTP {response.status_code})",
-                registry=self._registry,
-                reference=reference,
-            )
-        return token
-
     def _expect(self, response: httpx.Response, statuses: set[int], where: str, *, action: str = "read") -> None:
         if response.status_code in statuses:
             return
@@ -626,11 +540,6 @@ class RegistryStore:
             registry=self._registry,
             reference=where,
         )
-
-
-def _basic(credentials: RegistryCredentials) -> str:
-    pair = f"{credentials.username}:{credentials.password}".encode()
-    return "Basic " + base64.b64encode(pair).decode()
 
 
 def _pull(repository: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from forge_core.adapters.oci.tarball import write_tar_gz, write_tar_gz_of_folder
+from forge_core.adapters.oci.archive import write_tar_gz, write_tar_gz_of_folder
 
 
 def _tree(root: Path, *, mtime: int, mode: int) -> Path:
