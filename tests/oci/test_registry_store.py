@@ -14,12 +14,15 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from forge_core.adapters.oci.registry import RegistryStore, is_loopback
 from forge_core.domain.oci import (
     EMPTY,
     EMPTY_JSON,
+    INDEX,
+    MANIFEST,
     Descriptor,
     Manifest,
     OciAuthError,
@@ -300,3 +303,41 @@ def test_a_manifest_whose_bytes_do_not_match_its_digest_is_refused(
         with pytest.raises(OciDigestMismatch) as caught:
             store.fetch_manifest(repository, pushed.digest)
     assert pushed.digest in str(caught.value)
+
+
+def test_a_registry_with_the_referrers_api_is_asked_directly_page_by_page() -> None:
+    # A stand-in speaking distribution-spec 1.1's referrers API: no registry here has one (2.8 does not).
+    subject = sha256_digest(b"subject manifest")
+    pages = {
+        f"/v2/r/referrers/{subject}": (
+            [{"mediaType": MANIFEST, "digest": sha256_digest(b"a"), "size": 1, "artifactType": "x/a"}],
+            f'</v2/r/referrers/{subject}?n=1&last=a>; rel="next"',
+        ),
+        f"/v2/r/referrers/{subject}?n=1&last=a": (
+            [{"mediaType": MANIFEST, "digest": sha256_digest(b"b"), "size": 1, "artifactType": "x/b"}],
+            None,
+        ),
+    }
+    pushed: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT":
+            pushed.append(request.url.path)
+            return httpx.Response(201, headers={"OCI-Subject": subject})
+        wanted = request.url.params.get("artifactType")
+        url = request.url.copy_remove_param("artifactType")
+        manifests, link = pages[url.raw_path.decode()]
+        headers = {"Content-Type": INDEX, **({"Link": link} if link else {})}
+        if wanted:
+            manifests = [m for m in manifests if m["artifactType"] == wanted]
+            headers["OCI-Filters-Applied"] = "artifactType"
+        return httpx.Response(
+            200, json={"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests}, headers=headers
+        )
+
+    with RegistryStore("127.0.0.1:9", settings=FAST, transport=httpx.MockTransport(handle)) as store:
+        assert [d.artifact_type for d in store.referrers("r", subject)] == ["x/a", "x/b"]
+        assert [d.artifact_type for d in store.referrers("r", subject, artifact_type="x/b")] == ["x/b"]
+        subject_descriptor = Descriptor(media_type=MANIFEST, digest=subject, size=16)
+        store.attach_referrer("r", Manifest(artifact_type="x/c", subject=subject_descriptor))
+    assert len(pushed) == 1  # the registry indexed it (OCI-Subject): no fallback index written
