@@ -122,7 +122,7 @@ def test_attaching_the_same_referrer_twice_lists_it_once(store: Store, repositor
     assert len(store.referrers(repository, subject.digest)) == 1
 
 
-def test_concurrent_writers_each_land_in_the_referrers_fallback(store: Store, repository: str) -> None:
+def test_concurrent_writers_of_one_process_each_land_in_the_referrers_fallback(store: Store, repository: str) -> None:
     subject = _image(store, repository, b"shared subject")
     manifests = [_tracking(store, repository, subject, f"artifact-{i}") for i in range(4)]
     errors: list[BaseException] = []

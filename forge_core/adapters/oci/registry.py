@@ -22,6 +22,7 @@ import ipaddress
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -332,22 +333,25 @@ class RegistryStore:
         """Merge ``entry`` into the fallback index, then read it back: a registry without
         conditional PUTs lets a concurrent writer replace our write, so re-merge until it stays.
 
-        Before reading back, wait one to two times as long as our own read-and-write took: a
-        writer that read the index before our write lands within about that long."""
+        Writers in this process take turns (a lock per registry, repository and subject). Writers
+        in other processes can still race: before reading back, wait one to two times as long as
+        our own read-and-write took, as a writer that read the index before our write lands
+        within about that long."""
         tag = fallback_tag(subject)
-        for attempt in range(self._settings.attempts * 2):
-            started = time.monotonic()
-            entries = self._fallback_entries(repository, tag)
-            if not any(e.digest == entry.digest for e in entries):
-                self._put_manifest(repository, Index(manifests=[*entries, entry]), [tag])
-            time.sleep((time.monotonic() - started) * random.uniform(1.0, 2.0) * (attempt + 1))
-            if any(e.digest == entry.digest for e in self._fallback_entries(repository, tag)):
-                return
-        raise OciConflict(
-            f"concurrent writers kept replacing the referrers index {tag}",
-            registry=self._registry,
-            reference=f"{repository}:{tag}",
-        )
+        with _fallback_lock(self._registry, repository, tag):
+            for attempt in range(self._settings.attempts * 2):
+                started = time.monotonic()
+                entries = self._fallback_entries(repository, tag)
+                if not any(e.digest == entry.digest for e in entries):
+                    self._put_manifest(repository, Index(manifests=[*entries, entry]), [tag])
+                time.sleep((time.monotonic() - started) * random.uniform(1.0, 2.0) * (attempt + 1))
+                if any(e.digest == entry.digest for e in self._fallback_entries(repository, tag)):
+                    return
+            raise OciConflict(
+                f"concurrent writers kept replacing the referrers index {tag}",
+                registry=self._registry,
+                reference=f"{repository}:{tag}",
+            )
 
     def _fallback_entries(self, repository: str, tag: str) -> list[Descriptor]:
         try:
@@ -540,6 +544,15 @@ class RegistryStore:
             registry=self._registry,
             reference=where,
         )
+
+
+_fallback_locks: dict[tuple[str, str, str], threading.Lock] = {}
+_fallback_locks_guard = threading.Lock()
+
+
+def _fallback_lock(registry: str, repository: str, tag: str) -> threading.Lock:
+    with _fallback_locks_guard:
+        return _fallback_locks.setdefault((registry, repository, tag), threading.Lock())
 
 
 def _pull(repository: str) -> str:
