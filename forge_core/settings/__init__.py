@@ -29,6 +29,7 @@ from forge_core.settings.cue import CueSettings
 from forge_core.settings.database import DEFAULT_STATE_DIR, DatabaseSettings
 from forge_core.settings.git import GitSettings
 from forge_core.settings.nats import NatsSettings
+from forge_core.settings.oci import OciSettings
 from forge_core.settings.storage import StorageSettings
 from forge_core.settings.worker import WorkerSettings
 
@@ -114,6 +115,7 @@ class Settings(BaseSettings):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    oci: OciSettings = Field(default_factory=OciSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:
@@ -129,6 +131,8 @@ class Settings(BaseSettings):
             self.git.cache_dir = caches / "git"
         if "cache_dir" not in self.cue.model_fields_set:
             self.cue.cache_dir = caches / "discovery"
+        if not self.oci.layout_dir.is_absolute():
+            self.oci.layout_dir = self.state_dir / self.oci.layout_dir
         return self
 
     @classmethod

@@ -15,6 +15,8 @@ import pytest
 from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
 from forge_core.settings import PluginSettings
 
+pytest_plugins = ["forge_core.testing.registry"]  # the OCI registry fixtures
+
 
 @pytest.fixture
 def forge_host() -> PluginHost:

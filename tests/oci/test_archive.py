@@ -1,0 +1,85 @@
+"""The reproducible tar.gz writer: same files, same bytes, whatever the clock and the file modes say."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from forge_core.adapters.oci.archive import write_tar_gz, write_tar_gz_of_folder
+
+
+def _tree(root: Path, *, mtime: int, mode: int) -> Path:
+    (root / "docs" / "nested").mkdir(parents=True)
+    for name, text in {"b.yaml": "b: 1\n", "a.yaml": "a: 1\n", "docs/nested/c.txt": "c\n"}.items():
+        path = root / name
+        path.write_text(text)
+        path.chmod(mode)
+        os.utime(path, (mtime, mtime))
+    return root
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_same_files_give_the_same_digest_twice(tmp_path: Path) -> None:
+    one = write_tar_gz_of_folder(tmp_path / "one.tar.gz", _tree(tmp_path / "x", mtime=1_000, mode=0o600))
+    two = write_tar_gz_of_folder(tmp_path / "two.tar.gz", _tree(tmp_path / "y", mtime=2_000_000, mode=0o664))
+    assert _sha(one) == _sha(two)
+
+
+def test_different_content_gives_a_different_digest(tmp_path: Path) -> None:
+    one = write_tar_gz(tmp_path / "one.tar.gz", {"a.yaml": b"a: 1\n"})
+    two = write_tar_gz(tmp_path / "two.tar.gz", {"a.yaml": b"a: 2\n"})
+    assert _sha(one) != _sha(two)
+
+
+def test_entries_are_sorted_with_fixed_times_owners_and_modes(tmp_path: Path) -> None:
+    tool = tmp_path / "tool"
+    tool.write_bytes(b"#!/bin/sh\n")
+    tool.chmod(0o700)
+    archive = write_tar_gz(tmp_path / "out.tar.gz", {"z.txt": b"z", "bin/tool": tool, "a/b.txt": b"b"})
+
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == ["a", "a/b.txt", "bin", "bin/tool", "z.txt"]
+        assert {(m.mtime, m.uid, m.gid, m.uname, m.gname) for m in members} == {(0, 0, 0, "", "")}
+        assert {m.name: m.mode for m in members} == {
+            "a": 0o755,
+            "a/b.txt": 0o644,
+            "bin": 0o755,
+            "bin/tool": 0o755,
+            "z.txt": 0o644,
+        }
+        extracted = tar.extractfile("bin/tool")
+        assert extracted is not None and extracted.read() == b"#!/bin/sh\n"
+    header = archive.read_bytes()[:10]
+    assert header[4:8] == b"\0\0\0\0"  # gzip mtime 0
+    assert header[3] & 0x08 == 0  # no file name stored
+
+
+@pytest.mark.parametrize("name", ["../escape", "", "/"])
+def test_a_bad_member_name_is_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="bad archive member name"):
+        write_tar_gz(tmp_path / "x.tar.gz", {name: b"x"})
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_symlink_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "link").symlink_to("/etc/passwd")
+    with pytest.raises(ValueError, match="only regular files"):
+        write_tar_gz_of_folder(tmp_path / "x.tar.gz", tmp_path / "tree")
+
+
+def test_bytes_and_files_of_one_content_are_archived_alike(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"same")
+    path.chmod(0o644)
+    assert _sha(write_tar_gz(tmp_path / "1.tar.gz", {"f": path})) == _sha(
+        write_tar_gz(tmp_path / "2.tar.gz", {"f": b"same"})
+    )
