@@ -19,6 +19,7 @@ from forge_core.domain.models import (
     Model,
     PublishTarget,
     SecretRef,
+    StepRetries,
     StepSpec,
     TriggerSpec,
 )
@@ -169,7 +170,24 @@ def _step(spec: dict[str, Any]) -> StepSpec:
         target=spec.get("target", ""),
         timeout=_duration(spec.get("timeout")),
         settings=spec.get("settings", {}),
+        secrets={env: _secret_ref(ref) for env, ref in spec.get("secrets", {}).items()},
+        retries=_retries(spec.get("retries")),
     )
+
+
+def _retries(spec: dict[str, Any] | None) -> StepRetries:
+    if not spec:
+        return StepRetries()
+    return StepRetries(
+        attempts=spec.get("attempts", 0),
+        delay=parse_duration(spec.get("delay", "10s")),
+        filters=tuple(spec.get("filters", ())),
+    )
+
+
+def _secret_ref(ref: dict[str, Any]) -> SecretRef:
+    """A CUE ``#SecretRef`` (``{provider, secretName, key?}``) as the domain names it."""
+    return SecretRef(provider=ref["provider"], path=ref["secretName"], key=ref.get("key"))
 
 
 def _artifact(name: str, spec: dict[str, Any]) -> ArtifactSpec:
@@ -190,6 +208,5 @@ def _publisher(name: str, spec: dict[str, Any]) -> PublishTarget:
     settings = {k: v for k, v in spec.items() if k not in ("type", "credentials")}
     credentials = {}
     if "credentials" in spec:
-        ref = spec["credentials"]
-        credentials["default"] = SecretRef(provider=ref["provider"], path=ref["secretName"], key=ref.get("key"))
+        credentials["default"] = _secret_ref(spec["credentials"])
     return PublishTarget(name=name, type=spec["type"], settings=settings, credentials=credentials)

@@ -15,7 +15,7 @@ from .conftest import Api, create_run, new_sha, unique_repo
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 API_STEPS = [
     {"name": "lint", "action": "earthly", "target": "+lint"},
-    {"name": "unit", "action": "earthly", "target": "+test", "timeout_seconds": 600},
+    {"name": "unit", "action": "earthly", "target": "+test", "timeout": 600},
 ]
 PLAN = {
     "phases": [
@@ -138,7 +138,7 @@ def test_plan_returns_ids_and_the_run_shows_phases_tasks_steps(api: Api) -> None
     assert task["key"] == "test/api"
     assert task["id"]
     assert [s["name"] for s in task["steps"]] == ["lint", "unit"]
-    assert task["steps"][1]["timeout_seconds"] == 600
+    assert task["steps"][1]["timeout"] == "PT10M"
     assert api.get(f"/v1/runs/{run['id']}").json()["phases"] == recorded["phases"]
 
 
