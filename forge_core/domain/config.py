@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.models import (
@@ -175,14 +175,25 @@ def _step(spec: dict[str, Any]) -> StepSpec:
     )
 
 
+class ValueAt(ValueError):
+    """A value the schema cannot check; ``needle`` is the word that finds its line in the file."""
+
+    def __init__(self, message: str, needle: str) -> None:
+        super().__init__(message)
+        self.needle = needle
+
+
 def _retries(spec: dict[str, Any] | None) -> StepRetries:
     if not spec:
         return StepRetries()
-    return StepRetries(
-        attempts=spec.get("attempts", 0),
-        delay=parse_duration(spec.get("delay", "10s")),
-        filters=tuple(spec.get("filters", ())),
-    )
+    try:
+        return StepRetries(
+            attempts=spec.get("attempts", 0),
+            delay=parse_duration(spec.get("delay", "10s")),
+            filters=tuple(spec.get("filters", ())),
+        )
+    except ValidationError as exc:  # a filter that is not a regular expression
+        raise ValueAt("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()), "filters") from None
 
 
 def _secret_ref(ref: dict[str, Any]) -> SecretRef:

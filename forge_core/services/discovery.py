@@ -286,7 +286,7 @@ class Discovery:
                 config = ProjectConfig.from_value(project.value, path=project.path, config_file=project.file)
                 problems = self._check_plugins(config)
             except ValueError as exc:  # what the schema cannot say: exactly one producer, one trigger type
-                needle = "producer" if "producer" in str(exc) else "on"
+                needle = getattr(exc, "needle", None) or ("producer" if "producer" in str(exc) else "on")
                 problems, config = [(needle, str(exc))], None
             if problems:
                 text = project.text or source.read_blobs([project.oid or ""])[project.oid or ""]
