@@ -36,7 +36,7 @@ from forge_core.ports.orchestrator import JobDispatcher, RunOutcome
 from forge_core.ports.protocols import ExecutionContext
 from forge_core.sdk import StepRunnerRegistrar, hookimpl
 from forge_core.services import schemas
-from forge_core.services.orchestrator import EmbeddedOrchestrator
+from forge_core.services.orchestrator import TIMEOUT_MARGIN, EmbeddedOrchestrator
 from forge_core.settings import PluginSettings, Settings
 from forge_core.worker.embedded import embedded_jobs
 
@@ -150,10 +150,11 @@ class Capturing:
     """The JobDispatcher port around the NATS one, keeping every job it sends."""
 
     def __init__(self, inner: JobDispatcher) -> None:
-        self.inner, self.jobs = inner, []  # type: list[Job]
+        self.inner = inner
+        self.jobs: list[tuple[Job, float]] = []
 
     async def dispatch(self, job: Job, timeout: float) -> JobResult:
-        self.jobs.append(job)
+        self.jobs.append((job, timeout))
         return await self.inner.dispatch(job, timeout)
 
 
@@ -245,8 +246,11 @@ def test_every_field_of_a_step_task_and_artifact_reaches_the_step_runner_unchang
     assert RunPlan.model_validate(recorded, extra="ignore").unrecorded() is None
 
     # → the ci job's payload over NATS: the recorded task, ids included
-    (job,) = capturing.jobs
+    ((job, timeout),) = capturing.jobs
     payload = CiJobPayload.model_validate(job.payload)
+    # the job may take every attempt of unit (45 s, 3 times, 50 ms apart), lint at the task's 90 s,
+    # and the orchestrator's margin
+    assert timeout == pytest.approx(45 * 3 + 0.05 * 2 + 90 + TIMEOUT_MARGIN)
     assert payload.task.model_dump(mode="json") == plan_part(recorded["phases"][0]["tasks"][0])
 
     # → what the ci handler gave the step runner: the spec as written; the step's limit (its own,
