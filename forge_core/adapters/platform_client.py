@@ -105,10 +105,11 @@ class PlatformClient:
 
     async def create_run(self, run: s.RunCreate) -> s.Run:
         created = await self._call("POST", "/v1/runs", run.model_dump(mode="json"))
-        return s.Run.model_validate(created)
+        return s.Run.model_validate(created, extra="ignore")
 
     async def get_run(self, run_id: str) -> s.Run:
-        return s.Run.model_validate(await self._call("GET", f"/v1/runs/{run_id}"))
+        # A reader of responses: fields a newer server adds are skipped, not refused.
+        return s.Run.model_validate(await self._call("GET", f"/v1/runs/{run_id}"), extra="ignore")
 
     async def list_runs(
         self,

@@ -3,7 +3,10 @@
 For each step, in order, the step runner named by its ``action`` runs it (``exec``, ``earthly``,
 …: any StepRunner plugin) in the project's folder; its output is streamed to
 ``logs/<run>/<task>/<step>.log`` with secrets masked, and every status change goes through the
-RunRecorder. The first step that does not succeed fails the task; the steps after it are skipped.
+RunRecorder. The runner gets the step's spec exactly as planned (settings, secrets references,
+retries, …) and its limit: the step's timeout, else the task's. A failed step runs again as its
+``retries`` say (more attempts, a delay, output filters), each attempt logged. The first step that
+does not succeed fails the task; the steps after it are skipped.
 
 Services the worker provides in ``JobContext.services``: ``recorder`` (a blocking RunRecorder),
 ``storage`` (an ObjectStore) and ``secrets`` (name → value, given to every step).
@@ -11,13 +14,13 @@ Services the worker provides in ``JobContext.services``: ``recorder`` (a blockin
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
 from typing import Any
 
 from pydantic import ValidationError
 
 from forge_core.domain.errors import ConfigurationError, ForgeError
-from forge_core.domain.jobs import CiJobPayload, StepPlan, TaskPlan
+from forge_core.domain.jobs import CiJobPayload
 from forge_core.domain.models import (
     Job,
     JobResult,
@@ -28,6 +31,7 @@ from forge_core.domain.models import (
     StepSpec,
     StepStatus,
 )
+from forge_core.domain.run_plan import StepPlan, TaskPlan, id_of
 from forge_core.ports.hookspecs import hookimpl
 from forge_core.ports.platform import CONFLICT
 from forge_core.ports.protocols import ExecutionContext, JobContext, StepRunner
@@ -49,11 +53,6 @@ def _service(ctx: JobContext, name: str) -> Any:
         ) from None
 
 
-def _step_spec(step: StepPlan) -> StepSpec:
-    timeout = timedelta(seconds=step.timeout_seconds) if step.timeout_seconds else None
-    return StepSpec(name=step.name, action=step.action, target=step.target, timeout=timeout, settings=step.settings)
-
-
 def _status(outcome: StepOutcome) -> str:
     """Step outcome → the API's status word (a timeout is a failure; the log says why)."""
     if outcome.status is StepStatus.CANCELLED:
@@ -66,11 +65,16 @@ class CiHandler:
         from forge_core.adapters.git import GitCache, checked_out  # gitpython: on first use, not at plugin load
 
         try:
-            payload = CiJobPayload.model_validate(job.payload)
+            # The task as the API returned it: its statuses and timestamps are not the plan's.
+            payload = CiJobPayload.model_validate(job.payload, extra="ignore")
         except ValidationError as exc:
             first = exc.errors()[0]
             where = "payload." + ".".join(str(p) for p in first["loc"])
             raise ConfigurationError(f"invalid ci job: {first['msg']}", where=where) from None
+        missing = payload.task.unrecorded()
+        if missing is not None:
+            where = f"payload.task.{missing}"
+            raise ConfigurationError("invalid ci job: the task is not from a recorded plan", where=where)
         recorder = _service(ctx, "recorder")
         storage: ObjectStore = _service(ctx, "storage")
         secrets: dict[str, str] = dict(ctx.services.get("secrets", {}))  # type: ignore[call-overload]
@@ -112,7 +116,7 @@ class CiHandler:
         project = ProjectRef(name=task.project_name, path=task.project_path)
         reports: list[dict[str, Any]] = []
         for index, step in enumerate(task.steps):
-            key = log_key(job.run_id, task.id, step.id)
+            key = log_key(job.run_id, id_of(task), id_of(step))
             earlier = _start(recorder, step)
             if earlier is not None:  # a redelivery: this step ended in an earlier delivery
                 reports.append({
@@ -123,7 +127,7 @@ class CiHandler:
                     continue
                 break
             with storage.open_log(key, tuple(secrets.values())) as sink:
-                outcome = self._run_step(step, project, ctx, payload, secrets, workdir, sink.write_line)
+                outcome = self._run_step(step, task, project, ctx, payload, secrets, workdir, sink.write_line)
             status = _status(outcome)
             recorder.set_step_status(step.id, status, exit_code=outcome.exit_code, logs_key=key)
             ctx.heartbeat()
@@ -140,6 +144,7 @@ class CiHandler:
     def _run_step(
         self,
         step: StepPlan,
+        task: TaskPlan,
         project: ProjectRef,
         ctx: JobContext,
         payload: CiJobPayload,
@@ -147,23 +152,65 @@ class CiHandler:
         workdir: Any,
         write: Any,
     ) -> StepOutcome:
-        """One step through its runner; a runner that raises fails the step with its error."""
-        try:
-            runner: StepRunner = ctx.registry.create(Family.STEP_RUNNER, step.action)
+        """One step through its runner, run again as its ``retries`` allow; every attempt logged."""
+        spec, retries = step.spec(), step.retries
+        limit = task.step_limit(step)
+        attempt = 1
+        while True:
+            matched = False
+
+            def log(line: str) -> None:
+                nonlocal matched
+                matched = matched or retries.matches(line)
+                write(line)
+
             context = ExecutionContext(
-                workdir=workdir, env=payload.env, secrets=secrets, log=write, timeout=step.timeout_seconds,
-                stop=ctx.stop,
+                workdir=workdir, env=payload.env, secrets=secrets, log=log,
+                timeout=limit.total_seconds() if limit else None, stop=ctx.stop,
             )
-            outcome = runner.run(_step_spec(step), project, context)
+            outcome = self._attempt(spec, project, ctx, context)
+            if outcome.status not in RETRIED or attempt > retries.attempts:
+                return outcome
+            if retries.filters and not matched:
+                write(f"step {step.name}: not retried: no output line matches a retry filter")
+                return outcome
+            delay = retries.delay.total_seconds()
+            write(f"step {step.name}: attempt {attempt} of {retries.attempts + 1} {outcome.status.value}: "
+                  f"{outcome.message or 'exit code ' + str(outcome.exit_code)}; next attempt in {delay:g} s")
+            if _pause(ctx, delay):
+                write(f"step {step.name}: stopped (the job was withdrawn)")
+                return StepOutcome(status=StepStatus.CANCELLED, message="stopped: the job was withdrawn")
+            attempt += 1
+            write(f"step {step.name}: attempt {attempt} of {retries.attempts + 1}")
+
+    def _attempt(self, spec: StepSpec, project: ProjectRef, ctx: JobContext, context: ExecutionContext) -> StepOutcome:
+        """One run of the step's runner; a runner that raises fails the attempt with its error."""
+        try:
+            runner: StepRunner = ctx.registry.create(Family.STEP_RUNNER, spec.action)
+            outcome = runner.run(spec, project, context)
         except Exception as exc:
             message = str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
-            write(f"step {step.name}: {message}")
+            context.log(f"step {spec.name}: {message}")
             return StepOutcome(status=StepStatus.FAILED, message=message)
         if not isinstance(outcome, StepOutcome):
-            message = f"step runner {step.action!r} returned {type(outcome).__name__}, not a StepOutcome"
-            write(message)
+            message = f"step runner {spec.action!r} returned {type(outcome).__name__}, not a StepOutcome"
+            context.log(message)
             return StepOutcome(status=StepStatus.FAILED, message=message)
         return outcome
+
+
+RETRIED = frozenset({StepStatus.FAILED, StepStatus.TIMED_OUT})
+"""The outcomes a step's retries apply to (a cancelled step is not run again)."""
+
+
+def _pause(ctx: JobContext, seconds: float) -> bool:
+    """Wait between attempts, keeping the job alive; True when the job was withdrawn meanwhile."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        ctx.heartbeat()
+        if ctx.stop.wait(min(left, 1.0)):
+            return True
+    return ctx.stop.is_set()
 
 
 def _start(recorder: Any, step: StepPlan) -> str | None:

@@ -150,7 +150,7 @@ async def _execute(
             _print_discovery_failure(console, result.output, result.error)
             return None
         document = DiscoveryDocument.model_validate(result.output)
-        recorded = await client.record_plan(run_id, document.run_plan())
+        recorded = await client.record_plan(run_id, document.run_plan().model_dump(mode="json"))
         async with _watching(client, run_id, console) as cancel:
             recorder = UntilCancelled(client, run_id, cancel)
             orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=parallel)

@@ -11,7 +11,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.models import (
@@ -19,6 +19,7 @@ from forge_core.domain.models import (
     Model,
     PublishTarget,
     SecretRef,
+    StepRetries,
     StepSpec,
     TriggerSpec,
 )
@@ -141,7 +142,7 @@ class ProjectConfig(Model):
             config_file=config_file,
             phases={
                 phase: PhaseParticipation(
-                    steps=tuple(_step(step) for step in spec.get("steps", [])),
+                    steps=tuple(_step((phase, i), step) for i, step in enumerate(spec.get("steps", []))),
                     timeout=_duration(spec.get("timeout")),
                 )
                 for phase, spec in value.get("phases", {}).items()
@@ -177,14 +178,35 @@ def _duration(text: str | None) -> timedelta | None:
     return parse_duration(text) if text else None
 
 
-def _step(spec: dict[str, Any]) -> StepSpec:
+def _step(where: tuple[str, int], spec: dict[str, Any]) -> StepSpec:
     return StepSpec(
         name=spec["name"],
         action=spec["action"],
         target=spec.get("target", ""),
         timeout=_duration(spec.get("timeout")),
         settings=spec.get("settings", {}),
+        secrets={env: _secret_ref(ref) for env, ref in spec.get("secrets", {}).items()},
+        retries=_retries(("phases", where[0], "steps", where[1], "retries"), spec.get("retries")),
     )
+
+
+def _retries(path: tuple[str | int, ...], spec: dict[str, Any] | None) -> StepRetries:
+    if not spec:
+        return StepRetries()
+    try:
+        return StepRetries(
+            attempts=spec.get("attempts", 0),
+            delay=parse_duration(spec.get("delay", "10s")),
+            filters=tuple(spec.get("filters", ())),
+        )
+    except ValidationError as exc:  # a filter that is not a regular expression
+        message = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        raise ValueProblem((*path, "filters"), message) from None
+
+
+def _secret_ref(ref: dict[str, Any]) -> SecretRef:
+    """A CUE ``#SecretRef`` (``{provider, secretName, key?}``) as the domain names it."""
+    return SecretRef(provider=ref["provider"], path=ref["secretName"], key=ref.get("key"))
 
 
 def _artifact(name: str, spec: dict[str, Any]) -> ArtifactSpec:
@@ -206,6 +228,5 @@ def _publisher(name: str, spec: dict[str, Any]) -> PublishTarget:
     settings = {k: v for k, v in spec.items() if k not in ("type", "credentials")}
     credentials = {}
     if "credentials" in spec:
-        ref = spec["credentials"]
-        credentials["default"] = SecretRef(provider=ref["provider"], path=ref["secretName"], key=ref.get("key"))
+        credentials["default"] = _secret_ref(spec["credentials"])
     return PublishTarget(name=name, type=spec["type"], settings=settings, credentials=credentials)

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from forge_core.domain.errors import ConfigurationError
 from forge_core.domain.models import Job, JobResult, JobStatus, Model
+from forge_core.domain.run_plan import PhasePlan, RunPlan, StepPlan, TaskPlan
+
+__all__ = [  # the plan's models live in run_plan; their old home keeps working
+    "ENVELOPE_VERSION", "JOB_TYPES", "CiJobPayload", "JobEnvelope", "PhasePlan", "ResultEnvelope", "RunPlan",
+    "SourceRef", "StepPlan", "TaskPlan", "failure_target", "subject_token",
+]
 
 ENVELOPE_VERSION: Literal[1] = 1
 
@@ -65,43 +71,9 @@ class ResultEnvelope(Model):
 
 
 class PlanModel(BaseModel):
-    """Plan entries as the API returns them: extra fields (status, timestamps) are ignored."""
+    """Payload parts as a reader takes them: extra fields are ignored."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class StepPlan(PlanModel):
-    id: str
-    name: str
-    action: str
-    target: str = ""
-    timeout_seconds: float | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
-
-
-class TaskPlan(PlanModel):
-    id: str
-    key: str
-    project_name: str
-    project_path: str
-    steps: tuple[StepPlan, ...] = ()
-
-
-class PhasePlan(PlanModel):
-    id: str
-    name: str
-    group_number: int
-    required: bool = True  # a failure stops the run; False: recorded, the run goes on
-    tasks: tuple[TaskPlan, ...] = ()
-
-
-class RunPlan(PlanModel):
-    phases: tuple[PhasePlan, ...] = ()
-
-    def groups(self) -> list[list[PhasePlan]]:
-        """Phases grouped by ``group_number``, in order: a group's phases run together."""
-        numbers = sorted({p.group_number for p in self.phases})
-        return [[p for p in self.phases if p.group_number == n] for n in numbers]
 
 
 class SourceRef(PlanModel):
@@ -112,7 +84,8 @@ class SourceRef(PlanModel):
 
 
 class CiJobPayload(PlanModel):
-    """The payload of a ``ci`` job: one task of the plan, its source, extra step environment."""
+    """The payload of a ``ci`` job: one task of the recorded plan (as the API returned it), its
+    source, extra step environment."""
 
     task: TaskPlan
     source: SourceRef

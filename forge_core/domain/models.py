@@ -7,11 +7,12 @@ defaults) but never removed or renamed within a major version.
 from __future__ import annotations
 
 import enum
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Model(BaseModel):
@@ -74,14 +75,53 @@ class TriggerDecision(Model):
     trigger: str = ""
 
 
+class SecretRef(Model):
+    """A reference to a secret held elsewhere (never its value)."""
+
+    provider: str = "env"
+    path: str
+    key: str | None = None
+
+
+class StepRetries(Model):
+    """When a failed step runs again: at most ``attempts`` more times, ``delay`` apart; with
+    ``filters``, only when a line of the failed attempt's output matches one of these regular
+    expressions (Python syntax, matched anywhere in the line). The Earthly retries of the earlier
+    Go Catalyst Forge, for every step runner."""
+
+    attempts: int = Field(default=0, ge=0, le=100)
+    delay: timedelta = Field(default=timedelta(seconds=10), ge=timedelta(0))
+    filters: tuple[str, ...] = ()
+
+    @field_validator("filters")
+    @classmethod
+    def _compiles(cls, filters: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in filters:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"retry filter {pattern!r} is not a regular expression: {exc}") from None
+        return filters
+
+    def matches(self, line: str) -> bool:
+        """Whether a line of a failed attempt's output matches one of the filters."""
+        return any(re.search(pattern, line) for pattern in self.filters)
+
+
 class StepSpec(Model):
-    """One step of a project's phase: which runner (``action``) runs which ``target``."""
+    """One step of a project's phase: which runner (``action``) runs which ``target``.
+
+    ``settings`` are the runner's own (for ``earthly``: ``args``, ``platforms``, …), exactly as
+    written in CUE; ``secrets`` name the step's environment variables and the secret each comes
+    from (references: the worker resolves them); ``retries`` say when a failure runs again."""
 
     name: str
     action: str
     target: str = ""
     timeout: timedelta | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    retries: StepRetries = Field(default_factory=StepRetries)
 
 
 class StepStatus(enum.StrEnum):
@@ -123,14 +163,6 @@ class ProducedArtifact(Model):
     reference: str | None = None
     digest: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-class SecretRef(Model):
-    """A reference to a secret held elsewhere (never its value)."""
-
-    provider: str = "env"
-    path: str
-    key: str | None = None
 
 
 class PublishTarget(Model):

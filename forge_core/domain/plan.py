@@ -14,14 +14,13 @@ from pydantic import Field
 
 from forge_core.domain.config import Diagnostic, PhaseConfig, ProjectConfig, RepoConfig
 from forge_core.domain.models import (
-    ArtifactSpec,
     Model,
     ProjectRef,
-    PublishTarget,
     SourceEvent,
     StepSpec,
     TriggerDecision,
 )
+from forge_core.domain.run_plan import ArtifactPlan, PhasePlan, PlannedArtifact, RunPlan, StepPlan, TaskPlan
 
 DOCUMENT_VERSION = 1
 
@@ -43,13 +42,6 @@ class PhaseGroup(Model):
     group: int
     phases: tuple[PhaseConfig, ...]
     tasks: tuple[Task, ...]
-
-
-class PlannedArtifact(Model):
-    """An artifact with the publishers (from ``repo.cue``) it goes to."""
-
-    spec: ArtifactSpec
-    publishers: tuple[PublishTarget, ...] = ()
 
 
 class ReleaseDecision(Model):
@@ -88,43 +80,37 @@ class DiscoveryDocument(Model):
     def ok(self) -> bool:
         return not self.diagnostics
 
-    def run_plan(self) -> dict[str, Any]:
-        """Phases → tasks → steps as a run records them (``POST /v1/runs/{id}/plan``; the API
-        assigns the ids): one entry per phase, with its group number, in run order. A step's
-        timeout is its own, else its task's (the phase's): the one limit a worker enforces."""
-        return {
-            "phases": [
-                {
-                    "name": phase.name,
-                    "group_number": group.group,
-                    "required": phase.required,
-                    "tasks": [
-                        {
-                            "key": task.id,
-                            "project_name": task.project.name,
-                            "project_path": task.project.path,
-                            "steps": [
-                                {
-                                    "name": step.name,
-                                    "action": step.action,
-                                    "target": step.target,
-                                    "timeout_seconds": _whole_seconds(step.timeout or task.timeout),
-                                }
-                                for step in task.steps
-                            ],
-                        }
+    def run_plan(self) -> RunPlan:
+        """The plan a run records (``POST /v1/runs/{id}/plan``; the API assigns the ids): one
+        entry per phase, with its group number, in run order; every step as written in CUE; the
+        artifacts of every planned project with their publishers' targets."""
+        return RunPlan(
+            phases=tuple(
+                PhasePlan(
+                    name=phase.name,
+                    group_number=group.group,
+                    required=phase.required,
+                    tasks=tuple(
+                        TaskPlan(
+                            key=task.id,
+                            project_name=task.project.name,
+                            project_path=task.project.path,
+                            timeout=task.timeout,
+                            steps=tuple(StepPlan.of(step) for step in task.steps),
+                        )
                         for task in group.tasks
                         if task.phase == phase.name
-                    ],
-                }
+                    ),
+                )
                 for group in self.groups
                 for phase in group.phases
-            ]
-        }
-
-
-def _whole_seconds(delta: timedelta | None) -> int | None:
-    return max(1, round(delta.total_seconds())) if delta is not None else None
+            ),
+            artifacts=tuple(
+                ArtifactPlan(project=project.project, spec=artifact.spec, publishers=artifact.publishers)
+                for project in self.projects
+                for artifact in project.artifacts
+            ),
+        )
 
 
 def build_groups(repo: RepoConfig, projects: list[ProjectConfig]) -> tuple[PhaseGroup, ...]:

@@ -47,6 +47,6 @@ class Orchestrator(Protocol):
         *,
         cancel: asyncio.Event | None = None,
     ) -> RunOutcome:
-        """Run ``plan`` (``{"phases": [{"id", "name", "group_number", "tasks": [...]}]}``, with ids)
+        """Run ``plan`` (a recorded :class:`~forge_core.domain.run_plan.RunPlan` as JSON, with ids)
         for the commit in ``source``; setting ``cancel`` stops the run (status ``cancelled``)."""
         ...

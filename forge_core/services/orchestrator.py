@@ -22,8 +22,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from forge_core.domain.errors import ConfigurationError, ForgeError
-from forge_core.domain.jobs import CiJobPayload, PhasePlan, RunPlan, SourceRef, TaskPlan
+from forge_core.domain.jobs import CiJobPayload, SourceRef
 from forge_core.domain.models import Job, JobStatus, RunStatus
+from forge_core.domain.run_plan import PhasePlan, RunPlan, TaskPlan, id_of
 from forge_core.ports.orchestrator import JobDispatcher, RunOutcome
 from forge_core.ports.platform import CONFLICT, RunRecorder
 
@@ -41,13 +42,18 @@ class TaskOutcome:
 
 
 def parse_plan(plan: dict[str, Any]) -> RunPlan:
+    """The recorded plan as the API returned it (statuses and timestamps beside it are ignored)."""
     try:
-        return RunPlan.model_validate(plan)
+        parsed = RunPlan.model_validate(plan, extra="ignore")
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigurationError(
             f"invalid plan: {first['msg']}", where="plan." + ".".join(str(p) for p in first["loc"])
         ) from None
+    missing = parsed.unrecorded()
+    if missing is not None:
+        raise ConfigurationError("invalid plan: not recorded (the API assigns ids)", where=f"plan.{missing}")
+    return parsed
 
 
 class EmbeddedOrchestrator:
@@ -99,9 +105,9 @@ class EmbeddedOrchestrator:
     ) -> RunOutcome | None:
         """Run one group; None when the run goes on, else why it stops. Phases that failed but are
         not required are added to ``tolerated``."""
-        required = {task.id: phase.required for phase in group for task in phase.tasks}
+        required = {id_of(task): phase.required for phase in group for task in phase.tasks}
         for phase in group:
-            await self.recorder.set_phase_status(phase.id, RunStatus.RUNNING.value)
+            await self.recorder.set_phase_status(id_of(phase), RunStatus.RUNNING.value)
         slots = asyncio.Semaphore(self.max_parallel)
         abort = asyncio.Event()
         pending: set[asyncio.Task[TaskOutcome]] = {
@@ -119,8 +125,8 @@ class EmbeddedOrchestrator:
                 for finished in [t for t in pending if t.done()]:
                     pending.discard(finished)
                     result = finished.result()
-                    outcomes[result.task.id] = result
-                    if result.status is RunStatus.FAILED and stop is None and required[result.task.id]:
+                    outcomes[id_of(result.task)] = result
+                    if result.status is RunStatus.FAILED and stop is None and required[id_of(result.task)]:
                         stop = RunOutcome(
                             RunStatus.FAILED, f"task {result.task.key} failed: {result.error}", result.task.key
                         )
@@ -131,7 +137,7 @@ class EmbeddedOrchestrator:
                     for task in pending:
                         task.cancel()
                     for result in await asyncio.gather(*pending):
-                        outcomes[result.task.id] = result
+                        outcomes[id_of(result.task)] = result
                     pending = set()
         finally:
             cancelled.cancel()
@@ -139,7 +145,7 @@ class EmbeddedOrchestrator:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         for phase in group:
-            statuses = {outcomes[t.id].status for t in phase.tasks if t.id in outcomes}
+            statuses = {outcomes[id_of(t)].status for t in phase.tasks if id_of(t) in outcomes}
             if RunStatus.FAILED in statuses:
                 status = RunStatus.FAILED
                 if not phase.required:
@@ -148,7 +154,7 @@ class EmbeddedOrchestrator:
                 status = RunStatus.SUCCESS
             else:
                 status = RunStatus.CANCELLED
-            await self.recorder.set_phase_status(phase.id, status.value)
+            await self.recorder.set_phase_status(id_of(phase), status.value)
         return stop
 
     async def _run_task(
@@ -161,12 +167,12 @@ class EmbeddedOrchestrator:
                     raise asyncio.CancelledError
                 started = True
                 payload = CiJobPayload(task=task, source=source, env=self.env)
-                job = Job(id=f"ci-{task.id}", type="ci", run_id=run_id, payload=payload.model_dump(mode="json"))
+                job = Job(id=f"ci-{id_of(task)}", type="ci", run_id=run_id, payload=payload.model_dump(mode="json"))
                 try:
                     result = await self.dispatcher.dispatch(job, self._timeout(task))
                 except Exception as exc:  # no reply in time, or the bus failed: nobody recorded it
                     error = str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
-                    await self.recorder.set_task_status(task.id, RunStatus.FAILED.value, error=error)
+                    await self.recorder.set_task_status(id_of(task), RunStatus.FAILED.value, error=error)
                     return TaskOutcome(task, RunStatus.FAILED, error)
             if result.status is JobStatus.SUCCESS:
                 return TaskOutcome(task, RunStatus.SUCCESS)
@@ -174,7 +180,7 @@ class EmbeddedOrchestrator:
         except asyncio.CancelledError:
             if started:
                 try:
-                    await self.recorder.set_task_status(task.id, RunStatus.CANCELLED.value, error="run stopped")
+                    await self.recorder.set_task_status(id_of(task), RunStatus.CANCELLED.value, error="run stopped")
                 except ForgeError as error:
                     if error.code != CONFLICT:
                         raise
@@ -184,21 +190,27 @@ class EmbeddedOrchestrator:
             return TaskOutcome(task, RunStatus.SKIPPED)
 
     def _timeout(self, task: TaskPlan) -> float:
-        limits = [s.timeout_seconds for s in task.steps]
-        if task.steps and all(limits):
-            return sum(limit or 0 for limit in limits) + TIMEOUT_MARGIN
-        return self.task_timeout
+        """How long the task's job may take: every attempt of every step at its limit, the delays
+        between attempts, and a margin; the default when a step has no limit."""
+        total = 0.0
+        for step in task.steps:
+            limit = task.step_limit(step)
+            if limit is None:
+                return self.task_timeout
+            retries = step.retries
+            total += limit.total_seconds() * (1 + retries.attempts) + retries.delay.total_seconds() * retries.attempts
+        return total + TIMEOUT_MARGIN if task.steps else self.task_timeout
 
     async def _skip(self, group: list[PhasePlan]) -> None:
         for phase in group:
-            await self.recorder.set_phase_status(phase.id, RunStatus.SKIPPED.value)
+            await self.recorder.set_phase_status(id_of(phase), RunStatus.SKIPPED.value)
             for task in phase.tasks:
                 await self._skip_task(task)
 
     async def _skip_task(self, task: TaskPlan) -> None:
-        await self.recorder.set_task_status(task.id, RunStatus.SKIPPED.value)
+        await self.recorder.set_task_status(id_of(task), RunStatus.SKIPPED.value)
         for step in task.steps:
-            await self.recorder.set_step_status(step.id, RunStatus.SKIPPED.value)
+            await self.recorder.set_step_status(id_of(step), RunStatus.SKIPPED.value)
 
 
 __all__ = ["EmbeddedOrchestrator", "RunOutcome", "TaskOutcome"]

@@ -4,7 +4,7 @@ store and the platform client. Inputs forbid unknown fields so a typo is an erro
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -18,6 +18,8 @@ from pydantic import (
 )
 
 from forge_core.domain.models import RunStatus
+from forge_core.domain.run_plan import ArtifactPlan, PhasePlan, RunPlan, StepPlan, TaskPlan
+from forge_core.services.errors import InvalidRequest
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=255, strip_whitespace=True)]
 Repository = Annotated[
@@ -61,6 +63,75 @@ FINAL_STATUSES = frozenset(
 
 # --- runs -------------------------------------------------------------------------------------
 
+MAX_NAME, MAX_PATH = 255, 1024
+MAX_PHASES, MAX_TASKS, MAX_STEPS, MAX_ARTIFACTS = 1000, 10000, 1000, 10000
+MAX_STEP_TIMEOUT = timedelta(days=7)
+
+
+def check_plan(plan: RunPlan) -> None:
+    """What the tables need of a plan the model cannot say: sizes, no ids yet, no NUL anywhere."""
+    _no_nul(plan.model_dump(mode="json"), "")
+    _at_most(plan.phases, MAX_PHASES, "phases")
+    _at_most(plan.artifacts, MAX_ARTIFACTS, "artifacts")
+    for i, phase in enumerate(plan.phases):
+        where = f"phases.{i}"
+        _unrecorded(phase.id, where)
+        _name(phase.name, f"{where}.name")
+        if not 0 <= phase.group_number <= 100000:
+            raise InvalidRequest("group_number is between 0 and 100000", where=f"{where}.group_number")
+        _at_most(phase.tasks, MAX_TASKS, f"{where}.tasks")
+        for j, task in enumerate(phase.tasks):
+            at = f"{where}.tasks.{j}"
+            _unrecorded(task.id, at)
+            _name(task.key, f"{at}.key")
+            _name(task.project_name, f"{at}.project_name")
+            _name(task.project_path, f"{at}.project_path", MAX_PATH, empty=True)
+            _timeout(task.timeout, f"{at}.timeout")
+            _at_most(task.steps, MAX_STEPS, f"{at}.steps")
+            for k, step in enumerate(task.steps):
+                here = f"{at}.steps.{k}"
+                _unrecorded(step.id, here)
+                _name(step.name, f"{here}.name")
+                _name(step.action, f"{here}.action")
+                _name(step.target, f"{here}.target", MAX_PATH, empty=True)
+                _timeout(step.timeout, f"{here}.timeout")
+
+
+def _no_nul(value: Any, where: str) -> None:
+    # PostgreSQL cannot store NUL in text; refuse it on every backend alike.
+    if isinstance(value, str) and "\x00" in value:
+        raise InvalidRequest("NUL characters are not allowed", where=where.lstrip("."))
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _no_nul(key, f"{where}.{key!s}")
+            _no_nul(item, f"{where}.{key!s}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _no_nul(item, f"{where}.{index}")
+
+
+def _at_most(items: tuple[Any, ...], limit: int, where: str) -> None:
+    if len(items) > limit:
+        raise InvalidRequest(f"at most {limit} entries ({len(items)} given)", where=where)
+
+
+def _unrecorded(entity_id: str | None, where: str) -> None:
+    if entity_id is not None:
+        raise InvalidRequest("ids are assigned by the API when it records the plan", where=f"{where}.id")
+
+
+def _timeout(limit: timedelta | None, where: str) -> None:
+    if limit is not None and not timedelta(0) < limit <= MAX_STEP_TIMEOUT:
+        raise InvalidRequest("a timeout is more than 0 s and at most 7 days", where=where)
+
+
+def _name(value: str, where: str, limit: int = MAX_NAME, *, empty: bool = False) -> None:
+    if not (empty or value.strip()):
+        raise InvalidRequest("must not be empty", where=where)
+    if len(value) > limit:
+        raise InvalidRequest(f"at most {limit} characters ({len(value)} given)", where=where)
+
+
 
 class RunCreate(Input):
     repository: Repository
@@ -69,31 +140,6 @@ class RunCreate(Input):
     tag: Name | None = None
     triggered_by: Name
     trigger_type: TriggerType = TriggerType.MANUAL
-
-
-class StepPlan(Input):
-    name: Name
-    action: Name
-    target: Annotated[str, StringConstraints(max_length=1024)] = ""
-    timeout_seconds: Annotated[int, Field(ge=1, le=7 * 86400)] | None = None
-
-
-class TaskPlan(Input):
-    key: Name
-    project_name: Name
-    project_path: Annotated[str, StringConstraints(max_length=1024)]
-    steps: Annotated[list[StepPlan], Field(max_length=1000)] = []
-
-
-class PhasePlan(Input):
-    name: Name
-    group_number: Annotated[int, Field(ge=0, le=100000)]
-    required: bool = Field(True, description="Its failure stops the run (a plan that does not say is strict).")
-    tasks: Annotated[list[TaskPlan], Field(max_length=10000)] = []
-
-
-class RunPlan(Input):
-    phases: Annotated[list[PhasePlan], Field(max_length=1000)]
 
 
 class RunStatusUpdate(Input):
@@ -116,12 +162,10 @@ class StepStatusUpdate(Input):
     logs_s3_key: Annotated[str, StringConstraints(max_length=1024)] | None = None
 
 
-class Step(Output):
-    id: UUID
-    name: str
-    action: str
-    target: str
-    timeout_seconds: int | None
+class Step(StepPlan):
+    """A recorded step: the step as planned (every field as written in CUE), and how it went."""
+
+    id: str
     status: RunStatus
     exit_code: int | None
     logs_s3_key: str | None
@@ -129,31 +173,27 @@ class Step(Output):
     completed_at: datetime | None
 
 
-class Task(Output):
-    id: UUID
-    key: str
-    project_name: str
-    project_path: str
+class Task(TaskPlan):
+    id: str
     status: RunStatus
     error: str | None
     started_at: datetime | None
     completed_at: datetime | None
-    steps: list[Step]
+    steps: tuple[Step, ...] = ()
 
 
-class Phase(Output):
-    id: UUID
-    name: str
-    group_number: int
-    required: bool = True
+class Phase(PhasePlan):
+    id: str
     status: RunStatus
     started_at: datetime | None
     completed_at: datetime | None
-    tasks: list[Task]
+    tasks: tuple[Task, ...] = ()
 
 
-class RecordedPlan(Output):
-    phases: list[Phase]
+class RecordedPlan(RunPlan):
+    """The plan as the API recorded it: with ids, and the status of every phase, task and step."""
+
+    phases: tuple[Phase, ...] = ()
 
 
 class RunSummary(Output):
@@ -173,6 +213,7 @@ class RunSummary(Output):
 
 class Run(RunSummary):
     phases: list[Phase]
+    artifacts: list[ArtifactPlan] = []
 
 
 class RunList(Output):

@@ -14,6 +14,7 @@ from typing import Protocol
 from uuid import UUID
 
 from forge_core.domain.models import RunStatus
+from forge_core.domain.run_plan import RunPlan
 from forge_core.services import schemas as s
 
 
@@ -33,7 +34,7 @@ class RunStore(Protocol):
     async def list_runs(
         self, page: s.Page, *, repository: str | None, branch: str | None, status: RunStatus | None
     ) -> s.RunList: ...
-    async def record_plan(self, run_id: UUID, plan: s.RunPlan, actor: str) -> s.RecordedPlan: ...
+    async def record_plan(self, run_id: UUID, plan: RunPlan, actor: str) -> s.RecordedPlan: ...
     async def set_run_status(
         self, run_id: UUID, update: s.RunStatusUpdate, actor: str
     ) -> tuple[RunStatus, s.RunSummary]:

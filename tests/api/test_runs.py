@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -15,7 +18,7 @@ from .conftest import Api, create_run, new_sha, unique_repo
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 API_STEPS = [
     {"name": "lint", "action": "earthly", "target": "+lint"},
-    {"name": "unit", "action": "earthly", "target": "+test", "timeout_seconds": 600},
+    {"name": "unit", "action": "earthly", "target": "+test", "timeout": 600},
 ]
 PLAN = {
     "phases": [
@@ -139,9 +142,104 @@ def test_plan_returns_ids_and_the_run_shows_phases_tasks_steps(api: Api) -> None
     assert task["key"] == "test/api"
     assert task["id"]
     assert [s["name"] for s in task["steps"]] == ["lint", "unit"]
-    assert task["steps"][1]["timeout_seconds"] == 600
+    assert task["steps"][1]["timeout"] == "PT10M"
     assert [p["required"] for p in recorded["phases"]] == [True, False]  # a plan that does not say is strict
     assert api.get(f"/v1/runs/{run['id']}").json()["phases"] == recorded["phases"]
+
+
+FULL_STEP = {
+    "name": "image", "action": "earthly", "target": "+docker", "timeout": "PT45S",
+    "settings": {"args": {"VERSION": "1.2.3", "ÜBER": "naïve ☃"}, "platforms": ["linux/amd64", "linux/arm64"],
+                 "cache": {"size": 1.5, "layers": [1, {"x": None}], "on": True}, "none": {}},
+    "secrets": {"NPM_TOKEN": {"provider": "env", "path": "ACME_NPM", "key": "token"},
+                "GH_TOKEN": {"provider": "file", "path": "github", "key": None}},
+    "retries": {"attempts": 2, "delay": "PT0.5S", "filters": ["connection reset", "^E: .*timed out$"]},
+}
+FULL_ARTIFACT = {
+    "project": {"name": "api", "path": "services/api"},
+    "spec": {"name": "api", "type": "container", "producer": "earthly",
+             "producer_settings": {"target": "+docker", "args": {"FLAVOUR": "slim"}}, "publishers": ["registry"]},
+    "publishers": [{"name": "registry", "type": "docker", "settings": {"registry": "127.0.0.1:5000"},
+                    "credentials": {"default": {"provider": "env", "path": "REGISTRY_TOKEN", "key": None}}}],
+}
+FULL_PLAN = {
+    "phases": [{
+        "name": "build", "group_number": 2, "required": True,
+        "tasks": [{"key": "api/build", "project_name": "api", "project_path": "services/api", "timeout": "PT1M30S",
+                   "steps": [FULL_STEP, {"name": "lint", "action": "exec"}]}],
+    }],
+    "artifacts": [FULL_ARTIFACT],
+}
+STATE = {"id", "status", "error", "exit_code", "logs_s3_key", "started_at", "completed_at"}
+STEP_DEFAULTS = {"target": "", "timeout": None, "settings": {}, "secrets": {},
+                 "retries": {"attempts": 0, "delay": "PT10S", "filters": []}}
+
+
+def planned_part(value: Any) -> Any:
+    """The plan fields of a recorded plan: without ids, statuses and timestamps."""
+    if isinstance(value, dict):
+        return {k: planned_part(v) for k, v in value.items() if k not in STATE}
+    if isinstance(value, list):
+        return [planned_part(v) for v in value]
+    return value
+
+
+def test_every_field_of_the_plan_is_stored_and_returned_unchanged(api: Api) -> None:
+    run = create_run(api)
+    response = api.post(f"/v1/runs/{run['id']}/plan", "worker", json=FULL_PLAN)
+    assert response.status_code == 201, response.text
+    recorded = response.json()
+    expected = json.loads(json.dumps(FULL_PLAN))
+    expected["phases"][0]["tasks"][0]["steps"][1] = {"name": "lint", "action": "exec", **STEP_DEFAULTS}
+    assert planned_part(recorded) == expected
+    fetched = api.get(f"/v1/runs/{run['id']}", "viewer").json()
+    assert fetched["phases"] == recorded["phases"]
+    assert fetched["artifacts"] == recorded["artifacts"] == expected["artifacts"]
+    step = fetched["phases"][0]["tasks"][0]["steps"][0]
+    assert step["id"] and step["status"] == "pending"
+
+
+@pytest.mark.parametrize(("change", "where"), [
+    (lambda p: p["phases"][0]["tasks"][0]["steps"][0]["settings"].update({"a": "nul\x00"}),
+     "phases.0.tasks.0.steps.0.settings.a"),
+    (lambda p: p["phases"][0]["tasks"][0]["steps"][0].update({"id": "s1"}), "phases.0.tasks.0.steps.0.id"),
+    (lambda p: p["phases"][0]["tasks"][0].update({"timeout": "P8D"}), "phases.0.tasks.0.timeout"),
+    (lambda p: p["phases"][0]["tasks"][0]["steps"][0].update({"action": "x" * 256}),
+     "phases.0.tasks.0.steps.0.action"),
+])
+def test_a_plan_the_tables_cannot_hold_is_refused_naming_where(
+    api: Api, change: Callable[[dict[str, Any]], None], where: str
+) -> None:
+    run = create_run(api)
+    bad = json.loads(json.dumps(FULL_PLAN))
+    change(bad)
+    response = api.post(f"/v1/runs/{run['id']}/plan", "worker", json=bad)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["details"]["where"] == where
+    assert api.get(f"/v1/runs/{run['id']}").json()["phases"] == []
+
+
+def test_a_plan_with_an_unknown_step_field_is_refused(api: Api) -> None:
+    run = create_run(api)
+    bad = json.loads(json.dumps(FULL_PLAN))
+    bad["phases"][0]["tasks"][0]["steps"][0]["setings"] = {}
+    response = api.post(f"/v1/runs/{run['id']}/plan", "worker", json=bad)
+    assert response.status_code == 400
+    assert "setings" in response.json()["error"]["message"]
+
+
+def test_the_openapi_schema_shows_the_plan_model(api: Api) -> None:
+    schema = api.get("/openapi.json").json()
+    operation = schema["paths"]["/v1/runs/{run_id}/plan"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/RunPlan")
+    components = schema["components"]["schemas"]
+    step = components["StepPlan"]["properties"]
+    assert {"name", "action", "target", "timeout", "settings", "secrets", "retries", "id"} <= set(step)
+    assert {"attempts", "delay", "filters"} <= set(components["StepRetries"]["properties"])
+    assert {"timeout", "steps"} <= set(components["TaskPlan"]["properties"])
+    assert "required" in components["PhasePlan"]["properties"]
+    assert {"project", "spec", "publishers"} <= set(components["ArtifactPlan"]["properties"])
+    assert "artifacts" in components["Run"]["properties"]
 
 
 def test_a_second_plan_is_a_conflict(api: Api) -> None:

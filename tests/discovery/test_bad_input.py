@@ -187,3 +187,31 @@ def test_changed_commit_is_read_not_the_checkout(discover, make_repo) -> None:
     first = write_commit(repo, {"a/.forge/project.cue": project_cue("colour: 1\n")}, "break a")
     assert discover(repo, commit=first).diagnostics
     assert discover(repo, commit="HEAD~1").diagnostics == ()
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ('secrets: {"not-an-env": {provider: "env", secretName: "X"}}', "not-an-env"),
+        ("retries: {attempts: -1}", "attempts"),
+        ('retries: {attempts: 1, delay: "soon"}', "delay"),
+        ('retries: {attempts: 1, filters: ["(unclosed"]}', "retry filter '(unclosed' is not a regular expression"),
+    ],
+)
+def test_a_bad_step_secret_or_retry_is_reported_at_its_line(
+    discover, make_repo, step: str, expected: str
+) -> None:
+    body = f'phases: build: steps: [{{name: "b", action: "earthly", {step}}}]\n'
+    repo = make_repo({".forge/repo.cue": REPO_CUE, "a/.forge/project.cue": project_cue(body)})
+    document = discover(repo)
+    assert [(d.file, d.line) for d in document.diagnostics] == [("a/.forge/project.cue", 4)], document.diagnostics
+    assert expected in document.diagnostics[0].message
+    assert planned(document) == []
+
+
+def test_a_step_secret_without_its_name_is_reported_naming_the_field(discover, make_repo) -> None:
+    body = 'phases: build: steps: [{name: "b", action: "earthly", secrets: {TOKEN: {provider: "env"}}}]\n'
+    repo = make_repo({".forge/repo.cue": REPO_CUE, "a/.forge/project.cue": project_cue(body)})
+    (diagnostic,) = discover(repo).diagnostics
+    assert diagnostic.file == "a/.forge/project.cue"
+    assert "phases.build.steps.0.secrets.TOKEN.secretName: incomplete value" in diagnostic.message

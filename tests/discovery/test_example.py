@@ -88,20 +88,32 @@ def test_document_round_trips_through_json(discover, example: Path) -> None:
 
 
 def test_run_plan_lists_phases_in_run_order_with_their_tasks(discover, example: Path) -> None:
+    from datetime import timedelta
+
+    from forge_core.domain.models import StepSpec
+
     plan = discover(example).run_plan()
-    assert [(p["group_number"], p["name"], p["required"]) for p in plan["phases"]] == [
+    assert [(p.group_number, p.name, p.required) for p in plan.phases] == [
         (1, "test", True), (1, "validate", False), (2, "build", True), (3, "package", True)
     ]
-    test_phase = plan["phases"][0]
-    assert [t["key"] for t in test_phase["tasks"]] == ["acmectl/test", "api/test", "greeting/test"]
-    api = test_phase["tasks"][1]
-    assert (api["project_name"], api["project_path"]) == ("api", "services/api")
-    assert api["steps"] == [{
-        "name": "unit", "action": "exec", "target": "python3 -m unittest discover -s tests",
-        "timeout_seconds": 120,
-    }]
-    greeting = test_phase["tasks"][2]
-    assert greeting["steps"][0]["timeout_seconds"] == 600  # no step timeout: the phase's
+    test_phase = plan.phases[0]
+    assert [t.key for t in test_phase.tasks] == ["acmectl/test", "api/test", "greeting/test"]
+    api = test_phase.tasks[1]
+    assert (api.project_name, api.project_path, api.timeout) == ("api", "services/api", timedelta(minutes=10))
+    assert [s.spec() for s in api.steps] == [StepSpec(
+        name="unit", action="exec", target="python3 -m unittest discover -s tests", timeout=timedelta(minutes=2),
+    )]
+    greeting = test_phase.tasks[2]
+    assert greeting.steps[0].timeout is None
+    assert greeting.step_limit(greeting.steps[0]) == timedelta(minutes=10)  # no step timeout: the phase's
+    artifacts = {(a.project.name, a.spec.name): a for a in plan.artifacts}
+    image = artifacts["api", "api"]
+    assert (image.spec.type, image.spec.producer) == ("container", "earthly")
+    assert image.spec.producer_settings["target"] == "+docker"
+    assert [(p.name, p.type, p.settings["registry"]) for p in image.publishers] == [
+        ("container-registry", "docker", "registry.acme.test")
+    ]
+    assert image.publishers[0].credentials["default"].path == "ACME_REGISTRY_TOKEN"
 
 
 def test_every_step_of_the_example_passes_with_plain_python(discover, example: Path, host) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from forge_core.adapters.plugins import PluginHost
 from forge_core.adapters.storage import FsspecStore
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.jobs import CiJobPayload, SourceRef, StepPlan, TaskPlan
-from forge_core.domain.models import Job, JobResult, JobStatus
+from forge_core.domain.models import Job, JobResult, JobStatus, StepRetries
 from forge_core.ports.storage import log_key
 from forge_core.settings import Settings
 from forge_core.testing.contracts import JobHandlerContract
@@ -138,6 +139,77 @@ def test_a_step_runner_that_raises_fails_its_step_with_the_plugins_error(
     result = dispatch(make_worker, settings, storage, unknown)
     assert result.status is JobStatus.FAILED
     assert "unknown step runner 'nope'; installed: earthly, exec" in (result.error or "")
+
+
+def retrying_job(repo: Path, commit: str, command: str, retries: StepRetries) -> Job:
+    step = StepPlan(id="r1-s0", name="flaky", action="exec", target=command, retries=retries)
+    task = TaskPlan(id="r1", key="api:test", project_name="api", project_path="api", steps=(step,))
+    payload = CiJobPayload(task=task, source=SourceRef(repository=str(repo), commit=commit))
+    return Job(id="ci-r1", type="ci", run_id="run-ci", payload=payload.model_dump(mode="json"))
+
+
+def flaky(counter: Path, *, fails: int, output: str) -> str:
+    """A command that prints ``output`` and fails its first ``fails`` runs (counted in a file)."""
+    return (f'n=$(cat {counter} 2>/dev/null || echo 0); echo $((n + 1)) > {counter}; '
+            f'if [ "$n" -lt {fails} ]; then echo "{output}"; exit 1; fi; echo done')
+
+
+def test_a_failed_step_whose_output_matches_a_retry_filter_runs_again_each_attempt_logged(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    recorder: RecordingRecorder, monorepo: tuple[Path, str], tmp_path: Path,
+) -> None:
+    repo, commit = monorepo
+    counter = tmp_path / "runs"
+    retries = StepRetries(attempts=3, delay=timedelta(milliseconds=50), filters=("nothing", r"registry .* timed out$"))
+    job = retrying_job(repo, commit, flaky(counter, fails=2, output="E: registry 127.0.0.1 timed out"), retries)
+    result = dispatch(make_worker, settings, storage, job)
+    assert result.status is JobStatus.SUCCESS, result.error
+    assert counter.read_text().strip() == "3"
+    log = storage.read_bytes(log_key("run-ci", "r1", "r1-s0")).decode().splitlines()
+    assert log == [
+        "E: registry 127.0.0.1 timed out",
+        "step flaky: attempt 1 of 4 failed: exited with code 1; next attempt in 0.05 s",
+        "step flaky: attempt 2 of 4",
+        "E: registry 127.0.0.1 timed out",
+        "step flaky: attempt 2 of 4 failed: exited with code 1; next attempt in 0.05 s",
+        "step flaky: attempt 3 of 4",
+        "done",
+    ]
+    assert ("step", "r1-s0", "success", 0, log_key("run-ci", "r1", "r1-s0")) in recorder.calls
+
+
+def test_a_failure_no_retry_filter_matches_is_not_retried(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    monorepo: tuple[Path, str], tmp_path: Path,
+) -> None:
+    repo, commit = monorepo
+    counter = tmp_path / "runs"
+    retries = StepRetries(attempts=3, delay=timedelta(0), filters=("timed out",))
+    job = retrying_job(repo, commit, flaky(counter, fails=5, output="SyntaxError: invalid syntax"), retries)
+    result = dispatch(make_worker, settings, storage, job)
+    assert result.status is JobStatus.FAILED
+    assert counter.read_text().strip() == "1"
+    log = storage.read_bytes(log_key("run-ci", "r1", "r1-s0")).decode()
+    assert "step flaky: not retried: no output line matches a retry filter" in log
+
+
+def test_a_step_that_keeps_failing_fails_after_its_last_attempt(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    monorepo: tuple[Path, str], tmp_path: Path,
+) -> None:
+    repo, commit = monorepo
+    counter = tmp_path / "runs"
+    once = StepRetries(attempts=1, delay=timedelta(0))
+    job = retrying_job(repo, commit, flaky(counter, fails=5, output="boom"), once)
+    result = dispatch(make_worker, settings, storage, job)
+    assert result.status is JobStatus.FAILED
+    assert result.error == "step 'flaky' failed: exited with code 1"
+    assert counter.read_text().strip() == "2"  # no filters: any failure is retried, once
+
+
+def test_an_invalid_retry_filter_is_refused_naming_it() -> None:
+    with pytest.raises(ValueError, match=r"retry filter '\(unclosed' is not a regular expression"):
+        StepRetries(attempts=1, filters=("(unclosed",))
 
 
 def test_a_commit_missing_from_the_repository_fails_the_task(

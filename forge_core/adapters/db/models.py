@@ -15,6 +15,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -80,6 +81,8 @@ class PipelineRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     argo_workflow_name: Mapped[str | None] = mapped_column(String(255))
     discovery_output: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The planned artifacts (ArtifactPlan as JSON); None until the run has a plan.
+    plan_artifacts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
@@ -131,6 +134,7 @@ class TaskExecution(Base):
     key: Mapped[str] = mapped_column(String(255))
     project_name: Mapped[str] = mapped_column(String(255))
     project_path: Mapped[str] = mapped_column(String(1024))
+    timeout_seconds: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None]
@@ -157,6 +161,9 @@ class StepExecution(Base):
     action: Mapped[str] = mapped_column(String(255))
     target: Mapped[str] = mapped_column(String(1024), default="")
     timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    # The whole step as planned (StepSpec as JSON: settings, secrets, retries, exact timeout); the
+    # columns beside it repeat what queries and constraints need.
+    spec: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")
     exit_code: Mapped[int | None] = mapped_column(Integer)
     logs_s3_key: Mapped[str | None] = mapped_column(String(1024))

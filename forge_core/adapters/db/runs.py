@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
@@ -15,6 +16,7 @@ from forge_core.adapters.db import models as m
 from forge_core.adapters.db.database import SqlDatabase, audit, locked, paged, unique
 from forge_core.adapters.db.outbox import commit_status
 from forge_core.domain.models import RunStatus
+from forge_core.domain.run_plan import ArtifactPlan, RunPlan
 from forge_core.services import rules
 from forge_core.services import schemas as s
 from forge_core.services.errors import Conflict, NotFound
@@ -90,7 +92,7 @@ class SqlRuns(SqlDatabase):
                 offset=page.offset,
             )
 
-    async def record_plan(self, run_id: uuid.UUID, plan: s.RunPlan, actor: str) -> s.RecordedPlan:
+    async def record_plan(self, run_id: uuid.UUID, plan: RunPlan, actor: str) -> s.RecordedPlan:
         phases = _plan_rows(run_id, plan)
         try:
             async with self.transaction() as session:
@@ -104,6 +106,7 @@ class SqlRuns(SqlDatabase):
                 )
                 if planned:
                     raise Conflict(f"pipeline run {run_id} already has a plan", where="run_id")
+                run.plan_artifacts = [a.model_dump(mode="json") for a in plan.artifacts]
                 # Parents first: the rows reference each other by foreign key.
                 session.add_all([phase for phase, _ in phases])
                 await session.flush()
@@ -116,10 +119,11 @@ class SqlRuns(SqlDatabase):
                 f"the plan of run {run_id} clashes with stored state: {exc.orig}", where="phases"
             ) from None
         return s.RecordedPlan(
-            phases=[
+            phases=tuple(
                 _phase(phase, [_task(task, [_step(st) for st in steps]) for task, steps in tasks])
                 for phase, tasks in phases
-            ]
+            ),
+            artifacts=plan.artifacts,
         )
 
     async def set_run_status(
@@ -244,7 +248,7 @@ def _apply(entity: Any, status: str, change: rules.Transition) -> None:
 PlanRows = list[tuple[m.PhaseExecution, list[tuple[m.TaskExecution, list[m.StepExecution]]]]]
 
 
-def _plan_rows(run_id: uuid.UUID, plan: s.RunPlan) -> PlanRows:
+def _plan_rows(run_id: uuid.UUID, plan: RunPlan) -> PlanRows:
     """The rows of a plan, with their ids; names must be unique where the tables say so."""
     unique([p.name for p in plan.phases], "phases[].name")
     rows: PlanRows = []
@@ -268,6 +272,7 @@ def _plan_rows(run_id: uuid.UUID, plan: s.RunPlan) -> PlanRows:
                 key=task_plan.key,
                 project_name=task_plan.project_name,
                 project_path=task_plan.project_path,
+                timeout_seconds=task_plan.timeout.total_seconds() if task_plan.timeout else None,
                 status=RunStatus.PENDING.value,
             )
             steps = [
@@ -278,7 +283,8 @@ def _plan_rows(run_id: uuid.UUID, plan: s.RunPlan) -> PlanRows:
                     step_name=step.name,
                     action=step.action,
                     target=step.target,
-                    timeout_seconds=step.timeout_seconds,
+                    timeout_seconds=_whole_seconds(step.timeout),
+                    spec=step.spec().model_dump(mode="json"),
                     status=RunStatus.PENDING.value,
                 )
                 for position, step in enumerate(task_plan.steps)
@@ -291,49 +297,61 @@ def _plan_rows(run_id: uuid.UUID, plan: s.RunPlan) -> PlanRows:
 # --- rows to schemas --------------------------------------------------------------------------
 
 
+def _whole_seconds(limit: timedelta | None) -> int | None:
+    return max(1, round(limit.total_seconds())) if limit is not None else None
+
+
 def _step(row: m.StepExecution) -> s.Step:
-    return s.Step(
-        id=row.id,
-        name=row.step_name,
-        action=row.action,
-        target=row.target,
-        timeout_seconds=row.timeout_seconds,
-        status=RunStatus(row.status),
-        exit_code=row.exit_code,
-        logs_s3_key=row.logs_s3_key,
-        started_at=row.started_at,
-        completed_at=row.completed_at,
-    )
+    # Rows of plans recorded before the spec column have only the columns.
+    spec = row.spec or {
+        "name": row.step_name,
+        "action": row.action,
+        "target": row.target,
+        "timeout": row.timeout_seconds,
+    }
+    return s.Step.model_validate({
+        **spec,
+        "id": str(row.id),
+        "status": RunStatus(row.status),
+        "exit_code": row.exit_code,
+        "logs_s3_key": row.logs_s3_key,
+        "started_at": row.started_at,
+        "completed_at": row.completed_at,
+    })
 
 
 def _task(row: m.TaskExecution, steps: list[s.Step]) -> s.Task:
     return s.Task(
-        id=row.id,
+        id=str(row.id),
         key=row.key,
         project_name=row.project_name,
         project_path=row.project_path,
+        timeout=timedelta(seconds=row.timeout_seconds) if row.timeout_seconds is not None else None,
         status=RunStatus(row.status),
         error=row.error,
         started_at=row.started_at,
         completed_at=row.completed_at,
-        steps=steps,
+        steps=tuple(steps),
     )
 
 
 def _phase(row: m.PhaseExecution, tasks: list[s.Task]) -> s.Phase:
     return s.Phase(
-        id=row.id,
+        id=str(row.id),
         name=row.phase_name,
         group_number=row.group_number,
         required=row.required,
         status=RunStatus(row.status),
         started_at=row.started_at,
         completed_at=row.completed_at,
-        tasks=tasks,
+        tasks=tuple(tasks),
     )
 
 
 def _run(row: m.PipelineRun, phases: Sequence[m.PhaseExecution]) -> s.Run:
     summary = s.RunSummary.model_validate(row)
     tree = [_phase(p, [_task(t, [_step(st) for st in t.steps]) for t in p.tasks]) for p in phases]
-    return s.Run(**summary.__dict__, phases=tree)
+    artifacts = [ArtifactPlan.model_validate(a) for a in row.plan_artifacts or ()]
+    return s.Run(**summary.__dict__, phases=tree, artifacts=artifacts)
+
+

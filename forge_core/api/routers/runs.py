@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Response
 from forge_core.api.deps import App, Paging, Reader, Runner, Runs, Worker, json_of
 from forge_core.api.errors import ERROR_RESPONSES
 from forge_core.domain.models import RunStatus
+from forge_core.domain.run_plan import RunPlan
 from forge_core.services import schemas as s
 
 router = APIRouter(prefix="/v1", tags=["runs"], responses=ERROR_RESPONSES)
@@ -64,8 +65,10 @@ INTERNAL: list[str | Enum] = ["internal"]
 
 
 @router.post("/runs/{run_id}/plan", status_code=201, response_model=s.RecordedPlan, tags=INTERNAL)
-async def record_plan(run_id: UUID, body: s.RunPlan, runs: Runs, who: Worker) -> s.RecordedPlan:
-    """Store the phases → tasks → steps discovery found; returns them with their ids."""
+async def record_plan(run_id: UUID, body: RunPlan, runs: Runs, who: Worker) -> s.RecordedPlan:
+    """Store the plan discovery made (phases → tasks → steps, every step as written in CUE, and
+    the artifacts); returns it with the ids of its phases, tasks and steps."""
+    s.check_plan(body)
     return await runs.record_plan(run_id, body, who.subject)
 
 
