@@ -11,7 +11,14 @@ EARTHLY_TARGET = r"^\S*\+[A-Za-z][A-Za-z0-9._-]*$"
 """``+name`` in the project's Earthfile, or ``<path or remote>+name``."""
 
 
-class EarthlyProducerSettings(SettingsModel):
+class EarthlyInvocation(SettingsModel):
+    """What every Earthly run takes: build arguments and platforms."""
+
+    args: dict[str, str] = Field(default_factory=dict, description="Build arguments (ARG name → value)")
+    platforms: list[str] = Field(default_factory=list, description="Platforms to build for (--platform)")
+
+
+class EarthlyProducerSettings(EarthlyInvocation):
     """The target that builds the artifact, and where its output is, by artifact type."""
 
     target: str = Field(pattern=EARTHLY_TARGET, description="+docker, ./sub+binary, github.com/acme/x+wheel")
@@ -23,10 +30,7 @@ class EarthlyProducerSettings(SettingsModel):
     format: Literal["tar.gz", "tgz", "zip", "tar"] | None = Field(None, description="archive: its format")
 
 
-class EarthlyStepSettings(SettingsModel):
+class EarthlyStepSettings(EarthlyInvocation):
     """Typed where Earthly's meaning is fixed; open for the rest until the Earthly issue defines it."""
 
     model_config = ConfigDict(extra="allow")
-
-    args: dict[str, str] = Field(default_factory=dict, description="Build arguments (ARG name → value)")
-    platforms: list[str] = Field(default_factory=list, description="Platforms to build for (--platform)")
