@@ -40,7 +40,18 @@ from forge_core.domain.models import (
     TriggerSpec,
 )
 from forge_core.domain.secrets import mask_secrets
-from forge_core.ports.hookspecs import hookimpl
+from forge_core.plugin.family import Family
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import (
+    ArtifactTypeRegistrar,
+    JobHandlerRegistrar,
+    NotifierRegistrar,
+    ProducerRegistrar,
+    PublisherRegistrar,
+    RendererRegistrar,
+    StepRunnerRegistrar,
+    TriggerRegistrar,
+)
 from forge_core.ports.protocols import (
     ExecutionContext,
     JobContext,
@@ -52,17 +63,6 @@ from forge_core.ports.protocols import (
     ReleaseTrigger,
     Renderer,
     StepRunner,
-)
-from forge_core.ports.registry import (
-    ArtifactTypeRegistrar,
-    Family,
-    JobHandlerRegistrar,
-    NotifierRegistrar,
-    ProducerRegistrar,
-    PublisherRegistrar,
-    RendererRegistrar,
-    StepRunnerRegistrar,
-    TriggerRegistrar,
 )
 
 __all__ = [

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from forge_core.adapters.plugins import PluginHost, PluginInfo, Status, load_plugins
 from forge_core.builtin import BUILTINS
 from forge_core.domain.errors import (
     PluginConflictError,
@@ -17,8 +16,10 @@ from forge_core.domain.errors import (
     PluginRequirementError,
     UnknownImplementationError,
 )
-from forge_core.ports.hookspecs import hookimpl
-from forge_core.ports.registry import Family, PublisherRegistrar
+from forge_core.plugin.family import Family
+from forge_core.plugin.host import PluginHost, PluginInfo, Status, load_plugins
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import PublisherRegistrar
 from forge_core.settings import PluginSettings
 
 PUBLISHER_PLUGIN = """

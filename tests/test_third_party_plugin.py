@@ -53,10 +53,10 @@ def forge_register_publishers(register: PublisherRegistrar) -> None:
 CALL = """
 import json, sys
 from pathlib import Path
-from forge_core.adapters.plugins import load_plugins
+from forge_core.plugin.host import load_plugins
 from forge_core.domain.models import ProducedArtifact, PublishTarget
 from forge_core.ports.protocols import ExecutionContext
-from forge_core.ports.registry import Family
+from forge_core.plugin.family import Family
 from forge_core.settings import load_settings
 
 work = Path(sys.argv[1])

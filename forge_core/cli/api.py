@@ -24,9 +24,9 @@ def api(
     """Run the Platform API (settings from FORGE_* variables, checked before it starts)."""
     import uvicorn
 
-    from forge_core.adapters.plugins import load_plugins
     from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
+    from forge_core.plugin.host import load_plugins
     from forge_core.settings import load_settings
 
     try:  # fail here, clearly, rather than inside the server's start-up

@@ -58,10 +58,10 @@ def worker(
     """Pull jobs of one type from NATS JetStream and run them with the job-handler plugin."""
     import asyncio
 
-    from forge_core.adapters.plugins import load_plugins
     from forge_core.adapters.storage import FsspecStore
     from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
+    from forge_core.plugin.host import load_plugins
     from forge_core.settings import load_settings
     from forge_core.worker.runner import Worker, serve
 

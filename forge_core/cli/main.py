@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 
 if TYPE_CHECKING:
-    from forge_core.adapters.plugins import PluginHost
     from forge_core.domain.errors import ForgeError
+    from forge_core.plugin.host import PluginHost
 
 app = typer.Typer(
     name="forge",
@@ -47,8 +47,8 @@ def fail(error: ForgeError) -> NoReturn:
 
 def plugin_host() -> PluginHost:
     """Settings and plugins, loaded as every entry point does; a ForgeError exits cleanly."""
-    from forge_core.adapters.plugins import load_plugins
     from forge_core.domain.errors import ForgeError
+    from forge_core.plugin.host import load_plugins
     from forge_core.settings import load_settings
 
     try:

@@ -25,10 +25,10 @@ def _discover(
 ) -> DiscoveryDocument:
     from forge_core.adapters.cue import open_evaluator
     from forge_core.adapters.git import CommitReader, WorkingTreeReader
-    from forge_core.adapters.plugins import load_plugins
     from forge_core.builtin.discovery import new_discovery, resolve_event
     from forge_core.cli.main import fail
     from forge_core.domain.errors import ForgeError
+    from forge_core.plugin.host import load_plugins
     from forge_core.settings import load_settings
 
     try:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
+from forge_core.plugin.host import PluginHost, PluginInfo, load_plugins
 from forge_core.settings import PluginSettings
 
 

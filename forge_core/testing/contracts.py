@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 import pytest
 
 from forge_core import DISTRIBUTION
-from forge_core.adapters.plugins import PluginHost, Status, load_plugins
 from forge_core.domain.errors import NotImplementedInThisVersion
 from forge_core.domain.models import (
     ArtifactSpec,
@@ -40,8 +39,10 @@ from forge_core.domain.models import (
     TriggerDecision,
     TriggerSpec,
 )
+from forge_core.plugin.family import Family
+from forge_core.plugin.host import PluginHost, Status, load_plugins
+from forge_core.plugin.registry import NAME_PATTERN, Registration
 from forge_core.ports.protocols import ExecutionContext, JobContext, NotifierOptions
-from forge_core.ports.registry import NAME_PATTERN, Family, Registration
 from forge_core.settings import PluginSettings
 
 __all__ = [

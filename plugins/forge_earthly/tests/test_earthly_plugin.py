@@ -1,4 +1,4 @@
-from forge_core.adapters.plugins import PluginHost
+from forge_core.plugin.host import PluginHost
 from forge_core.sdk import Family
 from forge_core.testing.contracts import ProducerContract, StepRunnerContract
 
