@@ -1,8 +1,8 @@
 from datetime import timedelta
 from pathlib import Path
 
-from forge_core.plugin.host import PluginHost
 from forge_core.sdk import ExecutionContext, Family, ProjectRef, StepSpec, StepStatus
+from forge_core.testing import PluginHost
 from forge_core.testing.contracts import StepRunnerContract
 
 

@@ -1,5 +1,5 @@
-from forge_core.plugin.host import PluginHost
 from forge_core.sdk import Family
+from forge_core.testing import PluginHost
 from forge_core.testing.contracts import PublisherContract
 
 
