@@ -79,7 +79,7 @@ class NotImplementedInThisVersion(ForgeError):
         self.name: str | None = origin[1] if len(origin) == 3 else None
         self.plugin: str | None = origin[2] if len(origin) == 3 else None
         self.detail = origin[0] if len(origin) == 1 else detail
-        super().__init__(self._message(), where=plugin)
+        super().__init__(self._message(), where=self.plugin)
 
     def attribute(self, family: str, name: str, plugin: str) -> None:
         """Fill in where the error comes from, unless the raiser said so itself."""
