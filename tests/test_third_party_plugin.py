@@ -180,7 +180,8 @@ V01_PUBLISHER = '''
 import shutil
 from pathlib import Path
 
-from forge_core.sdk import ExecutionContext, NotImplementedInThisVersion, ProducedArtifact, PublishedLocation, PublishTarget
+from forge_core.sdk import ExecutionContext, NotImplementedInThisVersion, ProducedArtifact
+from forge_core.sdk import PublishedLocation, PublishTarget
 
 
 class ArtifactoryPublisher:
