@@ -13,6 +13,7 @@ from forge_core.domain.errors import (
     NotImplementedInThisVersion,
     PluginError,
     PluginLoadError,
+    WorkWithdrawn,
 )
 from forge_core.domain.models import (
     ArtifactSpec,
@@ -113,6 +114,7 @@ __all__ = [
     "TriggerDecision",
     "TriggerRegistrar",
     "TriggerSpec",
+    "WorkWithdrawn",
     "hookimpl",
     "mask_secrets",
 ]

@@ -93,6 +93,17 @@ class NotImplementedInThisVersion(ForgeError):
         return f"{what} is not implemented in this version" + (f": {self.detail}" if self.detail else "")
 
 
+class WorkWithdrawn(ForgeError):
+    """A producer or publisher saw its context's ``stop`` set (the job was released or cancelled)
+    and stopped without finishing: nothing it returns would be true, so it raises this instead."""
+
+    code = "withdrawn"
+    exit_code = 8
+
+    def __init__(self, message: str = "withdrawn before it finished", *, where: str | None = None):
+        super().__init__(message, where=where)
+
+
 class MessagingError(ForgeError):
     """The job bus cannot be used: NATS unreachable, a stream that cannot be provisioned, a lost
     connection (``where`` names the URL or the stream)."""

@@ -186,7 +186,14 @@ PUBLISHER = Template(
 import shutil
 from pathlib import Path
 
-from forge_core.sdk import ConfigurationError, ExecutionContext, ProducedArtifact, PublishedLocation, PublishTarget
+from forge_core.sdk import (
+    ConfigurationError,
+    ExecutionContext,
+    ProducedArtifact,
+    PublishedLocation,
+    PublishTarget,
+    WorkWithdrawn,
+)
 
 
 class FolderPublisher:
@@ -199,6 +206,8 @@ class FolderPublisher:
         destination = Path(folder) / artifact.project / artifact.name / artifact.commit
         destination.mkdir(parents=True, exist_ok=True)
         for file in artifact.files:
+            if ctx.stop.is_set():  # withdrawn: a partial copy is not a publication
+                raise WorkWithdrawn(f"stopped after copying into {destination}", where=f"publisher {target.name}")
             shutil.copy2(file, destination / file.name)
         ctx.log(f"copied {len(artifact.files)} file(s) to {destination}")
         return PublishedLocation(publisher=target.name, type=target.type, uri=destination.as_uri())

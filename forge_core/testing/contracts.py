@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import pytest
 
 from forge_core import DISTRIBUTION
-from forge_core.domain.errors import NotImplementedInThisVersion
+from forge_core.domain.errors import NotImplementedInThisVersion, WorkWithdrawn
 from forge_core.domain.models import (
     ArtifactSpec,
     CommitStatus,
@@ -194,6 +194,17 @@ class PublisherContract(PluginContract):
         settings = self.given(self.target_settings, name, tmp_path)
         target = PublishTarget(name=f"{name}-target", type=name, settings=settings)
         return self.given(self.artifact, name, tmp_path), target, _context(tmp_path)
+
+    def test_a_withdrawn_publish_publishes_nothing(self, host: PluginHost, tmp_path: Path) -> None:
+        """With the context's ``stop`` set, ``publish`` raises WorkWithdrawn (never a location)."""
+        if not self.implemented:
+            return
+        for name in self.names:
+            self.loaded = host
+            artifact, target, ctx = self.case(name, tmp_path)
+            ctx.stop.set()
+            with pytest.raises(WorkWithdrawn):
+                host.create(self.family, name).publish(artifact, target, ctx)
 
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
         artifact, target, _ = case
