@@ -91,3 +91,18 @@ def test_unknown_command_is_a_usage_error(run_forge: Callable[..., object]) -> N
     result = run_forge("deploy-everything")
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+def test_help_imports_neither_pydantic_nor_the_plugin_machinery() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom forge_core.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'pydantic', 'stevedore'}"
+        " or m.startswith(('forge_core.plugin', 'forge_core.settings'))), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "plugin" in result.stdout  # `forge plugin new` is listed
+    assert result.stderr.strip().splitlines()[-1] == "[]"
