@@ -53,8 +53,8 @@ def serve(database: str, state: str, port: int) -> None:
     import uvicorn
     from sqlalchemy import text
 
-    from forge_core.adapters.plugins import load_plugins
     from forge_core.api.app import create_app
+    from forge_core.plugin.host import load_plugins
 
     settings = settings_for(database, Path(state))
     app = create_app(settings, load_plugins(settings.plugins))

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from forge_core.adapters.cue import open_evaluator
 from forge_core.adapters.git import CommitReader
-from forge_core.adapters.plugins import load_plugins
 from forge_core.domain.models import EventKind, SourceEvent
+from forge_core.plugin.host import load_plugins
 from forge_core.services.discovery import Discovery, installed_names, runtime_values
 from forge_core.services.discovery_cache import DiscoveryCache
 from forge_core.services.evaluation import Source, build_batch, split_header

@@ -30,11 +30,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType,
 
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.dispatcher import NatsDispatcher
-from forge_core.adapters.plugins import PluginInfo, load_plugins
 from forge_core.adapters.storage import FsspecStore
 from forge_core.domain.models import Job, JobResult, JobStatus
-from forge_core.ports.hookspecs import hookimpl
-from forge_core.ports.registry import JobHandlerRegistrar
+from forge_core.plugin.host import PluginInfo, load_plugins
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import JobHandlerRegistrar
 from forge_core.settings import PluginSettings, Settings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.storage import StorageSettings

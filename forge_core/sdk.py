@@ -13,6 +13,7 @@ from forge_core.domain.errors import (
     NotImplementedInThisVersion,
     PluginError,
     PluginLoadError,
+    WorkWithdrawn,
 )
 from forge_core.domain.models import (
     ArtifactSpec,
@@ -42,7 +43,18 @@ from forge_core.domain.models import (
 )
 from forge_core.domain.plugin_settings import SettingsModel
 from forge_core.domain.secrets import mask_secrets
-from forge_core.ports.hookspecs import hookimpl
+from forge_core.plugin.family import Family
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import (
+    ArtifactTypeRegistrar,
+    JobHandlerRegistrar,
+    NotifierRegistrar,
+    ProducerRegistrar,
+    PublisherRegistrar,
+    RendererRegistrar,
+    StepRunnerRegistrar,
+    TriggerRegistrar,
+)
 from forge_core.ports.protocols import (
     ExecutionContext,
     JobContext,
@@ -54,17 +66,6 @@ from forge_core.ports.protocols import (
     ReleaseTrigger,
     Renderer,
     StepRunner,
-)
-from forge_core.ports.registry import (
-    ArtifactTypeRegistrar,
-    Family,
-    JobHandlerRegistrar,
-    NotifierRegistrar,
-    ProducerRegistrar,
-    PublisherRegistrar,
-    RendererRegistrar,
-    StepRunnerRegistrar,
-    TriggerRegistrar,
 )
 
 __all__ = [
@@ -117,6 +118,7 @@ __all__ = [
     "TriggerDecision",
     "TriggerRegistrar",
     "TriggerSpec",
+    "WorkWithdrawn",
     "hookimpl",
     "mask_secrets",
 ]

@@ -61,7 +61,7 @@ def test_plugins_json_lists_builtins_and_installed_plugins(run_forge: Callable[.
     rows = {row["id"]: row for row in json.loads(result.stdout)["plugins"]}
     assert rows["core.triggers"]["distribution"] == "catalyst-forge-core"
     assert rows["forge_docker"]["distribution"] == "catalyst-forge-docker"
-    assert rows["forge_docker"]["registrations"] == {"artifact_type": ["container"], "publisher": ["docker"]}
+    assert rows["forge_docker"]["registrations"] == {"publisher": ["docker"]}
 
 
 def test_plugins_table_shows_a_failed_plugin_and_the_others(
@@ -112,3 +112,18 @@ def test_unknown_command_is_a_usage_error(run_forge: Callable[..., object]) -> N
     result = run_forge("deploy-everything")
     assert result.returncode == 2
     assert "No such command" in result.stderr
+
+
+def test_help_imports_neither_pydantic_nor_the_plugin_machinery() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\nfrom forge_core.cli.main import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'pydantic', 'stevedore'}"
+        " or m.startswith(('forge_core.plugin', 'forge_core.settings'))), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "plugin" in result.stdout  # `forge plugin new` is listed
+    assert result.stderr.strip().splitlines()[-1] == "[]"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from forge_core.adapters.plugins import PluginHost, PluginInfo, Status, load_plugins
 from forge_core.builtin import BUILTINS
 from forge_core.domain.errors import (
     PluginConflictError,
@@ -17,8 +18,10 @@ from forge_core.domain.errors import (
     PluginRequirementError,
     UnknownImplementationError,
 )
-from forge_core.ports.hookspecs import hookimpl
-from forge_core.ports.registry import Family, PublisherRegistrar
+from forge_core.plugin.family import Family
+from forge_core.plugin.host import PluginHost, PluginInfo, Status, load_plugins
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import PublisherRegistrar
 from forge_core.settings import PluginSettings
 
 PUBLISHER_PLUGIN = """
@@ -34,6 +37,7 @@ def forge_register_publishers(register):
 """
 
 IMPORT_MARKER = """
+import json
 import sys
 sys.modules.setdefault("forge_probe_imported", type(sys)("forge_probe_imported"))
 from forge_core.sdk import hookimpl
@@ -274,3 +278,85 @@ def test_one_plugin_id_from_two_distributions_is_refused(
     assert host.plugins["acme_dup"].status == Status.FAILED
     assert "acme-forge-a" in (host.plugins["acme_dup"].error or "")
     assert "acme-forge-b" in (host.plugins["acme_dup"].error or "")
+
+
+def test_publisher_for_an_unknown_artifact_type_fails_naming_the_plugin_and_the_type(
+    forge_host: PluginHost,
+) -> None:
+    class Typo:
+        @hookimpl
+        def forge_register_publishers(self, register: PublisherRegistrar) -> None:
+            register.add("shelf", "acme:Shelf", artifact_types=["archive", "tarbal"])
+
+    info = PluginInfo("acme-typo", None, None)
+    forge_host.admit(Typo(), info)
+    assert info.status == Status.FAILED
+    assert "publisher 'shelf' names unknown artifact type(s) tarbal; declared: archive, binary, container" in (
+        info.error or ""
+    )
+    assert "shelf" not in forge_host.registry.names(Family.PUBLISHER)
+
+
+def test_a_type_declared_by_a_plugin_loaded_later_is_known(site_with: Callable[..., Path]) -> None:
+    producer = """
+from forge_core.sdk import hookimpl
+@hookimpl
+def forge_register_producers(register):
+    register.add("helm", "acme_a:Helm", artifact_types=["helm-chart"])
+"""
+    declares = """
+from forge_core.sdk import hookimpl
+@hookimpl
+def forge_register_artifact_types(register):
+    register.add("helm-chart")
+"""
+    site_with("acme-forge-a", "1.0", "acme_a", producer)
+    site_with("acme-forge-b", "1.0", "acme_b", declares)
+    host = load_plugins(only("acme_a", "acme_b"))
+    assert host.plugins["acme_a"].status == Status.LOADED, host.plugins["acme_a"].error
+    alone = load_plugins(only("acme_a"))
+    assert alone.plugins["acme_a"].status == Status.FAILED
+    assert "producer 'helm' names unknown artifact type(s) helm-chart" in (alone.plugins["acme_a"].error or "")
+    assert "helm" not in alone.registry.names(Family.PRODUCER)
+
+
+def test_a_wrapper_that_is_not_a_generator_is_a_malformed_hookimpl(forge_host: PluginHost) -> None:
+    class NotAGenerator:
+        @hookimpl(wrapper=True)
+        def forge_pipeline_run_started(self, run: object) -> None:
+            return None
+
+    info = PluginInfo("acme-malformed", None, None)
+    forge_host.admit(NotAGenerator(), info)
+    assert info.status == Status.FAILED
+    assert "malformed hook implementation" in (info.error or "")
+    assert "not a generator function" in (info.error or "")
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("@hookimpl\ndef forge_register_publisher(register):\n    pass\n", "unknown hook(s) forge_register_publisher"),
+        ("@hookimpl\ndef forge_register_publishers(registrar):\n    pass\n", "'registrar'"),
+        (
+            "@hookimpl\ndef forge_register_publishers(register):\n    raise OSError('no config')\n",
+            "forge_register_publishers raised OSError: no config",
+        ),
+        (
+            "@hookimpl\ndef forge_register_producers(register):\n"
+            "    register.add('x', 'm:X', artifact_types=['wheel'])\n",
+            "producer 'x' names unknown artifact type(s) wheel",
+        ),
+    ],
+)
+def test_forge_plugins_shows_a_malformed_plugin_as_failed_with_its_problem(
+    make_distribution: Callable[..., Path], run_forge: Callable[..., Any], source: str, problem: str
+) -> None:
+    source = "from forge_core.sdk import hookimpl\n" + source
+    site = make_distribution("acme-forge-bad", "0.2", plugin_id="acme_bad", source=source)
+    result = run_forge("plugins", "--json", path=site)
+    assert result.returncode == 0, result.stderr
+    row = next(r for r in json.loads(result.stdout)["plugins"] if r["id"] == "acme_bad")
+    assert row["status"] == "failed" and row["distribution"] == "acme-forge-bad"
+    assert problem in row["error"]
+    assert row["registrations"] == {}

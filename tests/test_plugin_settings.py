@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from pydantic import Field
 
-from forge_core.adapters.plugins import PluginHost, PluginInfo, Status, load_plugins
 from forge_core.domain.errors import PluginLoadError
 from forge_core.domain.plugin_settings import SettingsProblem, settings_problems
-from forge_core.ports.registry import Family, Owner, PublisherRegistrar
+from forge_core.plugin.family import Family
+from forge_core.plugin.host import PluginHost, PluginInfo, Status, load_plugins
+from forge_core.plugin.registry import Owner, PublisherRegistrar
 from forge_core.sdk import ArtifactTypeRegistrar, SettingsModel, hookimpl
 from forge_core.settings import PluginSettings
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from forge_core.adapters.plugins import PluginHost, PluginInfo
 from forge_core.domain.models import (
     ArtifactSpec,
     Job,
@@ -26,11 +25,11 @@ from forge_core.domain.models import (
     TriggerDecision,
     TriggerSpec,
 )
-from forge_core.ports.hookspecs import hookimpl
-from forge_core.ports.protocols import ExecutionContext, JobContext
-from forge_core.ports.registry import (
+from forge_core.plugin.family import Family
+from forge_core.plugin.host import PluginHost, PluginInfo
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import (
     ArtifactTypeRegistrar,
-    Family,
     JobHandlerRegistrar,
     ProducerRegistrar,
     PublisherRegistrar,
@@ -38,6 +37,7 @@ from forge_core.ports.registry import (
     StepRunnerRegistrar,
     TriggerRegistrar,
 )
+from forge_core.ports.protocols import ExecutionContext, JobContext
 
 
 class Echo:

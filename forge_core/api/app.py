@@ -21,12 +21,12 @@ from forge_core.adapters.auth.jwks import JwksCache
 from forge_core.adapters.auth.tokens import TokenVerifier
 from forge_core.adapters.db.engine import create_engine, migrate
 from forge_core.adapters.db.store import SqlStore
-from forge_core.adapters.plugins import PluginHost
 from forge_core.api import errors
 from forge_core.api.deps import Services, checked_parameters
 from forge_core.api.middleware import BodyLimit, Observe
 from forge_core.api.routers import auth, deployments, releases, runs, system, webhooks
 from forge_core.api.routers.system import Metrics
+from forge_core.plugin.host import PluginHost
 from forge_core.services.outbox import sender_from_settings
 from forge_core.services.platform import Platform, Policy
 from forge_core.settings import Settings

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from forge_core.adapters.plugins import load_plugins
 from forge_core.api.app import create_app
+from forge_core.plugin.host import load_plugins
 from forge_core.settings import load_settings
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from forge_core.adapters.auth.github import GithubExchange
 from forge_core.adapters.auth.tokens import TokenVerifier
-from forge_core.adapters.plugins import PluginHost
+from forge_core.plugin.host import PluginHost
 from forge_core.services.auth import Principal
 from forge_core.services.errors import AuthenticationFailed, InvalidRequest
 from forge_core.services.outbox import OutboxSender

@@ -1,10 +1,5 @@
 """The core's built-in plugins: registered through the same hooks as installed ones (like pytest's)."""
 
-BUILTINS: list[tuple[str, str]] = [
-    ("core.artifact_types", "forge_core.builtin.artifact_types"),
-    ("core.triggers", "forge_core.builtin.triggers"),
-    ("core.renderers", "forge_core.builtin.renderers"),
-    ("core.ci", "forge_core.builtin.ci"),
-    ("core.discovery", "forge_core.builtin.discovery"),
-]
-"""(plugin id, module) of every built-in plugin, in load order."""
+from forge_core.plugin.builtins import BUILTINS
+
+__all__ = ["BUILTINS"]

@@ -32,10 +32,11 @@ from forge_core.domain.models import (
     StepStatus,
 )
 from forge_core.domain.run_plan import StepPlan, TaskPlan, id_of
-from forge_core.ports.hookspecs import hookimpl
+from forge_core.plugin.family import Family
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import JobHandlerRegistrar
 from forge_core.ports.platform import CONFLICT
 from forge_core.ports.protocols import ExecutionContext, JobContext, StepRunner
-from forge_core.ports.registry import Family, JobHandlerRegistrar
 from forge_core.ports.storage import ObjectStore, log_key
 
 

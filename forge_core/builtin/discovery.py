@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forge_core.domain.models import EventKind, Job, JobResult, JobStatus, SourceEvent
-from forge_core.ports.hookspecs import hookimpl
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import JobHandlerRegistrar, Registry
 from forge_core.ports.protocols import JobContext
-from forge_core.ports.registry import JobHandlerRegistrar, Registry
 
 if TYPE_CHECKING:  # the adapters (gitpython, ...) are imported on first use, not at plugin load
     from forge_core.adapters.git import CommitReader

@@ -1,7 +1,7 @@
 """The core's renderer: deploy resources to Kubernetes manifests (see forge_core.domain.rendering)."""
 
-from forge_core.ports.hookspecs import hookimpl
-from forge_core.ports.registry import RendererRegistrar
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import RendererRegistrar
 
 
 @hookimpl

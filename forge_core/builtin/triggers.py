@@ -1,7 +1,7 @@
 """The release triggers of the core; their rules live in :mod:`forge_core.domain.triggers`."""
 
-from forge_core.ports.hookspecs import hookimpl
-from forge_core.ports.registry import TriggerRegistrar
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import TriggerRegistrar
 
 _RULES = "forge_core.domain.triggers"
 

@@ -14,7 +14,7 @@ import typer
 from forge_core.domain.errors import ConfigurationError, ForgeError, JobFailedError, JobTimeoutError, MessagingError
 
 if TYPE_CHECKING:
-    from forge_core.adapters.plugins import PluginHost
+    from forge_core.plugin.host import PluginHost
     from forge_core.settings import Settings
 
 # The exit codes that mean something (a ForgeError's own ``exit_code``; 1 for any other error).
@@ -35,7 +35,7 @@ def fail(error: ForgeError) -> NoReturn:
 def settings_and_plugins() -> tuple[Settings, PluginHost]:
     """The settings, and the plugins they choose, loaded once as every entry point loads them;
     raises a ForgeError naming what is wrong."""
-    from forge_core.adapters.plugins import load_plugins
+    from forge_core.plugin.host import load_plugins
     from forge_core.settings import load_settings
 
     settings = load_settings()

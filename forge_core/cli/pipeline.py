@@ -26,7 +26,6 @@ from rich.live import Live
 from forge_core.adapters import structured_logs
 from forge_core.adapters.git import CommitReader
 from forge_core.adapters.platform_client import PlatformClient
-from forge_core.adapters.plugins import PluginHost
 from forge_core.adapters.state import FolderClaim
 from forge_core.adapters.storage import FsspecStore
 from forge_core.builtin.discovery import resolve_event
@@ -36,7 +35,8 @@ from forge_core.domain.config import ProjectConfigError
 from forge_core.domain.jobs import SourceRef
 from forge_core.domain.models import Job, JobStatus, RunStatus, SourceEvent
 from forge_core.domain.plan import DiscoveryDocument
-from forge_core.ports.registry import Family
+from forge_core.plugin.family import Family
+from forge_core.plugin.host import PluginHost
 from forge_core.services import errors as api_errors
 from forge_core.services import schemas
 from forge_core.services.orchestrator import EmbeddedOrchestrator

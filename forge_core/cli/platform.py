@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from forge_core.adapters.platform_client import PlatformClient
-from forge_core.adapters.plugins import PluginHost
 from forge_core.domain.errors import ConfigurationError
+from forge_core.plugin.host import PluginHost
 from forge_core.settings import Settings
 
 LOCAL_PERMISSIONS = ("read", "run", "status")

@@ -69,10 +69,39 @@ class NotImplementedInThisVersion(ForgeError):
     code = "not_implemented"
     exit_code = 4
 
-    def __init__(self, family: str, name: str, plugin: str, *, detail: str = ""):
-        self.family, self.name, self.plugin = family, name, plugin
-        message = f"{family} {name!r} of plugin {plugin} is not implemented in this version"
-        super().__init__(message + (f": {detail}" if detail else ""), where=plugin)
+    def __init__(self, *origin: str, detail: str = ""):
+        """``NotImplementedInThisVersion("what is missing")`` from a plugin's implementation: the
+        family, name and plugin are filled in from the registration that created it. The 0.1
+        form ``NotImplementedInThisVersion(family, name, plugin, detail=...)`` still works."""
+        if len(origin) not in (0, 1, 3):
+            raise TypeError("NotImplementedInThisVersion(detail) or (family, name, plugin, detail=...)")
+        self.family: str | None = origin[0] if len(origin) == 3 else None
+        self.name: str | None = origin[1] if len(origin) == 3 else None
+        self.plugin: str | None = origin[2] if len(origin) == 3 else None
+        self.detail = origin[0] if len(origin) == 1 else detail
+        super().__init__(self._message(), where=self.plugin)
+
+    def attribute(self, family: str, name: str, plugin: str) -> None:
+        """Fill in where the error comes from, unless the raiser said so itself."""
+        if self.plugin is None:
+            self.family, self.name, self.plugin, self.where = family, name, plugin, plugin
+            self.message = self._message()
+            self.args = (f"{plugin}: {self.message}",)
+
+    def _message(self) -> str:
+        what = f"{self.family} {self.name!r} of plugin {self.plugin}" if self.plugin else "this implementation"
+        return f"{what} is not implemented in this version" + (f": {self.detail}" if self.detail else "")
+
+
+class WorkWithdrawn(ForgeError):
+    """A producer or publisher saw its context's ``stop`` set (the job was released or cancelled)
+    and stopped without finishing: nothing it returns would be true, so it raises this instead."""
+
+    code = "withdrawn"
+    exit_code = 8
+
+    def __init__(self, message: str = "withdrawn before it finished", *, where: str | None = None):
+        super().__init__(message, where=where)
 
 
 class MessagingError(ForgeError):

@@ -1,1 +1,3 @@
-"""Ports: the hookspecs, the registry plugins register into, and the protocols they implement."""
+"""Ports: the protocols plugins implement and the services' narrow interfaces. The plugin
+machinery (families, hookspecs, registry, host) is :mod:`forge_core.plugin`; ``ports.hookspecs``
+and ``ports.registry`` remain as deprecated aliases."""

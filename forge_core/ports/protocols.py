@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         TriggerDecision,
         TriggerSpec,
     )
-    from forge_core.ports.registry import Registry
+    from forge_core.plugin.registry import Registry
 
 
 def _discard(_line: str) -> None:
@@ -132,13 +132,12 @@ class Notifier(Protocol):
     def send_commit_status(self, status: CommitStatus, options: NotifierOptions) -> None: ...
 
 
-PROTOCOLS: dict[str, type] = {
-    "step_runner": StepRunner,
-    "producer": Producer,
-    "publisher": Publisher,
-    "job_handler": JobHandler,
-    "trigger": ReleaseTrigger,
-    "renderer": Renderer,
-    "notifier": Notifier,
-}
-"""Family value → the protocol its implementations satisfy (artifact types have none)."""
+def __getattr__(name: str) -> object:
+    if name == "PROTOCOLS":  # deprecated table (family key -> protocol), derived from the families
+        import warnings
+
+        from forge_core.plugin.family import Family
+
+        warnings.warn("PROTOCOLS is deprecated: use Family.<NAME>.protocol", DeprecationWarning, stacklevel=2)
+        return {str(f): f.protocol for f in Family if f.protocol is not None}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

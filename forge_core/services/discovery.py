@@ -17,7 +17,8 @@ from forge_core.domain.config import Diagnostic, ProjectConfig, RepoConfig, Valu
 from forge_core.domain.models import ProjectRef, PublishTarget, SourceEvent, TriggerDecision
 from forge_core.domain.plan import DiscoveryDocument, ReleaseDecision, build_groups, plan_project
 from forge_core.domain.triggers import VERSION_PATTERN, release_tag, tag_version
-from forge_core.ports.registry import Family, Registry
+from forge_core.plugin.family import Family
+from forge_core.plugin.registry import Registry
 from forge_core.services.cue_source import locate_in
 from forge_core.services.discovery_cache import DiscoveryCache, digest
 from forge_core.services.evaluation import (
@@ -68,13 +69,8 @@ def runtime_values(event: SourceEvent) -> dict[str, str]:
 
 
 def installed_names(registry: Registry) -> dict[str, list[str]]:
-    return {
-        "#StepAction": registry.names(Family.STEP_RUNNER),
-        "#ArtifactType": registry.names(Family.ARTIFACT_TYPE),
-        "#ProducerKind": registry.names(Family.PRODUCER),
-        "#PublisherType": registry.names(Family.PUBLISHER),
-        "#TriggerType": registry.names(Family.TRIGGER),
-    }
+    """The CUE definition of each family users name in CUE → the names installed in it."""
+    return {family.cue: registry.names(family) for family in Family if family.cue}
 
 
 @dataclass

@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 from forge_core.domain.errors import ConfigurationError, ForgeError
 from forge_core.domain.models import CommitStatus
+from forge_core.plugin.family import Family
+from forge_core.plugin.registry import Registry
 from forge_core.ports.protocols import Notifier, NotifierOptions
-from forge_core.ports.registry import Family, Registry
 from forge_core.services import rules
 from forge_core.services import schemas as s
 from forge_core.services.store import OutboxStore

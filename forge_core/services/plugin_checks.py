@@ -16,7 +16,8 @@ from typing import Any
 from forge_core.domain.config import ProjectConfig, RepoConfig
 from forge_core.domain.models import PublishTarget
 from forge_core.domain.plugin_settings import Path, settings_problems
-from forge_core.ports.registry import Family, Registration, Registry
+from forge_core.plugin.family import Family
+from forge_core.plugin.registry import Registration, Registry
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ class PluginSettings(BaseModel):
     )
     autoload: bool = Field(default=True, description="Load installed plugins (off: only the core's built-ins).")
     strict: bool = Field(default=False, description="Any plugin that fails to load is a start-up error.")
+    trace: bool = Field(default=False, description="Write one line per plugin hook call to stderr.")
     required: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Plugins that must load, with optional version ranges: 'forge_docker>=0.1,<1'.",

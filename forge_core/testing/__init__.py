@@ -3,7 +3,11 @@
 Enable it with ``pytest -p forge_core.testing`` (or ``addopts`` in your pytest configuration;
 install ``catalyst-forge-core[testing]``). It gives fixtures for a plugin host with autoload off
 and for temporary registration, and the contract classes in :mod:`forge_core.testing.contracts`
-that a plugin subclasses to prove it conforms.
+that a plugin subclasses to prove it conforms. The fixtures' types are exported here:
+
+    from forge_core.testing import PluginHost
+
+    def test_registers_docker(forge_installed_host: PluginHost) -> None: ...
 """
 
 from __future__ import annotations
@@ -12,10 +16,15 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
+from forge_core.plugin.host import PluginHost, PluginInfo, Status, load_plugins
 from forge_core.settings import PluginSettings
 
 pytest_plugins = ["forge_core.testing.registry"]  # the OCI registry fixtures
+
+__all__ = ["PluginHost", "PluginInfo", "Register", "Status"]
+
+Register = Callable[..., PluginInfo]
+"""The ``forge_register`` fixture: ``forge_register(plugin, "id", distribution=None) -> PluginInfo``."""
 
 
 @pytest.fixture
@@ -31,7 +40,7 @@ def forge_installed_host() -> PluginHost:
 
 
 @pytest.fixture
-def forge_register(forge_host: PluginHost) -> Iterator[Callable[..., PluginInfo]]:
+def forge_register(forge_host: PluginHost) -> Iterator[Register]:
     """Register a plugin object into ``forge_host`` until the test ends: ``forge_register(obj, "id")``."""
     registered: list[str] = []
 

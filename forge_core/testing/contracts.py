@@ -10,19 +10,25 @@ declares and they validate; the names are unique and conflict with nothing insta
 implementation satisfies the family's protocol; and its behaviour meets the family's contract.
 Set ``implemented = False`` while a name's behaviour arrives in a later version: the contract
 then proves that calling it raises :class:`NotImplementedInThisVersion` (never a silent success).
-Override the ``*_case`` methods to give realistic inputs and ``verify`` to check the world.
+Override the input hooks (``target_settings``, ``producer_settings``, ``payload``, ``step``,
+``request``, ``options``, ``status``; each gets the name and the test's ``tmp_path``) to give
+realistic inputs, and ``verify`` to check the world. Inputs honour what the plugin declared: a
+publisher registered for ``archive`` gets an archive, a producer's case asks for one of its types.
+A family without a contract of its own gets a generic one from :func:`contract_for`.
 """
 
 from __future__ import annotations
 
+import inspect
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 
 from forge_core import DISTRIBUTION
-from forge_core.adapters.plugins import PluginHost, Status, load_plugins
-from forge_core.domain.errors import NotImplementedInThisVersion
+from forge_core.domain.errors import NotImplementedInThisVersion, WorkWithdrawn
 from forge_core.domain.models import (
     ArtifactSpec,
     CommitStatus,
@@ -40,8 +46,10 @@ from forge_core.domain.models import (
     TriggerDecision,
     TriggerSpec,
 )
+from forge_core.plugin.family import Family
+from forge_core.plugin.host import PluginHost, Status, load_plugins
+from forge_core.plugin.registry import NAME_PATTERN, Registration
 from forge_core.ports.protocols import ExecutionContext, JobContext, NotifierOptions
-from forge_core.ports.registry import NAME_PATTERN, Family, Registration
 from forge_core.settings import PluginSettings
 
 __all__ = [
@@ -53,7 +61,10 @@ __all__ = [
     "RendererContract",
     "StepRunnerContract",
     "TriggerContract",
+    "contract_for",
 ]
+
+_CONTRACTS: dict[str, type[PluginContract]] = {}
 
 
 class PluginContract:
@@ -68,6 +79,14 @@ class PluginContract:
     names: ClassVar[tuple[str, ...]]
     """The names the plugin registers in this family."""
     implemented: ClassVar[bool] = True
+
+    loaded: PluginHost
+    """The host the current behaviour test runs against (set before the inputs are built)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__module__ == __name__ and "family" in vars(cls):
+            _CONTRACTS[cls.family] = cls
 
     @pytest.fixture
     def host(self) -> PluginHost:
@@ -106,6 +125,7 @@ class PluginContract:
             host.create(self.family, name)  # raises PluginError naming the missing method
 
     def test_behaviour(self, host: PluginHost, tmp_path: Path) -> None:
+        self.loaded = host
         for name in self.names:
             instance = host.create(self.family, name)
             case = self.case(name, tmp_path)
@@ -123,13 +143,29 @@ class PluginContract:
     # --- per family ---------------------------------------------------------------------------
 
     def case(self, name: str, tmp_path: Path) -> Any:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}: give case(name, tmp_path) the arguments of one call")
 
     def invoke(self, instance: Any, case: Any) -> Any:
-        raise NotImplementedError
+        """Call the family's protocol method with ``case`` (a tuple of its arguments)."""
+        return getattr(instance, self.family.method or "")(*case)
 
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__}: give check(...) the family's rules for a result")
+
+    def declared_types(self, name: str) -> tuple[str, ...]:
+        """The artifact types ``name`` was registered with (empty: any)."""
+        return tuple(self.loaded.get(self.family, name).options.get("artifact_types", ()))
+
+    def given(self, hook: Callable[..., Any], name: str, tmp_path: Path) -> Any:
+        """An input hook's value; 0.1 overrides take only ``name`` (still called, with a warning)."""
+        if len(inspect.signature(hook).parameters) >= 2:
+            return hook(name, tmp_path)
+        warnings.warn(
+            f"{type(self).__name__}.{hook.__name__}(name) is deprecated: accept (name, tmp_path)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return hook(name)
 
     def verify(self, name: str, result: Any, case: Any) -> None:
         """Override to check the outside world (the registry really holds the image, …)."""
@@ -143,22 +179,37 @@ def _context(tmp_path: Path) -> ExecutionContext:
 class PublisherContract(PluginContract):
     family = Family.PUBLISHER
 
-    def target_settings(self, name: str) -> dict[str, Any]:
+    def target_settings(self, name: str, tmp_path: Path) -> dict[str, Any]:
+        """The ``settings`` of the publish target (``repo.cue``'s publisher entry)."""
         return {}
 
-    def case(self, name: str, tmp_path: Path) -> tuple[ProducedArtifact, PublishTarget, ExecutionContext]:
-        payload = tmp_path / "artifact.bin"
-        payload.write_bytes(b"contract payload\n")
-        artifact = ProducedArtifact(name="contract", type="binary", project="demo", commit="0" * 40, files=(payload,))
-        target = PublishTarget(name=f"{name}-target", type=name, settings=self.target_settings(name))
-        return artifact, target, _context(tmp_path)
+    def artifact(self, name: str, tmp_path: Path) -> ProducedArtifact:
+        """An artifact of the first type the publisher accepts (``binary`` if it accepts any)."""
+        kind = (self.declared_types(name) or ("binary",))[0]
+        payload = tmp_path / f"contract.{kind}"
+        payload.write_bytes(f"contract {kind} payload\n".encode())
+        return ProducedArtifact(name="contract", type=kind, project="demo", commit="0" * 40, files=(payload,))
 
-    def invoke(self, instance: Any, case: Any) -> Any:
-        artifact, target, ctx = case
-        return instance.publish(artifact, target, ctx)
+    def case(self, name: str, tmp_path: Path) -> tuple[ProducedArtifact, PublishTarget, ExecutionContext]:
+        settings = self.given(self.target_settings, name, tmp_path)
+        target = PublishTarget(name=f"{name}-target", type=name, settings=settings)
+        return self.given(self.artifact, name, tmp_path), target, _context(tmp_path)
+
+    def test_a_withdrawn_publish_publishes_nothing(self, host: PluginHost, tmp_path: Path) -> None:
+        """With the context's ``stop`` set, ``publish`` raises WorkWithdrawn (never a location)."""
+        if not self.implemented:
+            return
+        for name in self.names:
+            self.loaded = host
+            artifact, target, ctx = self.case(name, tmp_path)
+            ctx.stop.set()
+            with pytest.raises(WorkWithdrawn):
+                host.create(self.family, name).publish(artifact, target, ctx)
 
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
-        _, target, _ = case
+        artifact, target, _ = case
+        accepted = self.declared_types(name)
+        assert not accepted or artifact.type in accepted, f"the case publishes a {artifact.type}: not in {accepted}"
         assert isinstance(result, PublishedLocation)
         assert result.type == name and result.publisher == target.name
         assert result.uri
@@ -167,18 +218,18 @@ class PublisherContract(PluginContract):
 class ProducerContract(PluginContract):
     family = Family.PRODUCER
 
-    def producer_settings(self, name: str) -> dict[str, Any]:
+    def producer_settings(self, name: str, tmp_path: Path) -> dict[str, Any]:
+        """The ``producer: {<name>: {...}}`` settings of the artifact in ``project.cue``."""
         return {}
 
-    def case(self, name: str, tmp_path: Path) -> tuple[ArtifactSpec, ProjectRef, str, ExecutionContext]:
-        spec = ArtifactSpec(
-            name="contract", type="binary", producer=name, producer_settings=self.producer_settings(name)
-        )
-        return spec, ProjectRef(name="demo", path="demo"), "0" * 40, _context(tmp_path)
+    def project(self, name: str, tmp_path: Path) -> ProjectRef:
+        return ProjectRef(name="demo", path="demo")
 
-    def invoke(self, instance: Any, case: Any) -> Any:
-        spec, project, commit, ctx = case
-        return instance.produce(spec, project, commit, ctx)
+    def case(self, name: str, tmp_path: Path) -> tuple[ArtifactSpec, ProjectRef, str, ExecutionContext]:
+        settings = self.given(self.producer_settings, name, tmp_path)
+        kind = self.declared_types(name)[0]  # a producer declares at least one type
+        spec = ArtifactSpec(name="contract", type=kind, producer=name, producer_settings=settings)
+        return spec, self.given(self.project, name, tmp_path), "0" * 40, _context(tmp_path)
 
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
         spec, project, commit, _ = case
@@ -190,14 +241,11 @@ class ProducerContract(PluginContract):
 class StepRunnerContract(PluginContract):
     family = Family.STEP_RUNNER
 
-    def step(self, name: str) -> StepSpec:
+    def step(self, name: str, tmp_path: Path) -> StepSpec:
         return StepSpec(name="contract", action=name, target="true")
 
     def case(self, name: str, tmp_path: Path) -> tuple[StepSpec, ProjectRef, ExecutionContext]:
-        return self.step(name), ProjectRef(name="demo", path="."), _context(tmp_path)
-
-    def invoke(self, instance: Any, case: Any) -> Any:
-        return instance.run(*case)
+        return self.given(self.step, name, tmp_path), ProjectRef(name="demo", path="."), _context(tmp_path)
 
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
         assert isinstance(result, StepOutcome)
@@ -207,15 +255,13 @@ class StepRunnerContract(PluginContract):
 class JobHandlerContract(PluginContract):
     family = Family.JOB_HANDLER
 
-    def payload(self, name: str) -> dict[str, Any]:
+    def payload(self, name: str, tmp_path: Path) -> dict[str, Any]:
         return {}
 
     def case(self, name: str, tmp_path: Path) -> tuple[Job, JobContext]:
-        job = Job(id="job-contract", type=name, run_id="run-contract", payload=self.payload(name))
+        payload = self.given(self.payload, name, tmp_path)
+        job = Job(id="job-contract", type=name, run_id="run-contract", payload=payload)
         return job, JobContext(cache_dir=tmp_path, registry=load_plugins(PluginSettings(autoload=False)).registry)
-
-    def invoke(self, instance: Any, case: Any) -> Any:
-        return instance.handle(*case)
 
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
         job, _ = case
@@ -248,7 +294,7 @@ class TriggerContract(PluginContract):
 class RendererContract(PluginContract):
     family = Family.RENDERER
 
-    def request(self, name: str) -> RenderRequest:
+    def request(self, name: str, tmp_path: Path) -> RenderRequest:
         return RenderRequest(
             repository="acme/monorepo",
             project="demo",
@@ -260,11 +306,8 @@ class RendererContract(PluginContract):
             },
         )
 
-    def case(self, name: str, tmp_path: Path) -> RenderRequest:
-        return self.request(name)
-
-    def invoke(self, instance: Any, case: Any) -> Any:
-        return instance.render(case)
+    def case(self, name: str, tmp_path: Path) -> tuple[RenderRequest]:
+        return (self.given(self.request, name, tmp_path),)
 
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
         assert isinstance(result, RenderedResources)
@@ -277,7 +320,7 @@ class NotifierContract(PluginContract):
 
     family = Family.NOTIFIER
 
-    def status(self, name: str) -> CommitStatus:
+    def status(self, name: str, tmp_path: Path) -> CommitStatus:
         return CommitStatus(
             repository="acme/monorepo",
             commit_sha="0" * 40,
@@ -287,14 +330,20 @@ class NotifierContract(PluginContract):
             run_id="00000000-0000-4000-8000-000000000000",
         )
 
-    def options(self, name: str) -> NotifierOptions:
+    def options(self, name: str, tmp_path: Path) -> NotifierOptions:
         return NotifierOptions()
 
     def case(self, name: str, tmp_path: Path) -> tuple[CommitStatus, NotifierOptions]:
-        return self.status(name), self.options(name)
-
-    def invoke(self, instance: Any, case: Any) -> Any:
-        return instance.send_commit_status(*case)
+        return self.given(self.status, name, tmp_path), self.given(self.options, name, tmp_path)
 
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
         assert result is None, "send_commit_status returns nothing; failures raise"
+
+
+def contract_for(family: Family) -> type[PluginContract]:
+    """The contract base of ``family``: its own class, or a generic one that checks the entry
+    point, the names, conflicts and the protocol (a subclass gives ``case`` and ``check``)."""
+    if family not in _CONTRACTS:
+        name = "".join(part.title() for part in family.split("_")) + "Contract"
+        _CONTRACTS[family] = type(name, (PluginContract,), {"family": family, "__module__": __name__})
+    return _CONTRACTS[family]

@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.dispatcher import NatsDispatcher
 from forge_core.adapters.bus.local_server import LocalNatsServer
-from forge_core.adapters.plugins import PluginHost
+from forge_core.plugin.host import PluginHost
 from forge_core.ports.platform import RunRecorder
 from forge_core.ports.storage import ObjectStore
 from forge_core.settings import Settings

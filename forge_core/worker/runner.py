@@ -31,14 +31,14 @@ from forge_core.adapters.bus.deadletter import MaxDeliveries, publish_dead_lette
 from forge_core.adapters.bus.provisioning import provision
 from forge_core.adapters.bus.results import store_result, stored_reply
 from forge_core.adapters.bus.topology import Topology, check_job_type
-from forge_core.adapters.plugins import PluginHost
 from forge_core.domain.errors import ForgeError, MessagingError, PluginError
 from forge_core.domain.jobs import JobEnvelope
 from forge_core.domain.models import Job, JobResult, JobStatus
 from forge_core.domain.secrets import mask_secrets
+from forge_core.plugin.family import Family
+from forge_core.plugin.host import PluginHost
 from forge_core.ports.platform import RunRecorder
 from forge_core.ports.protocols import JobContext
-from forge_core.ports.registry import Family
 from forge_core.ports.storage import ObjectStore
 from forge_core.services.recording import BlockingRecorder, record_job_failure
 from forge_core.settings import Settings

@@ -18,8 +18,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from forge_core.adapters.auth.keys import SigningKey, platform_key
-from forge_core.adapters.plugins import load_plugins
 from forge_core.api.app import create_app
+from forge_core.plugin.host import load_plugins
 from forge_core.settings import Settings, load_settings
 
 from .issuer import LocalIssuer

@@ -22,8 +22,8 @@ from forge_core.adapters.auth.github import JWT_TOKEN_TYPE
 from forge_core.adapters.auth.jwks import JwksCache
 from forge_core.adapters.auth.keys import load_or_create, platform_key
 from forge_core.adapters.auth.tokens import TokenVerifier
-from forge_core.adapters.plugins import load_plugins
 from forge_core.api.app import create_app
+from forge_core.plugin.host import load_plugins
 from forge_core.services.errors import AuthenticationFailed
 from forge_core.settings.auth import AuthSettings, KeycloakExchangeSettings
 

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from forge_core.adapters.auth.keys import platform_key
-from forge_core.adapters.plugins import load_plugins
 from forge_core.api.app import create_app
+from forge_core.plugin.host import load_plugins
 
 from .conftest import LocalIssuer, make_settings
 

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from forge_core.adapters.auth.keys import platform_key
 from forge_core.adapters.db.engine import create_engine
 from forge_core.adapters.db.store import SqlStore
-from forge_core.adapters.plugins import load_plugins
 from forge_core.api.app import create_app
+from forge_core.plugin.host import load_plugins
 from forge_core.settings.database import DatabaseSettings
 
 from .conftest import Api, LocalIssuer, make_settings, new_sha, unique_repo

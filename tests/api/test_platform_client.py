@@ -14,8 +14,8 @@ import uvicorn
 
 from forge_core.adapters.auth.keys import platform_key
 from forge_core.adapters.platform_client import PlatformClient
-from forge_core.adapters.plugins import load_plugins
 from forge_core.api.app import create_app
+from forge_core.plugin.host import load_plugins
 from forge_core.services import schemas as s
 from forge_core.services.errors import AuthorizationFailed, Conflict, NotFound
 

@@ -16,13 +16,14 @@ import pytest
 
 from forge_core.adapters.cue import open_evaluator
 from forge_core.adapters.git import CommitReader
-from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
 from forge_core.builtin.discovery import new_discovery, resolve_event
 from forge_core.domain.models import ProjectRef, StepOutcome, StepSpec, StepStatus
 from forge_core.domain.plan import DiscoveryDocument
-from forge_core.ports.hookspecs import hookimpl
+from forge_core.plugin.family import Family
+from forge_core.plugin.host import PluginHost, PluginInfo, load_plugins
+from forge_core.plugin.markers import hookimpl
+from forge_core.plugin.registry import StepRunnerRegistrar
 from forge_core.ports.protocols import ExecutionContext
-from forge_core.ports.registry import Family, StepRunnerRegistrar
 from forge_core.services.evaluation import CueEvaluator
 from forge_core.settings import PluginSettings
 from forge_core.settings.cue import CueSettings

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import forge_core.adapters.plugins as plugins
+import forge_core.plugin.host as plugins
 from forge_core.cli.main import app, core_commands
 
 from .conftest import REPO_CUE, project_cue, with_exec

@@ -119,8 +119,8 @@ def test_run_plan_lists_phases_in_run_order_with_their_tasks(discover, example: 
 def test_every_step_of_the_example_passes_with_plain_python(discover, example: Path, host) -> None:
     """The example is the input of `forge run`: its steps must pass on any machine with python3."""
     from forge_core.domain.models import StepStatus
+    from forge_core.plugin.family import Family
     from forge_core.ports.protocols import ExecutionContext
-    from forge_core.ports.registry import Family
 
     runner = host.registry.create(Family.STEP_RUNNER, "exec")
     for group in discover(example).groups:

@@ -7,8 +7,8 @@ from pathlib import Path
 from forge_core.builtin.discovery import DiscoveryHandler
 from forge_core.domain.models import Job, JobStatus
 from forge_core.domain.plan import DiscoveryDocument
+from forge_core.plugin.family import Family
 from forge_core.ports.protocols import JobContext
-from forge_core.ports.registry import Family
 from forge_core.testing.contracts import JobHandlerContract
 
 

@@ -8,10 +8,10 @@ from typing import Literal
 import pytest
 
 from forge_core.adapters.git import CommitReader
-from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
 from forge_core.builtin.discovery import new_discovery, resolve_event
 from forge_core.domain.models import ProjectRef, StepOutcome, StepSpec, StepStatus
 from forge_core.domain.plan import DiscoveryDocument
+from forge_core.plugin.host import PluginHost, PluginInfo, load_plugins
 from forge_core.ports.protocols import ExecutionContext
 from forge_core.sdk import ProducerRegistrar, SettingsModel, StepRunnerRegistrar, hookimpl
 from forge_core.services.evaluation import CueEvaluator

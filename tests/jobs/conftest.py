@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import jobs_support
 
-from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
 from forge_core.adapters.storage import FsspecStore
+from forge_core.plugin.host import PluginHost, PluginInfo, load_plugins
 from forge_core.settings import PluginSettings, Settings
 from forge_core.settings.nats import AckWaitSettings, NatsSettings
 from forge_core.settings.storage import StorageSettings

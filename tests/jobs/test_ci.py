@@ -14,11 +14,11 @@ from pydantic import SecretStr
 
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.dispatcher import NatsDispatcher
-from forge_core.adapters.plugins import PluginHost
 from forge_core.adapters.storage import FsspecStore
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.jobs import CiJobPayload, SourceRef, StepPlan, TaskPlan
 from forge_core.domain.models import Job, JobResult, JobStatus, StepRetries
+from forge_core.plugin.host import PluginHost
 from forge_core.ports.storage import log_key
 from forge_core.settings import Settings
 from forge_core.testing.contracts import JobHandlerContract
@@ -245,7 +245,7 @@ class TestCiHandler(JobHandlerContract):
     def case(self, name: str, tmp_path: Path) -> Any:
         job = ci_job(self.repo, self.commit, [("read", "exec", "cat hello.txt")])
         job = job.model_copy(update={"id": "job-contract"})
-        from forge_core.adapters.plugins import load_plugins
+        from forge_core.plugin.host import load_plugins
         from forge_core.ports.protocols import JobContext
         from forge_core.settings import PluginSettings
 

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from forge_core.adapters.platform_client import PlatformClient
-from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
 from forge_core.adapters.storage import FsspecStore
 from forge_core.domain.jobs import CiJobPayload, SourceRef
 from forge_core.domain.models import (
@@ -32,6 +31,7 @@ from forge_core.domain.models import (
 )
 from forge_core.domain.plan import DiscoveryDocument
 from forge_core.domain.run_plan import ArtifactPlan, RunPlan
+from forge_core.plugin.host import PluginHost, PluginInfo, load_plugins
 from forge_core.ports.orchestrator import JobDispatcher, RunOutcome
 from forge_core.ports.protocols import ExecutionContext
 from forge_core.sdk import StepRunnerRegistrar, hookimpl

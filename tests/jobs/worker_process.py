@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jobs_support
 
-from forge_core.adapters.plugins import PluginInfo, load_plugins
 from forge_core.adapters.storage import FsspecStore
+from forge_core.plugin.host import PluginInfo, load_plugins
 from forge_core.settings import PluginSettings, Settings
 from forge_core.worker.runner import Worker, serve
 

@@ -1,17 +1,12 @@
-"""Catalyst Forge plugin: container artifacts and the ``docker`` publisher.
+"""Catalyst Forge plugin: the ``docker`` publisher of container artifacts (a type the core declares).
 
 The hooks are all this module holds; implementations are imported on first use.
 """
 
-from forge_core.sdk import ArtifactTypeRegistrar, PublisherRegistrar, hookimpl
+from forge_core.sdk import PublisherRegistrar, hookimpl
 from forge_docker.settings import DockerTargetSettings
 
 __version__ = "0.1.0"
-
-
-@hookimpl
-def forge_register_artifact_types(register: ArtifactTypeRegistrar) -> None:
-    register.add("container", description="A Docker/OCI container image")
 
 
 @hookimpl

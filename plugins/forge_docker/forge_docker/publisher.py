@@ -11,6 +11,4 @@ from forge_core.sdk import (
 
 class DockerPublisher:
     def publish(self, artifact: ProducedArtifact, target: PublishTarget, ctx: ExecutionContext) -> PublishedLocation:
-        raise NotImplementedInThisVersion(
-            "publisher", "docker", "forge_docker", detail="pushing images arrives with the artifacts issue"
-        )
+        raise NotImplementedInThisVersion("pushing images arrives with the artifacts issue")

@@ -1,8 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from forge_core.adapters.plugins import PluginHost
 from forge_core.sdk import Family
+from forge_core.testing import PluginHost
 from forge_core.testing.contracts import PublisherContract
 
 
@@ -13,10 +13,9 @@ class TestDockerPublisher(PublisherContract):
     implemented = False
 
 
-def test_declares_the_container_artifact_type(forge_installed_host: PluginHost) -> None:
+def test_the_container_artifact_type_comes_from_the_core(forge_installed_host: PluginHost) -> None:
     registration = forge_installed_host.get(Family.ARTIFACT_TYPE, "container")
-    assert registration.owner.plugin == "forge_docker"
-    assert registration.owner.distribution == "catalyst-forge-docker"
+    assert registration.owner.plugin == "core.artifact_types"
 
 
 def test_docker_publisher_accepts_only_containers(forge_installed_host: PluginHost) -> None:

@@ -5,6 +5,4 @@ from forge_core.sdk import ArtifactSpec, ExecutionContext, NotImplementedInThisV
 
 class EarthlyProducer:
     def produce(self, spec: ArtifactSpec, project: ProjectRef, commit: str, ctx: ExecutionContext) -> ProducedArtifact:
-        raise NotImplementedInThisVersion(
-            "producer", "earthly", "forge_earthly", detail="building with Earthly arrives with the Earthly issue"
-        )
+        raise NotImplementedInThisVersion("building with Earthly arrives with the Earthly issue")

@@ -5,6 +5,4 @@ from forge_core.sdk import ExecutionContext, NotImplementedInThisVersion, Projec
 
 class EarthlyStepRunner:
     def run(self, step: StepSpec, project: ProjectRef, ctx: ExecutionContext) -> StepOutcome:
-        raise NotImplementedInThisVersion(
-            "step runner", "earthly", "forge_earthly", detail="running Earthly targets arrives with the Earthly issue"
-        )
+        raise NotImplementedInThisVersion("running Earthly targets arrives with the Earthly issue")

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from forge_core.adapters.plugins import PluginHost
 from forge_core.sdk import ExecutionContext, Family, ProjectRef, StepSpec, StepStatus
+from forge_core.testing import PluginHost
 from forge_core.testing.contracts import StepRunnerContract
 
 

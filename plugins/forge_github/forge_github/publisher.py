@@ -11,6 +11,4 @@ from forge_core.sdk import (
 
 class GithubReleasePublisher:
     def publish(self, artifact: ProducedArtifact, target: PublishTarget, ctx: ExecutionContext) -> PublishedLocation:
-        raise NotImplementedInThisVersion(
-            "publisher", "github", "forge_github", detail="GitHub release uploads arrive with the artifacts issue"
-        )
+        raise NotImplementedInThisVersion("GitHub release uploads arrive with the artifacts issue")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,7 +48,7 @@ class TestGithubNotifier(NotifierContract):
             self.stand_in = stand_in
             yield stand_in
 
-    def options(self, name: str) -> NotifierOptions:
+    def options(self, name: str, tmp_path: Path) -> NotifierOptions:
         return NotifierOptions(options={"api_url": self.stand_in.url}, token="contract")
 
     def verify(self, name: str, result: Any, case: Any) -> None:

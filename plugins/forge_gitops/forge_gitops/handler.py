@@ -5,9 +5,4 @@ from forge_core.sdk import Job, JobContext, JobResult, NotImplementedInThisVersi
 
 class DeploymentHandler:
     def handle(self, job: Job, ctx: JobContext) -> JobResult:
-        raise NotImplementedInThisVersion(
-            "job handler",
-            "deployment",
-            "forge_gitops",
-            detail="GitOps pointer commits arrive with the deployment issue",
-        )
+        raise NotImplementedInThisVersion("GitOps pointer commits arrive with the deployment issue")

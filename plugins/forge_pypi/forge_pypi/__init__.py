@@ -1,14 +1,9 @@
-"""Catalyst Forge plugin: Python package artifacts and the ``pypi`` publisher."""
+"""Catalyst Forge plugin: the ``pypi`` publisher of Python distributions (a type the core declares)."""
 
-from forge_core.sdk import ArtifactTypeRegistrar, PublisherRegistrar, hookimpl
+from forge_core.sdk import PublisherRegistrar, hookimpl
 from forge_pypi.settings import PypiTargetSettings
 
 __version__ = "0.1.0"
-
-
-@hookimpl
-def forge_register_artifact_types(register: ArtifactTypeRegistrar) -> None:
-    register.add("python", description="A Python distribution (wheel and sdist)")
 
 
 @hookimpl

@@ -11,6 +11,4 @@ from forge_core.sdk import (
 
 class PypiPublisher:
     def publish(self, artifact: ProducedArtifact, target: PublishTarget, ctx: ExecutionContext) -> PublishedLocation:
-        raise NotImplementedInThisVersion(
-            "publisher", "pypi", "forge_pypi", detail="uploading distributions arrives with the artifacts issue"
-        )
+        raise NotImplementedInThisVersion("uploading distributions arrives with the artifacts issue")

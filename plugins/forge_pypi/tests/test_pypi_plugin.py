@@ -1,8 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from forge_core.adapters.plugins import PluginHost
 from forge_core.sdk import Family
+from forge_core.testing import PluginHost
 from forge_core.testing.contracts import PublisherContract
 
 
@@ -13,8 +13,8 @@ class TestPypiPublisher(PublisherContract):
     implemented = False
 
 
-def test_declares_the_python_artifact_type(forge_installed_host: PluginHost) -> None:
-    assert forge_installed_host.get(Family.ARTIFACT_TYPE, "python").owner.plugin == "forge_pypi"
+def test_the_python_artifact_type_comes_from_the_core(forge_installed_host: PluginHost) -> None:
+    assert forge_installed_host.get(Family.ARTIFACT_TYPE, "python").owner.plugin == "core.artifact_types"
     assert forge_installed_host.get(Family.PUBLISHER, "pypi").options["artifact_types"] == ("python",)
 
 

@@ -11,6 +11,4 @@ from forge_core.sdk import (
 
 class S3Publisher:
     def publish(self, artifact: ProducedArtifact, target: PublishTarget, ctx: ExecutionContext) -> PublishedLocation:
-        raise NotImplementedInThisVersion(
-            "publisher", "s3", "forge_s3", detail="uploading to buckets arrives with the artifacts issue"
-        )
+        raise NotImplementedInThisVersion("uploading to buckets arrives with the artifacts issue")

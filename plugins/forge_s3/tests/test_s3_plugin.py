@@ -1,8 +1,8 @@
 import pytest
 from pydantic import ValidationError
 
-from forge_core.adapters.plugins import PluginHost
 from forge_core.sdk import Family
+from forge_core.testing import PluginHost
 from forge_core.testing.contracts import PublisherContract
 
 
