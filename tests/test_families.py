@@ -88,8 +88,9 @@ def test_a_declared_family_is_registered_listed_and_found_by_discovery(widget_si
 
 
 def test_forge_plugins_lists_a_declared_family(widget_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from forge_core.cli.main import app
+    from forge_core.cli.main import app, core_commands
 
+    core_commands()
     monkeypatch.setenv("FORGE_PLUGINS__ALLOW", "acme_widgets")
     result = CliRunner().invoke(app, ["plugins", "--json"])
     assert result.exit_code == 0, result.output

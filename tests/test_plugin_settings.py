@@ -108,5 +108,5 @@ def test_first_party_implementations_declare_their_settings() -> None:
         ("step_runner", "earthly"): "EarthlyStepSettings",
         ("step_runner", "exec"): "ExecStepSettings",
     }
-    installed = {key: name for key, name in expected.items() if (Family(key[0]), key[1]) in host.registry}
+    installed = {key: name for key, name in expected.items() if (Family.named(key[0]), key[1]) in host.registry}
     assert declared == installed

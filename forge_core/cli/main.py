@@ -44,10 +44,12 @@ def _invoked_command(argv: list[str]) -> str | None:
 
 
 def core_commands() -> set[str]:
+    """Register the core's commands on ``app`` (once) and return their names."""
     import importlib
 
-    for feature in FEATURES:
-        importlib.import_module(feature).register(app)
+    if not app.registered_commands:
+        for feature in FEATURES:
+            importlib.import_module(feature).register(app)
     names = {c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands if c.callback}
     return names | {g.name for g in app.registered_groups if g.name}
 
