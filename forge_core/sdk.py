@@ -13,6 +13,7 @@ from forge_core.domain.errors import (
     NotImplementedInThisVersion,
     PluginError,
     PluginLoadError,
+    SecretError,
 )
 from forge_core.domain.models import (
     ArtifactSpec,
@@ -39,11 +40,10 @@ from forge_core.domain.models import (
     TriggerDecision,
     TriggerSpec,
 )
-from forge_core.domain.secrets import mask_secrets
+from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
+from forge_core.ports.contexts import ExecutionContext, JobContext
 from forge_core.ports.hookspecs import hookimpl
 from forge_core.ports.protocols import (
-    ExecutionContext,
-    JobContext,
     JobHandler,
     Notifier,
     NotifierOptions,
@@ -51,6 +51,7 @@ from forge_core.ports.protocols import (
     Publisher,
     ReleaseTrigger,
     Renderer,
+    SecretProvider,
     StepRunner,
 )
 from forge_core.ports.registry import (
@@ -61,6 +62,7 @@ from forge_core.ports.registry import (
     ProducerRegistrar,
     PublisherRegistrar,
     RendererRegistrar,
+    SecretProviderRegistrar,
     StepRunnerRegistrar,
     TriggerRegistrar,
 )
@@ -102,7 +104,11 @@ __all__ = [
     "RenderedResources",
     "Renderer",
     "RendererRegistrar",
+    "ResolvedSecrets",
     "RunStatus",
+    "SecretError",
+    "SecretProvider",
+    "SecretProviderRegistrar",
     "SecretRef",
     "SourceEvent",
     "StepOutcome",

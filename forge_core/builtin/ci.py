@@ -5,8 +5,8 @@ For each step, in order, the step runner named by its ``action`` runs it (``exec
 ``logs/<run>/<task>/<step>.log`` with secrets masked, and every status change goes through the
 RunRecorder. The first step that does not succeed fails the task; the steps after it are skipped.
 
-Services the worker provides in ``JobContext.services``: ``recorder`` (a blocking RunRecorder),
-``storage`` (an ObjectStore) and ``secrets`` (name → value, given to every step).
+It uses the worker's ``JobContext.recorder`` (a blocking RunRecorder) and ``storage`` (an
+ObjectStore); each step gets the operator's ``step_secrets`` (name → value), masked in its log.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from forge_core.domain.models import (
     StepSpec,
     StepStatus,
 )
+from forge_core.ports.contexts import ExecutionContext, JobContext
 from forge_core.ports.hookspecs import hookimpl
-from forge_core.ports.platform import CONFLICT
-from forge_core.ports.protocols import ExecutionContext, JobContext, StepRunner
+from forge_core.ports.platform import CONFLICT, BlockingRunRecorder
+from forge_core.ports.protocols import StepRunner
 from forge_core.ports.registry import Family, JobHandlerRegistrar
 from forge_core.ports.storage import ObjectStore, log_key
 
@@ -41,13 +42,11 @@ def forge_register_job_handlers(register: JobHandlerRegistrar) -> None:
     register.add("ci", "forge_core.builtin.ci:CiHandler", description="Run a task's steps in a checkout")
 
 
-def _service(ctx: JobContext, name: str) -> Any:
-    try:
-        return ctx.services[name]
-    except KeyError:
-        raise ConfigurationError(
-            f"the ci handler needs the worker service {name!r}", where="JobContext.services"
-        ) from None
+def _needed(ctx: JobContext) -> tuple[BlockingRunRecorder, ObjectStore]:
+    if ctx.recorder is None or ctx.storage is None:
+        missing = " and ".join(n for n in ("recorder", "storage") if getattr(ctx, n) is None)
+        raise ConfigurationError(f"the ci handler needs the worker's {missing}", where="JobContext")
+    return ctx.recorder, ctx.storage
 
 
 def _step_spec(step: StepPlan) -> StepSpec:
@@ -70,9 +69,8 @@ class CiHandler:
             first = exc.errors()[0]
             where = "payload." + ".".join(str(p) for p in first["loc"])
             raise ConfigurationError(f"invalid ci job: {first['msg']}", where=where) from None
-        recorder = _service(ctx, "recorder")
-        storage: ObjectStore = _service(ctx, "storage")
-        secrets: dict[str, str] = dict(ctx.services.get("secrets", {}))  # type: ignore[call-overload]
+        recorder, storage = _needed(ctx)
+        secrets = dict(ctx.step_secrets)
         task = payload.task
         recorder.set_task_status(task.id, RunStatus.RUNNING.value)
         dest = ctx.cache_dir / "work" / f"{job.id}.{job.attempt}"
@@ -150,7 +148,7 @@ class CiHandler:
             runner: StepRunner = ctx.registry.create(Family.STEP_RUNNER, step.action)
             context = ExecutionContext(
                 workdir=workdir, env=payload.env, secrets=secrets, log=write, timeout=step.timeout_seconds,
-                stop=ctx.stop,
+                stop=ctx.stop, heartbeat=ctx.heartbeat,
             )
             outcome = runner.run(_step_spec(step), project, context)
         except Exception as exc:

@@ -75,6 +75,14 @@ class NotImplementedInThisVersion(ForgeError):
         super().__init__(message + (f": {detail}" if detail else ""), where=plugin)
 
 
+class SecretError(ForgeError):
+    """A secret reference that cannot be resolved: the message names the provider, the secret
+    name and the key (and, once resolution wraps it, the target) — never a value."""
+
+    code = "secret_unavailable"
+    exit_code = 2
+
+
 class MessagingError(ForgeError):
     """The job bus cannot be used: NATS unreachable, a stream that cannot be provisioned, a lost
     connection (``where`` names the URL or the stream)."""

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         ProducerRegistrar,
         PublisherRegistrar,
         RendererRegistrar,
+        SecretProviderRegistrar,
         StepRunnerRegistrar,
         TriggerRegistrar,
     )
@@ -128,6 +129,20 @@ def forge_register_notifiers(register: NotifierRegistrar) -> None:
     """
 
 
+@hookspec
+def forge_register_secret_providers(register: SecretProviderRegistrar) -> None:
+    """Register secret providers: the ``provider:`` of a secret reference (a publisher's
+    ``credentials``) in CUE.
+
+    :param register: call ``register.add(name, factory, description=...)``; ``factory(options)``
+        returns a :class:`~forge_core.ports.protocols.SecretProvider`, ``options`` being the
+        provider's own settings (``FORGE_SECRETS__<NAME>__*``).
+    :returns: nothing.
+    Called once per plugin when the plugin manager is built. A worker creates each provider on
+    first use and resolves only the references of the target or step it is about to run.
+    """
+
+
 # --- lifecycle ------------------------------------------------------------------------------
 
 
@@ -201,6 +216,7 @@ REGISTRATION_HOOKS = (
     "forge_register_triggers",
     "forge_register_renderers",
     "forge_register_notifiers",
+    "forge_register_secret_providers",
 )
 LIFECYCLE_HOOKS = (
     "forge_pipeline_run_started",

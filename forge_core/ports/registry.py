@@ -34,6 +34,7 @@ class Family(enum.StrEnum):
     TRIGGER = "trigger"
     RENDERER = "renderer"
     NOTIFIER = "notifier"
+    SECRET_PROVIDER = "secret_provider"
 
     @property
     def label(self) -> str:
@@ -93,11 +94,11 @@ class Registration:
             )
         return obj  # type: ignore[no-any-return]
 
-    def create(self) -> Any:
-        """A new instance, checked against the family's protocol."""
+    def create(self, *args: Any) -> Any:
+        """A new instance (the factory called with ``args``), checked against the family's protocol."""
         from forge_core.ports.protocols import PROTOCOLS
 
-        instance = self.load()()
+        instance = self.load()(*args)
         protocol = PROTOCOLS.get(self.family.value)
         if protocol is not None and not isinstance(instance, protocol):
             raise PluginError(
@@ -154,8 +155,8 @@ class Registry:
                 details={"family": family.value, "name": name, "installed": self.names(family)},
             ) from None
 
-    def create(self, family: Family, name: str) -> Any:
-        return self.get(family, name).create()
+    def create(self, family: Family, name: str, *args: Any) -> Any:
+        return self.get(family, name).create(*args)
 
     def names(self, family: Family) -> list[str]:
         return sorted(self._entries[family])
@@ -269,6 +270,28 @@ class NotifierRegistrar(Registrar):
         self._add(name, factory, description)
 
 
+class SecretProviderRegistrar(Registrar):
+    family = Family.SECRET_PROVIDER
+
+    def add(self, name: str, factory: Factory | str, *, description: str = "") -> None:
+        """Register a secret provider, the ``provider:`` of a secret reference in CUE (``env``,
+        ``file``, …); ``factory(options)`` receives the provider's own settings."""
+        method = protocol_method_of(self.family)
+        if isinstance(factory, type) and not callable(getattr(factory, method, None)):
+            raise PluginLoadError(
+                f"secret provider {name!r}: {factory.__name__} does not implement SecretProvider "
+                f"(missing method {method!r})",
+                where=self.owner.plugin,
+            )
+        self._add(name, factory, description)
+
+
+def protocol_method_of(family: Family) -> str:
+    from forge_core.ports.protocols import PROTOCOLS
+
+    return protocol_method(PROTOCOLS[family.value])
+
+
 REGISTRARS: dict[str, type[Registrar]] = {
     "forge_register_artifact_types": ArtifactTypeRegistrar,
     "forge_register_producers": ProducerRegistrar,
@@ -278,5 +301,6 @@ REGISTRARS: dict[str, type[Registrar]] = {
     "forge_register_triggers": TriggerRegistrar,
     "forge_register_renderers": RendererRegistrar,
     "forge_register_notifiers": NotifierRegistrar,
+    "forge_register_secret_providers": SecretProviderRegistrar,
 }
 """Registration hook name → the registrar it receives (also the order they are called in)."""
