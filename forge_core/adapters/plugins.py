@@ -177,8 +177,8 @@ class PluginHost:
     def get(self, family: Family, name: str) -> Registration:
         return self.registry.get(family, name)
 
-    def create(self, family: Family, name: str) -> Any:
-        return self.registry.create(family, name)
+    def create(self, family: Family, name: str, *args: Any) -> Any:
+        return self.registry.create(family, name, *args)
 
     def notify(self, hook_name: str, **kwargs: Any) -> list[PluginError]:
         """Call a lifecycle hook on every plugin; one that raises is logged, not propagated."""

@@ -99,6 +99,14 @@ class _DeprecatedServices(Mapping[str, object]):
         self._warn()
         return self._entries[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        self._warn()
+        return self._entries.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._warn()
+        return key in self._entries
+
     def __iter__(self) -> Iterator[str]:
         self._warn()
         return iter(self._entries)

@@ -1,0 +1,125 @@
+"""What a job handler receives from the worker: typed services, never the settings."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import types
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jobs_support import RecordingRecorder
+from pydantic import BaseModel, SecretStr
+from pydantic_settings import BaseSettings
+
+from forge_core.adapters.plugins import load_plugins
+from forge_core.adapters.storage import FsspecStore
+from forge_core.builtin.ci import CiHandler
+from forge_core.domain.models import Job, JobResult, JobStatus
+from forge_core.ports.contexts import JobContext
+from forge_core.services.secrets import ProviderSecrets
+from forge_core.settings import PluginSettings, Settings
+from forge_core.worker.runner import Worker
+
+from .test_ci import SECRET, ci_job, dispatch
+
+SENTINELS = ("dbpass-sentinel", "api-token-sentinel", "notifier-token-sentinel", "webhook-sentinel")
+
+
+def reachable(root: object, depth: int = 5) -> list[object]:
+    """Every object reachable from ``root`` through attributes, mappings and sequences (not
+    through classes, functions, modules or event loops), ``depth`` levels deep."""
+    seen: set[int] = set()
+    found: list[object] = []
+    layer = [root]
+    skip = (type, types.FunctionType, types.MethodType, types.ModuleType, asyncio.AbstractEventLoop)
+    for _ in range(depth):
+        following: list[object] = []
+        for item in layer:
+            if id(item) in seen or isinstance(item, skip):
+                continue
+            seen.add(id(item))
+            found.append(item)
+            if isinstance(item, Mapping):
+                following.extend(item.values())
+            elif isinstance(item, list | tuple | set | frozenset):
+                following.extend(item)
+            elif isinstance(item, BaseModel):
+                following.extend(getattr(item, name) for name in type(item).model_fields)
+            elif hasattr(item, "__dict__"):
+                following.extend(vars(item).values())
+            elif dataclasses.is_dataclass(item):
+                following.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+        layer = following
+    return found
+
+
+def test_the_ci_handler_gets_typed_services_and_never_the_settings(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    recorder: RecordingRecorder, monorepo: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings.database.url = "postgresql+asyncpg://forge:dbpass-sentinel@127.0.0.1/forge"
+    settings.api.token = SecretStr("api-token-sentinel")
+    settings.api.notifier.token = SecretStr("notifier-token-sentinel")
+    settings.api.webhook_secret = SecretStr("webhook-sentinel")
+    settings.worker.secrets = {"DEPLOY_TOKEN": SecretStr(SECRET)}
+    received: list[JobContext] = []
+    handle = CiHandler.handle
+
+    def spy(self: CiHandler, job: Job, ctx: JobContext) -> JobResult:
+        received.append(ctx)
+        return handle(self, job, ctx)
+
+    monkeypatch.setattr(CiHandler, "handle", spy)
+    repo, commit = monorepo
+    result = dispatch(make_worker, settings, storage, ci_job(repo, commit, [("read", "exec", "cat hello.txt")]))
+    assert result.status is JobStatus.SUCCESS, result.error
+
+    (ctx,) = received
+    assert ctx.storage is storage
+    assert ctx.recorder is not None and ctx.git is not None
+    assert isinstance(ctx.secrets, ProviderSecrets)
+    assert dict(ctx.step_secrets) == {"DEPLOY_TOKEN": SECRET}
+    assert ctx.cue == settings.cue
+    with warnings.catch_warnings():  # the walk reads the deprecated services map too
+        warnings.simplefilter("ignore", DeprecationWarning)
+        everything = reachable(ctx)
+    assert not [o for o in everything if isinstance(o, BaseSettings)], "a handler must not get the settings"
+    texts = [o for o in everything if isinstance(o, str)]
+    texts += [o.get_secret_value() for o in everything if isinstance(o, SecretStr)]
+    assert any(SECRET in text for text in texts)  # the walk does reach the values the handler holds
+    leaked = [s for s in SENTINELS if any(s in text for text in texts)]
+    assert leaked == []
+    with pytest.warns(DeprecationWarning, match="JobContext.services is deprecated"):
+        assert sorted(ctx.services) == ["recorder", "storage"]
+
+
+def test_reading_the_01_services_map_warns_and_still_works(tmp_path: Path) -> None:
+    store = FsspecStore(str(tmp_path / "store"))
+    registry = load_plugins(PluginSettings(autoload=False)).registry
+    ctx = JobContext(cache_dir=tmp_path, registry=registry, storage=store)
+    with pytest.warns(DeprecationWarning, match=r"use the typed fields \(ctx.recorder, ctx.storage"):
+        assert ctx.services["storage"] is store
+    with pytest.warns(DeprecationWarning, match="JobContext.services is deprecated"):
+        assert ctx.services.get("settings") is None
+    with pytest.warns(DeprecationWarning, match="JobContext.services is deprecated"):
+        assert "secrets" not in ctx.services
+
+
+def test_a_context_built_the_01_way_is_taken_typed_with_a_warning(tmp_path: Path) -> None:
+    store = FsspecStore(str(tmp_path / "store"))
+    registry = load_plugins(PluginSettings(autoload=False)).registry
+    recorder: Any = object()
+    with pytest.warns(DeprecationWarning, match=r"JobContext\(services=...\) is deprecated"):
+        ctx = JobContext(
+            cache_dir=tmp_path, registry=registry,
+            services={"recorder": recorder, "storage": store, "secrets": {"TOKEN": "step-token-value"},
+                      "settings": Settings()},
+        )
+    assert (ctx.recorder, ctx.storage, dict(ctx.step_secrets)) == (recorder, store, {"TOKEN": "step-token-value"})
+    with pytest.warns(DeprecationWarning, match="JobContext.services is deprecated"):
+        assert sorted(ctx.services) == ["recorder", "storage"]  # the settings are not passed on
+    assert "step-token-value" not in repr(ctx)
