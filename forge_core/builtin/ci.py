@@ -6,7 +6,9 @@ For each step, in order, the step runner named by its ``action`` runs it (``exec
 RunRecorder. The first step that does not succeed fails the task; the steps after it are skipped.
 
 It uses the worker's ``JobContext.recorder`` (a blocking RunRecorder) and ``storage`` (an
-ObjectStore); each step gets the operator's ``step_secrets`` (name → value), masked in its log.
+ObjectStore). Each step gets the operator's ``step_secrets`` and its own ``secrets`` references
+resolved through ``JobContext.secrets`` (name → value, masked in its log); a reference that cannot
+be resolved fails the step with an error naming it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from forge_core.domain.models import (
     StepSpec,
     StepStatus,
 )
+from forge_core.domain.secrets import ResolvedSecrets
 from forge_core.ports.contexts import ExecutionContext, JobContext
 from forge_core.ports.hookspecs import hookimpl
 from forge_core.ports.platform import CONFLICT, BlockingRunRecorder
@@ -51,7 +54,21 @@ def _needed(ctx: JobContext) -> tuple[BlockingRunRecorder, ObjectStore]:
 
 def _step_spec(step: StepPlan) -> StepSpec:
     timeout = timedelta(seconds=step.timeout_seconds) if step.timeout_seconds else None
-    return StepSpec(name=step.name, action=step.action, target=step.target, timeout=timeout, settings=step.settings)
+    return StepSpec(
+        name=step.name, action=step.action, target=step.target, timeout=timeout, settings=step.settings,
+        secrets=step.secrets,
+    )
+
+
+def _own_secrets(step: StepPlan, task: TaskPlan, ctx: JobContext) -> ResolvedSecrets:
+    """The values of the step's own secret references (the operator's step secrets aside)."""
+    if not step.secrets:
+        return ResolvedSecrets()
+    if ctx.secrets is None:
+        raise ConfigurationError(
+            f"step {step.name!r} has secrets but the worker gave no secret resolver", where="JobContext.secrets"
+        )
+    return ctx.secrets.resolve(step.secrets, owner=f"step {step.name!r} of task {task.key!r}")
 
 
 def _status(outcome: StepOutcome) -> str:
@@ -118,8 +135,15 @@ class CiHandler:
                 if earlier == RunStatus.SUCCESS.value:
                     continue
                 break
-            with storage.open_log(key, tuple(secrets.values())) as sink:
-                outcome = self._run_step(step, project, ctx, payload, secrets, workdir, sink.write_line)
+            try:
+                values = {**secrets, **_own_secrets(step, task, ctx).values}
+            except ForgeError as exc:  # a secret that cannot be resolved fails its step, named
+                with storage.open_log(key, tuple(secrets.values())) as sink:
+                    sink.write_line(str(exc))
+                outcome = StepOutcome(status=StepStatus.FAILED, message=str(exc))
+            else:
+                with storage.open_log(key, tuple(values.values())) as sink:
+                    outcome = self._run_step(step, project, ctx, payload, values, workdir, sink.write_line)
             status = _status(outcome)
             recorder.set_step_status(step.id, status, exit_code=outcome.exit_code, logs_key=key)
             ctx.heartbeat()

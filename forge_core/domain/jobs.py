@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from forge_core.domain.errors import ConfigurationError
-from forge_core.domain.models import Job, JobResult, JobStatus, Model
+from forge_core.domain.models import Job, JobResult, JobStatus, Model, SecretRef
 
 ENVELOPE_VERSION: Literal[1] = 1
 
@@ -77,6 +77,8 @@ class StepPlan(PlanModel):
     target: str = ""
     timeout_seconds: float | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    """Environment variable name → the secret it holds while the step runs."""
 
 
 class TaskPlan(PlanModel):

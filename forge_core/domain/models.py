@@ -73,6 +73,8 @@ class StepSpec(Model):
     target: str = ""
     timeout: timedelta | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, SecretRef] = Field(default_factory=dict)
+    """Environment variable name → the secret it holds (resolved into ``ExecutionContext.secrets``)."""
 
 
 class StepStatus(enum.StrEnum):

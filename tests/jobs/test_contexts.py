@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import types
 import warnings
 from collections.abc import Callable, Mapping
@@ -18,8 +19,10 @@ from pydantic_settings import BaseSettings
 from forge_core.adapters.plugins import load_plugins
 from forge_core.adapters.storage import FsspecStore
 from forge_core.builtin.ci import CiHandler
-from forge_core.domain.models import Job, JobResult, JobStatus
+from forge_core.domain.jobs import CiJobPayload, SourceRef, StepPlan, TaskPlan
+from forge_core.domain.models import Job, JobResult, JobStatus, SecretRef
 from forge_core.ports.contexts import JobContext
+from forge_core.ports.storage import log_key
 from forge_core.services.secrets import ProviderSecrets
 from forge_core.settings import PluginSettings, Settings
 from forge_core.worker.runner import Worker
@@ -123,3 +126,36 @@ def test_a_context_built_the_01_way_is_taken_typed_with_a_warning(tmp_path: Path
     with pytest.warns(DeprecationWarning, match="JobContext.services is deprecated"):
         assert sorted(ctx.services) == ["recorder", "storage"]  # the settings are not passed on
     assert "step-token-value" not in repr(ctx)
+
+
+def secret_job(repo: Path, commit: str, secrets: dict[str, SecretRef], command: str, task_id: str) -> Job:
+    step = StepPlan(id=f"{task_id}-s0", name="push", action="exec", target=command, secrets=secrets)
+    task = TaskPlan(id=task_id, key="api:publish", project_name="api", project_path="api", steps=(step,))
+    payload = CiJobPayload(task=task, source=SourceRef(repository=str(repo), commit=commit))
+    return Job(id=f"ci-{task_id}", type="ci", run_id="run-ci", payload=payload.model_dump(mode="json"))
+
+
+def test_a_steps_own_secrets_are_resolved_for_it_and_masked_in_its_log(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
+    monorepo: tuple[Path, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("ACME_PUSH_TOKEN", "push-token-31f5")
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "npm.json").write_text(json.dumps({"token": "npm-token-8e2a"}))
+    settings.secrets.file.dir = tmp_path / "secrets"
+    settings.worker.secrets = {"DEPLOY_TOKEN": SecretStr(SECRET)}
+    repo, commit = monorepo
+    refs = {"PUSH": SecretRef(provider="env", path="ACME_PUSH_TOKEN"),
+            "NPM": SecretRef(provider="file", path="npm.json", key="token")}
+    command = 'test "$PUSH" = push-token-31f5 && test "$NPM" = npm-token-8e2a && echo "$PUSH $NPM $DEPLOY_TOKEN"'
+    result = dispatch(make_worker, settings, storage, secret_job(repo, commit, refs, command, "t1"))
+    assert result.status is JobStatus.SUCCESS, result.error
+    assert storage.read_bytes(log_key("run-ci", "t1", "t1-s0")).decode() == "**** **** ****\n"
+
+    missing = {"PUSH": SecretRef(provider="env", path="ACME_ABSENT_TOKEN")}
+    result = dispatch(make_worker, settings, storage, secret_job(repo, commit, missing, "echo never", "t2"))
+    error = ("step 'push' of task 'api:publish': credential 'PUSH': env secret 'ACME_ABSENT_TOKEN': "
+             "the worker has no such environment variable")
+    assert result.status is JobStatus.FAILED
+    assert result.output["steps"][0]["message"] == error
+    assert storage.read_bytes(log_key("run-ci", "t2", "t2-s0")).decode() == error + "\n"
