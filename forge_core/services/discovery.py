@@ -73,6 +73,7 @@ def installed_names(registry: Registry) -> dict[str, list[str]]:
         "#ProducerKind": registry.names(Family.PRODUCER),
         "#PublisherType": registry.names(Family.PUBLISHER),
         "#TriggerType": registry.names(Family.TRIGGER),
+        "#SecretProvider": registry.names(Family.SECRET_PROVIDER),
     }
 
 
