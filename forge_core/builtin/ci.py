@@ -31,7 +31,7 @@ from forge_core.domain.models import (
     StepSpec,
     StepStatus,
 )
-from forge_core.domain.secrets import ResolvedSecrets
+from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
 from forge_core.ports.contexts import ExecutionContext, JobContext
 from forge_core.ports.hookspecs import hookimpl
 from forge_core.ports.platform import CONFLICT, BlockingRunRecorder
@@ -144,6 +144,8 @@ class CiHandler:
             else:
                 with storage.open_log(key, tuple(values.values())) as sink:
                     outcome = self._run_step(step, project, ctx, payload, values, workdir, sink.write_line)
+                # the message travels in the job's result and the task's error: masked like the log
+                outcome = outcome.model_copy(update={"message": mask_secrets(outcome.message, values.values())})
             status = _status(outcome)
             recorder.set_step_status(step.id, status, exit_code=outcome.exit_code, logs_key=key)
             ctx.heartbeat()

@@ -1,9 +1,9 @@
 """The registry of named implementations, and the typed registrars the ``register`` hooks receive.
 
 One plugin may register several names per family; the name is what users write as ``type:`` (or
-``action:``) in CUE. An implementation is a zero-argument factory (usually a class) or a lazy
-``"module:attribute"`` path, imported on first use so a plugin's heavy dependencies cost nothing
-until a pipeline needs them.
+``action:``) in CUE. An implementation is a zero-argument factory (usually a class; a secret
+provider's takes its settings) or a lazy ``"module:attribute"`` path, imported on first use so a
+plugin's heavy dependencies cost nothing until a pipeline needs them.
 """
 
 from __future__ import annotations

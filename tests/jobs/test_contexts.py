@@ -16,12 +16,14 @@ from jobs_support import RecordingRecorder
 from pydantic import BaseModel, SecretStr
 from pydantic_settings import BaseSettings
 
-from forge_core.adapters.plugins import load_plugins
+from forge_core.adapters.plugins import PluginHost, PluginInfo, load_plugins
 from forge_core.adapters.storage import FsspecStore
 from forge_core.builtin.ci import CiHandler
 from forge_core.domain.jobs import CiJobPayload, SourceRef, StepPlan, TaskPlan
-from forge_core.domain.models import Job, JobResult, JobStatus, SecretRef
-from forge_core.ports.contexts import JobContext
+from forge_core.domain.models import Job, JobResult, JobStatus, ProjectRef, SecretRef, StepOutcome, StepSpec
+from forge_core.ports.contexts import ExecutionContext, JobContext
+from forge_core.ports.hookspecs import hookimpl
+from forge_core.ports.registry import StepRunnerRegistrar
 from forge_core.ports.storage import log_key
 from forge_core.services.secrets import ProviderSecrets
 from forge_core.settings import PluginSettings, Settings
@@ -159,3 +161,33 @@ def test_a_steps_own_secrets_are_resolved_for_it_and_masked_in_its_log(
     assert result.status is JobStatus.FAILED
     assert result.output["steps"][0]["message"] == error
     assert storage.read_bytes(log_key("run-ci", "t2", "t2-s0")).decode() == error + "\n"
+
+
+class LeakyRunner:
+    """A step runner whose error quotes its secret (as a careless client library's would)."""
+
+    def run(self, step: StepSpec, project: ProjectRef, ctx: ExecutionContext) -> StepOutcome:
+        raise RuntimeError(f"login refused for token {ctx.secrets['PUSH']}")
+
+
+class LeakyPlugin:
+    @hookimpl
+    def forge_register_step_runners(self, register: StepRunnerRegistrar) -> None:
+        register.add("leaky", LeakyRunner)
+
+
+def test_a_steps_error_is_masked_in_the_stored_result_too(
+    make_worker: Callable[..., Worker], host: PluginHost, settings: Settings, storage: FsspecStore,
+    monorepo: tuple[Path, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host.admit(LeakyPlugin(), PluginInfo("test-leaky", None, None))
+    monkeypatch.setenv("ACME_PUSH_TOKEN", "push-token-31f5")
+    repo, commit = monorepo
+    job = secret_job(repo, commit, {"PUSH": SecretRef(provider="env", path="ACME_PUSH_TOKEN")}, "", "t1")
+    job = job.model_copy(update={"payload": {**job.payload, "task": {
+        **job.payload["task"], "steps": [{**job.payload["task"]["steps"][0], "action": "leaky"}]}}})
+    result = dispatch(make_worker, settings, storage, job)
+    assert result.status is JobStatus.FAILED
+    assert result.error == "step 'push' failed: RuntimeError: login refused for token ****"
+    assert result.output["steps"][0]["message"] == "RuntimeError: login refused for token ****"
+    assert "push-token-31f5" not in storage.read_bytes(log_key("run-ci", "t1", "t1-s0")).decode()
