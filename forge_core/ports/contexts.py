@@ -88,7 +88,7 @@ class _DeprecatedServices(Mapping[str, object]):
 
     def _warn(self) -> None:
         warnings.warn(
-            "JobContext.services is deprecated since 0.2: use the typed fields "
+            "JobContext.services is deprecated: use the typed fields "
             "(ctx.recorder, ctx.storage, ctx.git, ctx.secrets, ctx.step_secrets); it no longer "
             "carries the settings nor the worker's secrets",
             DeprecationWarning,
@@ -153,7 +153,7 @@ class JobContext:
         if given:
             # A 0.1 caller building the context the old way: take what it meant, typed.
             warnings.warn(
-                "JobContext(services=...) is deprecated since 0.2: pass recorder=, storage= and "
+                "JobContext(services=...) is deprecated: pass recorder=, storage= and "
                 "step_secrets= instead",
                 DeprecationWarning,
                 stacklevel=3,
