@@ -231,3 +231,25 @@ def test_a_plugins_provider_is_created_once_with_only_its_own_settings(
         "step 'push': credential 'c' (provider 'vault', secret 'explode'): provider of plugin acme-vault "
         "raised RuntimeError: backend unreachable at 127.0.0.1:8200"
     )
+
+
+class FactoryPlugin:
+    """A factory that is not a class is checked when the worker first creates its provider."""
+
+    @hookimpl
+    def forge_register_secret_providers(self, register: SecretProviderRegistrar) -> None:
+        register.add("broken", lambda options: object())
+
+
+def test_a_provider_that_is_not_one_fails_resolution_naming_its_plugin(
+    forge_host: PluginHost, forge_register: Callable[..., PluginInfo]
+) -> None:
+    forge_register(FactoryPlugin(), "acme-broken")
+    with pytest.raises(SecretError) as raised:
+        ProviderSecrets(forge_host.registry).resolve(
+            {"token": SecretRef(provider="broken", path="x")}, owner="publisher target 'registry'"
+        )
+    assert str(raised.value) == (
+        "publisher target 'registry': credential 'token' (provider 'broken', secret 'x'): acme-broken: "
+        "secret provider 'broken' does not implement SecretProvider (missing method 'resolve')"
+    )
