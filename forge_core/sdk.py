@@ -13,6 +13,7 @@ from forge_core.domain.errors import (
     NotImplementedInThisVersion,
     PluginError,
     PluginLoadError,
+    SecretError,
     WorkWithdrawn,
 )
 from forge_core.domain.models import (
@@ -42,7 +43,7 @@ from forge_core.domain.models import (
     TriggerSpec,
 )
 from forge_core.domain.plugin_settings import SettingsModel
-from forge_core.domain.secrets import mask_secrets
+from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import (
@@ -52,12 +53,12 @@ from forge_core.plugin.registry import (
     ProducerRegistrar,
     PublisherRegistrar,
     RendererRegistrar,
+    SecretProviderRegistrar,
     StepRunnerRegistrar,
     TriggerRegistrar,
 )
+from forge_core.ports.contexts import ExecutionContext, JobContext
 from forge_core.ports.protocols import (
-    ExecutionContext,
-    JobContext,
     JobHandler,
     Notifier,
     NotifierOptions,
@@ -65,6 +66,7 @@ from forge_core.ports.protocols import (
     Publisher,
     ReleaseTrigger,
     Renderer,
+    SecretProvider,
     StepRunner,
 )
 
@@ -105,7 +107,11 @@ __all__ = [
     "RenderedResources",
     "Renderer",
     "RendererRegistrar",
+    "ResolvedSecrets",
     "RunStatus",
+    "SecretError",
+    "SecretProvider",
+    "SecretProviderRegistrar",
     "SecretRef",
     "SettingsModel",
     "SourceEvent",

@@ -8,8 +8,10 @@ retries, …) and its limit: the step's timeout, else the task's. A failed step 
 ``retries`` say (more attempts, a delay, output filters), each attempt logged. The first step that
 does not succeed fails the task; the steps after it are skipped.
 
-Services the worker provides in ``JobContext.services``: ``recorder`` (a blocking RunRecorder),
-``storage`` (an ObjectStore) and ``secrets`` (name → value, given to every step).
+It uses the worker's ``JobContext.recorder`` (a blocking RunRecorder) and ``storage`` (an
+ObjectStore). Each step gets the operator's ``step_secrets`` and its own ``secrets`` references
+resolved through ``JobContext.secrets`` (name → value, masked in its log); a reference that cannot
+be resolved fails the step with an error naming it.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from forge_core.domain.models import (
     StepStatus,
 )
 from forge_core.domain.run_plan import StepPlan, TaskPlan, id_of
+from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import JobHandlerRegistrar
-from forge_core.ports.platform import CONFLICT
-from forge_core.ports.protocols import ExecutionContext, JobContext, StepRunner
+from forge_core.ports.contexts import ExecutionContext, JobContext
+from forge_core.ports.platform import CONFLICT, BlockingRunRecorder
+from forge_core.ports.protocols import StepRunner
 from forge_core.ports.storage import ObjectStore, log_key
 
 
@@ -45,13 +49,22 @@ def forge_register_job_handlers(register: JobHandlerRegistrar) -> None:
     register.add("ci", "forge_core.builtin.ci:CiHandler", description="Run a task's steps in a checkout")
 
 
-def _service(ctx: JobContext, name: str) -> Any:
-    try:
-        return ctx.services[name]
-    except KeyError:
+def _needed(ctx: JobContext) -> tuple[BlockingRunRecorder, ObjectStore]:
+    if ctx.recorder is None or ctx.storage is None:
+        missing = " and ".join(n for n in ("recorder", "storage") if getattr(ctx, n) is None)
+        raise ConfigurationError(f"the ci handler needs the worker's {missing}", where="JobContext")
+    return ctx.recorder, ctx.storage
+
+
+def _own_secrets(step: StepPlan, task: TaskPlan, ctx: JobContext) -> ResolvedSecrets:
+    """The values of the step's own secret references (the operator's step secrets aside)."""
+    if not step.secrets:
+        return ResolvedSecrets()
+    if ctx.secrets is None:
         raise ConfigurationError(
-            f"the ci handler needs the worker service {name!r}", where="JobContext.services"
-        ) from None
+            f"step {step.name!r} has secrets but the worker gave no secret resolver", where="JobContext.secrets"
+        )
+    return ctx.secrets.resolve(step.secrets, owner=f"step {step.name!r} of task {task.key!r}")
 
 
 def _status(outcome: StepOutcome) -> str:
@@ -76,11 +89,10 @@ class CiHandler:
         if missing is not None:
             where = f"payload.task.{missing}"
             raise ConfigurationError("invalid ci job: the task is not from a recorded plan", where=where)
-        recorder = _service(ctx, "recorder")
-        storage: ObjectStore = _service(ctx, "storage")
-        secrets: dict[str, str] = dict(ctx.services.get("secrets", {}))  # type: ignore[call-overload]
+        recorder, storage = _needed(ctx)
+        secrets = dict(ctx.step_secrets)
         task = payload.task
-        recorder.set_task_status(task.id, RunStatus.RUNNING.value)
+        recorder.set_task_status(id_of(task), RunStatus.RUNNING.value)
         dest = ctx.cache_dir / "work" / f"{job.id}.{job.attempt}"
         try:
             mirrors = GitCache.for_worker(ctx.cache_dir)
@@ -93,14 +105,14 @@ class CiHandler:
                     )
                 steps = self._run_steps(job, task, payload, ctx, storage, recorder, secrets, workdir)
         except ForgeError as exc:
-            recorder.set_task_status(task.id, RunStatus.FAILED.value, error=str(exc))
+            recorder.set_task_status(id_of(task), RunStatus.FAILED.value, error=str(exc))
             return JobResult(job_id=job.id, status=JobStatus.FAILED, error=str(exc))
         failed = next((s for s in steps if s["status"] != RunStatus.SUCCESS.value), None)
         if failed is not None:
             error = f"step {failed['name']!r} failed: {failed['message'] or 'exit code ' + str(failed['exit_code'])}"
-            recorder.set_task_status(task.id, RunStatus.FAILED.value, error=error)
+            recorder.set_task_status(id_of(task), RunStatus.FAILED.value, error=error)
             return JobResult(job_id=job.id, status=JobStatus.FAILED, output={"steps": steps}, error=error)
-        recorder.set_task_status(task.id, RunStatus.SUCCESS.value)
+        recorder.set_task_status(id_of(task), RunStatus.SUCCESS.value)
         return JobResult(job_id=job.id, status=JobStatus.SUCCESS, output={"steps": steps})
 
     def _run_steps(
@@ -127,8 +139,17 @@ class CiHandler:
                 if earlier == RunStatus.SUCCESS.value:
                     continue
                 break
-            with storage.open_log(key, tuple(secrets.values())) as sink:
-                outcome = self._run_step(step, task, project, ctx, payload, secrets, workdir, sink.write_line)
+            try:
+                values = {**secrets, **_own_secrets(step, task, ctx).values}
+            except ForgeError as exc:  # a secret that cannot be resolved fails its step, named
+                with storage.open_log(key, tuple(secrets.values())) as sink:
+                    sink.write_line(str(exc))
+                outcome = StepOutcome(status=StepStatus.FAILED, message=str(exc))
+            else:
+                with storage.open_log(key, tuple(values.values())) as sink:
+                    outcome = self._run_step(step, task, project, ctx, payload, values, workdir, sink.write_line)
+                # the message travels in the job's result and the task's error: masked like the log
+                outcome = outcome.model_copy(update={"message": mask_secrets(outcome.message, values.values())})
             status = _status(outcome)
             recorder.set_step_status(step.id, status, exit_code=outcome.exit_code, logs_key=key)
             ctx.heartbeat()
@@ -167,7 +188,7 @@ class CiHandler:
 
             context = ExecutionContext(
                 workdir=workdir, env=payload.env, secrets=secrets, log=log,
-                timeout=limit.total_seconds() if limit else None, stop=ctx.stop,
+                timeout=limit.total_seconds() if limit else None, stop=ctx.stop, heartbeat=ctx.heartbeat,
             )
             outcome = self._attempt(spec, project, ctx, context)
             if outcome.status not in RETRIED or attempt > retries.attempts:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from forge_core.domain.models import EventKind, Job, JobResult, JobStatus, SourceEvent
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import JobHandlerRegistrar, Registry
-from forge_core.ports.protocols import JobContext
+from forge_core.ports.contexts import JobContext
 
 if TYPE_CHECKING:  # the adapters (gitpython, ...) are imported on first use, not at plugin load
     from forge_core.adapters.git import CommitReader
@@ -82,15 +82,13 @@ class DiscoveryHandler:
         payload = job.payload
         try:
             url = str(payload["repository"])
-            # The worker's cache folder holds the mirrors and the discovery cache; the settings
-            # (when the worker passes them) choose the evaluator.
-            settings = ctx.services.get("settings")
-            cue = getattr(settings, "cue", None) or CueSettings()
+            # The worker's mirrors and CUE settings; without them (a bare context) the cache folder
+            # holds the mirrors and the default evaluator is used.
             if self._evaluator is None:
-                self._evaluator = open_evaluator(cue)
+                self._evaluator = open_evaluator(ctx.cue or CueSettings())
+            mirrors = ctx.git or GitCache.for_worker(ctx.cache_dir)
             # the commit, when given, is what must be in the mirror (a tag may have moved since)
-            rev = payload.get("commit") or payload.get("tag") or "HEAD"
-            reader, _ = GitCache.for_worker(ctx.cache_dir).open(url, rev)
+            reader, _ = mirrors.open(url, payload.get("commit") or payload.get("tag") or "HEAD")
             ctx.heartbeat()
             event = resolve_event(
                 reader, url, commit=payload.get("commit"), branch=payload.get("branch"), tag=payload.get("tag")

@@ -104,6 +104,14 @@ class WorkWithdrawn(ForgeError):
         super().__init__(message, where=where)
 
 
+class SecretError(ForgeError):
+    """A secret reference that cannot be resolved: the message names the provider, the secret
+    name and the key (and, once resolution wraps it, the target) — never a value."""
+
+    code = "secret_unavailable"
+    exit_code = 2
+
+
 class MessagingError(ForgeError):
     """The job bus cannot be used: NATS unreachable, a stream that cannot be provisioned, a lost
     connection (``where`` names the URL or the stream)."""

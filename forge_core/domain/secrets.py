@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 MASK = "****"
 
@@ -57,3 +58,20 @@ def redact_url(url: str) -> str:
 def redact_urls(text: str, url: str) -> str:
     """``text`` (git's stderr, a message) with ``url`` and its credentials redacted."""
     return text.replace(url, redact_url(url)) if url else text
+
+
+@dataclass(frozen=True)
+class ResolvedSecrets:
+    """The values resolved for one target or step, by the names its configuration gave them.
+
+    Never printed: the repr names the keys only. ``mask`` hides exactly these values (with the
+    rules of :func:`mask_secrets`) in text about to be stored or shown.
+    """
+
+    values: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def mask(self, text: str) -> str:
+        return mask_secrets(text, self.values.values())
+
+    def __repr__(self) -> str:
+        return f"ResolvedSecrets(names={sorted(self.values)!r})"

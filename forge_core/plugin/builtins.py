@@ -9,5 +9,6 @@ BUILTINS: list[tuple[str, str]] = [
     ("core.renderers", "forge_core.builtin.renderers"),
     ("core.ci", "forge_core.builtin.ci"),
     ("core.discovery", "forge_core.builtin.discovery"),
+    ("core.secrets", "forge_core.builtin.secrets"),
 ]
 """(plugin id, module) of every built-in plugin, in load order."""

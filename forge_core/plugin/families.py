@@ -14,6 +14,7 @@ from forge_core.plugin.registry import (
     ProducerRegistrar,
     PublisherRegistrar,
     RendererRegistrar,
+    SecretProviderRegistrar,
     StepRunnerRegistrar,
     TriggerRegistrar,
 )
@@ -24,6 +25,7 @@ from forge_core.ports.protocols import (
     Publisher,
     ReleaseTrigger,
     Renderer,
+    SecretProvider,
     StepRunner,
 )
 
@@ -152,6 +154,25 @@ NOTIFIER = declare(
     Called once per plugin when the plugin manager is built. The notifier's
     ``send_commit_status`` is later called by the outbox sender (in the API process or
     ``forge notifier``), off the request path, in order per commit; raising makes it retry later.
+    """,
+    )
+)
+
+SECRET_PROVIDER = declare(
+    Family(
+        "secret_provider",
+        registrar=SecretProviderRegistrar,
+        protocol=SecretProvider,
+        cue="#SecretProvider",
+        doc="""Register secret providers: the ``provider:`` of a secret reference (a publisher's
+    ``credentials``, a step's ``secrets``) in CUE.
+
+    :param register: call ``register.add(name, factory, description=...)``; ``factory(options)``
+        returns a :class:`~forge_core.sdk.SecretProvider`, ``options`` being the provider's own
+        settings (``FORGE_SECRETS__<NAME>__*``).
+    :returns: nothing.
+    Called once per plugin when the plugin manager is built. A worker creates each provider on
+    first use and resolves only the references of the target or step it is about to run.
     """,
     )
 )

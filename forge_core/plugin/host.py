@@ -307,8 +307,8 @@ class PluginHost:
     def get(self, family: Family, name: str) -> Registration:
         return self.registry.get(family, name)
 
-    def create(self, family: Family, name: str) -> Any:
-        return self.registry.create(family, name)
+    def create(self, family: Family, name: str, *args: Any) -> Any:
+        return self.registry.create(family, name, *args)
 
     def failures(self) -> list[PluginInfo]:
         return [p for p in self.plugins.values() if p.status == Status.FAILED]

@@ -82,13 +82,14 @@ class Registration:
             )
         return obj  # type: ignore[no-any-return]
 
-    def create(self) -> Any:
-        """A new instance, checked against the family's protocol.
+    def create(self, *args: Any) -> Any:
+        """A new instance (the factory called with ``args``: a secret provider gets its
+        settings), checked against the family's protocol.
 
         Its protocol method reports a :class:`NotImplementedInThisVersion` raised without an
         origin as coming from this registration (family, name and plugin filled in).
         """
-        instance = self.load()()
+        instance = self.load()(*args)
         protocol, method = self.family.protocol, self.family.method
         if protocol is None or method is None:
             return instance
@@ -155,8 +156,8 @@ class Registry:
                 details={"family": family.value, "name": name, "installed": self.names(family)},
             ) from None
 
-    def create(self, family: Family, name: str) -> Any:
-        return self.get(family, name).create()
+    def create(self, family: Family, name: str, *args: Any) -> Any:
+        return self.get(family, name).create(*args)
 
     def names(self, family: Family) -> list[str]:
         return sorted(self._entries.get(family, {}))
@@ -304,4 +305,18 @@ class NotifierRegistrar(ImplementationRegistrar):
     def add(self, name: str, factory: Factory | str, *, description: str = "") -> None:
         """Register a notifier of commit statuses (``github``, …); the operator selects one with
         ``FORGE_API__NOTIFIER__TYPE``."""
+        self._add(name, factory, description)
+
+
+class SecretProviderRegistrar(Registrar):
+    def add(self, name: str, factory: Factory | str, *, description: str = "") -> None:
+        """Register a secret provider, the ``provider:`` of a secret reference in CUE (``env``,
+        ``file``, …); ``factory(options)`` receives the provider's own settings."""
+        method = self.family.method
+        if isinstance(factory, type) and method and not callable(getattr(factory, method, None)):
+            raise PluginLoadError(
+                f"secret provider {name!r}: {factory.__name__} does not implement SecretProvider "
+                f"(missing method {method!r})",
+                where=self.owner.plugin,
+            )
         self._add(name, factory, description)

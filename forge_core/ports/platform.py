@@ -30,3 +30,20 @@ class RunRecorder(Protocol):
     async def set_step_status(
         self, step_id: str, status: str, *, exit_code: int | None = None, logs_key: str | None = None
     ) -> None: ...
+
+
+class BlockingRunRecorder(Protocol):
+    """The RunRecorder port for synchronous code (job handlers on a worker's threads): each call
+    waits until the change is recorded."""
+
+    def record_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]: ...
+
+    def set_run_status(self, run_id: str, status: str, *, error: str | None = None) -> None: ...
+
+    def set_phase_status(self, phase_id: str, status: str) -> None: ...
+
+    def set_task_status(self, task_id: str, status: str, *, error: str | None = None) -> None: ...
+
+    def set_step_status(
+        self, step_id: str, status: str, *, exit_code: int | None = None, logs_key: str | None = None
+    ) -> None: ...

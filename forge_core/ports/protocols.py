@@ -1,17 +1,19 @@
-"""The typed interfaces each family's implementations satisfy.
+"""The typed interfaces each family's implementations satisfy (the contexts they receive are in
+:mod:`forge_core.ports.contexts`, re-exported here).
 
-A registered factory, called with no arguments, returns an object with the family's one method.
+A registered factory, called with no arguments (a secret provider's: with its settings), returns
+an object with the family's one method.
 Checked with ``isinstance`` (the protocols are runtime-checkable) when an implementation is
 created, so a plugin with a misnamed method fails at first use with its name in the error.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from forge_core.ports.contexts import ExecutionContext, JobContext
 
 if TYPE_CHECKING:
     from forge_core.domain.models import (
@@ -25,48 +27,13 @@ if TYPE_CHECKING:
         PublishTarget,
         RenderedResources,
         RenderRequest,
+        SecretRef,
         SourceEvent,
         StepOutcome,
         StepSpec,
         TriggerDecision,
         TriggerSpec,
     )
-    from forge_core.plugin.registry import Registry
-
-
-def _discard(_line: str) -> None:
-    return None
-
-
-@dataclass(frozen=True)
-class ExecutionContext:
-    """Where and how a step, producer or publisher runs.
-
-    ``secrets`` hold resolved values for the duration of the call; whoever stores ``log`` output
-    masks them. ``timeout`` is in seconds (None: no limit of the caller's). ``stop`` is set when
-    the work is withdrawn (its job released or cancelled): stop at once, return a cancelled outcome.
-    """
-
-    workdir: Path
-    env: Mapping[str, str] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=dict)
-    log: Callable[[str], None] = _discard
-    timeout: float | None = None
-    stop: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a worker gives a job handler: a cache folder, a log sink, the loaded registry, a
-    heartbeat to call while a long job runs (it extends the job's ack deadline), and ``stop``,
-    set when the worker withdraws the job (shutdown past its grace, cancellation)."""
-
-    cache_dir: Path
-    registry: Registry
-    log: Callable[[str], None] = _discard
-    heartbeat: Callable[[], None] = lambda: None
-    services: Mapping[str, object] = field(default_factory=dict)
-    stop: threading.Event = field(default_factory=threading.Event)
 
 
 @runtime_checkable
@@ -132,6 +99,18 @@ class Notifier(Protocol):
     def send_commit_status(self, status: CommitStatus, options: NotifierOptions) -> None: ...
 
 
+@runtime_checkable
+class SecretProvider(Protocol):
+    """Resolves a secret reference to its value. Created once per worker with its own settings
+    (``factory(options)``, the provider's section of ``FORGE_SECRETS__<NAME>__*``)."""
+
+    def resolve(self, ref: SecretRef) -> str:
+        """The value ``ref`` names (``ref.path`` is the CUE ``secretName``; ``ref.key`` selects
+        a field). Raise SecretError naming the provider, the secret name and the key — never a
+        value — when it cannot."""
+        ...
+
+
 def __getattr__(name: str) -> object:
     if name == "PROTOCOLS":  # deprecated table (family key -> protocol), derived from the families
         import warnings
@@ -141,3 +120,18 @@ def __getattr__(name: str) -> object:
         warnings.warn("PROTOCOLS is deprecated: use Family.<NAME>.protocol", DeprecationWarning, stacklevel=2)
         return {str(f): f.protocol for f in Family if f.protocol is not None}
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "ExecutionContext",
+    "JobContext",
+    "JobHandler",
+    "Notifier",
+    "NotifierOptions",
+    "Producer",
+    "Publisher",
+    "ReleaseTrigger",
+    "Renderer",
+    "SecretProvider",
+    "StepRunner",
+]

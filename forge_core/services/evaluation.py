@@ -293,6 +293,8 @@ _NAME_RULES = (
     (re.compile(r"^artifacts\.[^.]+\.type$"), "#ArtifactType", "artifact type"),
     (re.compile(r"^publishers\.[^.]+\.type$"), "#PublisherType", "publisher type"),
     (re.compile(r"^artifacts\.[^.]+\.publishers\.\d+$"), "#PublisherName", "publisher (not in repo.cue)"),
+    (re.compile(r"^(publishers\.[^.]+\.credentials|phases\.[^.]+\.steps\.\d+\.secrets\.[^.]+)\.provider$"),
+     "#SecretProvider", "secret provider"),
 )
 _FIELD_RULES = (
     (re.compile(r"^phases$"), "#PhaseName", "phase (not in repo.cue)"),

@@ -30,6 +30,7 @@ from forge_core.settings.database import DEFAULT_STATE_DIR, DatabaseSettings
 from forge_core.settings.git import GitSettings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.oci import OciSettings
+from forge_core.settings.secrets import SecretsSettings
 from forge_core.settings.storage import StorageSettings
 from forge_core.settings.worker import WorkerSettings
 
@@ -111,6 +112,7 @@ class Settings(BaseSettings):
     nats: NatsSettings = Field(default_factory=NatsSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    secrets: SecretsSettings = Field(default_factory=SecretsSettings)
     cue: CueSettings = Field(default_factory=CueSettings)
     git: GitSettings = Field(default_factory=GitSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)

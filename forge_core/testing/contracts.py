@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 import pytest
 
 from forge_core import DISTRIBUTION
-from forge_core.domain.errors import NotImplementedInThisVersion, WorkWithdrawn
+from forge_core.domain.errors import NotImplementedInThisVersion, SecretError, WorkWithdrawn
 from forge_core.domain.models import (
     ArtifactSpec,
     CommitStatus,
@@ -40,6 +40,7 @@ from forge_core.domain.models import (
     PublishTarget,
     RenderedResources,
     RenderRequest,
+    SecretRef,
     SourceEvent,
     StepOutcome,
     StepSpec,
@@ -59,6 +60,7 @@ __all__ = [
     "ProducerContract",
     "PublisherContract",
     "RendererContract",
+    "SecretProviderContract",
     "StepRunnerContract",
     "TriggerContract",
     "contract_for",
@@ -120,14 +122,14 @@ class PluginContract:
         for name in self.names:
             assert everything.get(self.family, name).owner.plugin == self.plugin_id
 
-    def test_implementations_satisfy_protocol(self, host: PluginHost) -> None:
+    def test_implementations_satisfy_protocol(self, host: PluginHost, tmp_path: Path) -> None:
         for name in self.names:
-            host.create(self.family, name)  # raises PluginError naming the missing method
+            self.create(host, name, tmp_path)  # raises PluginError naming the missing method
 
     def test_behaviour(self, host: PluginHost, tmp_path: Path) -> None:
         self.loaded = host
         for name in self.names:
-            instance = host.create(self.family, name)
+            instance = self.create(host, name, tmp_path)
             case = self.case(name, tmp_path)
             if not self.implemented:
                 with pytest.raises(NotImplementedInThisVersion) as raised:
@@ -141,6 +143,9 @@ class PluginContract:
             self.verify(name, result, case)
 
     # --- per family ---------------------------------------------------------------------------
+
+    def create(self, host: PluginHost, name: str, tmp_path: Path) -> Any:
+        return host.create(self.family, name)
 
     def case(self, name: str, tmp_path: Path) -> Any:
         raise NotImplementedError(f"{type(self).__name__}: give case(name, tmp_path) the arguments of one call")
@@ -338,6 +343,46 @@ class NotifierContract(PluginContract):
 
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
         assert result is None, "send_commit_status returns nothing; failures raise"
+
+
+class SecretProviderContract(PluginContract):
+    """Override ``options`` (the provider's settings, as ``FORGE_SECRETS__<NAME>__*`` would give
+    them) and ``secret`` (store a secret where the provider finds it, under ``tmp_path`` for
+    example, and return its reference and value). The contract resolves it, and proves that a
+    reference to nothing fails with a SecretError naming the provider and the secret, not a value."""
+
+    family = Family.SECRET_PROVIDER
+
+    def options(self, name: str, tmp_path: Path) -> dict[str, Any]:
+        return {}
+
+    def secret(self, name: str, tmp_path: Path) -> tuple[SecretRef, str]:
+        raise NotImplementedError("override secret(): store a secret for the provider, return (reference, value)")
+
+    def missing(self, name: str) -> SecretRef:
+        return SecretRef(provider=name, path="forge-contract-no-such-secret")
+
+    def create(self, host: PluginHost, name: str, tmp_path: Path) -> Any:
+        return host.create(self.family, name, self.options(name, tmp_path))
+
+    def case(self, name: str, tmp_path: Path) -> tuple[SecretRef, str, SecretRef]:
+        ref, value = self.secret(name, tmp_path)
+        return ref, value, self.missing(name)
+
+    def invoke(self, instance: Any, case: Any) -> Any:
+        ref, _, missing = case
+        try:
+            instance.resolve(missing)
+        except SecretError as error:
+            return instance.resolve(ref), error
+        raise AssertionError(f"resolving {missing.path!r}, which does not exist, did not raise SecretError")
+
+    def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
+        _, value, missing = case
+        resolved, error = result
+        assert resolved == value
+        assert name in str(error) and missing.path in str(error), f"the error must name both: {error}"
+        assert value not in str(error)
 
 
 def contract_for(family: Family) -> type[PluginContract]:

@@ -31,17 +31,20 @@ from forge_core.adapters.bus.deadletter import MaxDeliveries, publish_dead_lette
 from forge_core.adapters.bus.provisioning import provision
 from forge_core.adapters.bus.results import store_result, stored_reply
 from forge_core.adapters.bus.topology import Topology, check_job_type
+from forge_core.adapters.git import GitCache
 from forge_core.domain.errors import ForgeError, MessagingError, PluginError
 from forge_core.domain.jobs import JobEnvelope
 from forge_core.domain.models import Job, JobResult, JobStatus
 from forge_core.domain.secrets import mask_secrets
 from forge_core.plugin.family import Family
 from forge_core.plugin.host import PluginHost
+from forge_core.ports.contexts import JobContext
 from forge_core.ports.platform import RunRecorder
-from forge_core.ports.protocols import JobContext
 from forge_core.ports.storage import ObjectStore
 from forge_core.services.recording import BlockingRecorder, record_job_failure
+from forge_core.services.secrets import ProviderSecrets
 from forge_core.settings import Settings
+from forge_core.settings.git import GitSettings
 from forge_core.worker.metrics import WorkerMetrics
 from forge_core.worker.threads import HandlerThreads
 
@@ -93,6 +96,9 @@ class Worker:
         self.topology = Topology.from_settings(settings.nats)
         self.cache_dir = Path(settings.worker.cache_dir) / job_type
         self.secrets = {k: v.get_secret_value() for k, v in settings.worker.secrets.items()}
+        # What handlers get instead of the settings: one resolver, each provider with its own section.
+        self.resolver = ProviderSecrets(host.registry, settings.secrets)
+        self.git = GitCache(GitSettings(cache_dir=self.cache_dir / "git", lock_timeout=settings.git.lock_timeout))
         self.metrics = WorkerMetrics(job_type)
         self.metrics_port: int | None = None
         self.ack_wait = float(getattr(settings.nats.ack_wait, job_type))
@@ -297,13 +303,13 @@ class Worker:
             registry=self.host.registry,
             log=job_log,
             heartbeat=heartbeat,
-            services={
-                "recorder": BlockingRecorder(self.recorder, loop),
-                "storage": self.storage,
-                "secrets": dict(self.secrets),
-                "settings": self.settings,
-            },
             stop=stop,
+            recorder=BlockingRecorder(self.recorder, loop),
+            storage=self.storage,
+            git=self.git,
+            secrets=self.resolver,
+            step_secrets=dict(self.secrets),
+            cue=self.settings.cue,
         )
 
     async def _keep_alive(self, message: Msg) -> None:

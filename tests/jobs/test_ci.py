@@ -246,12 +246,14 @@ class TestCiHandler(JobHandlerContract):
         job = ci_job(self.repo, self.commit, [("read", "exec", "cat hello.txt")])
         job = job.model_copy(update={"id": "job-contract"})
         from forge_core.plugin.host import load_plugins
-        from forge_core.ports.protocols import JobContext
+        from forge_core.ports.contexts import JobContext
         from forge_core.settings import PluginSettings
 
         registry = load_plugins(PluginSettings(allow=["forge_exec"])).registry
-        services = {"recorder": SyncRecorder(), "storage": FsspecStore(str(tmp_path / "store"))}
-        return job, JobContext(cache_dir=tmp_path / "cache", registry=registry, services=services)
+        return job, JobContext(
+            cache_dir=tmp_path / "cache", registry=registry, recorder=SyncRecorder(),
+            storage=FsspecStore(str(tmp_path / "store")),
+        )
 
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
         super().check(name, result, case, host)
