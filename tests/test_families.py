@@ -124,7 +124,7 @@ def test_a_declared_family_has_a_contract_base(widget_site: Path, widget: Family
     host = load_plugins(PluginSettings(allow=["acme_widgets"]))
     contract.test_entry_point_installed_and_loads(host)
     contract.test_registers_declared_names(host)
-    contract.test_implementations_satisfy_protocol(host)
+    contract.test_implementations_satisfy_protocol(host, tmp_path)
     contract.test_behaviour(host, tmp_path)
 
 

@@ -15,15 +15,15 @@ publishers: {
 	images: {type: "docker", registry: "registry.test", credentials: {provider: "env", secretName: "REGISTRY_TOKEN"}}
 	bucket: {
 		type:   "s3"
-		bucket: "b"
+		bucket: "builds"
 		credentials: {provider: "file", secretName: "aws/creds.json", key: "secret_access_key"}
 	}
 }
 """
 
 ARTIFACTS = """artifacts: {
-	image: {type: "container", producer: earthly: {}, publishers: ["images"]}
-	tool: {type: "binary", producer: earthly: {}, publishers: ["bucket"]}
+	image: {type: "container", producer: earthly: {target: "+image"}, publishers: ["images"]}
+	tool: {type: "binary", producer: earthly: {target: "+tool"}, publishers: ["bucket"]}
 }
 """
 
@@ -38,7 +38,7 @@ def test_credentials_become_the_targets_secret_references(discover, make_repo) -
     assert bucket.credentials == {
         "default": SecretRef(provider="file", path="aws/creds.json", key="secret_access_key")
     }
-    assert "credentials" not in bucket.settings and bucket.settings == {"bucket": "b"}
+    assert "credentials" not in bucket.settings and bucket.settings == {"bucket": "builds"}
     # what the discovery job sends on: the references survive the trip through JSON
     again = DiscoveryDocument.model_validate_json(document.model_dump_json())
     assert [p for a in again.projects[0].artifacts for p in a.publishers] == [

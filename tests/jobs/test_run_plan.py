@@ -127,11 +127,13 @@ class RecordingRunner:
     flaky network does, so the step's retries are exercised on the way."""
 
     received: list[tuple[StepSpec, ProjectRef, float | None]] = []
+    secrets: list[dict[str, str]] = []
     lock = threading.Lock()
 
     def run(self, step: StepSpec, project: ProjectRef, ctx: ExecutionContext) -> StepOutcome:
         with self.lock:
             self.received.append((step, project, ctx.timeout))
+            self.secrets.append(dict(ctx.secrets))
             first = len([s for s, _, _ in self.received if s.name == step.name]) == 1
         if step.name == "unit" and first:
             ctx.log("fetching layers: connection reset by peer")
@@ -199,9 +201,13 @@ def without_ids(value: Any) -> Any:
 
 def test_every_field_of_a_step_task_and_artifact_reaches_the_step_runner_unchanged(
     settings: Settings, storage: FsspecStore, recording_host: PluginHost, repository: tuple[Path, str],
-    platform_api: Any, tmp_path: Path,
+    platform_api: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     repo, commit = repository
+    monkeypatch.setenv("ACME_NPM", '{"token": "npm-s3cret-value"}')  # what the env provider reads
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "github").write_text("gh-s3cret-value")  # and the file provider
+    settings.secrets.file.dir = tmp_path / "secrets"
 
     async def scenario() -> tuple[DiscoveryDocument, dict[str, Any], schemas.Run, Capturing, RunOutcome]:
         async with PlatformClient(platform_api.url, platform_api.token) as client:
@@ -226,7 +232,7 @@ def test_every_field_of_a_step_task_and_artifact_reaches_the_step_runner_unchang
             return document, recorded, await client.get_run(run_id), capturing, outcome
 
     document, recorded, fetched, capturing, outcome = asyncio.run(scenario())
-    assert outcome == RunOutcome(RunStatus.SUCCESS)
+    assert outcome == RunOutcome(RunStatus.SUCCESS), outcome.error
 
     # CUE → discovery → plan
     plan = document.run_plan()
@@ -257,6 +263,10 @@ def test_every_field_of_a_step_task_and_artifact_reaches_the_step_runner_unchang
     # else the task's); unit ran twice (its retry filter matched), lint once
     project = ProjectRef(name="tool", path="tool")
     assert RecordingRunner.received == [(UNIT, project, 45.0), (UNIT, project, 45.0), (LINT, project, 90.0)]
+    # the step's secret reference, resolved by its provider for that step only
+    assert RecordingRunner.secrets[0]["NPM_TOKEN"] == "npm-s3cret-value"
+    assert RecordingRunner.secrets[0]["GH_TOKEN"] == "gh-s3cret-value"
+    assert "NPM_TOKEN" not in RecordingRunner.secrets[2], "lint names no secret"
     steps = fetched.phases[0].tasks[0].steps
     assert [(s.name, s.status) for s in steps] == [("unit", RunStatus.SUCCESS), ("lint", RunStatus.SUCCESS)]
     log = storage.read_bytes(f"logs/{fetched.id}/{task_id(recorded)}/{steps[0].id}.log").decode()
