@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from forge_core.domain.models import SecretRef
     from forge_core.domain.secrets import ResolvedSecrets
     from forge_core.plugin.registry import Registry
-    from forge_core.ports.platform import BlockingRunRecorder
     from forge_core.ports.oci import OciStore
+    from forge_core.ports.platform import BlockingRunRecorder
     from forge_core.ports.storage import ObjectStore
     from forge_core.settings.cue import CueSettings
 
