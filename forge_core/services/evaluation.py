@@ -64,7 +64,9 @@ class CueEvaluator(Protocol):
 
     version: str
 
-    def export(self, files: Mapping[str, str]) -> ExportResult: ...
+    def export(self, files: Mapping[str, str], imports: Mapping[str, str] | None = None) -> ExportResult:
+        """``files`` are the package exported; ``imports`` (repository paths) are what it may import."""
+        ...
 
 
 def schema_text() -> str:
