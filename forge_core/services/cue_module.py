@@ -103,7 +103,7 @@ class ModuleTree:
             for path, oid in files:
                 resolved.files[path] = texts[oid]
                 header = split_header(texts[oid], path)
-                if isinstance(header, Header):  # a malformed file: CUE reports it when it loads it
+                if isinstance(header, Header):  # a malformed one: CUE reports it as it loads it
                     following.update(unquote(spec) for _, spec in header.imports)
             wanted = sorted(p for p in following if not is_standard(p))
         return resolved
