@@ -121,7 +121,7 @@ def main() -> None:
         sources = [Source(f"p{i}", f"services/svc-{i:04}/.forge/project.cue", PROJECT_CUE.format(n=i))
                    for i in range(args.projects)]
         repo_source = Source("repo", ".forge/repo.cue", REPO_CUE)
-        headers = {s.key: split_header(s.text, s.file) for s in (repo_source, *sources)}
+        headers = {s.file: split_header(s.text, s.file) for s in (repo_source, *sources)}
         batch = build_batch(repo_source, sources, headers, installed_names(registry), runtime_values(event))
         baselines, colds = [], []
         for round_ in range(args.rounds):  # alternating, so drift in the machine hits both alike

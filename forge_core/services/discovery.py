@@ -1,8 +1,10 @@
 """Discovery: one commit of a monorepo in, one validated execution plan (a discovery document) out.
 
-Every project with a ``.forge/`` folder is found in the commit's tree; ``repo.cue`` and each
-``project.cue`` are evaluated in one CUE batch (only those whose inputs changed since a previous
-discovery: see :mod:`forge_core.services.discovery_cache`), checked against the installed plugins,
+Every project with a ``.forge/`` folder is found in the commit's tree; ``repo.cue`` and every
+``.cue`` file of each project's ``.forge/`` are evaluated in one CUE batch, with the packages of the
+repository's CUE module they import laid out beside it (only the projects whose inputs changed
+since a previous discovery: see :mod:`forge_core.services.discovery_cache`), checked against the
+installed plugins,
 and turned into phase groups, tasks, artifacts, release decisions and deploy resources. Problems
 become diagnostics naming file and line; the projects without problems are still planned.
 """
@@ -19,6 +21,7 @@ from forge_core.domain.plan import DiscoveryDocument, ReleaseDecision, build_gro
 from forge_core.domain.triggers import VERSION_PATTERN, release_tag, tag_version
 from forge_core.plugin.family import Family
 from forge_core.plugin.registry import Registry
+from forge_core.services.cue_module import ModuleTree, Resolved, cue_loads, unquote
 from forge_core.services.cue_source import locate_in
 from forge_core.services.discovery_cache import DiscoveryCache, digest
 from forge_core.services.evaluation import (
@@ -77,12 +80,24 @@ def installed_names(registry: Registry) -> dict[str, list[str]]:
 class _Project:
     key: str
     path: str
-    file: str
+    file: str  # its project.cue
     oid: str | None
+    others: tuple[tuple[str, str], ...] = ()  # the other .cue files of its .forge/ (path, blob id)
     static_key: str = ""
-    text: str | None = None
+    texts: dict[str, str] = field(default_factory=dict)  # every file's text, once read
+    depends: list[str] = field(default_factory=list)  # module folders its evaluation loaded
     value: dict[str, Any] | None = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def text(self) -> str | None:
+        return self.texts.get(self.file)
+
+    def blob_ids(self) -> list[tuple[str, str]]:
+        return [(self.file, self.oid or ""), *self.others]
+
+    def sources(self) -> list[Source]:
+        return [Source(self.key, path, self.texts.get(path, "")) for path, _ in self.blob_ids()]
 
 
 @dataclass
@@ -112,15 +127,16 @@ class Discovery:
             return DiscoveryDocument(event=event, diagnostics=(missing,))
         runtime = runtime_values(event)
         projects, diagnostics = self._find_projects(entries)
+        module = ModuleTree(entries)
         repo_key = digest(self._fingerprint, repo_entry.oid)
-        repo_cached = self.cache.get(repo_key)
+        repo_cached = self.cache.lookup(repo_key, runtime, module.state)
         misses = []
         for project in projects:
             if project.oid is None:
                 continue
             forge_tree = entries[f"{project.path}/.forge"].oid
             project.static_key = digest(self._fingerprint, repo_entry.oid, forge_tree, project.path)
-            hit = self.cache.lookup(project.static_key, runtime)
+            hit = self.cache.lookup(project.static_key, runtime, module.state)
             if hit is None or repo_cached is None:
                 misses.append(project)
             else:
@@ -129,18 +145,19 @@ class Discovery:
         repo_value = repo_cached.get("value") if repo_cached else None
         repo_text: str | None = None
         if misses or repo_cached is None:
-            blobs = source.read_blobs([repo_entry.oid, *(p.oid for p in misses if p.oid)])
+            blobs = source.read_blobs([repo_entry.oid, *(oid for p in misses for _, oid in p.blob_ids())])
             repo_text = blobs[repo_entry.oid]
             repo_source = Source("repo", REPO_FILE, repo_text)
             for project in misses:
-                project.text = blobs[project.oid or ""]
-            repo_value, repo_diagnostics = self._evaluate(repo_source, misses, runtime)
+                project.texts = {path: blobs[oid] for path, oid in project.blob_ids()}
+            repo_value, repo_diagnostics, repo_depends = self._evaluate(repo_source, misses, runtime, module, source)
             if repo_value is None:  # never cached: an invalid repo.cue is evaluated again next time
                 return DiscoveryDocument(event=event, diagnostics=tuple(repo_diagnostics))
-            self.cache.put(repo_key, {"value": repo_value})
+            self.cache.store(repo_key, runtime, False, {"value": repo_value}, repo_depends, module.state)
             for project in misses:
                 result = {"value": project.value, "diagnostics": [d.model_dump() for d in project.diagnostics]}
-                self.cache.store(project.static_key, runtime, RUNTIME_NAME in (project.text or ""), result)
+                uses_runtime = any(RUNTIME_NAME in text for text in project.texts.values())
+                self.cache.store(project.static_key, runtime, uses_runtime, result, project.depends, module.state)
         assert repo_value is not None
         repo = RepoConfig.from_value(repo_value)
         self._publishers = dict(repo.publishers)
@@ -170,6 +187,11 @@ class Discovery:
     def _find_projects(self, entries: Mapping[str, TreeEntryLike]) -> tuple[list[_Project], list[Diagnostic]]:
         projects, diagnostics = [], []
         folders = sorted(p[: -len("/.forge")] for p, e in entries.items() if e.type == "tree" and p.endswith("/.forge"))
+        others: dict[str, list[tuple[str, str]]] = {}
+        for path, blob in entries.items():
+            forge, _, name = path.rpartition("/")
+            if blob.type == "blob" and forge.endswith("/.forge") and name != PROJECT_FILE and cue_loads(name):
+                others.setdefault(forge[: -len("/.forge")], []).append((path, blob.oid))
         for index, folder in enumerate(folders):
             file = f"{folder}/.forge/{PROJECT_FILE}"
             entry = entries.get(file)
@@ -182,58 +204,129 @@ class Discovery:
                     )
                 )
                 continue
-            projects.append(_Project(key=f"p{index}", path=folder, file=file, oid=entry.oid))
+            more = tuple(sorted(others.get(folder, ())))
+            projects.append(_Project(key=f"p{index}", path=folder, file=file, oid=entry.oid, others=more))
         return projects, diagnostics
 
     # --- evaluation ------------------------------------------------------------------------
 
     def _evaluate(
-        self, repo: Source, projects: list[_Project], runtime: dict[str, str]
-    ) -> tuple[dict[str, Any] | None, list[Diagnostic]]:
-        """Evaluate repo.cue and ``projects``; fills each project's value or diagnostics."""
+        self, repo: Source, projects: list[_Project], runtime: dict[str, str], module: ModuleTree,
+        source: CommitSource,
+    ) -> tuple[dict[str, Any] | None, list[Diagnostic], list[str]]:
+        """Evaluate repo.cue and ``projects``; fills each project's value or diagnostics, and the
+        module folders each depends on. Returns repo.cue's value, or its diagnostics, and folders."""
+        repo_header = split_header(repo.text, repo.file)
+        if isinstance(repo_header, Diagnostic):
+            return None, [repo_header], []
+        headers: dict[str, Header] = {repo.file: repo_header}
         sources = {"repo": repo}
-        headers: dict[str, Header] = {}
         runnable = []
-        for source in (repo, *(Source(p.key, p.file, p.text or "") for p in projects)):
-            header = split_header(source.text, source.file)
-            if isinstance(header, Diagnostic):
-                if source.key == "repo":
-                    return None, [header]
-                next(p for p in projects if p.key == source.key).diagnostics.append(header)
+        for project in projects:
+            problems = self._split_headers(project, headers)
+            if problems:
+                project.diagnostics += problems
                 continue
-            headers[source.key] = header
-            sources[source.key] = source
-            if source.key != "repo":
-                runnable.append(source)
+            sources[project.key] = project.sources()[0]
+            runnable.append(project)
+        layout, repo_depends = self._module_files(repo, runnable, headers, module, source)
         outcome = _Outcome()
-        for group in self._import_groups(runnable, headers):
-            self._run(repo, group, headers, runtime, outcome)
+        for group in self._import_groups([p.sources() for p in runnable], headers):
+            self._run(repo, group, headers, runtime, outcome, layout)
         repo_errors = [e for e in outcome.errors if e.key == "repo"]
         if outcome.repo is None and not repo_errors:
-            self._run(repo, [], headers, runtime, outcome)
+            self._run(repo, [], headers, runtime, outcome, layout)
             repo_errors = [e for e in outcome.errors if e.key == "repo"]
         names = dict(self.names)
         if outcome.repo is not None:
             names["#PhaseName"] = sorted(outcome.repo.get("phases", {}))
             names["#PublisherName"] = sorted(outcome.repo.get("publishers", {}))
         folder_names = {p.key: project_name(p.path) for p in projects}
-        diagnostics = diagnostics_for(outcome.errors, sources, names, folder_names)
+        texts = {**layout, **{path: text for p in runnable for path, text in p.texts.items()}}
+        errors: dict[str | None, list[Mapped]] = {}
+        for error in outcome.errors:
+            errors.setdefault(error.key, []).append(error)
+
+        def diagnostics(key: str) -> list[Diagnostic]:
+            return diagnostics_for(errors.get(key, []), sources, names, folder_names, texts)
+
         if repo_errors or outcome.repo is None:
-            return None, [d for d in diagnostics if d.file == REPO_FILE] or [
-                Diagnostic(file=REPO_FILE, message="repo.cue does not evaluate")
-            ]
+            return None, diagnostics("repo") or [Diagnostic(file=REPO_FILE, message="repo.cue does not evaluate")], []
         for project in projects:
             project.value = outcome.values.get(project.key)
-            project.diagnostics += [d for d in diagnostics if d.file == project.file]
+            project.diagnostics += diagnostics(project.key)
             if project.value is None and not project.diagnostics:
                 project.diagnostics.append(Diagnostic(file=project.file, message="does not evaluate"))
-        return outcome.repo, []
+        return outcome.repo, [], repo_depends
 
-    def _import_groups(self, sources: list[Source], headers: Mapping[str, Header]) -> list[list[Source]]:
+    @staticmethod
+    def _split_headers(project: _Project, headers: dict[str, Header]) -> list[Diagnostic]:
+        """Split the headers of a project's files into ``headers``; what keeps them from being one
+        package: a malformed header, another package name, one import name for two paths."""
+        problems: list[Diagnostic] = []
+        name = project_name(project.path)
+        imports: dict[str, tuple[str, str]] = {}
+        for item in project.sources():
+            header = split_header(item.text, item.file)
+            if isinstance(header, Diagnostic):
+                problems.append(header.model_copy(update={"project": name}))
+                continue
+            headers[item.file] = header
+            main = headers.get(project.file)
+            if main is not None and header.package != main.package:
+                problems.append(Diagnostic(
+                    file=item.file, line=header.package_line, column=1, project=name,
+                    message=f"package {header.package} differs from {project.file}'s package {main.package}: "
+                    "the .cue files of one .forge folder form one package",
+                ))
+            for alias, path in header.imports:
+                first = imports.setdefault(alias or path, (path, item.file))
+                if first[0] != path:
+                    problems.append(Diagnostic(
+                        file=item.file, line=header.package_line, column=1, project=name,
+                        message=f"import name {alias} is {first[0]} in {first[1]} and {path} here: the files of "
+                        "one .forge folder are evaluated together, so give one of them another name",
+                    ))
+        return problems
+
+    @staticmethod
+    def _module_files(
+        repo: Source, projects: list[_Project], headers: Mapping[str, Header], module: ModuleTree,
+        source: CommitSource,
+    ) -> tuple[dict[str, str], list[str]]:
+        """The module files the batch imports (path → text), and repo.cue's module folders; each
+        project's folders (repo.cue's included: its value is part of the project's) are set."""
+        blobs: dict[str, str] = {}
+
+        def read(oids: list[str]) -> dict[str, str]:
+            missing = [oid for oid in oids if oid not in blobs]
+            if missing:
+                blobs.update(source.read_blobs(missing))
+            return {oid: blobs[oid] for oid in oids}
+
+        resolved: dict[frozenset[str], Resolved] = {}
+
+        def resolve(files: list[str]) -> Resolved:
+            paths = frozenset(unquote(spec) for file in files for _, spec in headers[file].imports)
+            if paths not in resolved:
+                resolved[paths] = module.resolve(paths, read)
+            return resolved[paths]
+
+        repo_resolved = resolve([repo.file])
+        layout = dict(repo_resolved.files)
+        for project in projects:
+            own = resolve([path for path, _ in project.blob_ids()])
+            layout.update(own.files)
+            project.depends = sorted({*own.folders, *repo_resolved.folders})
+        return layout, repo_resolved.folders
+
+    def _import_groups(
+        self, projects: list[list[Source]], headers: Mapping[str, Header]
+    ) -> list[list[list[Source]]]:
         """Batches whose imports agree (one alias, one path); almost always just one."""
-        groups: list[tuple[dict[str, str], list[Source]]] = []
-        for source in sources:
-            header = headers[source.key]
+        groups: list[tuple[dict[str, str], list[list[Source]]]] = []
+        for files in projects:
+            header = Header(tuple(spec for item in files for spec in headers[item.file].imports), 1)
             for imports, members in groups:  # noqa: B007 (the group found is used after the loop)
                 if compatible_imports(imports, header):
                     break
@@ -241,39 +334,40 @@ class Discovery:
                 imports, members = {}, []
                 groups.append((imports, members))
             imports.update({alias or path: path for alias, path in header.imports})
-            members.append(source)
+            members.append(files)
         return [members for _, members in groups] or [[]]
 
     def _run(
-        self, repo: Source, sources: list[Source], headers: Mapping[str, Header], runtime: dict[str, str],
-        outcome: _Outcome,
+        self, repo: Source, projects: list[list[Source]], headers: Mapping[str, Header], runtime: dict[str, str],
+        outcome: _Outcome, layout: Mapping[str, str],
     ) -> None:
-        """Export one batch; on errors, set the failing projects aside and evaluate the rest
-        again; errors that name no value (syntax errors) are narrowed down by halving."""
-        batch = build_batch(repo, sources, headers, self.names, runtime)
-        result = self.evaluator.export(batch.files)
+        """Export one batch (each project: its files); on errors, set the failing projects aside and
+        evaluate the rest again; errors that name no value (syntax errors) are narrowed down by halving."""
+        batch = build_batch(repo, [item for files in projects for item in files], headers, self.names, runtime)
+        result = self.evaluator.export(batch.files, layout)
+        keys = [files[0].key for files in projects]
         if result.ok:
             outcome.repo = result.value["repo"]
-            for source in sources:
-                outcome.values[source.key] = result.value["projects"][source.key]
+            for key in keys:
+                outcome.values[key] = result.value["projects"][key]
             return
         mapped = [map_error(batch, e) for e in result.errors]
         if any(m.key == "repo" for m in mapped):  # repo.cue is wrong: nothing else can be evaluated
             outcome.errors += [m for m in mapped if m.key == "repo"]
             return
-        if any(not e.path for e in result.errors) and len(sources) > 1:
-            half = len(sources) // 2
-            self._run(repo, sources[:half], headers, runtime, outcome)
-            self._run(repo, sources[half:], headers, runtime, outcome)
+        if any(not e.path for e in result.errors) and len(projects) > 1:
+            half = len(projects) // 2
+            self._run(repo, projects[:half], headers, runtime, outcome, layout)
+            self._run(repo, projects[half:], headers, runtime, outcome, layout)
             return
-        if len(sources) == 1:
-            mapped = [Mapped(m.key or sources[0].key, m.path, m.message, m.positions) for m in mapped]
+        if len(projects) == 1:
+            mapped = [Mapped(m.key or keys[0], m.path, m.message, m.positions) for m in mapped]
         outcome.errors += mapped
         failed = {m.key for m in mapped}
-        rest = [s for s in sources if s.key not in failed]
-        if rest and len(rest) < len(sources):
-            self._run(repo, rest, headers, runtime, outcome)
-        elif not failed & {s.key for s in sources}:  # errors in no one's file: report them as they are
+        rest = [files for files in projects if files[0].key not in failed]
+        if rest and len(rest) < len(projects):
+            self._run(repo, rest, headers, runtime, outcome, layout)
+        elif not failed & set(keys):  # errors in no one's file: report them as they are
             words = "; ".join(f"{e.path}: {e.message}" if e.path else e.message for e in result.errors[:5])
             outcome.errors.append(Mapped("repo", "", f"evaluation failed: {words}", ()))
 
@@ -292,9 +386,11 @@ class Discovery:
             except ValueProblem as exc:  # what the schema cannot say: exactly one producer, one trigger type
                 problems, config = [Problem(exc.path, str(exc))], None
             if problems:
-                text = project.text or source.read_blobs([project.oid or ""])[project.oid or ""]
+                if not project.texts:  # a cached project: read its files only now
+                    blobs = source.read_blobs([oid for _, oid in project.blob_ids()])
+                    project.texts = {path: blobs[oid] for path, oid in project.blob_ids()}
                 name = config.name if config else project_name(project.path)
-                diagnostics += [_diagnostic({project.file: text}, p, name) for p in problems]
+                diagnostics += [_diagnostic(project.texts, p, name) for p in problems]
                 continue
             assert config is not None
             configs.append((project, config))

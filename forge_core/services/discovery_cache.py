@@ -1,9 +1,12 @@
 """The incremental discovery cache: evaluated configurations by the content hashes they depend on.
 
-A project's key covers its ``.forge/`` tree id, ``repo.cue``'s blob id, the schemas, the evaluator
-version and the installed plugin names. Whether a project reads the runtime values (``#forge``)
-is only known from its text, so its entry records that, and such a project's result is stored
-under a second key that adds the runtime values. Entries are small JSON files, written atomically.
+A project's key covers its ``.forge/`` tree id (every file in it), ``repo.cue``'s blob id, the
+schemas, the evaluator version and the installed plugin names. What else a result depends on is
+only known from the texts: whether it reads the runtime values (``#forge``), and which folders of
+the repository's CUE module its imports (and repo.cue's) loaded. Such an entry records that, and
+its result is stored under a second key that adds the runtime values and those folders' state
+(:meth:`forge_core.services.cue_module.ModuleTree.state`). Entries are small JSON files, written
+atomically.
 """
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+State = Callable[[Sequence[str]], Any]
+"""What the folders a result depends on hold now (their content ids)."""
 
 
 def digest(*parts: Any) -> str:
@@ -47,16 +54,32 @@ class DiscoveryCache:
             json.dump(value, out)
         os.replace(tmp, target)
 
-    def lookup(self, static_key: str, runtime: dict[str, str]) -> dict[str, Any] | None:
-        """The cached result for a project, following the runtime-values indirection."""
+    def lookup(self, static_key: str, runtime: dict[str, str], state: State | None = None) -> dict[str, Any] | None:
+        """The cached result, following the indirection through runtime values and module folders."""
         entry = self.get(static_key)
-        if entry is not None and entry.get("uses_runtime"):
-            return self.get(digest(static_key, runtime))
+        if entry is not None and ("uses_runtime" in entry or "depends" in entry):
+            return self.get(_result_key(static_key, runtime, entry, state))
         return entry
 
-    def store(self, static_key: str, runtime: dict[str, str], uses_runtime: bool, result: dict[str, Any]) -> None:
-        if uses_runtime:
-            self.put(static_key, {"uses_runtime": True})
-            self.put(digest(static_key, runtime), result)
-        else:
+    def store(
+        self, static_key: str, runtime: dict[str, str], uses_runtime: bool, result: dict[str, Any],
+        depends: Sequence[str] = (), state: State | None = None,
+    ) -> None:
+        """Store ``result``; ``depends`` names the module folders it was evaluated with."""
+        if not uses_runtime and not depends:
             self.put(static_key, result)
+            return
+        entry: dict[str, Any] = {"uses_runtime": uses_runtime}
+        if depends:
+            entry["depends"] = list(depends)
+        self.put(static_key, entry)
+        self.put(_result_key(static_key, runtime, entry, state), result)
+
+
+def _result_key(static_key: str, runtime: dict[str, str], entry: dict[str, Any], state: State | None) -> str:
+    parts: list[Any] = [static_key]
+    if entry.get("uses_runtime"):
+        parts.append(runtime)
+    if entry.get("depends"):
+        parts.append(state(entry["depends"]) if state else None)
+    return digest(*parts)

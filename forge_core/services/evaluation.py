@@ -64,7 +64,9 @@ class CueEvaluator(Protocol):
 
     version: str
 
-    def export(self, files: Mapping[str, str]) -> ExportResult: ...
+    def export(self, files: Mapping[str, str], imports: Mapping[str, str] | None = None) -> ExportResult:
+        """``files`` are the package exported; ``imports`` (repository paths) are what it may import."""
+        ...
 
 
 def schema_text() -> str:
@@ -73,20 +75,23 @@ def schema_text() -> str:
 
 # --- the user's file: package clause, imports, body ----------------------------------------
 
-_PACKAGE = re.compile(r"^package\s+[A-Za-z_][A-Za-z0-9_]*\s*(//.*)?$")
+_PACKAGE = re.compile(r"^package\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s*(//.*)?$")
 _IMPORT_SPEC = re.compile(r'^(?:(?P<alias>[A-Za-z_][A-Za-z0-9_]*)\s+)?(?P<path>"[^"]+")\s*(//.*)?$')
 
 
 @dataclass(frozen=True)
 class Header:
-    imports: tuple[tuple[str | None, str], ...]
+    imports: tuple[tuple[str | None, str], ...]  # (alias, quoted path)
     body_line: int  # 1-based line where the body starts
+    package: str = ""
+    package_line: int = 1
+    import_lines: tuple[int, ...] = ()  # the line of each import spec
 
 
 def split_header(text: str, file: str) -> Header | Diagnostic:
     """The file's imports and where its body starts; its package clause is required."""
     lines = text.splitlines()
-    index, imports = 0, []
+    index, imports, import_lines = 0, [], []
 
     def skip() -> None:
         nonlocal index
@@ -94,11 +99,13 @@ def split_header(text: str, file: str) -> Header | Diagnostic:
             index += 1
 
     skip()
-    if index >= len(lines) or not _PACKAGE.match(lines[index].strip()):
+    package = _PACKAGE.match(lines[index].strip()) if index < len(lines) else None
+    if package is None:
         return Diagnostic(
             file=file, line=min(index + 1, max(len(lines), 1)), column=1,
             message="expected a package clause first (e.g. `package project`)",
         )
+    package_line = index + 1
     index += 1
     while True:
         skip()
@@ -116,6 +123,7 @@ def split_header(text: str, file: str) -> Header | Diagnostic:
                     if not match:
                         return Diagnostic(file=file, line=index + 1, column=1, message=f"malformed import {rest!r}")
                     imports.append((match.group("alias"), match.group("path")))
+                    import_lines.append(index + 1)
                 index += 1
                 if index >= len(lines):
                     return Diagnostic(file=file, line=index, column=1, message="unterminated import block")
@@ -125,8 +133,9 @@ def split_header(text: str, file: str) -> Header | Diagnostic:
             if not match:
                 return Diagnostic(file=file, line=index + 1, column=1, message=f"malformed import {rest!r}")
             imports.append((match.group("alias"), match.group("path")))
+            import_lines.append(index + 1)
         index += 1
-    return Header(tuple(imports), index + 1)
+    return Header(tuple(imports), index + 1, package.group("name"), package_line, tuple(import_lines))
 
 
 # --- the batch -------------------------------------------------------------------------------
@@ -134,7 +143,8 @@ def split_header(text: str, file: str) -> Header | Diagnostic:
 
 @dataclass(frozen=True)
 class Source:
-    """One file to evaluate: ``key`` is ``repo`` or a project key (``p0``, ``p1``, ...)."""
+    """One file to evaluate: ``key`` is ``repo`` or a project key (``p0``, ``p1``, ...); the files
+    of one project's ``.forge/`` folder share its key (``project.cue`` first)."""
 
     key: str
     file: str
@@ -155,15 +165,28 @@ class Segment:
 class Batch:
     files: dict[str, str]
     segments: list[Segment]
+    imports: dict[int, tuple[str, Position]] = field(default_factory=dict)  # lifted import line → its source
+
+    def import_at(self, line: int, column: int) -> tuple[str, Position] | None:
+        """The key and position in the user's file of the import ``line`` of sources.cue lifted."""
+        found = self.imports.get(line)
+        if found is None:
+            return None
+        key, at = found
+        return key, Position(at.file, at.line, at.column + max(column - 2, 0))  # lifted as "\t<spec>"
 
     def segment(self, key: str) -> Segment | None:
         return next((s for s in self.segments if s.key == key), None)
 
     def at_line(self, line: int) -> Segment | None:
-        """The segment whose lines (generated ones included) hold ``line``."""
+        """The segment holding ``line``; for a generated line, the segment before it (the one
+        a key's opening line precedes, or whose key's closing lines follow)."""
         previous = None
         for segment in self.segments:
-            if line < segment.first - 1:
+            if segment.first <= line <= segment.last:
+                return segment
+            opening = segment.first - 1 if previous is None or previous.key != segment.key else segment.first
+            if line < opening:
                 return previous
             previous = segment
         return previous
@@ -209,30 +232,47 @@ def build_batch(
     repo: Source, projects: list[Source], headers: Mapping[str, Header], names: Mapping[str, list[str]],
     runtime: Mapping[str, str],
 ) -> Batch:
-    """The files of one evaluation of ``repo`` and ``projects`` (their headers already split)."""
-    imports: dict[str, str] = {}
+    """The files of one evaluation of ``repo`` and ``projects`` (headers split, by file).
+
+    The files of one project (consecutive sources with one key) share its struct, one body after
+    the other, as the files of one CUE package share its top level."""
+    imports: dict[str, tuple[str, str, Position]] = {}  # name → spec, the first key and place declaring it
     for source in (repo, *projects):
-        for alias, path in headers[source.key].imports:
-            imports.setdefault(alias or path, f"{alias} {path}" if alias else path)
+        header = headers[source.file]
+        for (alias, path), line in zip(header.imports, header.import_lines, strict=True):
+            spec = f"{alias} {path}" if alias else path
+            column = source.text.splitlines()[line - 1].find(spec) + 1
+            imports.setdefault(alias or path, (spec, source.key, Position(source.file, line, max(column, 1))))
     out = ["package forge", ""]
+    lifted: dict[int, tuple[str, Position]] = {}
     if imports:
-        out += ["import (", *(f"\t{spec}" for spec in imports.values()), ")", ""]
+        out.append("import (")
+        for spec, key, at in imports.values():
+            out.append(f"\t{spec}")
+            lifted[len(out)] = (key, at)
+        out += [")", ""]
     segments = []
     injected = INJECTED.format(runtime=json.dumps(dict(runtime), sort_keys=True))
-    for source in (repo, *projects):
-        out.append("repo: #Repo & {" if source.key == "repo" else f"projects: {source.key}: #Project & {{")
-        body = source.text.splitlines()[headers[source.key].body_line - 1 :]
+    sources = [repo, *projects]
+    for index, source in enumerate(sources):
+        if index == 0 or sources[index - 1].key != source.key:
+            out.append("repo: #Repo & {" if source.key == "repo" else f"projects: {source.key}: #Project & {{")
+        header = headers[source.file]
+        body = source.text.splitlines()[header.body_line - 1 :]
         first = len(out) + 1
         out += body
         lines = source.text.splitlines() or [""]
         end = (len(lines), len(lines[-1]) + 1)
-        segments.append(Segment(source.key, source.file, first, len(out), first - headers[source.key].body_line, end))
+        segments.append(Segment(source.key, source.file, first, len(out), first - header.body_line, end))
+        if index + 1 < len(sources) and sources[index + 1].key == source.key:
+            continue
         if source.key != "repo":
             out += injected.splitlines()
         out.append("}")
     return Batch(
         files={"forge.cue": schema_text(), "names.cue": names_file(names), SOURCES: "\n".join(out) + "\n"},
         segments=segments,
+        imports=lifted,
     )
 
 
@@ -254,12 +294,12 @@ _KEY = re.compile(r"^(?:repo|projects\.(?P<key>p\d+))(?:\.|$)")
 
 @dataclass(frozen=True)
 class Mapped:
-    """A CUE error attributed to one segment (``key``), or to none (structural)."""
+    """A CUE error attributed to one project or the repo (``key``), or to none (structural)."""
 
     key: str | None
     path: str  # the value path inside the user's file
     message: str
-    positions: tuple[tuple[int, int], ...]  # (line, column) in the user's file
+    positions: tuple[Position, ...]  # in the user's files (an imported package's included)
 
 
 def map_error(batch: Batch, error: CueError) -> Mapped:
@@ -272,6 +312,13 @@ def map_error(batch: Batch, error: CueError) -> Mapped:
     positions = []
     for position in error.positions:
         if position.file != SOURCES:
+            if position.file not in batch.files:  # an imported file, laid out at its repository path
+                positions.append(position)
+            continue
+        lifted = batch.import_at(position.line, position.column)
+        if lifted is not None:  # an import (not found, not used): where the user's file has it
+            key = key or lifted[0]
+            positions.append(lifted[1])
             continue
         segment = batch.at_line(position.line)
         if segment is None:
@@ -281,9 +328,9 @@ def map_error(batch: Batch, error: CueError) -> Mapped:
         if segment.key != key:
             continue
         if segment.first <= position.line <= segment.last:
-            positions.append((position.line - segment.offset, position.column))
+            positions.append(Position(segment.file, position.line - segment.offset, position.column))
         elif position.line > segment.last:  # in what follows the body: the end of the user's file
-            positions.append(segment.end)
+            positions.append(Position(segment.file, *segment.end))
     return Mapped(key, path, error.message, tuple(positions))
 
 
@@ -303,7 +350,8 @@ _FIELD_RULES = (
 )
 
 
-def _token_at(text: str, line: int, column: int) -> str:
+def _token_at(text: str, position: Position) -> str:
+    line, column = position.line, position.column
     lines = text.splitlines()
     if not 0 < line <= len(lines):
         return ""
@@ -313,10 +361,18 @@ def _token_at(text: str, line: int, column: int) -> str:
 
 def diagnostics_for(
     errors: list[Mapped], sources: Mapping[str, Source], names: Mapping[str, list[str]],
-    project_names: Mapping[str, str],
+    project_names: Mapping[str, str], texts: Mapping[str, str] | None = None,
 ) -> list[Diagnostic]:
-    """Diagnostics in the user's words, one per problem, naming file, line and column."""
+    """Diagnostics in the user's words, one per problem, naming file, line and column.
+
+    ``sources`` holds each key's main file; ``texts`` every other file positions may name (a
+    project's further ``.forge`` files, imported packages)."""
     out: dict[tuple[Any, ...], Diagnostic] = {}
+    files = {s.file: s.text for s in sources.values()} | dict(texts or {})
+
+    def token(position: Position) -> str:
+        return _token_at(files.get(position.file, ""), position)
+
     for error in errors:
         if error.key is None or _DISJUNCTION.match(error.message):
             continue  # an empty disjunction's headline: its parts follow, with positions
@@ -326,7 +382,7 @@ def diagnostics_for(
         not_allowed = _NOT_ALLOWED.match(error.message)
         if not_allowed:
             field_name = not_allowed.group("name").strip('"')
-            named = [p for p in positions if _token_at(source.text, *p).rstrip(":") == field_name]
+            named = [p for p in positions if token(p).rstrip(":") == field_name]
             positions = named or positions
             for pattern, definition, what in _FIELD_RULES:
                 if pattern.match(error.path):
@@ -338,16 +394,17 @@ def diagnostics_for(
         else:
             for pattern, definition, what in _NAME_RULES:
                 if pattern.match(error.path):
-                    value = _token_at(source.text, *positions[-1]) if positions else ""
+                    value = token(positions[-1]) if positions else ""
                     message = f"unknown {what} {value!r}; known: {_known(names, definition, what)}"
                     break
             else:
                 if error.path.endswith("timeout") and "out of bound" in error.message:
-                    value = _token_at(source.text, *positions[-1]) if positions else ""
+                    value = token(positions[-1]) if positions else ""
                     message = f"{error.path}: {value!r} is not a duration (like '90s', '10m', '1h30m')"
-        line, column = positions[-1] if positions else (None, None)
+        at = positions[-1] if positions else None
         diagnostic = Diagnostic(
-            file=source.file, line=line, column=column, message=message, project=project_names.get(error.key)
+            file=at.file if at else source.file, line=at.line if at else None,
+            column=at.column if at else None, message=message, project=project_names.get(error.key),
         )
         out.setdefault((diagnostic.file, diagnostic.line, diagnostic.column, diagnostic.message), diagnostic)
     return sorted(out.values(), key=lambda d: (d.file, d.line or 0, d.column or 0, d.message))

