@@ -209,8 +209,10 @@ class ReleasePointer(Model):
             owner, name = self.repository.split("/", 1)
             if not OWNER.match(owner) or "/" in name:
                 raise GitOpsError(f"repository {self.repository!r} is not <owner>/<name>", where="repository")
-        if not LABEL_VALUE.match(repository_label(self.repository)):
-            raise GitOpsError(f"repository {self.repository!r} cannot be a label value", where="repository")
+        label = repository_label(self.repository)
+        if not LABEL_VALUE.match(label) or len(label) > DNS_LABEL_MAX:
+            raise GitOpsError(f"repository {self.repository!r} cannot be a label value (at most {DNS_LABEL_MAX} "
+                              "letters, digits, '-', '_' and '.')", where="repository")
         return self
 
     @property

@@ -22,6 +22,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import ForgeError
+from forge_core.domain.gitops import COMMIT
 from forge_core.domain.models import Model
 
 
@@ -58,6 +59,15 @@ class ApprovalPolicy(Model):
         return value
 
 
+# The API records a branch release as `branch_push`; `release.on` and this block call it `branch`.
+_TRIGGER_SPELLINGS = {"branch_push": "branch"}
+
+
+def trigger_name(value: str) -> str:
+    """The release trigger type as environments name it (``branch_push`` is read as ``branch``)."""
+    return _TRIGGER_SPELLINGS.get(value, value)
+
+
 class Environment(Model):
     """One environment: where it is promoted from, what it admits, and its approval policy.
 
@@ -80,6 +90,11 @@ class Environment(Model):
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
             raise ValueError(f"environment name {value!r} must be a DNS label (lower-case letters, digits, hyphens)")
         return value
+
+    @field_validator("triggers")
+    @classmethod
+    def _trigger_names(cls, value: frozenset[str]) -> frozenset[str]:
+        return frozenset(trigger_name(t) for t in value)
 
     @field_validator("branches")
     @classmethod
@@ -264,6 +279,18 @@ class ReleaseFacts(Model):
     branch: str | None = None
     tag: str | None = None
     placements: tuple[Placement, ...] = ()
+
+    @field_validator("commit")
+    @classmethod
+    def _commit(cls, value: str) -> str:
+        if not COMMIT.match(value):
+            raise ValueError(f"commit must be a full 40-hex SHA in lower case, got {value!r}")
+        return value
+
+    @field_validator("trigger")
+    @classmethod
+    def _trigger(cls, value: str) -> str:
+        return trigger_name(value)
 
     def active_in(self, environment: str) -> Placement | None:
         return next((p for p in self.placements if p.environment == environment and p.active), None)

@@ -309,3 +309,16 @@ def test_a_group_naming_one_project_twice_is_refused() -> None:
         decide_group(PRODUCTION, [api, api], actor="alice", now=NOW)
     with pytest.raises(EnvironmentsError, match="at least one project"):
         decide_group(PRODUCTION, [], actor="alice", now=NOW)
+
+
+def test_the_apis_branch_push_trigger_is_read_as_branch() -> None:
+    assert release(trigger="branch_push").trigger == "branch"
+    only_branches = STAGING.model_copy(update={"triggers": frozenset({"branch"})})
+    in_dev = release(trigger="branch_push", placements=(Placement(environment="dev", since=NOW),))
+    assert decide_promotion(only_branches, in_dev, [], actor="alice", now=NOW).allowed
+    assert Environments.from_value({"dev": {"triggers": ["branch_push"]}}).first.triggers == frozenset({"branch"})
+
+
+def test_a_release_needs_a_full_commit() -> None:
+    with pytest.raises(ValueError, match="40-hex"):
+        release(commit="abc123")

@@ -253,3 +253,8 @@ def test_labels_and_path_must_agree() -> None:
 def test_an_unquoted_yaml_timestamp_is_accepted() -> None:
     text = EXPECTED.replace("'2026-12-01T13:05:09Z'", "2026-12-01T13:05:09Z")
     assert parse_release_pointer(text).deployed_at == datetime(2026, 12, 1, 13, 5, 9, tzinfo=UTC)
+
+
+def test_a_repository_too_long_for_a_label_is_refused() -> None:
+    with pytest.raises(GitOpsError, match="cannot be a label value"):
+        pointer(repository="an-owner-with-a-long-name/" + "r" * 40, project="p")
