@@ -6,10 +6,11 @@ of inflated tar stream, a file whose header declares more than ``max_file_bytes`
 its content is read, and the ``max_entries + 1``-th entry stops the read.
 
 Refused, each with an :class:`~forge_core.domain.resources.ArchiveError` naming the entry and the
-rule: absolute paths, ``..`` components, symbolic and hard links, devices, FIFOs, sparse files,
-names seen twice, and regular files that are not ``.yaml``/``.yml`` — forge writes only those, so
-anything else means the layer is not one of ours (it is refused rather than skipped, so nothing
-the author meant to deploy is silently dropped). Directory entries are accepted and ignored.
+rule: absolute paths, ``..`` components, backslashes, symbolic and hard links, devices, FIFOs,
+sparse files, names seen twice (after dropping ``./``), and regular files that are not
+``.yaml``/``.yml`` — forge writes only those, so anything else means the layer is not one of ours
+(it is refused rather than skipped, so nothing the author meant to deploy is silently dropped).
+Directory entries are accepted and ignored.
 """
 
 from __future__ import annotations
@@ -55,9 +56,7 @@ def _entry_name(member: tarfile.TarInfo) -> str:
     parts = [p for p in PurePosixPath(name).parts if p != "."]
     if ".." in parts:
         raise ArchiveError("path climbs out of the layer with '..'", entry=name, rule="parent_component")
-    if not parts:
-        raise ArchiveError("entry names the layer's root", entry=name, rule="name")
-    return "/".join(parts)
+    return "/".join(parts) or "."
 
 
 def _check_type(member: tarfile.TarInfo, name: str) -> None:
@@ -93,6 +92,8 @@ def read_yaml_layer(stream: BinaryIO, limits: ArchiveLimits | None = None) -> tu
                                        rule="max_entries")
                 name = _entry_name(member)
                 _check_type(member, name)
+                if name == "." and member.isdir():
+                    continue  # the root folder, as `tar -C dir .` writes it
                 if name in seen:
                     raise ArchiveError("name appears twice", entry=name, rule="duplicate")
                 seen.add(name)

@@ -21,7 +21,7 @@ environment folder; the repository name as the folder name minus ``-<metadata.na
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -135,7 +135,8 @@ def location_from_path(path: str | PurePosixPath) -> GitOpsLocation:
     """The location of a pointer file, or of its folder, in the GitOps repository.
 
     Accepts ``…/environments/<env>/<app>/release.yaml`` or ``…/environments/<env>/<app>`` (the
-    Argo CD source path, or an absolute working folder); the last ``environments`` component counts.
+    Argo CD source path, or an absolute working folder): whatever comes before ``environments`` is
+    ignored.
     """
     parts = PurePosixPath(path).parts
     if parts and parts[-1] == POINTER_FILE:
@@ -223,6 +224,10 @@ class ReleasePointer(Model):
     def path(self) -> PurePosixPath:
         return pointer_path(self.environment, self.repository, self.project)
 
+    def image(self, registry: str) -> str:
+        """The Release image this pointer names, in ``registry``."""
+        return release_image(registry, self.repository, self.project, self.release)
+
     def manifest(self) -> dict[str, Any]:
         """The Kubernetes-style object, keys in a fixed order."""
         annotations: dict[str, str] = {}
@@ -248,6 +253,33 @@ class ReleasePointer(Model):
     def render(self) -> str:
         """The ``release.yaml`` text: the same pointer always gives the same bytes."""
         return yaml.safe_dump(self.manifest(), sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+def release_image(registry: str, repository: str, project: str, commit: str) -> str:
+    """The Release image a pointer names: ``<release-registry>/<repository name>/<project>:<commit>``."""
+    return f"{registry.rstrip('/')}/{repository_name(repository)}/{project}:{commit}"
+
+
+def release_image_tags(commit: str) -> tuple[str, str]:
+    """The tags a reader tries for a release, in order: ``<commit>`` (written) and ``sha-<commit>``
+    (the companion documents' spelling, accepted)."""
+    return commit, f"sha-{commit}"
+
+
+def deployment_message(pointers: Sequence[ReleasePointer], actor: str, *, action: str = "deploy") -> str:
+    """The GitOps commit message for ``pointers`` (one environment): it names each project, release
+    number and the actor, e.g. ``promote production: api #7, web #3 (by alice)``, then one line per
+    pointer with its commit and path."""
+    environments = sorted({p.environment for p in pointers})
+    if len(environments) != 1:
+        raise GitOpsError(f"one commit deploys to one environment, got {', '.join(environments) or 'none'}",
+                          where="pointers")
+    ordered = sorted(pointers, key=lambda p: (p.repository, p.project))
+    names = ", ".join(f"{p.project} #{p.release_number}" if p.release_number else p.project for p in ordered)
+    lines = [f"{action} {environments[0]}: {names} (by {actor})", ""]
+    lines += [f"{p.repository} {p.project}: release {p.release_number or '?'} at {p.release} -> {p.path}"
+              for p in ordered]
+    return "\n".join(lines) + "\n"
 
 
 def rfc3339(moment: datetime) -> str:

@@ -15,11 +15,13 @@ from forge_core.domain.gitops import (
     GitOpsError,
     ReleasePointer,
     check_dns_label,
+    deployment_message,
     env_file_name,
     env_file_path,
     location_from_path,
     parse_release_pointer,
     pointer_path,
+    release_image_tags,
     repository_from_label,
     repository_label,
 )
@@ -258,3 +260,22 @@ def test_an_unquoted_yaml_timestamp_is_accepted() -> None:
 def test_a_repository_too_long_for_a_label_is_refused() -> None:
     with pytest.raises(GitOpsError, match="cannot be a label value"):
         pointer(repository="an-owner-with-a-long-name/" + "r" * 40, project="p")
+
+
+def test_the_release_image_a_pointer_names() -> None:
+    assert pointer().image("127.0.0.1:5055/releases/") == f"127.0.0.1:5055/releases/mono-repo/api-server:{COMMIT}"
+    assert release_image_tags(COMMIT) == (COMMIT, f"sha-{COMMIT}")
+
+
+def test_the_commit_message_names_projects_numbers_environment_and_actor() -> None:
+    web = pointer(project="web", release="f" * 40, release_number=3)
+    message = deployment_message([pointer(), web], "alice", action="promote")
+    subject, blank, *body = message.splitlines()
+    assert subject == "promote staging: api-server #42, web #3 (by alice)"
+    assert blank == ""
+    assert body == [
+        f"acme/mono-repo api-server: release 42 at {COMMIT} -> environments/staging/mono-repo-api-server/release.yaml",
+        f"acme/mono-repo web: release 3 at {'f' * 40} -> environments/staging/mono-repo-web/release.yaml",
+    ]
+    with pytest.raises(GitOpsError, match="one commit deploys to one environment, got production, staging"):
+        deployment_message([pointer(), pointer(environment="production")], "alice")
