@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import ForgeError
-from forge_core.domain.gitops import COMMIT
+from forge_core.domain.gitops import COMMIT, DNS_LABEL, DNS_LABEL_MAX
 from forge_core.domain.models import Model
 
 
@@ -45,11 +45,18 @@ class ApprovalPolicy(Model):
     approvals by the release's author or by the promoter do not count.
     """
 
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
     required: int = Field(default=0, ge=0)
     roles: frozenset[str] = frozenset()
     groups: frozenset[str] = frozenset()
     expiry: timedelta | None = None
-    self_approval: bool = False
+    self_approval: bool = Field(default=False, alias="selfApproval")
+
+    @field_validator("expiry", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value  # "72h", as CUE writes it
 
     @field_validator("expiry")
     @classmethod
@@ -75,19 +82,19 @@ class Environment(Model):
     (globs: ``*`` within one path segment, ``**`` across ``/``) are empty for "any".
     """
 
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
     name: str
     from_: str | None = Field(default=None, alias="from")
-    auto_deploy: bool = False
+    auto_deploy: bool = Field(default=False, alias="autoDeploy")
     triggers: frozenset[str] = frozenset()
     branches: tuple[str, ...] = ()
     approval: ApprovalPolicy = ApprovalPolicy()
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
     @field_validator("name")
     @classmethod
     def _dns_label(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", value):
+        if not DNS_LABEL.match(value) or len(value) > DNS_LABEL_MAX:
             raise ValueError(f"environment name {value!r} must be a DNS label (lower-case letters, digits, hyphens)")
         return value
 
@@ -189,43 +196,19 @@ class Environments(Model):
         return cls(items=tuple(_environment(name, spec, f"{where}.{name}") for name, spec in value.items()))
 
 
-_ENV_KEYS = {"from", "autoDeploy", "triggers", "branches", "approval"}
-_APPROVAL_KEYS = {"required", "roles", "groups", "expiry", "selfApproval"}
-
-
 def _environment(name: str, spec: Any, where: str) -> Environment:
     if not isinstance(spec, Mapping):
         raise EnvironmentsError("must be a mapping", where=where)
-    _known_keys(spec, _ENV_KEYS, where)
-    approval = spec.get("approval", {})
-    if not isinstance(approval, Mapping):
-        raise EnvironmentsError("must be a mapping", where=f"{where}.approval")
-    _known_keys(approval, _APPROVAL_KEYS, f"{where}.approval")
+    if "name" in spec:
+        raise EnvironmentsError("unknown field (an environment is named by its key)", where=f"{where}.name")
     try:
-        expiry = approval.get("expiry")
-        return Environment(
-            name=name,
-            from_=spec.get("from"),
-            auto_deploy=spec.get("autoDeploy", False),
-            triggers=frozenset(spec.get("triggers", ())),
-            branches=tuple(spec.get("branches", ())),
-            approval=ApprovalPolicy(
-                required=approval.get("required", 0),
-                roles=frozenset(approval.get("roles", ())),
-                groups=frozenset(approval.get("groups", ())),
-                expiry=parse_duration(expiry) if expiry is not None else None,
-                self_approval=approval.get("selfApproval", False),
-            ),
-        )
-    except ValueError as error:  # pydantic's ValidationError and parse_duration's are ValueErrors
-        raise EnvironmentsError(str(error), where=where) from error
-
-
-def _known_keys(spec: Mapping[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(set(spec) - known)
-    if unknown:
-        raise EnvironmentsError(f"unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}",
-                                where=f"{where}.{unknown[0]}")
+        return Environment.model_validate({**spec, "name": name})
+    except ValidationError as error:  # located by the CUE spelling of the field (the aliases)
+        first = error.errors()[0]
+        at = ".".join(str(part) for part in first["loc"] if part != "name")
+        problem = "unknown field" if first["type"] == "extra_forbidden" else str(
+            first.get("ctx", {}).get("error", first["msg"]))
+        raise EnvironmentsError(problem, where=f"{where}.{at}" if at else where) from error
 
 
 DEFAULT_ENVIRONMENTS = Environments(
