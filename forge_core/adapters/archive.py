@@ -106,7 +106,8 @@ def read_yaml_layer(stream: BinaryIO, limits: ArchiveLimits | None = None) -> tu
                     raise ArchiveError(f"file of {member.size} bytes, more than {limits.max_file_bytes}",
                                        entry=name, rule="max_file_bytes")
                 content = archive.extractfile(member)
-                assert content is not None  # a regular file always has content
+                if content is None:  # tarfile's way of saying "no data": never for a regular file
+                    raise ArchiveError("regular file without content", entry=name, rule="format")
                 files[name] = LayerFile(name=name, data=content.read())
     except ArchiveError:
         raise
