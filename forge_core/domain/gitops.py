@@ -27,7 +27,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.models import Model
@@ -175,7 +175,7 @@ class ReleasePointer(Model):
     repository: str
     project: str
     release: str
-    release_number: int | None = None
+    release_number: int | None = Field(default=None, ge=1)
     deployed_by: str | None = None
     deployed_at: datetime | None = None
 

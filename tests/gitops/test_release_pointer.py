@@ -279,3 +279,8 @@ def test_the_commit_message_names_projects_numbers_environment_and_actor() -> No
     ]
     with pytest.raises(GitOpsError, match="one commit deploys to one environment, got production, staging"):
         deployment_message([pointer(), pointer(environment="production")], "alice")
+
+
+def test_release_numbers_start_at_one() -> None:
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        pointer(release_number=0)
