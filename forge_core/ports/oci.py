@@ -25,6 +25,7 @@ from forge_core.domain.oci import (
     OciError,
     OciNotFound,
     RegistryReference,
+    fallback_tag,
 )
 
 __all__ = ["DEFAULT_MAX_BLOB_SIZE", "OciError", "OciNotFound", "OciStore", "RegistryReference"]
@@ -95,3 +96,14 @@ def layer(store: OciStore, repository: str, fetched: FetchedManifest, media_type
             reference=f"{repository}@{fetched.descriptor.digest}",
         )
     return store.fetch_blob(repository, matches[0], destination)
+
+
+def fallback_referrers(store: OciStore, repository: str, subject: str, artifact_type: str | None) -> list[Descriptor]:
+    """The referrers of ``subject`` listed in its tag-schema fallback index (``sha256-<hex>``),
+    where a store keeps them when there is no referrers API; none when there is no index."""
+    try:
+        fallback = store.fetch_manifest(repository, fallback_tag(subject)).document
+    except OciNotFound:
+        return []
+    found = fallback.manifests if isinstance(fallback, Index) else []
+    return [d for d in found if artifact_type is None or d.artifact_type == artifact_type]

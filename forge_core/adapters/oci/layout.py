@@ -41,7 +41,7 @@ from forge_core.domain.oci import (
     referrer_descriptor,
     sha256_digest,
 )
-from forge_core.ports.oci import DEFAULT_MAX_BLOB_SIZE
+from forge_core.ports.oci import DEFAULT_MAX_BLOB_SIZE, fallback_referrers
 
 LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
 
@@ -142,12 +142,7 @@ class LayoutStore:
 
     def referrers(self, repository: str, subject: str, *, artifact_type: str | None = None) -> list[Descriptor]:
         check_digest(subject, registry=self.location, reference=repository)
-        try:
-            fallback = self.fetch_manifest(repository, fallback_tag(subject)).document
-        except OciNotFound:
-            return []
-        found = fallback.manifests if isinstance(fallback, Index) else []
-        return [d for d in found if artifact_type is None or d.artifact_type == artifact_type]
+        return fallback_referrers(self, repository, subject, artifact_type)
 
     def attach_referrer(self, repository: str, manifest: Manifest, *, tags: Sequence[str] = ()) -> Descriptor:
         if manifest.subject is None:

@@ -57,7 +57,7 @@ from forge_core.domain.oci import (
     referrer_descriptor,
     sha256_digest,
 )
-from forge_core.ports.oci import DEFAULT_MAX_BLOB_SIZE
+from forge_core.ports.oci import DEFAULT_MAX_BLOB_SIZE, fallback_referrers
 from forge_core.settings.oci import OciSettings
 
 log = logging.getLogger("forge.oci")
@@ -253,11 +253,7 @@ class RegistryStore:
         if self._referrers_api is not False:
             found = self._referrers_from_api(repository, subject, artifact_type)
         if found is None:
-            try:
-                fallback = self.fetch_manifest(repository, fallback_tag(subject)).document
-            except OciNotFound:
-                return []
-            found = fallback.manifests if isinstance(fallback, Index) else []
+            return fallback_referrers(self, repository, subject, artifact_type)
         return [d for d in found if artifact_type is None or d.artifact_type == artifact_type]
 
     def attach_referrer(self, repository: str, manifest: Manifest, *, tags: Sequence[str] = ()) -> Descriptor:
