@@ -59,7 +59,6 @@ from forge_core.domain.oci import (
     OciUnavailable,
     RegistryCredentials,
     RegistryReference,
-    canonical_json,
     parse_reference,
 )
 from forge_core.domain.plugin_settings import SettingsModel
@@ -161,7 +160,6 @@ __all__ = [
     "TriggerRegistrar",
     "TriggerSpec",
     "WorkWithdrawn",
-    "canonical_json",
     "hookimpl",
     "mask_secrets",
     "open_store",

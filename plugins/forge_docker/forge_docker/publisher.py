@@ -12,9 +12,9 @@ the artifact's name) under these tags:
 
 An immutable tag already pointing at another digest is refused before anything is sent. Blobs the
 repository has are skipped, blobs one of ``mountFrom`` has are mounted, the rest are streamed from
-the layout; an image index is copied whole (every platform's manifest), and the registry's digest
-of what it stored must equal the layout's. Credentials: ``ctx.secrets["username"]`` and
-``ctx.secrets["password"]`` (both or neither).
+the layout; an image index is copied whole (every platform's manifest), each manifest byte for
+byte, and the registry must serve the layout's bytes (so its digest) under every tag.
+Credentials: ``ctx.secrets["username"]`` and ``ctx.secrets["password"]`` (both or neither).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from forge_core.sdk import (
     RegistryCredentials,
     RegistryReference,
     WorkWithdrawn,
-    canonical_json,
     open_store,
     parse_reference,
 )
@@ -129,7 +128,7 @@ class DockerPublisher:
                     copier.manifest(child)
                 copier.blobs(source.root)
                 _check_stop(ctx, target.name)
-                store.push_manifest(plan.repository, source.root.document, tags=plan.tags)
+                store.push_manifest(plan.repository, source.root, tags=plan.tags)
             _check_round_trip(store, plan, source.root)
         finally:
             close: Callable[[], None] | None = getattr(store, "close", None)
@@ -287,11 +286,10 @@ class _Copier:
     def manifest(self, fetched: FetchedManifest) -> None:
         self.blobs(fetched)
         _check_stop(self._ctx, self._target)
-        self._store.push_manifest(self._repository, fetched.document)
+        self._store.push_manifest(self._repository, fetched)
 
     def blobs(self, fetched: FetchedManifest) -> None:
         """The config and layers of an image manifest (an index has none of its own)."""
-        _require_canonical(fetched, self._source)
         document = fetched.document
         if isinstance(document, Index):
             return
@@ -316,18 +314,6 @@ class _Copier:
                 f"the layout's blob file hashes to {pushed.digest}", registry=str(self._source.folder), reference=digest
             )
         self._ctx.log(f"docker: {digest} mounted from {mount}" if mount else f"docker: {digest} uploaded to {where}")
-
-
-def _require_canonical(fetched: FetchedManifest, source: _Source) -> None:
-    """The store writes manifests in one serialisation; a layout written otherwise would change
-    digest on the way, so it is refused rather than published under a digest nobody built."""
-    if canonical_json(fetched.document) != fetched.raw:
-        raise OciDigestMismatch(
-            f"manifest {fetched.descriptor.digest} is not in the canonical serialisation this publisher "
-            "writes (compact JSON, fields in spec order); copying it would change its digest",
-            registry=str(source.folder),
-            reference=fetched.descriptor.digest,
-        )
 
 
 def _check_stop(ctx: ExecutionContext, target: str) -> None:

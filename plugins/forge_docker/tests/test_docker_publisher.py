@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import subprocess
 import threading
@@ -106,6 +107,38 @@ def test_the_pulled_back_image_has_the_layouts_blobs(
     layer = back.fetch_blob("back", fetched.document.layers[0], tmp_path / "layer.tar.gz")
     original = tmp_path / "api" / "blobs" / "sha256" / fetched.document.layers[0].digest.removeprefix("sha256:")
     assert layer.read_bytes() == original.read_bytes()
+
+
+def test_a_layout_another_tool_wrote_keeps_its_digest(
+    publisher: Any, oci_registry: RegistryServer, tmp_path: Path
+) -> None:
+    """Pretty-printed manifests without ``mediaType`` (as umoci writes them) are copied byte for byte."""
+    layout = tmp_path / "foreign"
+    blobs = layout / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+
+    def blob(data: bytes) -> dict[str, Any]:
+        digest = hashlib.sha256(data).hexdigest()
+        (blobs / digest).write_bytes(data)
+        return {"digest": f"sha256:{digest}", "size": len(data)}
+
+    config = blob(b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}')
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+            "layers": [],
+        },
+        indent=2,
+    ).encode()
+    entry = {"mediaType": "application/vnd.oci.image.manifest.v1+json", **blob(manifest)}
+    (layout / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}, indent=2))
+    location = publisher.publish(
+        artifact(f"oci-layout:{layout}"), target(oci_registry, "foreign"), context(tmp_path, [])
+    )
+    assert location.digest == entry["digest"]
+    assert served_digest(f"{oci_registry.address}/foreign/api:sha-{COMMIT}") == entry["digest"]
 
 
 def test_a_two_platform_index_is_copied_whole(
