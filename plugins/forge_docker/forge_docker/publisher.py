@@ -103,13 +103,14 @@ class _Source:
 class DockerPublisher:
     def plan(self, artifact: ProducedArtifact, target: PublishTarget) -> PublishedLocation:
         """The location ``publish`` would return, without contacting the registry."""
-        return _plan(artifact, target, _source(artifact)).location(target, planned=True)
+        settings = DockerTargetSettings.model_validate(target.settings)
+        return _plan(artifact, target, settings, _source(artifact)).location(target, planned=True)
 
     def publish(self, artifact: ProducedArtifact, target: PublishTarget, ctx: ExecutionContext) -> PublishedLocation:
         _check_stop(ctx, target.name)
-        source = _source(artifact)
-        plan = _plan(artifact, target, source)
         settings = DockerTargetSettings.model_validate(target.settings)
+        source = _source(artifact)
+        plan = _plan(artifact, target, settings, source)
         store = open_store(
             RegistryReference(plan.registry, plan.repository),
             OciSettings(insecure_registries=[plan.registry] if settings.insecure else []),
@@ -153,6 +154,8 @@ def _source(artifact: ProducedArtifact) -> _Source:
             f"reference {artifact.reference!r} is not an OCI image layout: expected 'oci-layout:PATH[:tag]'",
             where=where,
         )
+    if not reference.path.is_absolute():
+        raise ConfigurationError(f"the layout path {str(reference.path)!r} must be absolute", where=where)
     if not (reference.path / "oci-layout").is_file():
         raise ConfigurationError(f"{reference.path} is not an OCI image layout (no oci-layout file)", where=where)
     store = open_store(reference)
@@ -182,8 +185,9 @@ def _only_image(reference: LayoutReference, where: str) -> str:
     return digests[0]
 
 
-def _plan(artifact: ProducedArtifact, target: PublishTarget, source: _Source) -> ImagePlan:
-    settings = DockerTargetSettings.model_validate(target.settings)
+def _plan(
+    artifact: ProducedArtifact, target: PublishTarget, settings: DockerTargetSettings, source: _Source
+) -> ImagePlan:
     where = f"docker target {target.name!r}, artifact {artifact.name!r}"
     if not _COMMIT.fullmatch(artifact.commit):
         raise ConfigurationError(f"commit {artifact.commit!r} is not 40 lower-case hex digits", where=where)

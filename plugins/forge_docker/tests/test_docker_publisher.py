@@ -335,6 +335,7 @@ def test_an_untagged_layout_reference_takes_its_one_image(publisher: Any, one_im
         (None, "needs reference='oci-layout:PATH"),
         ("ghcr.io/acme/api:1.0", "is not an OCI image layout"),
         ("oci-layout:/nonexistent/api", "no oci-layout file"),
+        ("oci-layout:build/api:latest", "must be absolute"),
     ],
 )
 def test_an_artifact_without_a_layout_is_refused_naming_it(publisher: Any, reference: str | None, message: str) -> None:
