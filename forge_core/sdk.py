@@ -5,8 +5,12 @@
     @hookimpl
     def forge_register_publishers(register: PublisherRegistrar) -> None:
         register.add("my-registry", "my_plugin.publisher:MyPublisher")
+
+A publisher that copies images opens the target registry itself with :func:`open_store`
+(the target's own credentials; ``ctx.oci`` is the platform's tracking store, not the target).
 """
 
+from forge_core.adapters.oci import open_store
 from forge_core.domain.errors import (
     ConfigurationError,
     ForgeError,
@@ -42,6 +46,21 @@ from forge_core.domain.models import (
     TriggerDecision,
     TriggerSpec,
 )
+from forge_core.domain.oci import (
+    Descriptor,
+    FetchedManifest,
+    Index,
+    LayoutReference,
+    Manifest,
+    OciAuthError,
+    OciDigestMismatch,
+    OciError,
+    OciNotFound,
+    OciUnavailable,
+    RegistryCredentials,
+    RegistryReference,
+    parse_reference,
+)
 from forge_core.domain.plugin_settings import SettingsModel
 from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
 from forge_core.plugin.family import Family
@@ -58,6 +77,7 @@ from forge_core.plugin.registry import (
     TriggerRegistrar,
 )
 from forge_core.ports.contexts import ExecutionContext, JobContext
+from forge_core.ports.oci import OciStore
 from forge_core.ports.protocols import (
     JobHandler,
     Notifier,
@@ -69,6 +89,7 @@ from forge_core.ports.protocols import (
     SecretProvider,
     StepRunner,
 )
+from forge_core.settings.oci import OciSettings
 
 __all__ = [
     "ArtifactSpec",
@@ -76,20 +97,32 @@ __all__ = [
     "CommitStatus",
     "ConfigurationError",
     "DeploymentInfo",
+    "Descriptor",
     "EventKind",
     "ExecutionContext",
     "Family",
+    "FetchedManifest",
     "ForgeError",
+    "Index",
     "Job",
     "JobContext",
     "JobHandler",
     "JobHandlerRegistrar",
     "JobResult",
     "JobStatus",
+    "LayoutReference",
+    "Manifest",
     "NotImplementedInThisVersion",
     "Notifier",
     "NotifierOptions",
     "NotifierRegistrar",
+    "OciAuthError",
+    "OciDigestMismatch",
+    "OciError",
+    "OciNotFound",
+    "OciSettings",
+    "OciStore",
+    "OciUnavailable",
     "PipelineRunInfo",
     "PluginError",
     "PluginLoadError",
@@ -101,6 +134,8 @@ __all__ = [
     "PublishedLocation",
     "Publisher",
     "PublisherRegistrar",
+    "RegistryCredentials",
+    "RegistryReference",
     "ReleaseInfo",
     "ReleaseTrigger",
     "RenderRequest",
@@ -127,4 +162,6 @@ __all__ = [
     "WorkWithdrawn",
     "hookimpl",
     "mask_secrets",
+    "open_store",
+    "parse_reference",
 ]

@@ -243,6 +243,14 @@ class FetchedManifest:
     document: Manifest | Index
 
 
+def manifest_bytes(manifest: Manifest | Index | FetchedManifest) -> tuple[Manifest | Index, str, bytes]:
+    """What to push for a manifest: its document, media type and bytes. A fetched one keeps the
+    bytes it came with (a copy must keep its digest); one we build is serialised canonically."""
+    if isinstance(manifest, FetchedManifest):
+        return manifest.document, manifest.descriptor.media_type or manifest.document.media_type, manifest.raw
+    return manifest, manifest.media_type, canonical_json(manifest)
+
+
 def parse_manifest(raw: bytes, media_type: str | None, *, registry: str, reference: str) -> Manifest | Index:
     """Parse manifest bytes; an unreadable one is an :class:`OciRejected` naming where it came from."""
     try:

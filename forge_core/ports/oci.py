@@ -58,8 +58,13 @@ class OciStore(Protocol):
         """
         ...
 
-    def push_manifest(self, repository: str, manifest: Manifest | Index, *, tags: Sequence[str] = ()) -> Descriptor:
-        """Store a manifest or index (every blob it names must be there) under its digest and ``tags``."""
+    def push_manifest(
+        self, repository: str, manifest: Manifest | Index | FetchedManifest, *, tags: Sequence[str] = ()
+    ) -> Descriptor:
+        """Store a manifest or index (every blob it names must be there) under its digest and ``tags``.
+
+        A :class:`FetchedManifest` (copied from another store) is stored byte for byte, so its
+        digest does not change; a document we build is stored in its canonical serialisation."""
         ...
 
     def resolve(self, repository: str, tag: str) -> Descriptor:

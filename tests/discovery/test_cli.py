@@ -103,6 +103,7 @@ def test_validate_reports_a_mistyped_publisher_setting_at_its_line(forge, exampl
     assert result.exit_code == 2
     assert (
         f".forge/repo.cue:{line}:3: publisher 'docker' (plugin forge_docker) of target 'container-registry': "
-        "settings.namespaec: unknown field; expected one of: namespace, registry, repository"
+        "settings.namespaec: unknown field; "
+        "expected one of: aliases, insecure, mountFrom, namespace, registry, repository"
     ) in result.stderr
     assert "1 error(s)" in result.stderr

@@ -115,7 +115,7 @@ def test_publisher_settings_in_repo_cue_are_reported_there(discover, make_repo) 
     assert messages(document) == [(
         ".forge/repo.cue", 10, column,
         "publisher 'docker' (plugin forge_docker) of target 'images': settings.repositroy: unknown field; "
-        "expected one of: namespace, registry, repository",
+        "expected one of: aliases, insecure, mountFrom, namespace, registry, repository",
     )]
     assert not document.ok
 

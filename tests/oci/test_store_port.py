@@ -18,6 +18,7 @@ from forge_core.domain.oci import (
     MANIFEST,
     REF_NAME,
     Descriptor,
+    FetchedManifest,
     Index,
     Manifest,
     OciNotFound,
@@ -26,6 +27,7 @@ from forge_core.domain.oci import (
     OciTooLarge,
     Platform,
     fallback_tag,
+    parse_manifest,
     sha256_digest,
 )
 from forge_core.ports.oci import layer
@@ -142,6 +144,18 @@ def test_concurrent_writers_of_one_process_each_land_in_the_referrers_fallback(s
     assert errors == []
     names = {(d.annotations or {})["forge.artifact"] for d in store.referrers(repository, subject.digest)}
     assert names == {f"artifact-{i}" for i in range(4)}
+
+
+def test_a_fetched_manifest_is_pushed_byte_for_byte_keeping_its_digest(store: Store, repository: str) -> None:
+    """A copy of a manifest another tool wrote (pretty-printed, no mediaType) keeps its digest."""
+    config = store.push_blob(repository, EMPTY_JSON, EMPTY)
+    raw = json.dumps(
+        {"schemaVersion": 2, "config": config.model_dump(by_alias=True, exclude_none=True), "layers": []}, indent=2
+    ).encode()
+    fetched = FetchedManifest(Descriptor.of(raw, MANIFEST), raw, parse_manifest(raw, None, registry="", reference=""))
+    pushed = store.push_manifest(repository, fetched, tags=["copied"])
+    assert pushed.digest == sha256_digest(raw)
+    assert store.fetch_manifest(repository, "copied").raw == raw
 
 
 def test_an_image_index_names_its_platform_manifests(store: Store, repository: str) -> None:

@@ -37,6 +37,7 @@ from forge_core.domain.oci import (
     check_digest,
     check_tag,
     fallback_tag,
+    manifest_bytes,
     parse_manifest,
     referrer_descriptor,
     sha256_digest,
@@ -88,7 +89,9 @@ class LayoutStore:
             receive(file_chunks(content)(), descriptor, target, registry=self.location, where=repository)
         return descriptor
 
-    def push_manifest(self, repository: str, manifest: Manifest | Index, *, tags: Sequence[str] = ()) -> Descriptor:
+    def push_manifest(
+        self, repository: str, manifest: Manifest | Index | FetchedManifest, *, tags: Sequence[str] = ()
+    ) -> Descriptor:
         for tag in tags:
             check_tag(tag, registry=self.location, reference=repository)
         descriptor = self._store_manifest(repository, manifest)
@@ -224,10 +227,11 @@ class LayoutStore:
             )
         return document
 
-    def _store_manifest(self, repository: str, manifest: Manifest | Index) -> Descriptor:
+    def _store_manifest(self, repository: str, manifest: Manifest | Index | FetchedManifest) -> Descriptor:
         """Write a manifest blob once every blob it names is present."""
         self._layout(repository)
-        named = [manifest.config, *manifest.layers] if isinstance(manifest, Manifest) else manifest.manifests
+        document, media_type, raw = manifest_bytes(manifest)
+        named = [document.config, *document.layers] if isinstance(document, Manifest) else document.manifests
         missing = [d.digest for d in named if not self.blob_exists(repository, d.digest)]
         if missing:
             raise OciRejected(
@@ -235,8 +239,7 @@ class LayoutStore:
                 registry=self.location,
                 reference=repository,
             )
-        raw = canonical_json(manifest)
-        descriptor = Descriptor.of(raw, manifest.media_type)
+        descriptor = Descriptor.of(raw, media_type)
         if not self.blob_exists(repository, descriptor.digest):
             _write_atomically(self._blob(repository, descriptor.digest), raw)
         return descriptor

@@ -53,6 +53,7 @@ from forge_core.domain.oci import (
     check_repository,
     check_tag,
     fallback_tag,
+    manifest_bytes,
     parse_manifest,
     referrer_descriptor,
     sha256_digest,
@@ -162,7 +163,9 @@ class RegistryStore:
         self._upload(repository, content, digest, size)
         return descriptor
 
-    def push_manifest(self, repository: str, manifest: Manifest | Index, *, tags: Sequence[str] = ()) -> Descriptor:
+    def push_manifest(
+        self, repository: str, manifest: Manifest | Index | FetchedManifest, *, tags: Sequence[str] = ()
+    ) -> Descriptor:
         descriptor, _ = self._put_manifest(repository, manifest, tags)
         return descriptor
 
@@ -271,18 +274,14 @@ class RegistryStore:
     # --- manifests and referrers ------------------------------------------------------------------
 
     def _put_manifest(
-        self, repository: str, manifest: Manifest | Index, tags: Sequence[str]
+        self, repository: str, manifest: Manifest | Index | FetchedManifest, tags: Sequence[str]
     ) -> tuple[Descriptor, bool]:
         """Push under every tag (or the digest alone); True when the registry indexed its subject."""
         check_repository(repository, registry=self._registry)
         for tag in tags:
             check_tag(tag, registry=self._registry, reference=repository)
-        raw = canonical_json(manifest)
-        descriptor = Descriptor(
-            media_type=manifest.media_type,
-            digest=sha256_digest(raw),
-            size=len(raw),
-        )
+        _, media_type, raw = manifest_bytes(manifest)
+        descriptor = Descriptor(media_type=media_type, digest=sha256_digest(raw), size=len(raw))
         indexed = False
         for target in tags or [descriptor.digest]:
             where = f"{repository}{'@' if target == descriptor.digest else ':'}{target}"
@@ -290,7 +289,7 @@ class RegistryStore:
                 "PUT",
                 f"/v2/{repository}/manifests/{target}",
                 scope=_push(repository),
-                headers={"Content-Type": manifest.media_type},
+                headers={"Content-Type": media_type},
                 body=raw,
             )
             self._expect(response, {201}, where, action="push manifest")
