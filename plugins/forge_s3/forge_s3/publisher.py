@@ -14,6 +14,7 @@ multipart upload and cannot be interrupted between parts, and all three matter h
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import mimetypes
 import re
@@ -119,8 +120,13 @@ class _Upload:
             state = "uploaded" if uploaded else "already there (same SHA-256)"
             self.ctx.log(f"s3: {obj.path.name} -> {self.plan.uri(obj.key)}: {state}")
             described.append(
-                {"key": obj.key, "contentType": obj.content_type, "sha256": hexdigest,
-                 "size": obj.path.stat().st_size, "uploaded": uploaded}
+                {
+                    "key": obj.key,
+                    "contentType": obj.content_type,
+                    "sha256": hexdigest,
+                    "size": obj.path.stat().st_size,
+                    "uploaded": uploaded,
+                }
             )
         return _location(self.plan, self.target, described)
 
@@ -146,15 +152,24 @@ class _Upload:
 
     def _put(self, obj: _Object, hexdigest: str) -> bool:
         """Upload ``obj`` unless the key appeared meanwhile (then it must hold the same content)."""
-        fields = {"Bucket": self.bucket, "Key": obj.key, "ContentType": obj.content_type, "Metadata": {"sha256": hexdigest}}
+        fields = {
+            "Bucket": self.bucket,
+            "Key": obj.key,
+            "ContentType": obj.content_type,
+            "Metadata": {"sha256": hexdigest},
+        }
         size = obj.path.stat().st_size
         try:
             if size <= PART_SIZE:
                 with obj.path.open("rb") as body:
                     checksum = _b64(bytes.fromhex(hexdigest))
                     self.client.put_object(
-                        Body=body, ContentLength=size, ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum,
-                        IfNoneMatch="*", **fields,
+                        Body=body,
+                        ContentLength=size,
+                        ChecksumAlgorithm="SHA256",
+                        ChecksumSHA256=checksum,
+                        IfNoneMatch="*",
+                        **fields,
                     )
             else:
                 self._put_parts(obj, fields)
@@ -179,10 +194,9 @@ class _Upload:
                 self.ctx.heartbeat()
             self.client.complete_multipart_upload(MultipartUpload={"Parts": parts}, IfNoneMatch="*", **ids)
         except BaseException:
-            try:
+            # the first error is the one to report; a failed abort is left to the bucket's lifecycle rules
+            with contextlib.suppress(ClientError, BotoCoreError):
                 self.client.abort_multipart_upload(**ids)
-            except (ClientError, BotoCoreError):
-                pass  # the first error is the one to report; the bucket's lifecycle rules reap the rest
             raise
 
 
@@ -209,7 +223,9 @@ def _plan(artifact: ProducedArtifact, target: PublishTarget) -> _Plan:
             raise S3PublishError(f"s3 target {target.name!r}: {path} is not a file (artifact {artifact.name!r})")
         objects.append(_Object(path, f"{base}/{path.name}", _content_type(path)))
     if len({o.key for o in objects}) < len(objects):
-        raise ConfigurationError(f"s3 target {target.name!r}: artifact {artifact.name!r} has two files of the same name")
+        raise ConfigurationError(
+            f"s3 target {target.name!r}: artifact {artifact.name!r} has two files of the same name"
+        )
     return _Plan(settings, tuple(objects))
 
 
@@ -217,8 +233,7 @@ def _client(plan: _Plan, target: PublishTarget, secrets: Mapping[str, str]) -> A
     missing = [name for name in CREDENTIALS if not secrets.get(name)]
     if missing:
         raise ConfigurationError(
-            f"s3 target {target.name!r} needs the credentials {', '.join(CREDENTIALS)} "
-            f"(missing: {', '.join(missing)})",
+            f"s3 target {target.name!r} needs the credentials {', '.join(CREDENTIALS)} (missing: {', '.join(missing)})",
             where=target.name,
         )
     config = Config(

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -40,7 +40,7 @@ class MotoS3:
         self.credentials: dict[str, str] = {}
         self._process: subprocess.Popen[bytes] | None = None
         # a file, not a pipe: moto logs every request, and a full pipe would block the server
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop())
 
     def start(self, timeout: float = 30.0) -> None:
         env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(_UNAUTHENTICATED_SETUP_CALLS)}

@@ -1,3 +1,4 @@
+import base64
 import hashlib
 import uuid
 from pathlib import Path
@@ -37,7 +38,9 @@ class TestS3Publisher(PublisherContract):
         artifact, target, _ = case
         payload = artifact.files[0].read_bytes()
         expected = hashlib.sha256(payload).hexdigest()
-        assert result.uri == f"s3://{target.settings['bucket']}/releases/demo/contract/{'0' * 40}/{artifact.files[0].name}"
+        assert (
+            result.uri == f"s3://{target.settings['bucket']}/releases/demo/contract/{'0' * 40}/{artifact.files[0].name}"
+        )
         assert result.digest == f"sha256:{expected}"
         # read back through an independent client (fsspec's s3fs), checksum included
         fs = s3fs.S3FileSystem(
@@ -48,9 +51,11 @@ class TestS3Publisher(PublisherContract):
         path = result.uri.removeprefix("s3://")
         with fs.open(path, "rb") as stream:
             assert hashlib.sha256(stream.read()).hexdigest() == expected
-        head = self.server.client().head_object(Bucket=target.settings["bucket"], Key=path.split("/", 1)[1], ChecksumMode="ENABLED")
+        head = self.server.client().head_object(
+            Bucket=target.settings["bucket"], Key=path.split("/", 1)[1], ChecksumMode="ENABLED"
+        )
         assert head["Metadata"]["sha256"] == expected
-        assert bytes.fromhex(expected) == __import__("base64").b64decode(head["ChecksumSHA256"])
+        assert bytes.fromhex(expected) == base64.b64decode(head["ChecksumSHA256"])
 
 
 def test_s3_publishes_binaries_and_archives(forge_installed_host: PluginHost) -> None:
@@ -59,11 +64,21 @@ def test_s3_publishes_binaries_and_archives(forge_installed_host: PluginHost) ->
 
 def test_an_s3_target_names_a_valid_bucket(forge_installed_host: PluginHost) -> None:
     schema = forge_installed_host.get(Family.PUBLISHER, "s3").options["settings"]
-    target = schema.model_validate({"bucket": "acme-artifacts", "prefix": "releases", "endpointUrl": "http://127.0.0.1:9000"})
-    assert (target.bucket, target.prefix, target.endpoint_url) == ("acme-artifacts", "releases", "http://127.0.0.1:9000")
+    target = schema.model_validate(
+        {"bucket": "acme-artifacts", "prefix": "releases", "endpointUrl": "http://127.0.0.1:9000"}
+    )
+    assert (target.bucket, target.prefix, target.endpoint_url) == (
+        "acme-artifacts",
+        "releases",
+        "http://127.0.0.1:9000",
+    )
     assert target.max_attempts == 5
-    for wrong in ({}, {"bucket": "Acme_Artifacts"}, {"bucket": "acme", "endpoint": "http://127.0.0.1"},
-                  {"bucket": "acme", "maxAttempts": 0}):
+    for wrong in (
+        {},
+        {"bucket": "Acme_Artifacts"},
+        {"bucket": "acme", "endpoint": "http://127.0.0.1"},
+        {"bucket": "acme", "maxAttempts": 0},
+    ):
         with pytest.raises(ValidationError):
             schema.model_validate(wrong)
 

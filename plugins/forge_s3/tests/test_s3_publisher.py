@@ -47,7 +47,9 @@ def context(tmp_path: Path, secrets: dict[str, str], lines: list[str] | None = N
     return ExecutionContext(workdir=tmp_path, secrets=secrets, log=sink, **given)
 
 
-def binary(tmp_path: Path, content: bytes = b"acmectl 1.2.0\n", name: str = "acmectl", **fields: Any) -> ProducedArtifact:
+def binary(
+    tmp_path: Path, content: bytes = b"acmectl 1.2.0\n", name: str = "acmectl", **fields: Any
+) -> ProducedArtifact:
     path = tmp_path / name
     path.write_bytes(content)
     return ProducedArtifact(name="acmectl", type="binary", project="cli", commit="c" * 40, files=(path,), **fields)
@@ -62,7 +64,9 @@ def test_the_key_has_project_artifact_version_and_file(
 ) -> None:
     artifact = binary(tmp_path, metadata={"version": "1.2.0"})
     lines: list[str] = []
-    location = publisher.publish(artifact, target(moto_s3, bucket, prefix="/releases/"), context(tmp_path, moto_s3.credentials, lines))
+    location = publisher.publish(
+        artifact, target(moto_s3, bucket, prefix="/releases/"), context(tmp_path, moto_s3.credentials, lines)
+    )
     assert location.uri == f"s3://{bucket}/releases/cli/acmectl/1.2.0/acmectl"
     assert keys(moto_s3, bucket) == ["releases/cli/acmectl/1.2.0/acmectl"]
     got = moto_s3.client().get_object(Bucket=bucket, Key="releases/cli/acmectl/1.2.0/acmectl")
@@ -81,9 +85,13 @@ def test_an_archive_gets_its_content_type_and_the_commit_without_a_version(
     assert head["ContentType"] == "application/gzip"
 
 
-def test_plan_computes_the_same_location_without_the_server(publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path) -> None:
+def test_plan_computes_the_same_location_without_the_server(
+    publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path
+) -> None:
     artifact = binary(tmp_path, metadata={"version": "2.0.0"})
-    nowhere = PublishTarget(name="artifacts", type="s3", settings={"bucket": bucket, "endpointUrl": "http://127.0.0.1:9"})
+    nowhere = PublishTarget(
+        name="artifacts", type="s3", settings={"bucket": bucket, "endpointUrl": "http://127.0.0.1:9"}
+    )
     planned = publisher.plan(artifact, nowhere)
     published = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.credentials))
     assert planned.uri == published.uri
@@ -98,11 +106,18 @@ def test_several_files_share_one_folder(publisher: Any, moto_s3: MotoS3, bucket:
     location = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.credentials))
     assert location.uri == f"s3://{bucket}/cli/acmectl/{'c' * 40}/"
     assert location.digest is None
-    assert sorted(keys(moto_s3, bucket)) == [f"cli/acmectl/{'c' * 40}/acmectl-darwin", f"cli/acmectl/{'c' * 40}/acmectl-linux"]
-    assert {o["sha256"] for o in location.metadata["objects"]} == {hashlib.sha256(b) .hexdigest() for b in (b"elf", b"macho")}
+    assert sorted(keys(moto_s3, bucket)) == [
+        f"cli/acmectl/{'c' * 40}/acmectl-darwin",
+        f"cli/acmectl/{'c' * 40}/acmectl-linux",
+    ]
+    assert {o["sha256"] for o in location.metadata["objects"]} == {
+        hashlib.sha256(b).hexdigest() for b in (b"elf", b"macho")
+    }
 
 
-def test_publishing_the_same_file_again_is_a_no_op(publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path) -> None:
+def test_publishing_the_same_file_again_is_a_no_op(
+    publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path
+) -> None:
     artifact = binary(tmp_path)
     first = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.credentials))
     key = first.uri.split("/", 3)[3]
@@ -161,7 +176,9 @@ def test_missing_credentials_are_named(publisher: Any, moto_s3: MotoS3, bucket: 
 
 def test_a_missing_bucket_is_named(publisher: Any, moto_s3: MotoS3, tmp_path: Path) -> None:
     with pytest.raises(ForgeError, match="the bucket 'forge-nowhere-at-all' does not exist"):
-        publisher.publish(binary(tmp_path), target(moto_s3, "forge-nowhere-at-all"), context(tmp_path, moto_s3.credentials))
+        publisher.publish(
+            binary(tmp_path), target(moto_s3, "forge-nowhere-at-all"), context(tmp_path, moto_s3.credentials)
+        )
 
 
 @pytest.mark.parametrize(
@@ -207,7 +224,9 @@ def test_an_endpoint_that_drops_connections_is_retried_then_named(
     publisher: Any, closing_endpoint: tuple[str, list[int]], tmp_path: Path
 ) -> None:
     endpoint, accepted = closing_endpoint
-    down = PublishTarget(name="artifacts", type="s3", settings={"bucket": "forge-down", "endpointUrl": endpoint, "maxAttempts": 3})
+    down = PublishTarget(
+        name="artifacts", type="s3", settings={"bucket": "forge-down", "endpointUrl": endpoint, "maxAttempts": 3}
+    )
     with pytest.raises(ForgeError) as failed:
         publisher.publish(binary(tmp_path), down, context(tmp_path, {"access_key_id": "a", "secret_access_key": "b"}))
     assert f"{endpoint} cannot be reached after 3 attempts" in str(failed.value)
@@ -218,9 +237,15 @@ def test_a_closed_port_is_named(publisher: Any, tmp_path: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         endpoint = f"http://127.0.0.1:{probe.getsockname()[1]}"  # bound, never listening: refused
-        down = PublishTarget(name="artifacts", type="s3", settings={"bucket": "forge-down", "endpointUrl": endpoint, "maxAttempts": 2})
-        with pytest.raises(ForgeError, match=rf"{endpoint} cannot be reached after 2 attempts \(EndpointConnectionError\)"):
-            publisher.publish(binary(tmp_path), down, context(tmp_path, {"access_key_id": "a", "secret_access_key": "b"}))
+        down = PublishTarget(
+            name="artifacts", type="s3", settings={"bucket": "forge-down", "endpointUrl": endpoint, "maxAttempts": 2}
+        )
+        with pytest.raises(
+            ForgeError, match=rf"{endpoint} cannot be reached after 2 attempts \(EndpointConnectionError\)"
+        ):
+            publisher.publish(
+                binary(tmp_path), down, context(tmp_path, {"access_key_id": "a", "secret_access_key": "b"})
+            )
 
 
 def large_file(path: Path, size: int) -> str:
@@ -253,7 +278,9 @@ def _rss() -> int:
     raise AssertionError("no VmRSS in /proc/self/status")
 
 
-def test_a_200_mb_file_is_streamed_with_flat_memory(publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path) -> None:
+def test_a_200_mb_file_is_streamed_with_flat_memory(
+    publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path
+) -> None:
     path = tmp_path / "acmectl"
     expected = large_file(path, 200 * MiB)
     artifact = ProducedArtifact(name="acmectl", type="binary", project="cli", commit="c" * 40, files=(path,))
@@ -277,3 +304,29 @@ def test_a_200_mb_file_is_streamed_with_flat_memory(publisher: Any, moto_s3: Mot
     assert location.digest == f"sha256:{expected}"
     head = moto_s3.client().head_object(Bucket=bucket, Key=location.uri.split("/", 3)[3])
     assert (head["ContentLength"], head["Metadata"]["sha256"]) == (200 * MiB, expected)
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_a_concurrent_writer_of_the_key_is_caught_by_the_conditional_put(
+    publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path, same: bool
+) -> None:
+    """Another publisher writes the key between the check and the upload's completion."""
+    path = tmp_path / "acmectl"
+    large_file(path, 12 * MiB)
+    artifact = ProducedArtifact(name="acmectl", type="binary", project="cli", commit="c" * 40, files=(path,))
+    key = f"cli/acmectl/{'c' * 40}/acmectl"
+    content = path.read_bytes() if same else b"someone else's"
+
+    def concurrent_writer() -> None:  # called after each uploaded part
+        if not keys(moto_s3, bucket):
+            moto_s3.client().put_object(Bucket=bucket, Key=key, Body=content, ChecksumAlgorithm="SHA256")
+
+    ctx = ExecutionContext(workdir=tmp_path, secrets=moto_s3.credentials, heartbeat=concurrent_writer)
+    if same:
+        location = publisher.publish(artifact, target(moto_s3, bucket), ctx)
+        assert location.metadata["objects"][0]["uploaded"] is False
+    else:
+        with pytest.raises(ForgeError, match=f"s3://{bucket}/{key} already holds a different object"):
+            publisher.publish(artifact, target(moto_s3, bucket), ctx)
+    assert moto_s3.client().get_object(Bucket=bucket, Key=key)["Body"].read() == content
+    assert moto_s3.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
