@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import mimetypes
 import re
 from collections.abc import Iterator, Mapping
@@ -45,7 +46,8 @@ PART_SIZE = 8 * 2**20
 HASH_CHUNK = 2**20
 
 CREDENTIALS = ("access_key_id", "secret_access_key")
-"""The target's required credential names; ``session_token`` is optional (temporary credentials)."""
+"""The fields the target's credentials secret (``default``: the one ``credentials`` reference of a
+``repo.cue`` publisher) must hold as a JSON object; ``session_token`` is optional."""
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _REFUSED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken", "403"}
@@ -229,13 +231,31 @@ def _plan(artifact: ProducedArtifact, target: PublishTarget) -> _Plan:
     return _Plan(settings, tuple(objects))
 
 
-def _client(plan: _Plan, target: PublishTarget, secrets: Mapping[str, str]) -> Any:
-    missing = [name for name in CREDENTIALS if not secrets.get(name)]
+def _credentials(target: PublishTarget, secrets: Mapping[str, str]) -> dict[str, str]:
+    """The key pair (and session token) from the target's JSON credentials secret; never echoed."""
+    wanted = f"a JSON object with {', '.join(CREDENTIALS)} (and optionally session_token)"
+    if "default" not in secrets:
+        raise ConfigurationError(f"s3 target {target.name!r} has no credentials: give it {wanted}", where=target.name)
+    try:
+        fields = json.loads(secrets["default"])
+    except ValueError:
+        fields = None
+    if not isinstance(fields, dict):
+        raise ConfigurationError(
+            f"s3 target {target.name!r}: its credentials secret is not {wanted}", where=target.name
+        ) from None
+    missing = [name for name in CREDENTIALS if not isinstance(fields.get(name), str) or not fields[name]]
     if missing:
         raise ConfigurationError(
-            f"s3 target {target.name!r} needs the credentials {', '.join(CREDENTIALS)} (missing: {', '.join(missing)})",
+            f"s3 target {target.name!r}: its credentials secret lacks {', '.join(missing)} (it must be {wanted})",
             where=target.name,
         )
+    token = fields.get("session_token")
+    return {**{name: fields[name] for name in CREDENTIALS}, **({"session_token": token} if token else {})}
+
+
+def _client(plan: _Plan, target: PublishTarget, secrets: Mapping[str, str]) -> Any:
+    credentials = _credentials(target, secrets)
     config = Config(
         retries={"total_max_attempts": plan.settings.max_attempts, "mode": "standard"},
         connect_timeout=5,
@@ -251,9 +271,9 @@ def _client(plan: _Plan, target: PublishTarget, secrets: Mapping[str, str]) -> A
         "s3",
         region_name=plan.region,
         endpoint_url=plan.settings.endpoint_url,
-        aws_access_key_id=secrets["access_key_id"],
-        aws_secret_access_key=secrets["secret_access_key"],
-        aws_session_token=secrets.get("session_token") or None,
+        aws_access_key_id=credentials["access_key_id"],
+        aws_secret_access_key=credentials["secret_access_key"],
+        aws_session_token=credentials.get("session_token"),
         config=config,
     )
 

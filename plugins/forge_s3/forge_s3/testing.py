@@ -2,10 +2,11 @@
 
     from forge_s3.testing import moto_s3  # in a conftest.py: the session-scoped fixture
 
-``moto_s3`` yields a :class:`MotoS3` (``.endpoint``, ``.credentials``: the ``ctx.secrets`` of an
-``s3`` target, ``.bucket(name)``, ``.client()``). moto accepts any key unless its IAM checks
-are on: the server starts with them on after the three calls that create the IAM user whose
-access key every later request must be signed with, so refused credentials are really refused.
+``moto_s3`` yields a :class:`MotoS3` (``.endpoint``; ``.credentials``, the valid key pair;
+``.secrets``, the ``ctx.secrets`` of an ``s3`` target holding it; ``.bucket(name)``;
+``.client()``). moto accepts any key unless its IAM checks are on: the server turns them on after
+the three calls that create the IAM user whose access key every later request must be signed
+with, so refused credentials are really refused.
 Needs ``moto[server]`` (this plugin's ``test`` extra); a missing moto is an error, never a skip.
 """
 
@@ -73,6 +74,11 @@ class MotoS3:
                 self._process.kill()
                 self._process.wait()
         self._log.close()
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """An ``s3`` target's ``ctx.secrets``: its one credentials secret, the key pair as JSON."""
+        return {"default": json.dumps(self.credentials)}
 
     def client(self) -> Any:
         """An S3 client signed with the server's valid credentials."""

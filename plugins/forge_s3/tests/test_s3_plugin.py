@@ -32,7 +32,7 @@ class TestS3Publisher(PublisherContract):
 
     def case(self, name: str, tmp_path: Path) -> tuple[ProducedArtifact, PublishTarget, ExecutionContext]:
         artifact, target, _ = super().case(name, tmp_path)
-        return artifact, target, ExecutionContext(workdir=tmp_path, secrets=dict(self.server.credentials))
+        return artifact, target, ExecutionContext(workdir=tmp_path, secrets=self.server.secrets)
 
     def verify(self, name: str, result: Any, case: Any) -> None:
         artifact, target, _ = case

@@ -1,6 +1,7 @@
 """The s3 publisher against a real moto server: keys, re-publishing, refusals, faults, streaming."""
 
 import hashlib
+import json
 import socket
 import threading
 import time
@@ -55,6 +56,10 @@ def binary(
     return ProducedArtifact(name="acmectl", type="binary", project="cli", commit="c" * 40, files=(path,), **fields)
 
 
+def key_pair(access_key_id: str, secret_access_key: str) -> dict[str, str]:
+    return {"default": json.dumps({"access_key_id": access_key_id, "secret_access_key": secret_access_key})}
+
+
 def keys(server: MotoS3, bucket: str) -> list[str]:
     return [o["Key"] for o in server.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
 
@@ -65,7 +70,7 @@ def test_the_key_has_project_artifact_version_and_file(
     artifact = binary(tmp_path, metadata={"version": "1.2.0"})
     lines: list[str] = []
     location = publisher.publish(
-        artifact, target(moto_s3, bucket, prefix="/releases/"), context(tmp_path, moto_s3.credentials, lines)
+        artifact, target(moto_s3, bucket, prefix="/releases/"), context(tmp_path, moto_s3.secrets, lines)
     )
     assert location.uri == f"s3://{bucket}/releases/cli/acmectl/1.2.0/acmectl"
     assert keys(moto_s3, bucket) == ["releases/cli/acmectl/1.2.0/acmectl"]
@@ -79,7 +84,7 @@ def test_an_archive_gets_its_content_type_and_the_commit_without_a_version(
     publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path
 ) -> None:
     archive = binary(tmp_path, b"\x1f\x8b not really", name="docs.tar.gz").model_copy(update={"type": "archive"})
-    location = publisher.publish(archive, target(moto_s3, bucket), context(tmp_path, moto_s3.credentials))
+    location = publisher.publish(archive, target(moto_s3, bucket), context(tmp_path, moto_s3.secrets))
     assert location.uri == f"s3://{bucket}/cli/acmectl/{'c' * 40}/docs.tar.gz"
     head = moto_s3.client().head_object(Bucket=bucket, Key=f"cli/acmectl/{'c' * 40}/docs.tar.gz")
     assert head["ContentType"] == "application/gzip"
@@ -93,7 +98,7 @@ def test_plan_computes_the_same_location_without_the_server(
         name="artifacts", type="s3", settings={"bucket": bucket, "endpointUrl": "http://127.0.0.1:9"}
     )
     planned = publisher.plan(artifact, nowhere)
-    published = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.credentials))
+    published = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.secrets))
     assert planned.uri == published.uri
     assert [o["key"] for o in planned.metadata["objects"]] == [o["key"] for o in published.metadata["objects"]]
 
@@ -103,7 +108,7 @@ def test_several_files_share_one_folder(publisher: Any, moto_s3: MotoS3, bucket:
     linux.write_bytes(b"elf")
     darwin.write_bytes(b"macho")
     artifact = ProducedArtifact(name="acmectl", type="binary", project="cli", commit="c" * 40, files=(linux, darwin))
-    location = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.credentials))
+    location = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.secrets))
     assert location.uri == f"s3://{bucket}/cli/acmectl/{'c' * 40}/"
     assert location.digest is None
     assert sorted(keys(moto_s3, bucket)) == [
@@ -119,11 +124,11 @@ def test_publishing_the_same_file_again_is_a_no_op(
     publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path
 ) -> None:
     artifact = binary(tmp_path)
-    first = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.credentials))
+    first = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.secrets))
     key = first.uri.split("/", 3)[3]
     before = moto_s3.client().head_object(Bucket=bucket, Key=key)
     lines: list[str] = []
-    again = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.credentials, lines))
+    again = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.secrets, lines))
     after = moto_s3.client().head_object(Bucket=bucket, Key=key)
     assert (again.uri, again.digest) == (first.uri, first.digest)
     assert again.metadata["objects"][0]["uploaded"] is False
@@ -141,7 +146,7 @@ def test_a_different_object_at_the_key_is_refused_and_nothing_is_written(
     moto_s3.client().put_object(Bucket=bucket, Key=f"{folder}/b-second", Body=b"someone else's")
     artifact = ProducedArtifact(name="acmectl", type="binary", project="cli", commit="c" * 40, files=(first, second))
     with pytest.raises(ForgeError) as refused:
-        publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.credentials))
+        publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.secrets))
     assert f"s3://{bucket}/{folder}/b-second already holds a different object" in str(refused.value)
     assert "refusing to overwrite" in str(refused.value)
     # every key is checked before any upload: the first file was not written either
@@ -155,9 +160,8 @@ def test_refused_credentials_give_a_clear_error_without_the_secret(
     publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path, wrong: str
 ) -> None:
     secret = "wR0ng-s3cr3t-" + uuid.uuid4().hex
-    secrets = {"access_key_id": moto_s3.credentials["access_key_id"], "secret_access_key": secret}
-    if wrong == "key":
-        secrets["access_key_id"] = "AKIAFORGEUNKNOWN0000"
+    access_key_id = "AKIAFORGEUNKNOWN0000" if wrong == "key" else moto_s3.credentials["access_key_id"]
+    secrets = key_pair(access_key_id, secret)
     lines: list[str] = []
     with pytest.raises(ForgeError) as refused:
         publisher.publish(binary(tmp_path), target(moto_s3, bucket), context(tmp_path, secrets, lines))
@@ -169,16 +173,26 @@ def test_refused_credentials_give_a_clear_error_without_the_secret(
     assert keys(moto_s3, bucket) == []
 
 
-def test_missing_credentials_are_named(publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match=r"needs the credentials .* \(missing: secret_access_key\)"):
-        publisher.publish(binary(tmp_path), target(moto_s3, bucket), context(tmp_path, {"access_key_id": "AKIA"}))
+@pytest.mark.parametrize(
+    ("secrets", "wrong"),
+    [
+        ({}, "has no credentials: give it a JSON object with access_key_id, secret_access_key"),
+        ({"default": "AKIA:not-json-s3cr3t"}, "its credentials secret is not a JSON object"),
+        ({"default": '["AKIA"]'}, "its credentials secret is not a JSON object"),
+        ({"default": '{"access_key_id": "AKIA", "secret_access_key": ""}'}, "lacks secret_access_key"),
+    ],
+)
+def test_unusable_credentials_are_named_without_their_value(
+    publisher: Any, moto_s3: MotoS3, bucket: str, tmp_path: Path, secrets: dict[str, str], wrong: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=wrong) as refused:
+        publisher.publish(binary(tmp_path), target(moto_s3, bucket), context(tmp_path, secrets))
+    assert "s3cr3t" not in str(refused.value) and "AKIA" not in str(refused.value)
 
 
 def test_a_missing_bucket_is_named(publisher: Any, moto_s3: MotoS3, tmp_path: Path) -> None:
     with pytest.raises(ForgeError, match="the bucket 'forge-nowhere-at-all' does not exist"):
-        publisher.publish(
-            binary(tmp_path), target(moto_s3, "forge-nowhere-at-all"), context(tmp_path, moto_s3.credentials)
-        )
+        publisher.publish(binary(tmp_path), target(moto_s3, "forge-nowhere-at-all"), context(tmp_path, moto_s3.secrets))
 
 
 @pytest.mark.parametrize(
@@ -228,7 +242,7 @@ def test_an_endpoint_that_drops_connections_is_retried_then_named(
         name="artifacts", type="s3", settings={"bucket": "forge-down", "endpointUrl": endpoint, "maxAttempts": 3}
     )
     with pytest.raises(ForgeError) as failed:
-        publisher.publish(binary(tmp_path), down, context(tmp_path, {"access_key_id": "a", "secret_access_key": "b"}))
+        publisher.publish(binary(tmp_path), down, context(tmp_path, key_pair("a", "b")))
     assert f"{endpoint} cannot be reached after 3 attempts" in str(failed.value)
     assert len(accepted) == 3  # the first try and two retries
 
@@ -243,9 +257,7 @@ def test_a_closed_port_is_named(publisher: Any, tmp_path: Path) -> None:
         with pytest.raises(
             ForgeError, match=rf"{endpoint} cannot be reached after 2 attempts \(EndpointConnectionError\)"
         ):
-            publisher.publish(
-                binary(tmp_path), down, context(tmp_path, {"access_key_id": "a", "secret_access_key": "b"})
-            )
+            publisher.publish(binary(tmp_path), down, context(tmp_path, key_pair("a", "b")))
 
 
 def large_file(path: Path, size: int) -> str:
@@ -264,7 +276,7 @@ def test_a_withdrawn_multipart_upload_is_aborted(publisher: Any, moto_s3: MotoS3
     large_file(path, 20 * MiB)
     artifact = ProducedArtifact(name="acmectl", type="binary", project="cli", commit="c" * 40, files=(path,))
     stop = threading.Event()
-    ctx = ExecutionContext(workdir=tmp_path, secrets=moto_s3.credentials, heartbeat=stop.set, stop=stop)
+    ctx = ExecutionContext(workdir=tmp_path, secrets=moto_s3.secrets, heartbeat=stop.set, stop=stop)
     with pytest.raises(WorkWithdrawn):
         publisher.publish(artifact, target(moto_s3, bucket), ctx)  # stop is set after the first part
     assert keys(moto_s3, bucket) == []
@@ -295,7 +307,7 @@ def test_a_200_mb_file_is_streamed_with_flat_memory(
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        location = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.credentials))
+        location = publisher.publish(artifact, target(moto_s3, bucket), context(tmp_path, moto_s3.secrets))
     finally:
         done.set()
         sampler.join()
@@ -321,7 +333,7 @@ def test_a_concurrent_writer_of_the_key_is_caught_by_the_conditional_put(
         if not keys(moto_s3, bucket):
             moto_s3.client().put_object(Bucket=bucket, Key=key, Body=content, ChecksumAlgorithm="SHA256")
 
-    ctx = ExecutionContext(workdir=tmp_path, secrets=moto_s3.credentials, heartbeat=concurrent_writer)
+    ctx = ExecutionContext(workdir=tmp_path, secrets=moto_s3.secrets, heartbeat=concurrent_writer)
     if same:
         location = publisher.publish(artifact, target(moto_s3, bucket), ctx)
         assert location.metadata["objects"][0]["uploaded"] is False
