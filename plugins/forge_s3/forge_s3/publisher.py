@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import mimetypes
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -48,6 +50,8 @@ HASH_CHUNK = 2**20
 CREDENTIALS = ("access_key_id", "secret_access_key")
 """The fields the target's credentials secret (``default``: the one ``credentials`` reference of a
 ``repo.cue`` publisher) must hold as a JSON object; ``session_token`` is optional."""
+
+_CLIENTS = threading.Lock()  # a botocore session is not thread-safe; its clients are
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _REFUSED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken", "ExpiredToken", "403"}
@@ -265,17 +269,25 @@ def _client(plan: _Plan, target: PublishTarget, secrets: Mapping[str, str]) -> A
         # the checksums are given explicitly: no second, CRC32 one computed by botocore
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
+        ignore_configured_endpoint_urls=True,  # the target's endpointUrl, never AWS_ENDPOINT_URL*
     )
-    # a fresh session: no profile, no environment credentials; only the target's own
-    return botocore.session.Session().create_client(
-        "s3",
-        region_name=plan.region,
-        endpoint_url=plan.settings.endpoint_url,
-        aws_access_key_id=credentials["access_key_id"],
-        aws_secret_access_key=credentials["secret_access_key"],
-        aws_session_token=credentials.get("session_token"),
-        config=config,
-    )
+    with _CLIENTS:
+        return _session().create_client(
+            "s3",
+            region_name=plan.region,
+            endpoint_url=plan.settings.endpoint_url,
+            aws_access_key_id=credentials["access_key_id"],
+            aws_secret_access_key=credentials["secret_access_key"],
+            aws_session_token=credentials.get("session_token"),
+            config=config,
+        )
+
+
+@functools.cache
+def _session() -> Any:
+    """One session per process (loading the S3 model costs ~0.3 s); every client gets explicit
+    credentials, so the session's own chain (environment, profiles, instance) is never used."""
+    return botocore.session.Session()
 
 
 def _translate(exc: ClientError | BotoCoreError, plan: _Plan, target: PublishTarget) -> ForgeError:

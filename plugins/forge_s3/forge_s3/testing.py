@@ -12,6 +12,7 @@ Needs ``moto[server]`` (this plugin's ``test`` extra); a missing moto is an erro
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -80,9 +81,13 @@ class MotoS3:
         """An ``s3`` target's ``ctx.secrets``: its one credentials secret, the key pair as JSON."""
         return {"default": json.dumps(self.credentials)}
 
-    def client(self) -> Any:
-        """An S3 client signed with the server's valid credentials."""
+    @functools.cached_property
+    def _s3(self) -> Any:
         return self._client("s3", self.credentials)
+
+    def client(self) -> Any:
+        """An S3 client signed with the server's valid credentials (one, shared: clients are thread-safe)."""
+        return self._s3
 
     def bucket(self, name: str) -> str:
         """Create the bucket ``name`` (a fresh one per test keeps tests apart) and return its name."""
