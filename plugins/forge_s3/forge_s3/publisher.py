@@ -151,8 +151,7 @@ class _Upload:
         if stored != hexdigest:
             raise S3PublishError(
                 f"s3 target {self.target.name!r}: {self.plan.uri(key)} already holds a different object "
-                f"(SHA-256 {stored or 'not recorded'}, this file's is {hexdigest}); refusing to overwrite it",
-                where=self.plan.uri(key),
+                f"(SHA-256 {stored or 'not recorded'}, this file's is {hexdigest}); refusing to overwrite it"
             )
         return True
 
@@ -210,7 +209,9 @@ def _plan(artifact: ProducedArtifact, target: PublishTarget) -> _Plan:
     try:
         settings = S3TargetSettings.model_validate(target.settings)
     except ValidationError as exc:
-        raise ConfigurationError(f"s3 target {target.name!r}: invalid settings: {exc}", where=target.name) from None
+        # field and reason only: pydantic's own text repeats the values
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"s3 target {target.name!r}: invalid settings: {problems}") from None
     version = artifact.metadata.get("version") or artifact.commit
     segments = {"project": artifact.project, "artifact": artifact.name, "version": str(version)}
     for what, value in segments.items():
@@ -218,7 +219,6 @@ def _plan(artifact: ProducedArtifact, target: PublishTarget) -> _Plan:
             raise ConfigurationError(
                 f"s3 target {target.name!r}: the artifact's {what} {value!r} cannot be a key segment "
                 "(letters, digits, '.', '_', '+', '-'; not starting with a dot)",
-                where=f"{artifact.project}/{artifact.name}",
             )
     if not artifact.files:
         raise ConfigurationError(f"s3 target {target.name!r}: artifact {artifact.name!r} has no files to upload")
@@ -239,20 +239,17 @@ def _credentials(target: PublishTarget, secrets: Mapping[str, str]) -> dict[str,
     """The key pair (and session token) from the target's JSON credentials secret; never echoed."""
     wanted = f"a JSON object with {', '.join(CREDENTIALS)} (and optionally session_token)"
     if "default" not in secrets:
-        raise ConfigurationError(f"s3 target {target.name!r} has no credentials: give it {wanted}", where=target.name)
+        raise ConfigurationError(f"s3 target {target.name!r} has no credentials: give it {wanted}")
     try:
         fields = json.loads(secrets["default"])
     except ValueError:
         fields = None
     if not isinstance(fields, dict):
-        raise ConfigurationError(
-            f"s3 target {target.name!r}: its credentials secret is not {wanted}", where=target.name
-        ) from None
+        raise ConfigurationError(f"s3 target {target.name!r}: its credentials secret is not {wanted}") from None
     missing = [name for name in CREDENTIALS if not isinstance(fields.get(name), str) or not fields[name]]
     if missing:
         raise ConfigurationError(
             f"s3 target {target.name!r}: its credentials secret lacks {', '.join(missing)} (it must be {wanted})",
-            where=target.name,
         )
     token = fields.get("session_token")
     return {**{name: fields[name] for name in CREDENTIALS}, **({"session_token": token} if token else {})}
@@ -296,7 +293,6 @@ def _translate(exc: ClientError | BotoCoreError, plan: _Plan, target: PublishTar
         return S3PublishError(
             f"{where}: {plan.endpoint} cannot be reached after {plan.settings.max_attempts} attempts "
             f"({type(exc).__name__})",
-            where=plan.settings.endpoint_url or plan.region,
         )
     if isinstance(exc, ClientError):
         code = _code(exc)
@@ -304,7 +300,6 @@ def _translate(exc: ClientError | BotoCoreError, plan: _Plan, target: PublishTar
             return S3PublishError(
                 f"{where}: {plan.endpoint} refused the credentials ({', '.join(CREDENTIALS)}) for bucket "
                 f"{plan.settings.bucket!r}: {code}",
-                where=target.name,
             )
         if code == "NoSuchBucket":
             return S3PublishError(f"{where}: the bucket {plan.settings.bucket!r} does not exist at {plan.endpoint}")

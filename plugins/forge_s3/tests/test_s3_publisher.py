@@ -342,3 +342,13 @@ def test_a_concurrent_writer_of_the_key_is_caught_by_the_conditional_put(
             publisher.publish(artifact, target(moto_s3, bucket), ctx)
     assert moto_s3.client().get_object(Bucket=bucket, Key=key)["Body"].read() == content
     assert moto_s3.client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_invalid_settings_name_the_field_not_its_value(publisher: Any, tmp_path: Path) -> None:
+    wrong = PublishTarget(name="artifacts", type="s3", settings={"bucket": "Private_Bucket", "maxAttempts": 0})
+    with pytest.raises(ConfigurationError) as refused:
+        publisher.plan(binary(tmp_path), wrong)
+    message = str(refused.value)
+    assert message.startswith("s3 target 'artifacts': invalid settings: bucket: String should match pattern")
+    assert "maxAttempts: Input should be greater than or equal to 1" in message
+    assert "Private_Bucket" not in message
