@@ -62,7 +62,7 @@ _MISSING = {"404", "NoSuchKey", "NotFound"}
 class S3PublishError(ForgeError):
     """An upload that could not be made; the message names the target, the endpoint or the key."""
 
-    code = "publish_failed"
+    code = "s3_publish_failed"
 
 
 @dataclass(frozen=True)
