@@ -230,8 +230,9 @@ def test_an_exchanged_token_acts_on_its_own_repository_only(api: Api, github_iss
     elsewhere = api.client.post("/v1/runs", json={**run, "commit_sha": "b" * 40, "repository": "acme/other"},
                                 headers=api.headers("developer"))
     assert elsewhere.status_code == 201, elsewhere.text
+    # another repository's run is answered as if it did not exist
     assert error_of(api.client.get(f"/v1/runs/{elsewhere.json()['id']}", headers=bearer)) == (
-        403, "authorization_failed"
+        404, "resource_not_found"
     )
     listed = api.client.get("/v1/runs", headers=bearer).json()["runs"]
     assert [r["repository"] for r in listed] == ["acme/app"]
