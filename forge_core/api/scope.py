@@ -32,9 +32,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
+from forge_core.domain.models import same_repository
 from forge_core.services.auth import Principal
 from forge_core.services.errors import AuthorizationFailed, NotFound
-from forge_core.services.scope import Owned, same_repository
+from forge_core.services.scope import Owned
 from forge_core.services.store import OwnerStore
 
 SCOPE_KEY = "x-forge-repository-scope"

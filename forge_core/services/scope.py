@@ -1,5 +1,5 @@
-"""What a repository-scoped token may reach: the entities that belong to a repository, and how
-repository names compare (framework-free; the API applies it in :mod:`forge_core.api.scope`)."""
+"""What a repository-scoped token may reach: the entities that belong to a repository
+(framework-free; the API applies the scope in :mod:`forge_core.api.scope`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,3 @@ class Owned(StrEnum):
     RELEASE = "release"
     APPROVAL = "approval"
 
-
-def same_repository(one: str, other: str) -> bool:
-    """GitHub compares ``owner/name`` without regard to case (its names are ASCII)."""
-    return one.lower() == other.lower()
