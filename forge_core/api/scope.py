@@ -7,10 +7,11 @@ name, wherever they are (path, query or JSON body):
 
 - ``owner`` + ``repo`` (path) and ``repository`` name a repository: another repository's name is
   a **403** (the caller wrote that name; answering reveals nothing);
-- ``run_id``, ``phase_id``, ``task_id``, ``step_id``, ``release_id`` and ``approval_id`` name an
-  entity, whose repository is looked up (a phase's, task's or step's is its run's; an approval's
-  its release's): an entity of another repository is a **404** worded exactly like a missing one,
-  so a token learns nothing of other repositories' entities, not even that they exist.
+- ``run_id`` (and a release's ``pipeline_run_id``), ``phase_id``, ``task_id``, ``step_id``,
+  ``release_id`` and ``approval_id`` name an entity, whose repository is looked up (a phase's,
+  task's or step's is its run's; an approval's its release's): an entity of another repository
+  is a **404** worded exactly like a missing one, so a token learns nothing of other
+  repositories' entities, not even that they exist.
 
 An operation that names nothing of a repository is refused to a scoped token (403) unless it
 declares, with ``openapi_extra=``, that it is repository-free (:data:`REPOSITORY_FREE`) or that it
@@ -45,6 +46,7 @@ EVERY_REPOSITORY: dict[str, Any] = {SCOPE_KEY: "all"}  # every repository's data
 
 ENTITIES: dict[str, Owned] = {
     "run_id": Owned.RUN,
+    "pipeline_run_id": Owned.RUN,  # a release's run
     "phase_id": Owned.PHASE,
     "task_id": Owned.TASK,
     "step_id": Owned.STEP,

@@ -284,3 +284,14 @@ def test_a_scoped_tokens_invalid_body_is_invalid_not_refused(api: Api) -> None:
     answer = api.client.post("/v1/runs", json={"repository": "acme/app"}, headers=token)
     assert answer.status_code == 400
     assert "body.commit_sha" in answer.json()["error"]["message"]
+
+
+def test_a_release_cannot_claim_another_repositorys_run(api: Api, world: World) -> None:
+    mine = unique_repo()
+    token = {"Authorization": f"Bearer {api.token('releaser', repository=mine)}"}
+    body = {"repository": mine, "project": "svc", "commit_sha": new_sha(),
+            "pipeline_run_id": world.run["id"]}
+    answer = api.client.post("/v1/releases", json=body, headers=token)
+    assert answer.status_code == 404, answer.text
+    assert world.repository not in answer.text
+    assert api.get(f"/v1/releases/{mine}/svc").json()["total"] == 0
