@@ -106,11 +106,10 @@ async def _check_entity(
 def _path_and_query(request: Request) -> Iterator[tuple[str, str, object]]:
     path = request.path_params
     if "owner" in path and "repo" in path:
-        yield "path", REPOSITORY, f"{path['owner']}/{path['repo']}"
-    for where, params in (("path", path.items()), ("query", request.query_params.multi_items())):
-        for name, value in params:
-            if name in ENTITIES or name == REPOSITORY:
-                yield where, name, value
+        yield "owner/repo", REPOSITORY, f"{path['owner']}/{path['repo']}"
+    for name, value in [*path.items(), *request.query_params.multi_items()]:
+        if name in ENTITIES or name == REPOSITORY:
+            yield name, name, value
 
 
 async def _body(request: Request, route: object) -> list[tuple[str, str, object]]:
@@ -118,13 +117,15 @@ async def _body(request: Request, route: object) -> list[tuple[str, str, object]
     values checked are the values the handler gets)."""
     field = route.body_field if isinstance(route, APIRoute) else None
     model = field.field_info.annotation if field is not None else None
-    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+    if field is None or not (isinstance(model, type) and issubclass(model, BaseModel)):
         return []
     raw = await request.body()
-    if not raw:
-        return []
     # A body the operation would refuse is refused here, as FastAPI answers it: the handler
     # never runs, and what is checked is exactly what the handler would get.
+    if not raw:
+        if field.field_info.is_required():
+            raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+        return []
     try:
         document = json.loads(raw)
     except ValueError as error:

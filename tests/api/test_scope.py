@@ -295,3 +295,10 @@ def test_a_release_cannot_claim_another_repositorys_run(api: Api, world: World) 
     assert answer.status_code == 404, answer.text
     assert world.repository not in answer.text
     assert api.get(f"/v1/releases/{mine}/svc").json()["total"] == 0
+
+
+def test_a_scoped_tokens_missing_body_is_invalid_not_refused(api: Api) -> None:
+    token = {"Authorization": f"Bearer {api.token('developer', repository='acme/app')}"}
+    answer = api.client.post("/v1/runs", headers=token)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "invalid_request"
