@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from forge_core.adapters.auth.github import GithubExchange
 from forge_core.adapters.auth.tokens import TokenVerifier
+from forge_core.api import scope
 from forge_core.plugin.host import PluginHost
 from forge_core.services.auth import Principal
 from forge_core.services.errors import AuthenticationFailed, InvalidRequest
@@ -77,7 +78,9 @@ bearer = HTTPBearer(auto_error=False, description="An OIDC access token, or a pl
 
 
 def require(permission: str | None) -> Callable[..., Awaitable[Principal]]:
-    """A dependency that authenticates the caller and checks ``permission`` (None: any)."""
+    """A dependency that authenticates the caller, checks ``permission`` (None: any) and, for a
+    token scoped to a repository, that the request names nothing of another repository
+    (:mod:`forge_core.api.scope`): every operation with a token is checked, before its handler."""
 
     async def authenticated(
         request: Request,
@@ -88,6 +91,7 @@ def require(permission: str | None) -> Callable[..., Awaitable[Principal]]:
         principal = await services(request).verifier.verify(credentials.credentials)
         if permission is not None:
             principal.require(permission)
+        await scope.enforce(request, principal, services(request).store)
         return principal
 
     return authenticated

@@ -283,3 +283,12 @@ class CommitStatus(Model):
     description: str = ""
     target_url: str | None = None
     run_id: str
+
+
+def repository_key(repository: str) -> str:
+    """What repository names compare by: GitHub ignores case in ``owner/name`` (ASCII names)."""
+    return repository.lower()
+
+
+def same_repository(one: str, other: str) -> bool:
+    return repository_key(one) == repository_key(other)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from forge_core.domain.models import same_repository
 from forge_core.services.errors import AuthorizationFailed
 
 
@@ -29,9 +30,8 @@ class Principal:
                 details={"required": permission, "granted": sorted(self.permissions)},
             )
 
-
     def require_repository(self, repository: str) -> None:
-        if self.repository is not None and repository.lower() != self.repository.lower():
+        if self.repository is not None and not same_repository(repository, self.repository):
             raise AuthorizationFailed(
                 f"{self.subject} may act on repository {self.repository} only, not {repository}",
                 where="Authorization",

@@ -16,6 +16,7 @@ from uuid import UUID
 from forge_core.domain.models import RunStatus
 from forge_core.domain.run_plan import RunPlan
 from forge_core.services import schemas as s
+from forge_core.services.scope import Owned
 
 
 class Reachable(Protocol):
@@ -93,6 +94,15 @@ class ApprovalStore(Protocol):
     ) -> s.ApprovalList: ...
 
 
+class OwnerStore(Protocol):
+    """Which repository an entity belongs to, for the token-scope check before any handler."""
+
+    async def repository_of(self, kind: Owned, entity_id: UUID) -> str | None:
+        """The entity's repository (a phase's, task's or step's is its run's; an approval's
+        is its release's); None if there is no such entity."""
+        ...
+
+
 class OutboxStore(Protocol):
     """The commit statuses waiting to be delivered."""
 
@@ -109,5 +119,7 @@ class OutboxStore(Protocol):
     async def outbox_pending(self) -> int: ...
 
 
-class Store(Reachable, RunStore, ReleaseStore, DeploymentStore, ApprovalStore, OutboxStore, Protocol):
+class Store(
+    Reachable, RunStore, ReleaseStore, DeploymentStore, ApprovalStore, OwnerStore, OutboxStore, Protocol
+):
     """Every port over one database (what :class:`forge_core.services.platform.Platform` is given)."""

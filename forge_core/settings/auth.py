@@ -16,6 +16,8 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
+from forge_core.domain.models import repository_key
+
 PERMISSIONS = ("read", "run", "release", "deploy", "approve", "admin", "status")
 """What a token may do; ``admin`` implies every other; ``status`` is the worker's (run state
 updates)."""
@@ -122,9 +124,14 @@ class GithubExchangeSettings(BaseModel):
     @field_validator("allow")
     @classmethod
     def _known(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        seen: dict[str, str] = {}
         for repository, permissions in value.items():
             if repository.count("/") != 1:
                 raise ValueError(f"{repository!r} is not a repository like 'owner/name'")
+            key = repository_key(repository)
+            if key in seen:  # GitHub's names ignore case: one entry per repository
+                raise ValueError(f"{repository!r} and {seen[key]!r} are one repository")
+            seen[key] = repository
             _permissions(permissions, repository)
         return value
 

@@ -27,7 +27,7 @@ from forge_core.plugin.host import load_plugins
 from forge_core.services.errors import AuthenticationFailed
 from forge_core.settings.auth import AuthSettings, KeycloakExchangeSettings
 
-from .conftest import OIDC_CLIENT, Api, create_run, make_settings, oidc_token
+from .conftest import OIDC_CLIENT, Api, create_run, make_settings, new_sha, oidc_token
 from .issuer import LocalIssuer
 
 FAILED = (401, "authentication_failed")
@@ -230,8 +230,9 @@ def test_an_exchanged_token_acts_on_its_own_repository_only(api: Api, github_iss
     elsewhere = api.client.post("/v1/runs", json={**run, "commit_sha": "b" * 40, "repository": "acme/other"},
                                 headers=api.headers("developer"))
     assert elsewhere.status_code == 201, elsewhere.text
+    # another repository's run is answered as if it did not exist
     assert error_of(api.client.get(f"/v1/runs/{elsewhere.json()['id']}", headers=bearer)) == (
-        403, "authorization_failed"
+        404, "resource_not_found"
     )
     listed = api.client.get("/v1/runs", headers=bearer).json()["runs"]
     assert [r["repository"] for r in listed] == ["acme/app"]
@@ -323,3 +324,19 @@ def test_keycloak_exchange_needs_the_oidc_issuer() -> None:
     exchange = {"token_url": "http://127.0.0.1:9/token", "client_id": "c", "client_secret": "s"}
     with pytest.raises(ValueError, match="FORGE_AUTH__OIDC__ISSUER"):
         AuthSettings.model_validate({"github": {"keycloak": exchange}})
+
+
+def test_the_allow_list_matches_a_repository_whatever_its_case(
+    api: Api, github_issuer: LocalIssuer
+) -> None:
+    # GitHub ignores case in names: "ACME/App" is the allow-list's "acme/app", and its token's
+    # scope reaches that repository's entities under either spelling.
+    body = exchange(api, github_issuer.token("catalyst-forge", repository="ACME/App")).json()
+    assert (body["repository"], body["permissions"]) == ("ACME/App", ["read", "run"])
+    bearer = {"Authorization": f"Bearer {body['access_token']}"}
+    me = api.client.get("/v1/auth/me", headers=bearer).json()
+    assert me["repository"] == "ACME/App"
+    run = {"repository": "acme/app", "commit_sha": new_sha(), "triggered_by": "ci"}
+    created = api.client.post("/v1/runs", json=run, headers=bearer)
+    assert created.status_code == 201, created.text
+    assert api.client.get(f"/v1/runs/{created.json()['id']}", headers=bearer).status_code == 200

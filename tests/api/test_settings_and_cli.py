@@ -32,6 +32,8 @@ from forge_core.settings.database import DatabaseSettings
         ("FORGE_AUTH__OIDC__ALGORITHMS", "HS256", "FORGE_AUTH__OIDC__ALGORITHMS: Value error"),
         ("FORGE_AUTH__GITHUB__ALLOW", '{"nope": ["run"]}', "'nope' is not a repository"),
         ("FORGE_AUTH__GITHUB__ALLOW", '{"acme/app": ["fly"]}', "unknown permission(s) fly"),
+        ("FORGE_AUTH__GITHUB__ALLOW", '{"acme/app": ["run"], "Acme/App": ["read"]}',
+         "'Acme/App' and 'acme/app' are one repository"),
         ("FORGE_AUTH__ROLES", '{"ops": ["root"]}', "role 'ops': unknown permission(s) root"),
         ("FORGE_API__PORT", "99999", "FORGE_API__PORT"),
         ("FORGE_API__PROTECTED_ENVIRONMENTS", "moon", "protected_environments ['moon'] are not"),

@@ -17,6 +17,7 @@ import httpx
 from forge_core.adapters.auth.jwks import JwksCache
 from forge_core.adapters.auth.keys import SigningKey
 from forge_core.adapters.auth.tokens import decode, unverified
+from forge_core.domain.models import same_repository
 from forge_core.services.auth import Principal
 from forge_core.services.errors import AuthenticationFailed, AuthorizationFailed
 from forge_core.settings.auth import GithubExchangeSettings, KeycloakExchangeSettings
@@ -53,7 +54,11 @@ class GithubExchange:
         repository = claims.get("repository")
         if not isinstance(repository, str):
             raise AuthenticationFailed("GitHub token has no repository claim", where="token")
-        permissions = self.settings.allow.get(repository)
+        permissions = next(
+            (granted for name, granted in self.settings.allow.items()
+             if same_repository(name, repository)),
+            None,
+        )
         if permissions is None:
             raise AuthorizationFailed(
                 f"repository {repository} is not allowed to exchange tokens",

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from forge_core.api.deps import Anyone, App
 from forge_core.api.errors import ERROR_RESPONSES
+from forge_core.api.scope import REPOSITORY_FREE
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -24,7 +25,7 @@ class ExchangeResponse(BaseModel):
     permissions: list[str]
 
 
-@router.post("/github/exchange", response_model=ExchangeResponse)
+@router.post("/github/exchange", response_model=ExchangeResponse, openapi_extra=REPOSITORY_FREE)
 async def github_exchange(body: ExchangeRequest, app: App) -> ExchangeResponse:
     """Trade a GitHub Actions OIDC token of an allowed repository for a short-lived platform
     token carrying the permissions the allow-list gives that repository."""
@@ -39,9 +40,15 @@ class Identity(BaseModel):
     subject: str
     issuer: str
     permissions: list[str]
+    repository: str | None = Field(
+        default=None, description="The one repository the token may act on (None: any)"
+    )
 
 
-@router.get("/me", response_model=Identity)
+@router.get("/me", response_model=Identity, openapi_extra=REPOSITORY_FREE)
 async def me(who: Anyone) -> Identity:
     """Who the token says the caller is, and what they may do."""
-    return Identity(subject=who.subject, issuer=who.issuer, permissions=sorted(who.permissions))
+    return Identity(
+        subject=who.subject, issuer=who.issuer, permissions=sorted(who.permissions),
+        repository=who.repository,
+    )

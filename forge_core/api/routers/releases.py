@@ -19,24 +19,21 @@ Segment = Annotated[str, Path(min_length=1, max_length=128)]
 @router.post("", status_code=201, response_model=s.Release)
 async def create_release(body: s.ReleaseCreate, app: App, who: Releaser) -> s.Release:
     """Record a release; its number is the project's next, without gaps."""
-    who.require_repository(body.repository)
     return await app.platform.create_release(body, who.subject)
 
 
 @router.get("/{owner}/{repo}/{project}", response_model=s.ReleaseList)
 async def list_releases(
-    owner: Segment, repo: Segment, project: Segment, releases: Releases, who: Reader, paging: Paging
+    owner: Segment, repo: Segment, project: Segment, releases: Releases, _: Reader, paging: Paging
 ) -> s.ReleaseList:
-    who.require_repository(f"{owner}/{repo}")
     return await releases.list_releases(f"{owner}/{repo}", project, paging)
 
 
 @router.get("/{owner}/{repo}/{project}/{ref:path}", response_model=s.Release)
 async def get_release(
-    owner: Segment, repo: Segment, project: Segment, ref: str, releases: Releases, who: Reader
+    owner: Segment, repo: Segment, project: Segment, ref: str, releases: Releases, _: Reader
 ) -> s.Release:
     """A release by number, commit SHA (or a unique prefix of 7 or more) or alias."""
-    who.require_repository(f"{owner}/{repo}")
     return await releases.get_release(f"{owner}/{repo}", project, ref)
 
 
@@ -51,7 +48,6 @@ async def set_alias(
     who: Releaser,
 ) -> s.Release:
     """Create an alias, or move it to another release of the project."""
-    who.require_repository(f"{owner}/{repo}")
     return await releases.set_alias(f"{owner}/{repo}", project, _alias(alias), body, who.subject)
 
 
@@ -61,7 +57,6 @@ async def set_alias(
 async def delete_alias(
     owner: Segment, repo: Segment, project: Segment, alias: str, releases: Releases, who: Releaser
 ) -> Response:
-    who.require_repository(f"{owner}/{repo}")
     await releases.delete_alias(f"{owner}/{repo}", project, alias, who.subject)
     return Response(status_code=204)
 

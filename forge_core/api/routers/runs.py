@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from forge_core.api.deps import App, Paging, Reader, Runner, Runs, Worker, json_of
 from forge_core.api.errors import ERROR_RESPONSES
+from forge_core.api.scope import OWN_REPOSITORY
 from forge_core.domain.models import RunStatus
 from forge_core.domain.run_plan import RunPlan
 from forge_core.services import schemas as s
@@ -20,14 +21,13 @@ router = APIRouter(prefix="/v1", tags=["runs"], responses=ERROR_RESPONSES)
 @router.post("/runs", status_code=201, response_model=s.Run)
 async def create_run(body: s.RunCreate, app: App, who: Runner) -> Response:
     """Start a pipeline run for a commit (one per repository and commit: a second is a 409)."""
-    who.require_repository(body.repository)
     run = await app.platform.create_run(body, who.subject)
     if app.sender:
         app.sender.wake()
     return json_of(run, 201)
 
 
-@router.get("/runs", response_model=s.RunList)
+@router.get("/runs", response_model=s.RunList, openapi_extra=OWN_REPOSITORY)
 async def list_runs(
     runs: Runs,
     who: Reader,
@@ -36,8 +36,8 @@ async def list_runs(
     branch: Annotated[str | None, Query(max_length=255)] = None,
     status: RunStatus | None = None,
 ) -> s.RunList:
-    if who.repository is not None:  # a repository's token sees that repository's runs only
-        who.require_repository(repository or who.repository)
+    """Runs, newest first; a repository's token gets that repository's runs only."""
+    if who.repository is not None:  # a repository named in the query was checked to be this one
         repository = who.repository
     return await runs.list_runs(paging, repository=repository, branch=branch, status=status)
 
@@ -45,16 +45,12 @@ async def list_runs(
 @router.get("/runs/{run_id}", response_model=s.Run)
 async def get_run(run_id: UUID, runs: Runs, who: Reader) -> Response:
     """A run with its phases, tasks and steps."""
-    run = await runs.get_run(run_id)
-    who.require_repository(run.repository)
-    return json_of(run)
+    return json_of(await runs.get_run(run_id))
 
 
 @router.delete("/runs/{run_id}", status_code=204, response_class=Response)
 async def cancel_run(run_id: UUID, app: App, runs: Runs, who: Runner) -> Response:
     """Cancel a run that has not finished; its open phases, tasks and steps are cancelled too."""
-    if who.repository is not None:
-        who.require_repository((await runs.get_run(run_id)).repository)
     await app.platform.cancel_run(run_id, who.subject)
     if app.sender:
         app.sender.wake()

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from forge_core.api.deps import App, Database, Outbox, Reader, Runs
 from forge_core.api.errors import ERROR_RESPONSES
+from forge_core.api.scope import EVERY_REPOSITORY, REPOSITORY_FREE
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -23,13 +24,19 @@ class PluginList(BaseModel):
     plugins: list[dict[str, Any]]
 
 
-@router.get("/healthz", response_model=Health, tags=["health"])
+@router.get("/healthz", response_model=Health, tags=["health"], openapi_extra=REPOSITORY_FREE)
 async def healthz() -> Health:
     """Liveness: the process answers."""
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Health, tags=["health"], responses={503: {"model": Health}})
+@router.get(
+    "/readyz",
+    response_model=Health,
+    tags=["health"],
+    responses={503: {"model": Health}},
+    openapi_extra=REPOSITORY_FREE,
+)
 async def readyz(database: Database) -> Any:
     """Readiness: the database answers."""
     try:
@@ -39,7 +46,9 @@ async def readyz(database: Database) -> Any:
     return Health(status="ok")
 
 
-@router.get("/v1/plugins", response_model=PluginList, tags=["plugins"])
+@router.get(
+    "/v1/plugins", response_model=PluginList, tags=["plugins"], openapi_extra=REPOSITORY_FREE
+)
 async def plugins(app: App, _: Reader) -> PluginList:
     """What this server loaded: plugins, versions, hooks, names registered, failures."""
     return PluginList(plugins=app.host.describe())
@@ -63,9 +72,11 @@ class Metrics:
     tags=["health"],
     response_class=Response,
     responses={200: {"content": {"text/plain": {}}}},
+    openapi_extra=EVERY_REPOSITORY,
 )
 async def metrics(request: Request, runs: Runs, outbox: Outbox, _: Reader) -> Response:
-    """Prometheus metrics: request latency by route, run counts by status, outbox backlog."""
+    """Prometheus metrics: request latency by route, run counts by status, outbox backlog (of
+    every repository, so not open to a repository's token)."""
     gauges: Metrics = request.app.state.metrics
     for status, count in (await runs.run_counts()).items():
         gauges.runs.labels(status).set(count)

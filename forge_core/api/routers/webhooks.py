@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from forge_core.api.deps import App, Runs
 from forge_core.api.errors import ERROR_RESPONSES
+from forge_core.api.scope import REPOSITORY_FREE
 from forge_core.services import schemas as s
 from forge_core.services.errors import Conflict
 from forge_core.services.webhooks import Ignored, run_for_event, verify_signature
@@ -30,6 +31,7 @@ class WebhookIgnored(BaseModel):
     responses={200: {"model": s.Run, "description": "Redelivery: the existing run"},
                202: {"model": WebhookIgnored, "description": "An event that starts nothing"}},
     openapi_extra={
+        **REPOSITORY_FREE,  # no token: the HMAC signature authenticates the sender
         "requestBody": {
             "content": {"application/json": {"schema": {"type": "object"}}},
             "required": True,
