@@ -25,3 +25,27 @@ class CueSettings(BaseModel):
         default=Path.home() / ".cache" / "catalyst-forge" / "discovery",
         description="Incremental discovery cache (evaluated project configurations by content hash).",
     )
+    # The limits below bound what one evaluation may cost; each is far above what a real
+    # repository's configuration needs and far below what hurts the machine.
+    max_input_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Largest total size of the files one evaluation reads (a batch of projects and "
+        "their imports), checked before evaluating. 10 MiB is hundreds of times a large monorepo's "
+        "configuration; a 50 MB file could not be evaluated in minutes.",
+    )
+    timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="Wall-clock limit of one evaluation; past it the evaluator process is killed "
+        "(and restarted for the next one). Ordinary batches take seconds; 120 s leaves room for a "
+        "loaded machine and bounds a runaway one.",
+    )
+    max_memory_mb: int | None = Field(
+        default=2048,
+        ge=1536,
+        description="Address-space cap of the evaluator process in MiB (RLIMIT_AS; for Node.js "
+        "also its heap). Node.js needs about 1.2 GiB of address space to start WebAssembly, hence "
+        "the floor; 2 GiB stops an expansion bomb well before it hurts a small machine. "
+        "None: no cap.",
+    )
