@@ -16,6 +16,7 @@ from forge_core.domain.errors import (
     SecretError,
     WorkWithdrawn,
 )
+from forge_core.domain.logs import CONTINUATION
 from forge_core.domain.models import (
     ArtifactSpec,
     CommitStatus,
@@ -71,6 +72,7 @@ from forge_core.ports.protocols import (
 )
 
 __all__ = [
+    "CONTINUATION",
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
     "CommitStatus",

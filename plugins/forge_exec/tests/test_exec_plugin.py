@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from forge_core.sdk import ExecutionContext, Family, ProjectRef, StepSpec, StepStatus
+from forge_core.sdk import CONTINUATION, ExecutionContext, Family, ProjectRef, StepSpec, StepStatus
 from forge_core.testing import PluginHost
 from forge_core.testing.contracts import StepRunnerContract
 
@@ -63,3 +63,17 @@ def test_an_exec_step_takes_no_settings(forge_installed_host: PluginHost) -> Non
     assert schema.model_validate({}) is not None
     with pytest.raises(ValidationError, match="env"):
         schema.model_validate({"env": {"A": "1"}})
+
+
+def test_a_line_without_end_is_read_in_bounded_marked_pieces(forge_installed_host: PluginHost, tmp_path: Path) -> None:
+    from forge_exec.runner import READ_CHUNK
+
+    outcome, lines = run(forge_installed_host, "head -c 100000 /dev/zero | tr '\\0' a; echo; echo next", tmp_path)
+    assert outcome.status is StepStatus.SUCCESS  # type: ignore[attr-defined]
+    *pieces, last = lines
+    assert last == "next"
+    assert len(pieces) == -(-100000 // READ_CHUNK)
+    assert not pieces[0].startswith(CONTINUATION)
+    assert all(p.startswith(CONTINUATION) for p in pieces[1:])
+    assert all(len(p) <= READ_CHUNK + len(CONTINUATION) for p in pieces)
+    assert "".join(p.removeprefix(CONTINUATION) for p in pieces) == "a" * 100000
