@@ -16,7 +16,7 @@ from forge_core.domain.errors import (
     SecretError,
     WorkWithdrawn,
 )
-from forge_core.domain.logs import CONTINUATION
+from forge_core.domain.logs import CONTINUATION, read_output
 from forge_core.domain.models import (
     ArtifactSpec,
     CommitStatus,
@@ -129,4 +129,5 @@ __all__ = [
     "WorkWithdrawn",
     "hookimpl",
     "mask_secrets",
+    "read_output",
 ]

@@ -101,3 +101,17 @@ def test_a_200_mb_line_keeps_memory_flat_and_the_log_bounded(tmp_path: Path) -> 
         rest = log.read()
     assert "bytes in" in rest and "lines dropped" in rest
     assert rest.endswith("a\ndone\n")
+
+
+def test_read_output_never_cuts_a_secret_between_pieces() -> None:
+    import io
+
+    from forge_core.domain.logs import read_output
+
+    secret = "0123456789abcdef"
+    text = ("x" * 10 + secret) * 20 + "\nshort\n" + "y" * 7 + secret
+    pieces = list(read_output(io.StringIO(text), [secret], size=8))
+    joined = "".join(p.removeprefix(CONTINUATION) for p in pieces)
+    assert secret not in joined and "0123" not in joined
+    assert joined == ("x" * 10 + "****") * 20 + "short" + "y" * 7 + "****"
+    assert "short" in pieces and pieces[pieces.index("short") + 1].startswith("y")

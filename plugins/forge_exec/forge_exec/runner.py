@@ -3,8 +3,9 @@
 The command gets the worker's environment, then the context's ``env``, then its ``secrets``
 (as environment variables); every output line (stdout and stderr, interleaved as they come) goes
 to the context's log with secret values masked. Output is read in pieces of at most
-:data:`READ_CHUNK` characters, so a line without end costs no more memory than a short one; the
-pieces of a longer line after the first start with the continuation mark. A timeout (the step's or the context's, the
+:data:`READ_CHUNK` characters (the sdk's ``read_output``), so a line without end costs no more
+memory than a short one; the pieces of a longer line after the first start with the continuation
+mark. A timeout (the step's or the context's, the
 shorter) kills the command's whole process group.
 """
 
@@ -17,15 +18,7 @@ import subprocess
 import threading
 import time
 
-from forge_core.sdk import (
-    CONTINUATION,
-    ExecutionContext,
-    ProjectRef,
-    StepOutcome,
-    StepSpec,
-    StepStatus,
-    mask_secrets,
-)
+from forge_core.sdk import ExecutionContext, ProjectRef, StepOutcome, StepSpec, StepStatus, read_output
 
 SHELL = "/bin/sh"
 READ_CHUNK = 32 * 1024
@@ -94,11 +87,8 @@ class ExecStepRunner:
         threading.Thread(target=watch_stop, daemon=True, name=f"stop-{step.name}").start()
         try:
             assert process.stdout is not None
-            continued = False
-            while piece := process.stdout.readline(READ_CHUNK):
-                text = mask_secrets(piece.removesuffix("\n"), secrets)
-                ctx.log(CONTINUATION + text if continued else text)
-                continued = not piece.endswith("\n")
+            for piece in read_output(process.stdout, secrets, READ_CHUNK):
+                ctx.log(piece)
             exit_code = process.wait()
         finally:
             if timer is not None:

@@ -77,3 +77,18 @@ def test_a_line_without_end_is_read_in_bounded_marked_pieces(forge_installed_hos
     assert all(p.startswith(CONTINUATION) for p in pieces[1:])
     assert all(len(p) <= READ_CHUNK + len(CONTINUATION) for p in pieces)
     assert "".join(p.removeprefix(CONTINUATION) for p in pieces) == "a" * 100000
+
+
+def test_a_secret_across_two_reads_of_a_long_line_is_still_masked(
+    forge_installed_host: PluginHost, tmp_path: Path
+) -> None:
+    from forge_exec.runner import READ_CHUNK
+
+    secret = "s3cr3t-t0ken-value"
+    # the secret starts 5 characters before the end of the first read
+    target = f"head -c {READ_CHUNK - 5} /dev/zero | tr '\\0' a; printf %s \"$TOKEN\"; echo tail"
+    outcome, lines = run(forge_installed_host, target, tmp_path, secrets={"TOKEN": secret})
+    assert outcome.status is StepStatus.SUCCESS  # type: ignore[attr-defined]
+    joined = "".join(p.removeprefix(CONTINUATION) for p in lines)
+    assert secret not in joined and secret[:5] not in joined
+    assert joined == "a" * (READ_CHUNK - 5) + "****tail"
