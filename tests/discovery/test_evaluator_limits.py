@@ -68,7 +68,7 @@ def test_an_expansion_bomb_stops_at_the_memory_cap_and_the_evaluator_recovers(sc
 def test_an_evaluation_past_the_timeout_is_killed_and_the_next_one_gets_a_fresh_process(
     scratch_root: Path,
 ) -> None:
-    evaluator = node_evaluator(timeout_seconds=4.0)
+    evaluator = node_evaluator(timeout_seconds=6.0)
     try:
         assert evaluator.export(SMALL).value == {"a": 1}
         first = evaluator._process
@@ -76,9 +76,9 @@ def test_an_evaluation_past_the_timeout_is_killed_and_the_next_one_gets_a_fresh_
         started = time.monotonic()
         with pytest.raises(CueLimitError) as caught:
             evaluator.export({"slow.cue": SLOW})
-        assert time.monotonic() - started < 15
+        assert time.monotonic() - started < 20
         assert caught.value.where == "FORGE_CUE__TIMEOUT_SECONDS"
-        assert "within 4 s" in caught.value.message
+        assert "within 6 s" in caught.value.message
         assert first.poll() is not None  # killed
         assert list(scratch_root.iterdir()) == []  # its files went with it
         assert evaluator.export({"a.cue": "package x\na: 2\n"}).value == {"a": 2}
@@ -88,7 +88,8 @@ def test_an_evaluation_past_the_timeout_is_killed_and_the_next_one_gets_a_fresh_
 
 
 def test_the_binary_evaluator_is_killed_past_the_timeout(cue_command: Path, scratch_root: Path) -> None:
-    binary = BinaryEvaluator(str(cue_command), CueSettings(timeout_seconds=4.0))
+    binary = BinaryEvaluator(str(cue_command))
+    binary.limits = CueSettings(timeout_seconds=4.0)  # after `cue version`, slow on a loaded machine
     started = time.monotonic()
     with pytest.raises(CueLimitError) as caught:
         binary.export({"slow.cue": SLOW})
