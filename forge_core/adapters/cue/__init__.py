@@ -8,8 +8,9 @@ project. Errors come back structured: every error CUE reports (``-E``), each wit
 message and source positions.
 
 Every evaluation is bounded (:class:`~forge_core.settings.cue.CueSettings`): its input size is
-checked first, its evaluator process is killed past the timeout, and its address space is capped
-(RLIMIT_AS); hitting any of them raises :class:`CueLimitError` naming the limit and its setting.
+checked first, its evaluator process is killed past the timeout or the memory cap (the cue
+binary's address space is capped with RLIMIT_AS; the Node.js process's resident size is watched);
+hitting any of them raises :class:`CueLimitError` naming the limit and its setting.
 The files are written to a scratch folder named after this process, removed after each
 evaluation; folders of processes that died without removing theirs are swept at start.
 """
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,18 @@ def _address_space_cap(megabytes: int | None) -> Callable[[], None] | None:
         resource.setrlimit(resource.RLIMIT_AS, (size, size))
 
     return cap
+
+
+_WATCH_INTERVAL = 0.05
+"""Seconds between two looks at a running evaluation's clock and memory."""
+
+
+def _resident_bytes(pid: int) -> int:
+    try:
+        resident_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):  # gone already
+        return 0
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
 
 
 SCRATCH_PREFIX = "forge-cue-"
@@ -265,7 +279,6 @@ class NodeEvaluator(Evaluator):
                     stderr=subprocess.DEVNULL,
                     text=True,
                     cwd=self.tools_dir,
-                    preexec_fn=_address_space_cap(self.limits.max_memory_mb),
                 )
             except OSError as exc:
                 raise EvaluatorError(f"cannot start {self.node}: {exc}", where=self.node) from None
@@ -274,12 +287,24 @@ class NodeEvaluator(Evaluator):
 
     def _node_options(self) -> list[str]:
         megabytes = self.limits.max_memory_mb
-        if megabytes is None:
-            return []
-        # Under RLIMIT_AS, V8's WebAssembly trap handler cannot reserve its guard regions (about
-        # 10 GiB of address space a memory) and instantiation fails; without the handler, V8
-        # checks bounds explicitly and WebAssembly runs within the cap.
-        return ["--disable-wasm-trap-handler", f"--max-old-space-size={max(megabytes // 2, 256)}"]
+        return [] if megabytes is None else [f"--max-old-space-size={max(megabytes // 2, 128)}"]
+
+    def _watch(self, process: subprocess.Popen[str], done: threading.Event, exceeded: list[CueLimitError]) -> None:
+        """Kill ``process`` once the evaluation passes its time or memory limit (the next one
+        starts a fresh process). Memory is its resident size, polled: under an address-space cap
+        V8 cannot reserve WebAssembly's guard regions unless its trap handler is off, which
+        slows CUE by a fifth."""
+        deadline = time.monotonic() + self.limits.timeout_seconds
+        cap = self.limits.max_memory_mb
+        while not done.wait(_WATCH_INTERVAL):
+            if time.monotonic() > deadline:
+                exceeded.append(_timeout_error(self.limits.timeout_seconds))
+            elif cap is not None and _resident_bytes(process.pid) > cap * 1024 * 1024:
+                exceeded.append(_memory_error(cap))
+            else:
+                continue
+            process.kill()
+            return
 
     def _read_reply(self, request_id: int) -> dict[str, Any]:
         assert self._process is not None
@@ -304,23 +329,18 @@ class NodeEvaluator(Evaluator):
             self._next_id += 1
             process.stdin.write(json.dumps({"id": self._next_id, "cwd": str(cwd), "args": args}) + "\n")
             process.stdin.flush()
-            expired = threading.Event()
-
-            def expire() -> None:  # the next evaluation starts a fresh process
-                expired.set()
-                process.kill()
-
-            timer = threading.Timer(self.limits.timeout_seconds, expire)
-            timer.daemon = True
-            timer.start()
+            done, exceeded = threading.Event(), list[CueLimitError]()
+            watchdog = threading.Thread(target=self._watch, args=(process, done, exceeded), daemon=True)
+            watchdog.start()
             try:
                 reply = self._read_reply(self._next_id)
             except EvaluatorError:
-                if expired.is_set():
-                    raise _timeout_error(self.limits.timeout_seconds) from None
+                if exceeded:
+                    raise exceeded[0] from None
                 raise
             finally:
-                timer.cancel()
+                done.set()
+                watchdog.join()
         return int(reply["code"]), str(reply["stdout"]), str(reply["stderr"])
 
     def close(self) -> None:
