@@ -20,6 +20,7 @@ from forge_core.domain.errors import (
     SecretError,
     WorkWithdrawn,
 )
+from forge_core.domain.logs import CONTINUATION, read_output
 from forge_core.domain.models import (
     ArtifactSpec,
     CommitStatus,
@@ -92,6 +93,7 @@ from forge_core.ports.protocols import (
 from forge_core.settings.oci import OciSettings
 
 __all__ = [
+    "CONTINUATION",
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
     "CommitStatus",
@@ -164,4 +166,5 @@ __all__ = [
     "mask_secrets",
     "open_store",
     "parse_reference",
+    "read_output",
 ]

@@ -12,6 +12,7 @@ from forge_core.cli.common import fail, settings_and_plugins
 
 if TYPE_CHECKING:
     from forge_core.adapters.platform_client import PlatformClient
+    from forge_core.ports.storage import ObjectStore
 
 T = TypeVar("T")
 
@@ -102,9 +103,23 @@ def logs(
                 typer.echo("(no log: the step did not run)")
                 continue
             try:
-                typer.echo(storage.read_bytes(step.logs_s3_key).decode(errors="replace"), nl=False)
+                _print_log(storage, step.logs_s3_key)
             except FileNotFoundError:
                 typer.echo(f"(log missing at {storage.location(step.logs_s3_key)})")
+
+
+LOG_CHUNK = 1024 * 1024
+"""How much of a log ``forge logs`` holds at a time: a log is copied through, never read whole."""
+
+
+def _print_log(storage: ObjectStore, key: str) -> None:
+    import shutil
+    import sys
+
+    with storage.open_bytes(key) as handle:  # opened first: a missing log prints nothing of it
+        sys.stdout.flush()
+        shutil.copyfileobj(handle, sys.stdout.buffer, LOG_CHUNK)
+        sys.stdout.buffer.flush()
 
 
 def cancel(run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run's id.")]) -> None:

@@ -21,6 +21,28 @@ def mask_secrets(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def safe_cut(text: str, secrets: Iterable[str], cut: int) -> int:
+    """The greatest position at most ``cut`` that splits no secret of ``text`` in any masked form.
+
+    Text read in pieces is masked a piece at a time: cut there, what comes before holds every
+    secret it touches whole, and what comes after can be masked with the next piece."""
+    forms = _values(secrets)
+    cut = max(cut, 0)
+    moved = True
+    while moved:
+        moved = False
+        for form in forms:
+            start = text.find(form, max(cut - len(form) + 1, 0), cut + len(form) - 1)
+            if start != -1 and start < cut:
+                cut, moved = start, True
+    return cut
+
+
+def longest_form(secrets: Iterable[str]) -> int:
+    """The length of the longest text :func:`mask_secrets` masks for ``secrets`` (0 if none)."""
+    return max((len(form) for form in _values(secrets)), default=0)
+
+
 def _values(secrets: Iterable[str]) -> set[str]:
     """Each secret in the forms it is commonly printed in, and each line of a multi-line one.
 

@@ -6,7 +6,7 @@ Keys: ``logs/<run>/<task>/<step>.log`` for step logs, ``results/<run>/<job>.json
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import IO, Protocol
 
 
 class LineSink(Protocol):
@@ -18,6 +18,11 @@ class ObjectStore(Protocol):
 
     def read_bytes(self, key: str) -> bytes:
         """The object's content; FileNotFoundError if there is none."""
+        ...
+
+    def open_bytes(self, key: str) -> AbstractContextManager[IO[bytes]]:
+        """A binary reader of the object, to read it in chunks (a log may be large);
+        FileNotFoundError if there is none."""
         ...
 
     def exists(self, key: str) -> bool: ...

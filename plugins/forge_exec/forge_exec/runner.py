@@ -2,7 +2,10 @@
 
 The command gets the worker's environment, then the context's ``env``, then its ``secrets``
 (as environment variables); every output line (stdout and stderr, interleaved as they come) goes
-to the context's log with secret values masked. A timeout (the step's or the context's, the
+to the context's log with secret values masked. Output is read in pieces of at most
+:data:`READ_CHUNK` characters (the sdk's ``read_output``), so a line without end costs no more
+memory than a short one; the pieces of a longer line after the first start with the continuation
+mark. A timeout (the step's or the context's, the
 shorter) kills the command's whole process group.
 """
 
@@ -15,9 +18,11 @@ import subprocess
 import threading
 import time
 
-from forge_core.sdk import ExecutionContext, ProjectRef, StepOutcome, StepSpec, StepStatus, mask_secrets
+from forge_core.sdk import ExecutionContext, ProjectRef, StepOutcome, StepSpec, StepStatus, read_output
 
 SHELL = "/bin/sh"
+READ_CHUNK = 32 * 1024
+"""Most characters of output held at once (the log store splits long lines further to its limit)."""
 
 
 def _limit(step: StepSpec, ctx: ExecutionContext) -> float | None:
@@ -82,8 +87,8 @@ class ExecStepRunner:
         threading.Thread(target=watch_stop, daemon=True, name=f"stop-{step.name}").start()
         try:
             assert process.stdout is not None
-            for line in process.stdout:
-                ctx.log(mask_secrets(line.rstrip("\n"), secrets))
+            for piece in read_output(process.stdout, secrets, READ_CHUNK):
+                ctx.log(piece)
             exit_code = process.wait()
         finally:
             if timer is not None:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from forge_core.sdk import ExecutionContext, Family, ProjectRef, StepSpec, StepStatus
+from forge_core.sdk import CONTINUATION, ExecutionContext, Family, ProjectRef, StepSpec, StepStatus
 from forge_core.testing import PluginHost
 from forge_core.testing.contracts import StepRunnerContract
 
@@ -63,3 +63,32 @@ def test_an_exec_step_takes_no_settings(forge_installed_host: PluginHost) -> Non
     assert schema.model_validate({}) is not None
     with pytest.raises(ValidationError, match="env"):
         schema.model_validate({"env": {"A": "1"}})
+
+
+def test_a_line_without_end_is_read_in_bounded_marked_pieces(forge_installed_host: PluginHost, tmp_path: Path) -> None:
+    from forge_exec.runner import READ_CHUNK
+
+    outcome, lines = run(forge_installed_host, "head -c 100000 /dev/zero | tr '\\0' a; echo; echo next", tmp_path)
+    assert outcome.status is StepStatus.SUCCESS  # type: ignore[attr-defined]
+    *pieces, last = lines
+    assert last == "next"
+    assert len(pieces) == -(-100000 // READ_CHUNK)
+    assert not pieces[0].startswith(CONTINUATION)
+    assert all(p.startswith(CONTINUATION) for p in pieces[1:])
+    assert all(len(p) <= READ_CHUNK + len(CONTINUATION) for p in pieces)
+    assert "".join(p.removeprefix(CONTINUATION) for p in pieces) == "a" * 100000
+
+
+def test_a_secret_across_two_reads_of_a_long_line_is_still_masked(
+    forge_installed_host: PluginHost, tmp_path: Path
+) -> None:
+    from forge_exec.runner import READ_CHUNK
+
+    secret = "s3cr3t-t0ken-value"
+    # the secret starts 5 characters before the end of the first read
+    target = f"head -c {READ_CHUNK - 5} /dev/zero | tr '\\0' a; printf %s \"$TOKEN\"; echo tail"
+    outcome, lines = run(forge_installed_host, target, tmp_path, secrets={"TOKEN": secret})
+    assert outcome.status is StepStatus.SUCCESS  # type: ignore[attr-defined]
+    joined = "".join(p.removeprefix(CONTINUATION) for p in lines)
+    assert secret not in joined and secret[:5] not in joined
+    assert joined == "a" * (READ_CHUNK - 5) + "****tail"

@@ -60,4 +60,4 @@ async function cue(args) {
   }
 }
 
-module.exports = { cue, version };
+module.exports = { cue, version, ready: compiled };

