@@ -181,5 +181,7 @@ def _status(output: str) -> int | None:
 
 
 def _last_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else "no output"
+    """The line of twine's output that says what went wrong (its HTTP error, else its last line)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if "Error" in line]
+    return errors[-1] if errors else lines[-1] if lines else "no output"

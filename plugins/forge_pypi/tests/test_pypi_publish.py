@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
-import sys
 import threading
 import venv
 from pathlib import Path
@@ -54,8 +54,6 @@ def on_index(index: Any, prefix: str) -> dict[str, str]:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -208,3 +206,32 @@ def test_bad_producer_settings_and_folders_are_named(python_project: Any, tmp_pa
         produce(tmp_path, "lib", {"outDir": "../../elsewhere"})
     with pytest.raises(ConfigurationError, match=r"invalid python producer settings"):
         produce(tmp_path, "lib", {"isolated": False})
+
+
+def test_an_upload_the_index_fails_transiently_is_retried(pypi_index: Any, flaky_index: Any, python_project: Any,
+                                                          tmp_path: Path) -> None:
+    python_project(tmp_path / "lib", name="acme-flaky", version="1.0.0")
+    artifact = produce(tmp_path, "lib")
+    flaky_index.failures = 7  # twine itself posts up to 5 times per run: its first run fails, the second lands
+    lines: list[str] = []
+    ctx = context(tmp_path, lines, username=pypi_index.username, password=pypi_index.password)
+    location = PypiPublisher().publish(artifact, target(flaky_index.url, attempts=3), ctx)
+    assert flaky_index.refused == 7
+    assert on_index(pypi_index, "acme_flaky-") == {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                                                   for p in artifact.files}
+    assert location.uri == f"{flaky_index.url}simple/acme-flaky/"
+    retried = [line for line in lines if line.startswith("upload of ") and "retrying" in line]
+    assert len(retried) == 1 and "HTTPError: 503" in retried[0], lines
+
+
+def test_an_upload_that_keeps_failing_names_the_index(pypi_index: Any, flaky_index: Any, python_project: Any,
+                                                      tmp_path: Path) -> None:
+    python_project(tmp_path / "lib", name="acme-flaky-down", version="1.0.0")
+    artifact = produce(tmp_path, "lib")
+    flaky_index.failures = 100
+    ctx = context(tmp_path, [], username=pypi_index.username, password=pypi_index.password)
+    with pytest.raises(IndexUnavailable) as unavailable:
+        PypiPublisher().publish(artifact, target(flaky_index.url, attempts=2), ctx)
+    assert "uploading acme_flaky_down-1.0.0" in str(unavailable.value)
+    assert f"to {flaky_index.url} failed after 2 attempts" in str(unavailable.value)
+    assert flaky_index.refused == 2 * 5 and on_index(pypi_index, "acme_flaky_down-") == {}
