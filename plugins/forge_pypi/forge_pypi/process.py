@@ -34,14 +34,16 @@ def run_tool(
     env: Mapping[str, str],
     what: str,
     where: str,
+    mask: Sequence[str] = (),
 ) -> str:
-    """Run ``command``, sending each masked output line to ``ctx.log``; its masked output.
+    """Run ``command``, sending each output line to ``ctx.log``; its output. Lines are masked of
+    ``ctx.secrets`` and of ``mask`` (values derived from them, such as a password split off).
 
     Raises WorkWithdrawn when ``ctx.stop`` is set, ToolFailed on a non-zero exit or the time limit.
     """
     if ctx.stop.is_set():
         raise WorkWithdrawn(f"{what} withdrawn before it started", where=where)
-    secrets = list(ctx.secrets.values())
+    secrets = [*ctx.secrets.values(), *mask]
     lines: list[str] = []
     process = subprocess.Popen(
         list(command),

@@ -39,17 +39,30 @@ class VersionExists(ForgeError):
 
 
 def credentials(secrets: Mapping[str, str], *, where: str) -> tuple[str, str]:
-    """(username, password) from the target's credentials: ``username`` and ``password``, or an API
-    token as ``token``, ``password`` alone or the single unnamed reference (``default``)."""
-    password = secrets.get("password") or secrets.get("token") or secrets.get("default")
-    if not password:
-        named = ", ".join(sorted(secrets)) or "none"
-        raise ConfigurationError(
-            "the target needs credentials: `username` and `password`, or a `token` "
-            f"(or one unnamed reference); it has: {named}",
-            where=where,
-        )
-    return secrets.get("username") or TOKEN_USERNAME, password
+    """(username, password) from the target's credentials.
+
+    ``repo.cue`` gives a target one unnamed reference (``default``): ``user:password`` (split at the
+    first colon, as in HTTP basic auth, where a user name holds none) or an API token (no colon),
+    sent as the user ``__token__``. Callers that name their credentials may give ``username`` and
+    ``password``, or ``token``.
+    """
+    if secrets.get("password"):
+        return secrets.get("username") or TOKEN_USERNAME, secrets["password"]
+    if secrets.get("token"):
+        return TOKEN_USERNAME, secrets["token"]
+    single = secrets.get("default", "")
+    username, colon, password = single.partition(":")
+    if colon and username and password:
+        return username, password
+    if single and not colon:
+        return TOKEN_USERNAME, single
+    named = ", ".join(sorted(secrets)) or "none"
+    raise ConfigurationError(
+        "the target needs credentials: one reference holding `user:password` or an API token "
+        f"(or `username` and `password`, or `token`); it has: {named}"
+        + (" (the reference's value is not `user:password`)" if single else ""),
+        where=where,
+    )
 
 
 class PypiPublisher:
@@ -103,7 +116,7 @@ class PypiPublisher:
             ctx.log(f"uploading {dist.filename} to {settings.repository} (attempt {attempt} of {settings.attempts})")
             try:
                 run_tool(command, ctx=ctx, cwd=dist.path.parent, env=env, what=f"twine upload {dist.filename}",
-                         where=where)
+                         where=where, mask=[password])
                 return
             except ToolFailed as failed:
                 status = _status(failed.output)

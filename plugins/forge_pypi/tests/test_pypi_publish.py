@@ -27,7 +27,7 @@ from forge_core.sdk import (
 )
 from forge_pypi.index import CredentialsRefused, IndexUnavailable
 from forge_pypi.producer import PythonProducer
-from forge_pypi.publisher import PypiPublisher, VersionExists
+from forge_pypi.publisher import PypiPublisher, VersionExists, credentials
 
 COMMIT = "c0ffee" + "0" * 34
 
@@ -150,9 +150,27 @@ def test_refused_credentials_are_a_clear_error_that_never_shows_the_password(
 
 def test_a_target_without_credentials_says_which_it_needs(python_project: Any, tmp_path: Path) -> None:
     python_project(tmp_path / "lib", name="acme-anon", version="1.0.0")
-    with pytest.raises(ConfigurationError, match=r"needs credentials: `username` and `password`, or a `token`"):
-        PypiPublisher().publish(produce(tmp_path, "lib"), target("http://127.0.0.1:1/"),
-                                context(tmp_path, [], user="x"))
+    artifact = produce(tmp_path, "lib")
+    for given, named in (({"user": "x"}, "it has: user"), ({"default": "half:"}, "is not `user:password`")):
+        with pytest.raises(ConfigurationError, match=r"needs credentials: one reference holding") as refused:
+            PypiPublisher().publish(artifact, target("http://127.0.0.1:1/"), context(tmp_path, [], **given))
+        assert named in str(refused.value) and "half" not in str(refused.value)
+
+
+def test_credentials_come_as_one_reference_or_by_name() -> None:
+    where = "publisher t"
+    assert credentials({"default": "forge:pa:ss"}, where=where) == ("forge", "pa:ss")
+    assert credentials({"default": "pypi-AgEIcHlwaS5vcmc"}, where=where) == ("__token__", "pypi-AgEIcHlwaS5vcmc")
+    assert credentials({"username": "u", "password": "p"}, where=where) == ("u", "p")
+    assert credentials({"token": "t"}, where=where) == ("__token__", "t")
+
+
+def test_the_single_reference_form_uploads(pypi_index: Any, python_project: Any, tmp_path: Path) -> None:
+    python_project(tmp_path / "lib", name="acme-single", version="1.0.0")
+    single = f"{pypi_index.username}:{pypi_index.password}"
+    PypiPublisher().publish(produce(tmp_path, "lib"), target(pypi_index.url), context(tmp_path, [], default=single))
+    assert sorted(on_index(pypi_index, "acme_single-")) == [
+        "acme_single-1.0.0-py3-none-any.whl", "acme_single-1.0.0.tar.gz"]
 
 
 def test_an_index_that_is_down_is_retried_then_named(python_project: Any, tmp_path: Path) -> None:
