@@ -105,6 +105,7 @@ def test_first_party_implementations_declare_their_settings() -> None:
         ("publisher", "s3"): "S3TargetSettings",
         ("publisher", "github"): "GithubTargetSettings",
         ("producer", "earthly"): "EarthlyProducerSettings",
+        ("producer", "python"): "PythonBuildSettings",
         ("step_runner", "earthly"): "EarthlyStepSettings",
         ("step_runner", "exec"): "ExecStepSettings",
     }
