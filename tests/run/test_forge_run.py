@@ -20,6 +20,15 @@ import pytest
 Forge = Callable[..., subprocess.CompletedProcess[str]]
 
 
+def make_api_tests_slow(example: Path, commit_change: Callable[..., None]) -> None:
+    """Commit a change that keeps the api's tests running for a minute (a run to interrupt)."""
+    commit_change(
+        example, "services/api/.forge/project.cue",
+        'target: "python3 -m unittest discover -s tests", timeout: "2m"',
+        'target: "python3 -c \\"import time; time.sleep(60)\\"", timeout: "2m"',
+    )
+
+
 def run_listing(forge: Forge) -> list[dict[str, object]]:
     result = forge("runs", "--json")
     assert result.returncode == 0, result.stderr
@@ -115,11 +124,7 @@ def test_cancelling_through_the_api_stops_the_run(
     forge: Forge, example: Path, commit_change: Callable[..., None], platform_api: Any
 ) -> None:
     """The API served by `forge api`, `forge run` pointed at it; DELETE /v1/runs/{id} stops the run."""
-    commit_change(
-        example, "services/api/.forge/project.cue",
-        'target: "python3 -m unittest discover -s tests", timeout: "2m"',
-        'target: "python3 -c \\"import time; time.sleep(60)\\"", timeout: "2m"',
-    )
+    make_api_tests_slow(example, commit_change)
     url, headers = platform_api.url, platform_api.headers
     env = {"FORGE_API__URL": url, "FORGE_API__TOKEN": platform_api.token}
     runner = subprocess.Popen(
@@ -158,11 +163,7 @@ def test_cancelling_through_the_api_stops_the_run(
 def test_ctrl_c_or_sigterm_cancels_the_run_and_records_it(
     forge: Forge, example: Path, commit_change: Callable[..., None], signum: signal.Signals
 ) -> None:
-    commit_change(
-        example, "services/api/.forge/project.cue",
-        'target: "python3 -m unittest discover -s tests", timeout: "2m"',
-        'target: "python3 -c \\"import time; time.sleep(60)\\"", timeout: "2m"',
-    )
+    make_api_tests_slow(example, commit_change)
     runner = subprocess.Popen(
         [str(Path(sys.executable).parent / "forge"), "run", str(example)],
         env=forge.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -197,11 +198,7 @@ def test_a_state_directory_that_is_a_file_is_a_clear_error(forge: Forge, example
 def test_a_second_forge_run_on_one_state_directory_says_why_it_cannot(
     forge: Forge, example: Path, commit_change: Callable[..., None]
 ) -> None:
-    commit_change(
-        example, "services/api/.forge/project.cue",
-        'target: "python3 -m unittest discover -s tests", timeout: "2m"',
-        'target: "python3 -c \\"import time; time.sleep(60)\\"", timeout: "2m"',
-    )
+    make_api_tests_slow(example, commit_change)
     first = subprocess.Popen(
         [str(Path(sys.executable).parent / "forge"), "run", str(example)],
         env=forge.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
