@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,8 @@ class SenderConfig:
     base_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 300.0
     batch: int = 50
+    keep_delivered: timedelta = timedelta(days=7)
+    purge_every_seconds: float = 600.0
 
 
 def backoff(attempts: int, base: float, cap: float) -> float:
@@ -56,6 +59,7 @@ class OutboxSender:
         self.store, self.notifier, self.options = store, notifier, options
         self.config, self.clock = config, clock
         self._wake = asyncio.Event()
+        self._purged_at: float | None = None
 
     def wake(self) -> None:
         """Look at the outbox now instead of at the next poll (called after a state change)."""
@@ -106,12 +110,28 @@ class OutboxSender:
         await self.store.outbox_delivered(message.id, self.clock())
         return True
 
+    async def purge(self) -> int:
+        """Delete the messages delivered longer ago than ``keep_delivered``, in batches."""
+        before, purged = self.clock() - self.config.keep_delivered, 0
+        while (count := await self.store.purge_delivered(before, 1000)) > 0:
+            purged += count
+        if purged:
+            log.info("purged delivered commit statuses", extra={"purged": purged})
+        return purged
+
+    async def _purge_when_due(self) -> None:
+        now = time.monotonic()
+        if self._purged_at is None or now - self._purged_at >= self.config.purge_every_seconds:
+            self._purged_at = now
+            await self.purge()
+
     async def run_forever(self) -> None:
         while True:
             try:
                 async with self.store.outbox_turn() as mine:
                     if mine:
                         await self.deliver_due()
+                        await self._purge_when_due()
             except Exception:  # a database hiccup must not end the sender
                 log.exception("outbox sender pass failed")
             with contextlib.suppress(TimeoutError):
@@ -140,5 +160,6 @@ def sender_from_settings(
             poll_seconds=settings.poll_seconds,
             base_backoff_seconds=settings.min_backoff_seconds,
             max_backoff_seconds=settings.max_backoff_seconds,
+            keep_delivered=timedelta(days=settings.keep_delivered_days),
         ),
     )

@@ -118,6 +118,10 @@ class OutboxStore(Protocol):
     async def outbox_failed(self, message_id: int, error: str, retry_at: datetime) -> None: ...
     async def outbox_pending(self) -> int: ...
 
+    async def purge_delivered(self, before: datetime, limit: int) -> int:
+        """Delete at most ``limit`` messages delivered before ``before``; returns how many went."""
+        ...
+
 
 class Store(
     Reachable, RunStore, ReleaseStore, DeploymentStore, ApprovalStore, OwnerStore, OutboxStore, Protocol

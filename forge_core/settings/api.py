@@ -38,6 +38,9 @@ class NotifierSettings(BaseModel):
         default=1.0, gt=0, description="First retry delay; doubles per attempt."
     )
     max_backoff_seconds: float = Field(default=300.0, gt=0)
+    keep_delivered_days: float = Field(
+        default=7.0, ge=0, description="Delivered statuses are kept this long (an audit trail), then purged."
+    )
 
 
 class ApiSettings(BaseModel):

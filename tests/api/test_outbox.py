@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +17,8 @@ from forge_core.adapters.db.engine import create_engine
 from forge_core.adapters.db.store import SqlStore
 from forge_core.api.app import create_app
 from forge_core.plugin.host import load_plugins
+from forge_core.ports.protocols import NotifierOptions
+from forge_core.services.outbox import OutboxSender, SenderConfig
 from forge_core.settings.database import DatabaseSettings
 
 from .conftest import Api, LocalIssuer, make_settings, new_sha, unique_repo
@@ -125,3 +129,42 @@ def test_one_sender_at_a_time_delivers(database_url: str, tmp_path: Path) -> Non
     assert later  # the turn passes on once released
     # PostgreSQL serves several API replicas: only one sends; SQLite has a single process.
     assert theirs is database_url.startswith("sqlite")
+
+
+def test_delivered_statuses_are_purged_once_kept_long_enough(api: Api, database_url: str, tmp_path: Path) -> None:
+    repository = unique_repo()
+    for _ in range(3):
+        body = {"repository": repository, "commit_sha": new_sha(), "triggered_by": "a"}
+        assert api.post("/v1/runs", json=body).status_code == 201
+
+    class Unused:
+        def send_commit_status(self, status: object, options: object) -> None:
+            raise AssertionError("purging sends nothing")
+
+    async def scenario() -> tuple[int, int, list[int]]:
+        engine = create_engine(DatabaseSettings(url=database_url, state_dir=tmp_path))
+        store = SqlStore(engine)
+        now = datetime.now(UTC)
+        ours = [m for m in await store.claim_outbox(now, 100_000) if m.payload["repository"] == repository]
+        old, recent, _undelivered = sorted(ours, key=lambda m: m.id)
+        await store.outbox_delivered(old.id, now - timedelta(days=8))
+        await store.outbox_delivered(recent.id, now - timedelta(days=1))
+        sender = OutboxSender(store, Unused(), NotifierOptions(), SenderConfig(keep_delivered=timedelta(days=7)))
+        purged = await sender.purge()
+        again = await sender.purge()
+        left = [m.id for m in ours if await _exists(engine, m.id)]
+        await engine.dispose()
+        return purged, again, left
+
+    purged, again, left = asyncio.run(scenario())
+    assert (purged, again) == (1, 0)
+    assert len(left) == 2, "only the status delivered 8 days ago goes; the recent and the undelivered stay"
+
+
+async def _exists(engine: Any, message_id: int) -> bool:
+    from sqlalchemy import select
+
+    from forge_core.adapters.db import models as m
+
+    async with engine.connect() as connection:
+        return (await connection.scalar(select(m.OutboxMessage.id).where(m.OutboxMessage.id == message_id))) is not None

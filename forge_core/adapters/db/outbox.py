@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forge_core.adapters.db import models as m
@@ -76,6 +76,20 @@ class SqlOutbox(SqlDatabase):
                 .where(m.OutboxMessage.id == message_id)
                 .values(attempts=m.OutboxMessage.attempts + 1, **values)
             )
+
+    async def purge_delivered(self, before: datetime, limit: int) -> int:
+        outbox = m.OutboxMessage
+        oldest = (
+            select(outbox.id)
+            .where(outbox.delivered_at.is_not(None), outbox.delivered_at < before)
+            .order_by(outbox.id)
+            .limit(limit)
+        )
+        async with self.transaction() as session:
+            ids = list((await session.execute(oldest)).scalars())
+            if ids:
+                await session.execute(delete(outbox).where(outbox.id.in_(ids)))
+            return len(ids)
 
     async def outbox_pending(self) -> int:
         query = (
