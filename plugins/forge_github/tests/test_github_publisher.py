@@ -393,6 +393,14 @@ def test_a_withdrawn_publish_stops_between_chunks(github: GithubStandIn, tmp_pat
 
     release = github.release(REPO, TAG)
     assert release is not None and all(a["state"] != "uploaded" for a in release["assets"])
+    # the next run deletes what the withdrawn upload left and uploads it whole
+    ctx = ExecutionContext(workdir=tmp_path, secrets={"default": TOKEN})
+    location = GithubReleasePublisher().publish(artifact, target(github), ctx)
+    release = github.release(REPO, TAG)
+    assert release is not None
+    [asset] = release["assets"]
+    assert asset["state"] == "uploaded" and asset["size"] == big.stat().st_size == 8 * 2**20
+    assert location.digest == asset["digest"]
 
 
 def test_plan_contacts_nothing_and_predicts_the_publish(
