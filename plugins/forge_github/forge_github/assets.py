@@ -26,6 +26,8 @@ _PLATFORM = re.compile(r"^([a-z0-9]+)/([a-z0-9_]+)(?:/([a-z0-9]+))?$")
 _ARCHIVE_EXTENSIONS = (".tar.gz", ".tar.xz", ".tar.bz2", ".tar.zst")
 _EXTENSION = re.compile(r"^\.[A-Za-z][A-Za-z0-9]{0,4}$")
 _RELEASE_FIELDS = ("tag", "project", "artifact", "version")
+MAX_ASSET_SIZE = 2**31 - 1
+"""GitHub's limit: each file of a release must be under 2 GiB."""
 _ASSET_FIELDS = (*_RELEASE_FIELDS, "os", "arch")
 
 
@@ -93,6 +95,12 @@ def plan_release(artifact: ProducedArtifact, target: PublishTarget) -> ReleasePl
     for path in artifact.files:
         if not path.is_file():
             raise GithubPublishError(f"{path} is not a file (artifact {artifact.name!r})", where=where)
+        if path.stat().st_size > MAX_ASSET_SIZE:
+            raise GithubPublishError(
+                f"{path.name} of artifact {artifact.name!r} is {path.stat().st_size} bytes: GitHub accepts "
+                "release assets under 2 GiB",
+                where=where,
+            )
         name = _asset_name(path, platforms.get(path.name), settings, values, where)
         assets.append(PlannedAsset(path, name, _content_type(name)))
     names = [a.name for a in assets]

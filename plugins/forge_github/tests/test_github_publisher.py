@@ -19,7 +19,7 @@ from forge_core.sdk import (
     PublishTarget,
     WorkWithdrawn,
 )
-from forge_github.api import GithubCredentialsRefused, GithubUnavailable
+from forge_github.api import GithubCredentialsRefused, GithubPublishError, GithubUnavailable
 from forge_github.assets import UntaggedCommit
 from forge_github.publisher import AssetConflict, GithubReleasePublisher
 from forge_github.testing import GithubStandIn
@@ -461,3 +461,17 @@ def test_two_files_of_one_asset_name_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError, match="several files the asset name x-linux-amd64"):
         GithubReleasePublisher().plan(artifact, publish_to)
+
+
+def test_a_file_of_2_gib_or_more_is_refused_before_contacting_github(
+    github: GithubStandIn, tmp_path: Path, ctx: ExecutionContext
+) -> None:
+    huge = tmp_path / "acmectl"
+    with huge.open("wb") as sparse:
+        sparse.truncate(2**31)  # sparse: no disk, no memory
+    artifact = ProducedArtifact(name="acmectl", type="binary", project="cli", commit=COMMIT, files=(huge,),
+                                metadata={"tag": TAG})
+
+    with pytest.raises(GithubPublishError, match="under 2 GiB"):
+        GithubReleasePublisher().publish(artifact, target(github), ctx)
+    assert github.requests == []
