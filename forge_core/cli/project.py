@@ -91,7 +91,7 @@ def _deploy_problems(document: DiscoveryDocument) -> list[Diagnostic]:
     from forge_core.settings import load_settings
 
     try:
-        return deploy_diagnostics(document, KubernetesRenderer(load_settings().render.kubernetes_version))
+        return deploy_diagnostics(document, KubernetesRenderer(), load_settings().render.kubernetes_version)
     except ForgeError as error:
         fail(error)
 

@@ -225,7 +225,9 @@ class RenderRequest(Model):
 
     ``artifact_references`` (by artifact name) is what references resolve from; ``artifacts``,
     flat strings keyed ``NAME.FIELD`` or ``NAME``, is the older form and is still read where a
-    name has no structured reference.
+    name has no structured reference. ``kubernetes_version`` (``major.minor``; the platform passes
+    its ``render.kubernetes_version`` setting) is the version whose schemas built-in kinds must
+    meet; None leaves it to the renderer.
     """
 
     repository: str
@@ -235,6 +237,7 @@ class RenderRequest(Model):
     artifacts: dict[str, str] = Field(default_factory=dict)
     values: dict[str, Any] = Field(default_factory=dict)
     artifact_references: dict[str, ArtifactReference] = Field(default_factory=dict)
+    kubernetes_version: str | None = None
 
 
 class RenderedResources(Model):

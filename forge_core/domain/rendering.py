@@ -25,6 +25,7 @@ import yaml
 
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.manifest_schemas import ManifestSchemas
+from forge_core.domain.manifest_schemas import kubernetes_version as supported_version
 from forge_core.domain.models import ArtifactReference, Model, RenderedResources, RenderRequest
 
 ARTIFACT_REFERENCE = re.compile(r"^@artifact\((?P<name>[A-Za-z0-9_.-]+)\)(?:\.(?P<field>[A-Za-z0-9_]+))?$")
@@ -148,9 +149,21 @@ class KubernetesRenderer:
     """
 
     def __init__(self, kubernetes_version: str | None = None, *, schemas: Iterable[dict[str, Any]] = ()):
-        self.schemas = ManifestSchemas(kubernetes_version, schemas)
+        self._extra = tuple(schemas)
+        self.schemas = ManifestSchemas(kubernetes_version, self._extra)
+        self._by_version = {self.schemas.version: self.schemas}
+
+    def schemas_for(self, version: str | None) -> ManifestSchemas:
+        """The schemas of ``version`` (None: the renderer's own); an unsupported one is an error."""
+        if version is None:
+            return self.schemas
+        wanted = supported_version(version)
+        if wanted not in self._by_version:
+            self._by_version[wanted] = ManifestSchemas(wanted, self._extra)
+        return self._by_version[wanted]
 
     def render(self, request: RenderRequest) -> RenderedResources:
+        schemas = self.schemas_for(request.kubernetes_version)
         resources = request.resources.get("resources", request.resources)
         items = list(resources.values()) if isinstance(resources, dict) else list(resources)
         artifacts = Artifacts(request.artifact_references, request.artifacts)
@@ -165,7 +178,7 @@ class KubernetesRenderer:
             manifest = _resolve(item, artifacts, "", found)
             if not isinstance(manifest.get("metadata"), dict) or not isinstance(manifest["metadata"].get("name"), str):
                 found.append(("metadata.name", "a resource needs a name (a string)"))
-            found += [(v.path, v.message) for v in self.schemas.violations(manifest)]
+            found += [(v.path, v.message) for v in schemas.violations(manifest)]
             problems += [RenderProblem(index=index, resource=_identity(item), path=p, message=m) for p, m in found]
             manifests.append(manifest)
         if not problems:

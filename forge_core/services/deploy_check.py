@@ -22,7 +22,9 @@ def placeholder_reference(repository: str, project: str, artifact: str) -> Artif
     )
 
 
-def deploy_diagnostics(document: DiscoveryDocument, renderer: KubernetesRenderer) -> list[Diagnostic]:
+def deploy_diagnostics(
+    document: DiscoveryDocument, renderer: KubernetesRenderer, kubernetes_version: str | None = None
+) -> list[Diagnostic]:
     """One diagnostic per problem in any project's deploy resources, at its project.cue."""
     found: list[Diagnostic] = []
     repository = document.event.repository
@@ -37,6 +39,7 @@ def deploy_diagnostics(document: DiscoveryDocument, renderer: KubernetesRenderer
             resources={"resources": list(plan.resources)},
             artifact_references={a.spec.name: placeholder_reference(repository, name, a.spec.name)
                                  for a in plan.artifacts},
+            kubernetes_version=kubernetes_version,
         )
         try:
             renderer.render(request)

@@ -4,6 +4,7 @@ every problem reported at once, YAML that reads back as the same data."""
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 import pytest
@@ -224,10 +225,13 @@ def test_a_platform_kind_the_platform_does_not_define_is_refused() -> None:
 
 
 def test_a_kind_with_a_schema_given_to_the_renderer_is_validated() -> None:
+    # How a plugin adds kinds: it registers a renderer of its own, the core's with more schemas.
+    from forge_core import sdk
+
     schema = {"type": "object", "required": ["spec"], "properties": {
         "apiVersion": {"const": "acme.io/v1"}, "kind": {"const": "Widget"},
         "spec": {"type": "object", "properties": {"size": {"type": "integer"}}, "additionalProperties": False}}}
-    renderer = KubernetesRenderer(schemas=[schema])
+    renderer = functools.partial(sdk.KubernetesRenderer, schemas=[schema])()
     widget = {"apiVersion": "acme.io/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 3}}
     assert renderer.render(request([widget])).manifests[0]["spec"] == {"size": 3}
     widget["spec"] = {"size": "big"}
@@ -299,3 +303,16 @@ def test_a_field_newer_than_the_configured_version_is_refused() -> None:
     assert problems([deployment], KubernetesRenderer("1.26")) == [
         (0, "Deployment/web", "spec.template.spec.containers[0].resizePolicy", "unknown field (not in the schema)"),
     ]
+
+
+def test_the_request_names_the_kubernetes_version() -> None:
+    deployment = apps_deployment()
+    deployment["spec"]["template"]["spec"]["containers"][0]["resizePolicy"] = [
+        {"resourceName": "cpu", "restartPolicy": "NotRequired"}]
+    renderer = KubernetesRenderer("1.33")
+    older = request([deployment]).model_copy(update={"kubernetes_version": "1.26"})
+    with pytest.raises(RenderError, match=r"containers\[0\].resizePolicy: unknown field"):
+        renderer.render(older)
+    assert renderer.render(request([deployment])).manifests
+    with pytest.raises(UnsupportedKubernetesVersion, match=r"'1\.99' is not supported"):
+        renderer.render(request([deployment]).model_copy(update={"kubernetes_version": "1.99"}))
