@@ -190,7 +190,9 @@ class KubernetesRenderer:
                 details={"project": request.project, "problems": [p.model_dump() for p in problems]},
                 problems=problems,
             )
-        ordered = sorted(manifests, key=lambda m: (m["kind"], str(m["metadata"]["name"])))
+        # as the CMP orders a release's resources (forge_core.domain.resources): kind, name, namespace
+        ordered = sorted(manifests, key=lambda m: (m["kind"], m["metadata"]["name"],
+                                                   str(m["metadata"].get("namespace") or "")))
         return RenderedResources(manifests=tuple(ordered), text=dump_manifests(ordered))
 
 

@@ -119,9 +119,13 @@ def test_the_example_renders_with_its_image_pinned_and_reads_back_as_the_same_da
 
 
 def test_same_input_same_bytes_whatever_the_order_of_the_resources() -> None:
-    first = KubernetesRenderer().render(request([*EXAMPLE, SERVICE, CONFIG_MAP, apps_deployment()])).text
-    again = KubernetesRenderer().render(request([apps_deployment(), CONFIG_MAP, *reversed(EXAMPLE), SERVICE])).text
+    elsewhere = copy.deepcopy(SERVICE)
+    elsewhere["metadata"]["namespace"] = "other"
+    first = KubernetesRenderer().render(request([*EXAMPLE, SERVICE, elsewhere, CONFIG_MAP, apps_deployment()])).text
+    again = KubernetesRenderer().render(
+        request([apps_deployment(), elsewhere, CONFIG_MAP, *reversed(EXAMPLE), SERVICE])).text
     assert first == again
+    assert first.index("name: web\nspec:") < first.index("namespace: other")
 
 
 def test_tracking_digest_uri_and_metadata_fields_resolve() -> None:
