@@ -22,6 +22,7 @@ from forge_core.domain.errors import (
 )
 from forge_core.domain.logs import CONTINUATION, read_output
 from forge_core.domain.models import (
+    ArtifactReference,
     ArtifactSpec,
     CommitStatus,
     DeploymentInfo,
@@ -63,6 +64,7 @@ from forge_core.domain.oci import (
     parse_reference,
 )
 from forge_core.domain.plugin_settings import SettingsModel
+from forge_core.domain.rendering import KubernetesRenderer, RenderError, RenderProblem
 from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
@@ -94,6 +96,7 @@ from forge_core.settings.oci import OciSettings
 
 __all__ = [
     "CONTINUATION",
+    "ArtifactReference",
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
     "CommitStatus",
@@ -112,6 +115,7 @@ __all__ = [
     "JobHandlerRegistrar",
     "JobResult",
     "JobStatus",
+    "KubernetesRenderer",
     "LayoutReference",
     "Manifest",
     "NotImplementedInThisVersion",
@@ -140,6 +144,8 @@ __all__ = [
     "RegistryReference",
     "ReleaseInfo",
     "ReleaseTrigger",
+    "RenderError",
+    "RenderProblem",
     "RenderRequest",
     "RenderedResources",
     "Renderer",

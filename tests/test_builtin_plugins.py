@@ -104,25 +104,26 @@ def test_renderer_resolves_artifact_references_and_orders_manifests() -> None:
     resources = [
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "api"}},
         {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
             "metadata": {"name": "api"},
-            "spec": {"containers": [{"image": "@artifact(api-image).image"}], "note": "@artifact is fine here"},
+            "data": {"image": "@artifact(api-image).image", "note": "@artifact is fine here"},
         },
     ]
     rendered = KubernetesRenderer().render(request(resources, {"api-image": "registry.local/acme/api:sha-" + SHA}))
-    assert [m["kind"] for m in rendered.manifests] == ["Deployment", "Service"]
+    assert [m["kind"] for m in rendered.manifests] == ["ConfigMap", "Service"]
     documents = list(yaml.safe_load_all(rendered.text))
-    assert documents[0]["spec"]["containers"][0]["image"] == "registry.local/acme/api:sha-" + SHA
-    assert documents[0]["spec"]["note"] == "@artifact is fine here"
+    assert documents[0]["data"]["image"] == "registry.local/acme/api:sha-" + SHA
+    assert documents[0]["data"]["note"] == "@artifact is fine here"
 
 
 def test_renderer_names_the_unknown_artifact_and_where() -> None:
-    resources = [{"apiVersion": "v1", "kind": "Pod", "spec": {"image": "@artifact(web)"}}]
+    resources = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"i": "@artifact(web)"}}]
     with pytest.raises(RenderError) as raised:
         KubernetesRenderer().render(request(resources, {"api": "x"}))
-    assert "unknown artifact 'web'; known: api" in str(raised.value)
-    assert raised.value.where == "deploy.resources[0].spec.image"
+    (problem,) = raised.value.problems
+    assert problem.message == "reference to unknown artifact 'web'; known: api"
+    assert (problem.index, problem.resource, problem.path) == (0, "ConfigMap/c", "data.i")
 
 
 def test_renderer_refuses_a_resource_without_kind() -> None:

@@ -11,6 +11,7 @@ import typer
 from forge_core.cli.common import fail, settings_and_plugins
 
 if TYPE_CHECKING:
+    from forge_core.domain.config import Diagnostic
     from forge_core.domain.models import SourceEvent
     from forge_core.domain.plan import DiscoveryDocument
 
@@ -71,6 +72,7 @@ def validate(
 
     document = _discover(path, commit, None, None, working_tree=commit is None)
     errors = [d for d in document.diagnostics if not d.file.startswith("refs/")]
+    errors += _deploy_problems(document)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     for diagnostic in errors:
         console.print(f"[bold red]error:[/] {diagnostic}", markup=True)
@@ -79,6 +81,19 @@ def validate(
         raise typer.Exit(2)
     names = ", ".join(p.project.name for p in document.projects)
     Console(highlight=False).print(f"ok: repo.cue and {len(document.projects)} project(s) valid ({names})")
+
+
+def _deploy_problems(document: DiscoveryDocument) -> list[Diagnostic]:
+    """Deploy resources rendered with placeholder artifact references, to catch schema errors now."""
+    from forge_core.domain.errors import ForgeError
+    from forge_core.domain.rendering import KubernetesRenderer
+    from forge_core.services.deploy_check import deploy_diagnostics
+    from forge_core.settings import load_settings
+
+    try:
+        return deploy_diagnostics(document, KubernetesRenderer(), load_settings().render.kubernetes_version)
+    except ForgeError as error:
+        fail(error)
 
 
 def discover(

@@ -208,8 +208,27 @@ class JobResult(Model):
     error: str | None = None
 
 
+class ArtifactReference(Model):
+    """What a release knows of one artifact, for the ``#artifact["NAME"].FIELD`` references.
+
+    ``published`` lists its published locations, the primary (the artifact's first publisher)
+    first; ``tracking`` is its tracking image and ``tracking_digest`` that image's manifest digest.
+    """
+
+    published: tuple[PublishedLocation, ...] = ()
+    tracking: str | None = None
+    tracking_digest: str | None = None
+
+
 class RenderRequest(Model):
-    """A project's deploy resources and what they reference, to be turned into manifests."""
+    """A project's deploy resources and what they reference, to be turned into manifests.
+
+    ``artifact_references`` (by artifact name) is what references resolve from; ``artifacts``,
+    flat strings keyed ``NAME.FIELD`` or ``NAME``, is the older form and is still read where a
+    name has no structured reference. ``kubernetes_version`` (``major.minor``; the platform passes
+    its ``render.kubernetes_version`` setting) is the version whose schemas built-in kinds must
+    meet; None leaves it to the renderer.
+    """
 
     repository: str
     project: str
@@ -217,6 +236,8 @@ class RenderRequest(Model):
     resources: dict[str, Any]
     artifacts: dict[str, str] = Field(default_factory=dict)
     values: dict[str, Any] = Field(default_factory=dict)
+    artifact_references: dict[str, ArtifactReference] = Field(default_factory=dict)
+    kubernetes_version: str | None = None
 
 
 class RenderedResources(Model):

@@ -30,6 +30,7 @@ from forge_core.settings.database import DEFAULT_STATE_DIR, DatabaseSettings
 from forge_core.settings.git import GitSettings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.oci import OciSettings
+from forge_core.settings.render import RenderSettings
 from forge_core.settings.secrets import SecretsSettings
 from forge_core.settings.storage import StorageSettings
 from forge_core.settings.worker import WorkerSettings
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     oci: OciSettings = Field(default_factory=OciSettings)
+    render: RenderSettings = Field(default_factory=RenderSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:

@@ -107,3 +107,24 @@ def test_validate_reports_a_mistyped_publisher_setting_at_its_line(forge, exampl
         "expected one of: aliases, insecure, mountFrom, namespace, registry, repository"
     ) in result.stderr
     assert "1 error(s)" in result.stderr
+
+
+def test_validate_renders_deploy_resources_and_names_each_schema_error(forge, example: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    project = example / "services/api/.forge/project.cue"
+    text = project.read_text()
+    text = text.replace("replicas: 2", 'replicas: "two"').replace('hostname: "orders"', 'hostname: "orders"\n'
+                                                                  "\t\t\tcolour:   \"blue\"")
+    project.write_text(text)
+    result = forge("validate", str(example))
+    assert result.exit_code == 2, result.output
+    assert ("services/api/.forge/project.cue: deploy.resources[0] (Deployment/api) spec.replicas: "
+            "'two' is not of type 'integer'") in result.stderr
+    assert ("services/api/.forge/project.cue: deploy.resources[1] (Network/api) spec.colour: "
+            "unknown field (not in the schema)") in result.stderr
+    assert "2 error(s)" in result.stderr
+    monkeypatch.setenv("FORGE_RENDER__KUBERNETES_VERSION", "1.2")
+    unsupported = forge("validate", str(example))
+    assert unsupported.exit_code == 2
+    assert "FORGE_RENDER__KUBERNETES_VERSION: Value error, Kubernetes version '1.2' is not supported" in \
+        unsupported.stderr
