@@ -1,23 +1,41 @@
+from pathlib import Path
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
-from forge_core.sdk import Family
+from forge_core.sdk import Family, StepSpec
 from forge_core.testing import PluginHost
 from forge_core.testing.contracts import ProducerContract, StepRunnerContract
+from forge_earthly.testing import EarthlyStandin
 
 
 class TestEarthlyStepRunner(StepRunnerContract):
     plugin_id = "forge_earthly"
     distribution = "catalyst-forge-earthly"
     names = ("earthly",)
-    implemented = False
+
+    @pytest.fixture(autouse=True)
+    def _standin(self, earthly_standin: EarthlyStandin) -> None:
+        self.standin = earthly_standin
+
+    def step(self, name: str, tmp_path: Path) -> StepSpec:
+        self.standin.script(tmp_path, {"test": {"print": ["ok"]}})
+        return StepSpec(name="contract", action=name, target="+test")
 
 
 class TestEarthlyProducer(ProducerContract):
     plugin_id = "forge_earthly"
     distribution = "catalyst-forge-earthly"
     names = ("earthly",)
-    implemented = False
+
+    @pytest.fixture(autouse=True)
+    def _standin(self, earthly_standin: EarthlyStandin) -> None:
+        self.standin = earthly_standin
+
+    def producer_settings(self, name: str, tmp_path: Path) -> dict[str, Any]:
+        self.standin.script(tmp_path / "demo", {"docker": {"image": {"files": {"app/hello": "hi"}}}})
+        return {"target": "+docker"}
 
 
 def test_earthly_producer_makes_containers_binaries_archives_and_python_packages(
