@@ -1,7 +1,9 @@
 """The ``earthly`` step runner: runs a step's Earthly target (``target``, e.g. ``+test`` or
 ``./sub+lint``) in the project's folder, once per platform of its ``settings``, with the step's
-``retries`` and ``secrets`` (masked in every log line). The step fails when any platform fails,
-and its message names every failed platform. The shorter of the step's and the context's timeout
+``secrets`` (masked in every log line). The step fails when any platform fails, and its message
+names every failed platform. The step's ``retries`` are applied by the core's CI handler, which
+runs the whole step again (for every step runner); running them here too would multiply the
+attempts, so each call runs each platform once. The shorter of the step's and the context's timeout
 bounds the whole step; on it, or on ``stop``, the running process group is killed."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from forge_core.sdk import (
     ExecutionContext,
     ProjectRef,
     StepOutcome,
+    StepRetries,
     StepSpec,
     StepStatus,
 )
@@ -48,7 +51,7 @@ class EarthlyStepRunner:
             return StepOutcome(status=StepStatus.FAILED, message=message, duration_seconds=time.monotonic() - started)
         limit = _limit(step, ctx)
         deadline = started + limit if limit else None
-        runs = run_platforms(invocation, settings.platforms, ctx=ctx, env=env, retries=step.retries,
+        runs = run_platforms(invocation, settings.platforms, ctx=ctx, env=env, retries=StepRetries(),
                              deadline=deadline)
         duration = time.monotonic() - started
         last = runs[-1].last

@@ -84,15 +84,51 @@ def test_a_failed_platform_fails_the_artifact_naming_it(tmp_path: Path, earthly_
     assert "linux/amd64:" not in str(raised.value)
 
 
-def test_producer_retries_and_secrets(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
-    earthly_standin.script(project(tmp_path), {"binary": {"artifacts": {"b": "x"}, "fail_first": 1,
-                                                          "fail_text": "429 Too Many Requests"}})
-    artifact = produce(tmp_path, "binary", {"target": "+binary", "retries": {"attempts": 1, "delay": 0,
-                                                                            "filters": ["Too Many"]}},
-                       secrets={"TOKEN": "a,b=c"})
+def retried(tmp_path: Path, earthly_standin: EarthlyStandin, spec: dict[str, Any], retries: dict[str, Any],
+            platforms: list[str] | None = None) -> tuple[Any, list[dict[str, Any]]]:
+    earthly_standin.script(project(tmp_path), {"binary": {"artifacts": {"b": "x"}, **spec}})
+    settings = {"target": "+binary", "retries": {"delay": 0, **retries}, "platforms": platforms or []}
+    try:
+        result: Any = produce(tmp_path, "binary", settings, secrets={"TOKEN": "a,b=c"})
+    except ForgeError as error:
+        result = error
+    return result, earthly_standin.calls(project(tmp_path))
+
+
+def test_retries_without_filters_retry_any_failure(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
+    artifact, calls = retried(tmp_path, earthly_standin, {"fail_first": 2, "fail_text": "flaky"}, {"attempts": 2})
     assert [f.name for f in artifact.files] == ["b"]
-    calls = earthly_standin.calls(project(tmp_path))
-    assert [c["attempt"] for c in calls] == [1, 2] and calls[1]["secrets"] == {"TOKEN": "a,b=c"}
+    assert [c["attempt"] for c in calls] == [1, 2, 3] and calls[-1]["secrets"] == {"TOKEN": "a,b=c"}
+
+
+def test_retries_stop_when_attempts_run_out(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
+    error, calls = retried(tmp_path, earthly_standin, {"fail_first": 5, "fail_text": "flaky"}, {"attempts": 1})
+    assert isinstance(error, ForgeError) and "after 2 attempts" in str(error) and len(calls) == 2
+
+
+def test_filters_retry_only_matching_output(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
+    artifact, calls = retried(tmp_path, earthly_standin, {"fail_first": 1, "fail_text": "429 Too Many Requests"},
+                              {"attempts": 3, "filters": ["Too Many"]})
+    assert not isinstance(artifact, ForgeError) and len(calls) == 2
+
+
+def test_filters_that_do_not_match_fail_at_once(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
+    error, calls = retried(tmp_path, earthly_standin, {"fail_first": 1, "fail_text": "assertion failed"},
+                           {"attempts": 3, "filters": ["Too Many"]})
+    assert isinstance(error, ForgeError) and "assertion failed" in str(error) and len(calls) == 1
+
+
+def test_empty_output_is_a_hard_failure_never_retried(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
+    error, calls = retried(tmp_path, earthly_standin, {"silent": True, "exit": 1}, {"attempts": 3})
+    assert isinstance(error, ForgeError) and "printed nothing" in str(error) and len(calls) == 1
+
+
+def test_only_the_failing_platform_is_retried(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
+    spec = {"platforms": {"linux/arm64": {"fail_first": 1, "fail_text": "flaky"}}}
+    artifact, calls = retried(tmp_path, earthly_standin, spec, {"attempts": 1}, ["linux/amd64", "linux/arm64"])
+    assert len(artifact.files) == 2
+    assert [(c["platform"], c["attempt"]) for c in calls] == [("linux/amd64", 1), ("linux/arm64", 1),
+                                                              ("linux/arm64", 2)]
 
 
 def _layout(artifact: Any) -> LayoutReference:
