@@ -46,7 +46,7 @@ class EarthlyStepRunner:
                 allow_privileged=settings.allow_privileged, ci=settings.ci,
             )
         except (ConfigurationError, ValidationError) as error:
-            message = f"{where}: {error}"
+            message = str(error) if isinstance(error, ConfigurationError) else f"{where}: {error}"
             ctx.log(message)
             return StepOutcome(status=StepStatus.FAILED, message=message, duration_seconds=time.monotonic() - started)
         limit = _limit(step, ctx)
