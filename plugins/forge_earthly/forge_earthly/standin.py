@@ -12,6 +12,7 @@ folder. What each target does comes from ``earthly-standin.json`` beside that Ea
         "fail_first": 2, "fail_text": "connection reset",   # attempts 1-2 print it and exit 1
         "silent": true,                 # print nothing at all, exit with "exit"
         "sleep": 30,                    # seconds to sleep before finishing (timeouts)
+        "child": true,                  # start a 'sleep' child first, its pid in standin-child.pid
         "print_secrets": true,          # print 'secret ID=value' for each --secret (masking tests)
         "artifacts": {"bin/tool": "content for {platform}"},   # written into <dest> (artifact form)
         "image": {"files": {"app/hello": "hi"}, "format": "tar", "path": "image.tar"},
@@ -145,6 +146,11 @@ def run(argv: list[str]) -> int:
               "artifact": options.get("artifact"), "dest": options.get("dest"), "attempt": attempt}
     with calls.open("a") as file:
         file.write(json.dumps(record) + "\n")
+    if spec.get("child"):  # a helper process, as BuildKit's are: a kill must reach it too
+        import subprocess
+
+        child = subprocess.Popen(["sleep", "60"])
+        (folder / "standin-child.pid").write_text(str(child.pid))
     return build(spec, target_ref, platform, options, secrets, attempt)
 
 

@@ -93,13 +93,26 @@ def test_secrets_reach_earthly_intact_through_the_environment_and_are_masked(
     assert any("secret API_TOKEN=" in line for line in lines)
 
 
-def test_timeout_kills_the_run(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
-    earthly_standin.script(project(tmp_path), {"test": {"print": ["working"], "sleep": 30}})
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"  # a killed child not yet reaped by init is gone too
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
+    earthly_standin.script(project(tmp_path), {"test": {"print": ["working"], "sleep": 30, "child": True}})
     started = time.monotonic()
-    outcome, _ = run(tmp_path, timeout=timedelta(seconds=1), retries=StepRetries(attempts=3, delay=timedelta(0)))
+    outcome, _ = run(tmp_path, timeout=timedelta(seconds=1), settings={"platforms": ["linux/amd64", "linux/arm64"]})
     assert outcome.status is StepStatus.TIMED_OUT and "timed out after 1 s" in outcome.message
     assert time.monotonic() - started < 10
-    assert len(earthly_standin.calls(project(tmp_path))) == 1  # a timeout is not retried
+    assert len(earthly_standin.calls(project(tmp_path))) == 1  # no time left for the other platform
+    child = int((project(tmp_path) / "standin-child.pid").read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child), "the stand-in's child survived the timeout"
 
 
 def test_stop_cancels_the_run(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
