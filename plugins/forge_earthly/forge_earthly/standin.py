@@ -15,7 +15,9 @@ folder. What each target does comes from ``earthly-standin.json`` beside that Ea
         "child": true,                  # start a 'sleep' child first, its pid in standin-child.pid
         "print_secrets": true,          # print 'secret ID=value' for each --secret (masking tests)
         "artifacts": {"bin/tool": "content for {platform}"},   # written into <dest> (artifact form)
-        "image": {"files": {"app/hello": "hi"}, "format": "tar", "path": "image.tar"},
+        "image": {"files": {"app/hello": "hi"}, "format": "tar", "path": "image.tar",
+                  "platform": "linux/amd64"},  # format: tar | dir | docker-archive; platform: the
+                                               # one it claims (default: --platform)
         "platforms": {"linux/arm64": {"exit": 1}}             # overrides for one --platform
     }}}
 
@@ -189,7 +191,8 @@ def build(spec: dict[str, Any], target: str, platform: str | None, options: dict
         if "image" in spec:
             image = spec["image"]
             out = dest / image.get("path", "image.tar")
-            write_image(out, image.get("files", {}), platform or "linux/amd64", image.get("format", "tar"))
+            claimed = image.get("platform") or platform or "linux/amd64"
+            write_image(out, image.get("files", {}), claimed, image.get("format", "tar"))
             print(f"Artifact {target}/{out.name} output as {out}")
     print("========================== Earthly Build  SUCCESS ==========================")
     return 0
@@ -229,6 +232,15 @@ def write_image(out: Path, files: dict[str, str], platform: str, form: str) -> N
     root = blob(json.dumps(manifest).encode(), manifest_type)
     entries = {**blobs, "oci-layout": b'{"imageLayoutVersion":"1.0.0"}',
                "index.json": json.dumps({"schemaVersion": 2, "manifests": [root]}).encode()}
+    if form == "docker-archive":  # what `docker save` writes: manifest.json, config, layer tars
+        config_bytes = json.dumps(config, sort_keys=True).encode()
+        config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
+        layer_name = hashlib.sha256(layer_tar).hexdigest() + "/layer.tar"
+        listing = [{"Config": config_name, "RepoTags": ["standin:latest"], "Layers": [layer_name]}]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(_tar({"manifest.json": json.dumps(listing).encode(), config_name: config_bytes,
+                              layer_name: layer_tar}))
+        return
     if form == "dir":
         for name, data in entries.items():
             (out / name).parent.mkdir(parents=True, exist_ok=True)

@@ -171,7 +171,24 @@ def test_container_platforms_become_one_index_with_a_stable_digest(
     assert (picked["Os"], picked["Architecture"], picked["Digest"]) == ("linux", "arm64", first.digest)
 
 
-def test_container_that_saves_a_docker_archive_is_refused(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
-    earthly_standin.script(project(tmp_path), {"docker": {"artifacts": {"image.tar": "not a tar"}}})
+def test_container_from_a_docker_archive(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
+    earthly_standin.script(project(tmp_path), {"docker": {"image": {"files": {"app/x": "1"},
+                                                                    "format": "docker-archive"}}})
+    first = produce(tmp_path, "container", {"target": "+docker", "platforms": ["linux/amd64"]})
+    second = produce(tmp_path, "container", {"target": "+docker", "platforms": ["linux/amd64"]})
+    assert first.digest == second.digest
+    reference = _layout(first)
+    done = subprocess.run(["skopeo", "inspect", f"oci:{reference.path}:latest"], capture_output=True, text=True,
+                          check=True)
+    assert (json.loads(done.stdout)["Digest"], json.loads(done.stdout)["Architecture"]) == (first.digest, "amd64")
+
+
+def test_container_saved_wrong_is_refused_naming_why(tmp_path: Path, earthly_standin: EarthlyStandin) -> None:
+    earthly_standin.script(project(tmp_path), {
+        "junk": {"artifacts": {"image.tar": "not a tar"}},
+        "arm": {"image": {"files": {"a": "1"}, "platform": "linux/arm64"}},
+    })
     with pytest.raises(ForgeError, match=r"image\.tar is not a tar of an OCI image layout"):
-        produce(tmp_path, "container", {"target": "+docker"})
+        produce(tmp_path, "container", {"target": "+junk"})
+    with pytest.raises(ForgeError, match="the image saved for linux/amd64 is built for linux/arm64"):
+        produce(tmp_path, "container", {"target": "+arm", "platforms": ["linux/amd64", "linux/arm64"]})
