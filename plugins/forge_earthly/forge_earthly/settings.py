@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from forge_core.sdk import SettingsModel, StepRetries
+from forge_core.sdk import SettingsModel, StepRetries, parse_duration
 
 EARTHLY_TARGET = r"^\S*\+[A-Za-z][A-Za-z0-9._-]*$"
 """``+name`` in the project's Earthfile, or ``<path or remote>+name``."""
@@ -66,8 +66,17 @@ class EarthlyProducerSettings(EarthlyInvocation):
     archive_path: str | None = Field(None, min_length=1, description="archive: the file the target saves")
     format: Literal["tar.gz", "tgz", "zip", "tar"] | None = Field(None, description="archive: its format")
     retries: StepRetries = Field(
-        default_factory=StepRetries, description="When a failed run goes again (attempts, delay, filters)"
+        default_factory=StepRetries,
+        description="When a failed platform's run goes again: attempts, delay (a duration, '10s'), filters",
     )
+
+    @field_validator("retries", mode="before")
+    @classmethod
+    def _delay(cls, retries: object) -> object:
+        # written in CUE as a step's retries are: the delay is a duration such as "30s"
+        if isinstance(retries, dict) and isinstance(retries.get("delay"), str):
+            return {**retries, "delay": parse_duration(retries["delay"])}
+        return retries
 
 
 class EarthlyStepSettings(EarthlyInvocation):

@@ -61,3 +61,13 @@ def test_earthly_step_settings_type_args_and_platforms(forge_installed_host: Plu
     assert (settings.args, settings.platforms) == ({"VERSION": "1"}, ["linux/amd64"])
     with pytest.raises(ValidationError):
         schema.model_validate({"args": ["VERSION=1"]})
+
+
+def test_earthly_producer_retries_take_a_cue_duration(forge_installed_host: PluginHost) -> None:
+    schema = forge_installed_host.get(Family.PRODUCER, "earthly").options["settings"]
+    settings = schema.model_validate({"target": "+a", "retries": {"attempts": 2, "delay": "1m30s",
+                                                                  "filters": ["reset"]}})
+    assert (settings.retries.attempts, settings.retries.delay.total_seconds()) == (2, 90)
+    for wrong in ({"delay": "soon"}, {"filters": ["("]}, {"attempts": -1}):
+        with pytest.raises(ValidationError):
+            schema.model_validate({"target": "+a", "retries": wrong})
