@@ -61,6 +61,8 @@ class EarthlyProducer:
             secrets=secret_ids(ctx.secrets, where=where), config=settings.config,
             allow_privileged=settings.allow_privileged, ci=settings.ci,
         )
+        if ctx.stop.is_set():
+            raise WorkWithdrawn("earthly withdrawn before it started", where=where)
         out = (ctx.workdir / OUTPUT_ROOT / project.name / spec.name).resolve()
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
@@ -71,8 +73,6 @@ class EarthlyProducer:
             return folder
 
         deadline = time.monotonic() + ctx.timeout if ctx.timeout else None
-        if ctx.stop.is_set():
-            raise WorkWithdrawn("earthly withdrawn before it started", where=where)
         runs = run_platforms(invocation, settings.platforms, ctx=ctx, env=env, retries=settings.retries,
                              deadline=deadline, artifact_dest=dest)
         _check(runs, target, ctx, where)
