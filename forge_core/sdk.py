@@ -11,6 +11,7 @@ A publisher that copies images opens the target registry itself with :func:`open
 """
 
 from forge_core.adapters.oci import open_store
+from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import (
     ConfigurationError,
     ForgeError,
@@ -171,6 +172,7 @@ __all__ = [
     "hookimpl",
     "mask_secrets",
     "open_store",
+    "parse_duration",
     "parse_reference",
     "read_output",
 ]

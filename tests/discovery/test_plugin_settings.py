@@ -99,8 +99,8 @@ def test_producer_settings_unknown_missing_and_mistyped(discover, make_repo) -> 
     found = {(line, message.split(": ", 1)[1]) for _, line, _, message in messages(discover(repo))}
     assert found == {
         (6, "settings.target: required field is missing"),
-        (7, "settings.imageref: unknown field; expected one of: arch, archivePath, args, binaryPath, format, "
-            "imageRef, os, platforms, target"),
+        (7, "settings.imageref: unknown field; expected one of: allowPrivileged, arch, archivePath, args, binary, "
+            "binaryPath, ci, config, format, imagePath, imageRef, os, platforms, retries, target"),
         (8, "settings.os: input should be a valid string (got an integer)"),
     }
     assert all(m.startswith("producer 'earthly' (plugin forge_earthly) of artifact 'api': ")

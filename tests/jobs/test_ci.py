@@ -127,13 +127,13 @@ def test_a_step_runner_that_raises_fails_its_step_with_the_plugins_error(
     make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore,
     recorder: RecordingRecorder, monorepo: tuple[Path, str],
 ) -> None:
-    """The StepRunner contract on this path: the Earthly runner (not implemented yet) and an
-    action nobody registered both fail the step, with the reason in its log."""
+    """The StepRunner contract on this path: the Earthly runner given a target with no Earthfile
+    and an action nobody registered both fail the step, with the reason in its log."""
     repo, commit = monorepo
     job = ci_job(repo, commit, [("build", "earthly", "+build")])
     result = dispatch(make_worker, settings, storage, job)
-    assert result.status is JobStatus.FAILED and "forge_earthly" in (result.error or "")
-    assert "not implemented in this version" in storage.read_bytes(log_key("run-ci", "t1", "t1-s0")).decode()
+    assert result.status is JobStatus.FAILED and "no Earthfile in api/" in (result.error or "")
+    assert "no Earthfile in api/" in storage.read_bytes(log_key("run-ci", "t1", "t1-s0")).decode()
 
     unknown = ci_job(repo, commit, [("build", "nope", "x")], task_id="t2")
     result = dispatch(make_worker, settings, storage, unknown)
