@@ -11,6 +11,7 @@ A publisher that copies images opens the target registry itself with :func:`open
 """
 
 from forge_core.adapters.oci import open_store
+from forge_core.adapters.oci.archive import LayerEntry, WrittenLayer, write_layer
 from forge_core.domain.errors import (
     ConfigurationError,
     ForgeError,
@@ -48,6 +49,8 @@ from forge_core.domain.models import (
     TriggerSpec,
 )
 from forge_core.domain.oci import (
+    IMAGE_CONFIG,
+    LAYER_TAR_GZIP,
     Descriptor,
     FetchedManifest,
     Index,
@@ -58,6 +61,7 @@ from forge_core.domain.oci import (
     OciError,
     OciNotFound,
     OciUnavailable,
+    Platform,
     RegistryCredentials,
     RegistryReference,
     parse_reference,
@@ -93,6 +97,8 @@ from forge_core.ports.protocols import (
 from forge_core.settings.oci import OciSettings
 
 __all__ = [
+    "IMAGE_CONFIG",
+    "LAYER_TAR_GZIP",
     "CONTINUATION",
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
@@ -111,6 +117,7 @@ __all__ = [
     "JobHandler",
     "JobHandlerRegistrar",
     "JobResult",
+    "LayerEntry",
     "JobStatus",
     "LayoutReference",
     "Manifest",
@@ -126,6 +133,7 @@ __all__ = [
     "OciStore",
     "OciUnavailable",
     "PipelineRunInfo",
+    "Platform",
     "PluginError",
     "PluginLoadError",
     "ProducedArtifact",
@@ -162,9 +170,11 @@ __all__ = [
     "TriggerRegistrar",
     "TriggerSpec",
     "WorkWithdrawn",
+    "WrittenLayer",
     "hookimpl",
     "mask_secrets",
     "open_store",
     "parse_reference",
     "read_output",
+    "write_layer",
 ]
