@@ -97,9 +97,9 @@ from forge_core.ports.protocols import (
 from forge_core.settings.oci import OciSettings
 
 __all__ = [
+    "CONTINUATION",
     "IMAGE_CONFIG",
     "LAYER_TAR_GZIP",
-    "CONTINUATION",
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
     "CommitStatus",
@@ -117,8 +117,8 @@ __all__ = [
     "JobHandler",
     "JobHandlerRegistrar",
     "JobResult",
-    "LayerEntry",
     "JobStatus",
+    "LayerEntry",
     "LayoutReference",
     "Manifest",
     "NotImplementedInThisVersion",

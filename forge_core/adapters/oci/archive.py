@@ -18,7 +18,7 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import Protocol
 
 _COMPRESSLEVEL = 6
 
@@ -65,7 +65,7 @@ def write_layer(destination: Path, entries: Sequence[LayerEntry], *, mtime: int 
             with gzip.GzipFile(filename="", mode="wb", fileobj=packed, mtime=0, compresslevel=_COMPRESSLEVEL) as zipped:
                 plain = _Hashing(zipped)
                 # "w|": a plain stream (no seeking), so the tar's bytes can be hashed on the way to gzip.
-                with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+                with tarfile.open(fileobj=plain, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                     for name in sorted(directories | set(files)):
                         _add(tar, name, files.get(name), mtime)
     except BaseException:
@@ -91,10 +91,14 @@ def write_tar_gz_of_folder(destination: Path, folder: Path, *, prefix: str = "")
     return write_tar_gz(destination, members)
 
 
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
 class _Hashing(io.RawIOBase):
     """A write-only stream that hashes and counts what passes through to ``target``."""
 
-    def __init__(self, target: IO[bytes]) -> None:
+    def __init__(self, target: _Sink) -> None:
         self._target = target
         self._hash = hashlib.sha256()
         self.size = 0
