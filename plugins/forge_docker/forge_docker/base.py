@@ -23,6 +23,7 @@ from forge_core.sdk import (
     Index,
     LayoutReference,
     Manifest,
+    OciError,
     OciNotFound,
     OciSettings,
     OciStore,
@@ -58,7 +59,10 @@ class Base:
         self._store: OciStore | None = None
         if text == SCRATCH:
             return
-        reference = parse_reference(text)
+        try:
+            reference = parse_reference(text)
+        except OciError as error:
+            raise ConfigurationError(f"base: {error.message}", where=where) from None
         if isinstance(reference, LayoutReference):
             path = reference.path if reference.path.is_absolute() else (project / reference.path).resolve()
             if not (path / "oci-layout").is_file():
