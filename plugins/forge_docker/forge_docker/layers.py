@@ -70,7 +70,12 @@ def _sources(
     """(file, path in the image without the leading /) for every file the source names."""
     root = project.resolve()
     if _GLOB & set(source):
-        matches = sorted(project.glob(source))
+        try:
+            matches = sorted(project.glob(source))
+        except (ValueError, NotImplementedError) as error:  # an absolute or empty pattern
+            raise ConfigurationError(
+                f"{field}: {source!r} is not a glob relative to the project: {error}", where=where
+            ) from None
         if not matches:
             raise ConfigurationError(f"{field}: no file in {project} matches {source!r}", where=where)
         return [pair for match in matches for pair in _tree(root, match, target / match.name, field, where)]
@@ -83,9 +88,18 @@ def _sources(
 
 
 def _tree(
-    root: Path, path: Path, target: PurePosixPath, field: str, where: str, *, content_only: bool = False
+    root: Path,
+    path: Path,
+    target: PurePosixPath,
+    field: str,
+    where: str,
+    *,
+    content_only: bool = False,
+    above: tuple[Path, ...] = (),
 ) -> list[tuple[Path, str]]:
     resolved = path.resolve()
+    if resolved in above:
+        raise ConfigurationError(f"{field}: {path} links back to a folder it is in (a symlink loop)", where=where)
     if not resolved.is_relative_to(root):
         raise ConfigurationError(f"{field}: {path} leads outside the project ({resolved})", where=where)
     mode = resolved.stat().st_mode
@@ -100,5 +114,5 @@ def _tree(
         raise ConfigurationError(f"{field}: {path} needs a destination folder", where=where)
     found: list[tuple[Path, str]] = []
     for child in sorted(path.iterdir()):
-        found.extend(_tree(root, child, target / child.name, field, where))
+        found.extend(_tree(root, child, target / child.name, field, where, above=(*above, resolved)))
     return found

@@ -435,6 +435,22 @@ def test_bad_settings_are_named_and_nothing_is_written(
     assert not (tmp_path / "services" / "api" / "dist" / "oci" / "api").exists()
 
 
+def test_symlinks_are_followed_only_inside_the_project(producer: Any, tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "linked.py").symlink_to(root / "app.py")
+    (root / "static" / "loop").symlink_to(root / "static")
+    (tmp_path / "outside").write_text("private\n")
+    (root / "leak").symlink_to(tmp_path / "outside")
+    result = produce(producer, tmp_path, {"layers": [{"files": {"linked.py": "/app/linked.py"}}]})
+    assert result.metadata["files"] == ["/app/linked.py"]
+    with pytest.raises(ConfigurationError, match=r"files\['static'\]: .*loop links back to a folder it is in"):
+        produce(producer, tmp_path, {"layers": [{"files": {"static": "/srv"}}]})
+    with pytest.raises(ConfigurationError, match=r"files\['leak'\]: .*leak leads outside the project"):
+        produce(producer, tmp_path, {"layers": [{"files": {"leak": "/leak"}}]})
+    with pytest.raises(ConfigurationError, match=r"files\['/etc/\*'\]: '/etc/\*' is not a glob relative"):
+        produce(producer, tmp_path, {"layers": [{"files": {"/etc/*": "/etc/"}}]})
+
+
 def test_a_single_image_base_of_another_platform_is_refused(producer: Any, tmp_path: Path) -> None:
     project(tmp_path)
     base = _base(producer, tmp_path)
