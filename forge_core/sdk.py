@@ -10,8 +10,7 @@ A publisher that copies images opens the target registry itself with :func:`open
 (the target's own credentials; ``ctx.oci`` is the platform's tracking store, not the target).
 """
 
-from forge_core.adapters.oci import open_store
-from forge_core.adapters.oci.archive import LayerEntry, WrittenLayer, write_layer
+from forge_core.adapters.oci import LayerEntry, WrittenLayer, open_store, write_layer
 from forge_core.domain.errors import (
     ConfigurationError,
     ForgeError,
