@@ -77,7 +77,11 @@ class Base:
                 credentials=registry_credentials(secrets, where=where, field="base"),
             )
         self._repository = reference.repository
-        self._root = self._fetch(reference.target or "latest")
+        try:
+            self._root = self._fetch(reference.target or "latest")
+        except BaseException:
+            self.close()
+            raise
         self.digest = self._root.descriptor.digest
 
     def image(self, platform: Platform, folder: Path) -> BaseImage:

@@ -321,6 +321,16 @@ def test_a_registry_base_is_pulled_with_the_secrets_credentials(
     assert "wrong-password-1" not in str(refused.value)
 
 
+def test_a_registry_base_that_is_not_there_is_named(
+    producer: Any, oci_registry: RegistryServer, tmp_path: Path
+) -> None:
+    project(tmp_path)
+    base = f"{oci_registry.address}/acme/nothing:1"
+    with pytest.raises(ConfigurationError, match=rf"base: cannot read {base}") as raised:
+        produce(producer, tmp_path, {**APP, "base": base})
+    assert raised.value.where == "producer container of artifact 'api' (project 'api')"
+
+
 # --- platforms ---------------------------------------------------------------------------------------------
 
 
