@@ -10,7 +10,7 @@ A publisher that copies images opens the target registry itself with :func:`open
 (the target's own credentials; ``ctx.oci`` is the platform's tracking store, not the target).
 """
 
-from forge_core.adapters.oci import open_store
+from forge_core.adapters.oci import LayerEntry, WrittenLayer, open_store, write_layer
 from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import (
     ConfigurationError,
@@ -50,6 +50,8 @@ from forge_core.domain.models import (
     TriggerSpec,
 )
 from forge_core.domain.oci import (
+    IMAGE_CONFIG,
+    LAYER_TAR_GZIP,
     Descriptor,
     FetchedManifest,
     Index,
@@ -60,6 +62,7 @@ from forge_core.domain.oci import (
     OciError,
     OciNotFound,
     OciUnavailable,
+    Platform,
     RegistryCredentials,
     RegistryReference,
     parse_reference,
@@ -97,6 +100,8 @@ from forge_core.settings.oci import OciSettings
 
 __all__ = [
     "CONTINUATION",
+    "IMAGE_CONFIG",
+    "LAYER_TAR_GZIP",
     "ArtifactReference",
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
@@ -117,6 +122,7 @@ __all__ = [
     "JobResult",
     "JobStatus",
     "KubernetesRenderer",
+    "LayerEntry",
     "LayoutReference",
     "Manifest",
     "NotImplementedInThisVersion",
@@ -131,6 +137,7 @@ __all__ = [
     "OciStore",
     "OciUnavailable",
     "PipelineRunInfo",
+    "Platform",
     "PluginError",
     "PluginLoadError",
     "ProducedArtifact",
@@ -169,10 +176,12 @@ __all__ = [
     "TriggerRegistrar",
     "TriggerSpec",
     "WorkWithdrawn",
+    "WrittenLayer",
     "hookimpl",
     "mask_secrets",
     "open_store",
     "parse_duration",
     "parse_reference",
     "read_output",
+    "write_layer",
 ]

@@ -50,8 +50,9 @@ def test_artifacts_publishers_and_deploy_resources(discover, example: Path) -> N
         "archive": [("artifact-bucket", "s3")],
     }
     api = plans["api"].artifacts[0]
-    assert api.spec.producer == "earthly"
-    assert api.spec.producer_settings == {"target": "+docker", "imageRef": "api:api/v1.2.0"}
+    assert api.spec.producer == "container"
+    assert api.spec.producer_settings["base"] == "scratch"
+    assert api.spec.producer_settings["layers"] == [{"files": {"app.py": "/app/app.py"}}]
     registry = api.publishers[0]
     assert registry.settings == {"registry": "registry.acme.test", "namespace": "acme"}
     assert registry.credentials["default"].path == "ACME_REGISTRY_TOKEN"
@@ -108,8 +109,8 @@ def test_run_plan_lists_phases_in_run_order_with_their_tasks(discover, example: 
     assert greeting.step_limit(greeting.steps[0]) == timedelta(minutes=10)  # no step timeout: the phase's
     artifacts = {(a.project.name, a.spec.name): a for a in plan.artifacts}
     image = artifacts["api", "api"]
-    assert (image.spec.type, image.spec.producer) == ("container", "earthly")
-    assert image.spec.producer_settings["target"] == "+docker"
+    assert (image.spec.type, image.spec.producer) == ("container", "container")
+    assert image.spec.producer_settings["platforms"] == ["linux/amd64", "linux/arm64"]
     assert [(p.name, p.type, p.settings["registry"]) for p in image.publishers] == [
         ("container-registry", "docker", "registry.acme.test")
     ]
@@ -129,3 +130,20 @@ def test_every_step_of_the_example_passes_with_plain_python(discover, example: P
                 ctx = ExecutionContext(workdir=example / task.project.path, timeout=120)
                 outcome = runner.run(step, task.project, ctx)
                 assert outcome.status is StepStatus.SUCCESS, (task.id, step.name, outcome.message)
+
+
+def test_the_api_image_is_built_with_no_daemon_from_the_example(discover, example: Path, host) -> None:
+    """Item 7: the api container is produced on a machine with no Earthly, no Docker, no network."""
+    from forge_core.plugin.family import Family
+    from forge_core.ports.protocols import ExecutionContext
+
+    document = discover(example)
+    plan = {p.project.name: p for p in document.projects}["api"]
+    artifact, commit = plan.artifacts[0], document.event.commit
+    producer = host.registry.create(Family.PRODUCER, artifact.spec.producer)
+    produced = producer.produce(artifact.spec, plan.project, commit, ExecutionContext(workdir=example))
+    assert produced.reference == f"oci-layout:{example / 'services/api/dist/oci/api'}:api"
+    assert produced.metadata["platforms"] == ["linux/amd64", "linux/arm64"]
+    assert produced.metadata["files"] == ["/app/app.py"]
+    again = producer.produce(artifact.spec, plan.project, commit, ExecutionContext(workdir=example))
+    assert again.digest == produced.digest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import tarfile
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from forge_core.adapters.oci.archive import write_tar_gz, write_tar_gz_of_folder
+from forge_core.adapters.oci.archive import LayerEntry, write_layer, write_tar_gz, write_tar_gz_of_folder
 
 
 def _tree(root: Path, *, mtime: int, mode: int) -> Path:
@@ -83,3 +84,47 @@ def test_bytes_and_files_of_one_content_are_archived_alike(tmp_path: Path) -> No
     assert _sha(write_tar_gz(tmp_path / "1.tar.gz", {"f": path})) == _sha(
         write_tar_gz(tmp_path / "2.tar.gz", {"f": b"same"})
     )
+
+
+def test_a_layer_knows_its_digest_size_and_diff_id(tmp_path: Path) -> None:
+    tool = tmp_path / "tool"
+    tool.write_bytes(b"#!/bin/sh\n" * 50_000)  # over a megabyte: streamed through both hashes
+    layer = write_layer(tmp_path / "layer.tar.gz", [LayerEntry("/usr/bin/tool", tool), LayerEntry("etc/x", b"x")])
+    packed = layer.path.read_bytes()
+    assert layer.digest == "sha256:" + hashlib.sha256(packed).hexdigest() and layer.size == len(packed)
+    assert layer.diff_id == "sha256:" + hashlib.sha256(gzip.decompress(packed)).hexdigest()
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_a_layer_takes_its_time_modes_and_owners(tmp_path: Path) -> None:
+    entries = [LayerEntry("app/run", b"x", mode=0o4750, uid=1000, gid=100), LayerEntry("app/data", b"d")]
+    layer = write_layer(tmp_path / "layer.tar.gz", entries, mtime=1_700_000_000)
+    with tarfile.open(layer.path) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert list(members) == ["app", "app/data", "app/run"]
+    assert {m.mtime for m in members.values()} == {1_700_000_000}
+    assert (members["app/run"].mode, members["app/run"].uid, members["app/run"].gid) == (0o4750, 1000, 100)
+    assert (members["app"].mode, members["app"].uid, members["app/data"].mode) == (0o755, 0, 0o644)
+    assert {m.uname for m in members.values()} == {""}
+
+
+def test_a_layer_has_pax_headers_only_where_ustar_cannot_hold_a_name(tmp_path: Path) -> None:
+    deep = "a" * 120 + "/" + "b" * 120
+    layer = write_layer(tmp_path / "layer.tar.gz", [LayerEntry("short", b"s"), LayerEntry(deep, b"d")])
+    with tarfile.open(layer.path) as tar:
+        headers = {m.name: m.pax_headers for m in tar.getmembers()}
+    assert headers["short"] == {} and headers["a" * 120] == {"path": "a" * 120 + "/"}
+    assert headers[deep] == {"path": deep}
+
+
+@pytest.mark.parametrize(
+    ("entries", "message"),
+    [
+        ([LayerEntry("a", b"1"), LayerEntry("/a", b"2")], "'a' is given twice"),
+        ([LayerEntry("a", b"1"), LayerEntry("a/b", b"2")], "'a' is both a file and a folder"),
+    ],
+)
+def test_a_layer_refuses_a_name_twice(tmp_path: Path, entries: list[LayerEntry], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        write_layer(tmp_path / "layer.tar.gz", entries)
+    assert not list(tmp_path.iterdir())

@@ -1,14 +1,18 @@
 """OCI stores: a registry (:mod:`.registry`) and a folder of OCI image layouts (:mod:`.layout`).
 
 Both adapters import lazily (httpx only for a registry), so code that only needs the embedded
-layout pays nothing for the registry client.
+layout pays nothing for the registry client. The reproducible layer writer (:mod:`.archive`,
+standard library only) is re-exported for the sdk.
 """
 
 from __future__ import annotations
 
+from forge_core.adapters.oci.archive import LayerEntry, WrittenLayer, write_layer
 from forge_core.domain.oci import LayoutReference, Reference, RegistryCredentials
 from forge_core.ports.oci import OciStore
 from forge_core.settings.oci import OciSettings
+
+__all__ = ["LayerEntry", "WrittenLayer", "embedded_store", "open_store", "write_layer"]
 
 
 def open_store(

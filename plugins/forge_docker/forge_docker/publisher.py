@@ -38,12 +38,12 @@ from forge_core.sdk import (
     ProducedArtifact,
     PublishedLocation,
     PublishTarget,
-    RegistryCredentials,
     RegistryReference,
     WorkWithdrawn,
     open_store,
     parse_reference,
 )
+from forge_docker.credentials import registry_credentials
 from forge_docker.settings import DockerTargetSettings
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -114,7 +114,7 @@ class DockerPublisher:
         store = open_store(
             RegistryReference(plan.registry, plan.repository),
             OciSettings(insecure_registries=[plan.registry] if settings.insecure else []),
-            credentials=_credentials(ctx, target),
+            credentials=registry_credentials(ctx.secrets, where=f"docker target {target.name!r}"),
         )
         try:
             _refuse_moved_tags(store, plan)
@@ -211,19 +211,6 @@ def release_version(metadata: dict[str, object]) -> str | None:
     if not tag:
         return None
     return _VERSION_PREFIX.sub("", str(tag).rsplit("/", 1)[-1]) or None
-
-
-def _credentials(ctx: ExecutionContext, target: PublishTarget) -> RegistryCredentials | None:
-    username, password = ctx.secrets.get("username"), ctx.secrets.get("password")
-    if username is None and password is None:
-        return None
-    if username is None or password is None:
-        given = "username" if username is not None else "password"
-        raise ConfigurationError(
-            f"credentials need both 'username' and 'password'; only {given!r} is given",
-            where=f"docker target {target.name!r}",
-        )
-    return RegistryCredentials(username, password)
 
 
 # --- the registry ---------------------------------------------------------------------------------
