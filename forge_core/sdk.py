@@ -10,7 +10,8 @@ A publisher that copies images opens the target registry itself with :func:`open
 (the target's own credentials; ``ctx.oci`` is the platform's tracking store, not the target).
 """
 
-from forge_core.adapters.oci import open_store
+from forge_core.adapters.oci import open_store, write_tar_gz, write_tar_gz_of_folder
+from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import (
     ConfigurationError,
     ForgeError,
@@ -165,6 +166,9 @@ __all__ = [
     "hookimpl",
     "mask_secrets",
     "open_store",
+    "parse_duration",
     "parse_reference",
     "read_output",
+    "write_tar_gz",
+    "write_tar_gz_of_folder",
 ]

@@ -1,11 +1,13 @@
 """OCI stores: a registry (:mod:`.registry`) and a folder of OCI image layouts (:mod:`.layout`).
 
 Both adapters import lazily (httpx only for a registry), so code that only needs the embedded
-layout pays nothing for the registry client.
+layout pays nothing for the registry client. The reproducible ``.tar.gz`` writer (:mod:`.archive`)
+is re-exported for the sdk (producers archive folders with it).
 """
 
 from __future__ import annotations
 
+from forge_core.adapters.oci.archive import write_tar_gz, write_tar_gz_of_folder
 from forge_core.domain.oci import LayoutReference, Reference, RegistryCredentials
 from forge_core.ports.oci import OciStore
 from forge_core.settings.oci import OciSettings
@@ -29,3 +31,6 @@ def embedded_store(settings: OciSettings) -> OciStore:
     from forge_core.adapters.oci.layout import LayoutStore
 
     return LayoutStore(settings.layout_dir)
+
+
+__all__ = ["embedded_store", "open_store", "write_tar_gz", "write_tar_gz_of_folder"]
