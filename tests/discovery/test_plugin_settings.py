@@ -129,11 +129,13 @@ def test_a_producer_must_build_the_artifact_type(discover, make_repo) -> None:
     )]
 
 
-def test_the_example_python_package_is_built_by_earthly(discover, example: Path) -> None:
+def test_the_example_python_package_is_built_by_the_python_producer(discover, example: Path) -> None:
     document = discover(example)
     assert document.ok, document.diagnostics
     greeting = next(p for p in document.projects if p.project.name == "greeting")
-    assert [(a.spec.type, a.spec.producer) for a in greeting.artifacts] == [("python", "earthly")]
+    assert [(a.spec.type, a.spec.producer, a.spec.producer_settings) for a in greeting.artifacts] == [
+        ("python", "python", {"isolation": False})
+    ]
 
 
 # --- nothing of a family installed ----------------------------------------------------------------
