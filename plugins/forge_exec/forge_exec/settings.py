@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from pathlib import PurePosixPath
+from typing import Annotated
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from forge_core.sdk import SettingsModel, parse_duration
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+def _relative(path: str) -> str:
+    """A path inside the project's folder, as written: relative, without '..' parts."""
+    if path.startswith("/") or ".." in PurePosixPath(path).parts:
+        raise ValueError(f"{path!r} must be relative to the project's folder, without '..'")
+    return path
+
+
+Glob = Annotated[str, Field(min_length=1), AfterValidator(_relative)]
 
 
 class ExecStepSettings(SettingsModel):
@@ -24,7 +36,7 @@ class ExecProducerSettings(SettingsModel):
     command: str = Field(
         min_length=1, pattern=r"\S", description="Shell command (/bin/sh -c) run in the project's folder"
     )
-    files: list[str] | None = Field(
+    files: list[Glob] | None = Field(
         None, min_length=1, description="Globs of the files it writes (each must match at least one file)"
     )
     folder: str | None = Field(
@@ -57,6 +69,11 @@ class ExecProducerSettings(SettingsModel):
             raise ValueError(f"not environment variable names: {', '.join(bad)}")
         return value
 
+    @field_validator("folder", "layout", "archive")
+    @classmethod
+    def _relative_path(cls, value: str | None) -> str | None:
+        return None if value is None else _relative(value)
+
     @model_validator(mode="after")
     def _one_output(self) -> ExecProducerSettings:
         given = [name for name in ("files", "folder", "layout") if getattr(self, name) is not None]
@@ -68,3 +85,4 @@ class ExecProducerSettings(SettingsModel):
         if (self.archive is not None or self.prefix is not None) and self.folder is None:
             raise ValueError("archive and prefix are for a folder output")
         return self
+

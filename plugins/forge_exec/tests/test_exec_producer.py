@@ -150,11 +150,20 @@ def test_a_stale_output_from_an_earlier_run_is_not_collected(project: Project) -
         project.produce(command="true", files=["dist/tool"])
 
 
-def test_outputs_may_not_leave_the_project(project: Project) -> None:
-    with pytest.raises(ConfigurationError, match=r"files '\.\./x'"):
+def test_outputs_may_not_leave_the_project(project: Project, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"files\.0: .*'\.\./x' must be relative to the project's folder"):
         project.produce(command="true", files=["../x"])
-    with pytest.raises(ConfigurationError, match="leaves"):
-        project.produce(command="true", folder="../elsewhere")
+    with pytest.raises(ConfigurationError, match=r"folder: .*'/elsewhere' must be relative"):
+        project.produce(command="true", folder="/elsewhere")
+    (tmp_path / "outside").write_text("not the project's")
+    with pytest.raises(ConfigurationError, match="leaves"):  # a link the command made, pointing out
+        project.produce(command=f"ln -sf {shlex.quote(str(tmp_path / 'outside'))} link", files=["link"])
+
+
+def test_a_failed_run_leaves_no_output_behind(project: Project) -> None:
+    with pytest.raises(ForgeError, match="code 1"):
+        project.produce("archive", command="mkdir -p site && echo half > site/a && exit 1", folder="site")
+    assert not (project.folder / "site").exists()
 
 
 @pytest.mark.parametrize(
@@ -168,6 +177,7 @@ def test_outputs_may_not_leave_the_project(project: Project) -> None:
         ("binary", {"command": "true", "files": ["a"], "timeout": "soon"}, "timeout"),
         ("binary", {"command": "true", "files": ["a"], "env": {"NOT-A-NAME": "x"}}, "NOT-A-NAME"),
         ("binary", {"files": ["a"]}, "command"),
+        ("binary", {"command": "true", "files": [""]}, "files.0"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_runs(
