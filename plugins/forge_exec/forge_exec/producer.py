@@ -176,6 +176,8 @@ class _Outputs:
             files = sorted(p for p in self.directory.rglob("*") if p.is_file())
             if not files:
                 raise OutputMissing(f"declared folder {self.settings.folder} is empty", where=self.where)
+            for path in files:
+                _inside(self.folder, path.relative_to(self.folder), f"folder {self.settings.folder}", self.where)
         if self.archive is not None:
             prefix = self.settings.prefix if self.settings.prefix is not None else self.directory.name
             try:

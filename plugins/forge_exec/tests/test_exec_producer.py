@@ -158,6 +158,8 @@ def test_outputs_may_not_leave_the_project(project: Project, tmp_path: Path) -> 
     (tmp_path / "outside").write_text("not the project's")
     with pytest.raises(ConfigurationError, match="leaves"):  # a link the command made, pointing out
         project.produce(command=f"ln -sf {shlex.quote(str(tmp_path / 'outside'))} link", files=["link"])
+    with pytest.raises(ConfigurationError, match=r"folder bin .*leaves"):
+        project.produce(command=f"mkdir bin && ln -s {shlex.quote(str(tmp_path / 'outside'))} bin/x", folder="bin")
 
 
 def test_a_failed_run_leaves_no_output_behind(project: Project) -> None:
