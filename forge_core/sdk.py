@@ -10,7 +10,14 @@ A publisher that copies images opens the target registry itself with :func:`open
 (the target's own credentials; ``ctx.oci`` is the platform's tracking store, not the target).
 """
 
-from forge_core.adapters.oci import LayerEntry, WrittenLayer, open_store, write_layer
+from forge_core.adapters.oci import (
+    LayerEntry,
+    WrittenLayer,
+    open_store,
+    write_layer,
+    write_tar_gz,
+    write_tar_gz_of_folder,
+)
 from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import (
     ConfigurationError,
@@ -184,4 +191,6 @@ __all__ = [
     "parse_reference",
     "read_output",
     "write_layer",
+    "write_tar_gz",
+    "write_tar_gz_of_folder",
 ]

@@ -106,6 +106,7 @@ def test_first_party_implementations_declare_their_settings() -> None:
         ("publisher", "github"): "GithubTargetSettings",
         ("producer", "earthly"): "EarthlyProducerSettings",
         ("producer", "python"): "PythonBuildSettings",
+        ("producer", "exec"): "ExecProducerSettings",
         ("step_runner", "earthly"): "EarthlyStepSettings",
         ("step_runner", "exec"): "ExecStepSettings",
     }

@@ -46,7 +46,7 @@ def test_discover_prints_a_readable_tree(forge, example: Path) -> None:
     result = forge("discover", str(example))
     assert result.exit_code == 0, result.output
     for text in ("group 1: test, validate", "api/test", "unit: exec python3 -m unittest", "release 1.2.0",
-                 "artifact acmectl binary, earthly → github-releases (github), artifact-bucket (s3)",
+                 "artifact acmectl binary, exec → github-releases (github), artifact-bucket (s3)",
                  "deploy: Deployment/api, Network/api"):
         assert text in result.stdout
 

@@ -53,6 +53,12 @@ def test_artifacts_publishers_and_deploy_resources(discover, example: Path) -> N
     assert api.spec.producer == "container"
     assert api.spec.producer_settings["base"] == "scratch"
     assert api.spec.producer_settings["layers"] == [{"files": {"app.py": "/app/app.py"}}]
+    # produced without Earthly or Docker: a command's files, a command's folder archived, python -m build
+    producers = {a.spec.name: (a.spec.producer, a.spec.producer_settings) for p in plans.values() for a in p.artifacts}
+    assert producers["acmectl"] == ("exec", {"command": "python3 build.py dist/acmectl.pyz",
+                                             "files": ["dist/acmectl.pyz"]})
+    assert producers["site"] == ("exec", {"command": "python3 build.py pages dist/site", "folder": "dist/site"})
+    assert producers["greeting"] == ("python", {"isolation": False})
     registry = api.publishers[0]
     assert registry.settings == {"registry": "registry.acme.test", "namespace": "acme"}
     assert registry.credentials["default"].path == "ACME_REGISTRY_TOKEN"
@@ -147,3 +153,36 @@ def test_the_api_image_is_built_with_no_daemon_from_the_example(discover, exampl
     assert produced.metadata["files"] == ["/app/app.py"]
     again = producer.produce(artifact.spec, plan.project, commit, ExecutionContext(workdir=example))
     assert again.digest == produced.digest
+
+
+def test_the_examples_files_archive_and_package_are_produced_with_plain_python(discover, example: Path, host) -> None:
+    """No Earthly, no Docker: the exec and python producers build them, reproducibly."""
+    from forge_core.plugin.family import Family
+    from forge_core.ports.protocols import ExecutionContext
+
+    document = discover(example)
+    commit = document.event.commit
+    built = {}
+    for _ in range(2):  # twice: the same commit builds the same bytes
+        for plan in document.projects:
+            for artifact in plan.artifacts:
+                if artifact.spec.type == "container":
+                    continue  # the image's producer is forge_docker's
+                producer = host.registry.create(Family.PRODUCER, artifact.spec.producer)
+                ctx = ExecutionContext(workdir=example, timeout=300)
+                result = producer.produce(artifact.spec, plan.project, commit, ctx)
+                assert (result.name, result.project, result.commit) == (artifact.spec.name, plan.project.name, commit)
+                built.setdefault(result.name, set()).add((result.digest, tuple(f.name for f in result.files)))
+    assert {name: [files for _, files in found] for name, found in built.items()} == {
+        "acmectl": [("acmectl.pyz",)],
+        "site": [("site.tar.gz",)],
+        "greeting": [("acme_greeting-0.1.0-py3-none-any.whl", "acme_greeting-0.1.0.tar.gz")],
+    }
+    import subprocess
+    import tarfile
+
+    tool = example / "tools" / "acmectl" / "dist" / "acmectl.pyz"
+    ran = subprocess.run([str(tool), "version"], capture_output=True, text=True, check=False)
+    assert (ran.returncode, ran.stdout.strip()) == (0, "acmectl 0.3.0")
+    with tarfile.open(example / "docs" / "dist" / "site.tar.gz") as site:
+        assert site.getnames() == ["site", "site/acmectl.md", "site/api.md", "site/index.md"]

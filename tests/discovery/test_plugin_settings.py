@@ -107,6 +107,26 @@ def test_producer_settings_unknown_missing_and_mistyped(discover, make_repo) -> 
                for *_, m in messages(discover(repo)))
 
 
+def test_exec_producer_settings_are_reported_at_their_lines(discover, make_repo) -> None:
+    body = (
+        "artifacts: tool: {\n"  # line 4
+        '\ttype: "binary"\n'
+        "\tproducer: exec: {\n"  # line 6
+        '\t\tcommand: "make"\n'
+        '\t\tfiles: ["dist/tool", "../secret"]\n'  # line 8
+        '\t\ttimeout: "soon"\n'  # line 9
+        "\t}\n"
+        "}\n"
+    )
+    repo = make_repo({".forge/repo.cue": REPO_CUE, "a/.forge/project.cue": project_cue(body)})
+    found = {(line, message.split(": ", 1)[1]) for _, line, _, message in messages(discover(repo))}
+    assert found == {
+        (8, "settings.files[1]: value error, '../secret' must be relative to the project's folder, without '..' "
+            "(got a string)"),
+        (9, "settings.timeout: value error, 'soon' is not a duration like '10m' or '1h30m' (got a string)"),
+    }
+
+
 def test_publisher_settings_in_repo_cue_are_reported_there(discover, make_repo) -> None:
     repo_cue = REPO_CUE.replace('registry: "registry.test"', 'registry: "registry.test", repositroy: "x"')
     repo = make_repo({".forge/repo.cue": repo_cue, "a/.forge/project.cue": project_cue()})
@@ -129,11 +149,13 @@ def test_a_producer_must_build_the_artifact_type(discover, make_repo) -> None:
     )]
 
 
-def test_the_example_python_package_is_built_by_earthly(discover, example: Path) -> None:
+def test_the_example_python_package_is_built_by_the_python_producer(discover, example: Path) -> None:
     document = discover(example)
     assert document.ok, document.diagnostics
     greeting = next(p for p in document.projects if p.project.name == "greeting")
-    assert [(a.spec.type, a.spec.producer) for a in greeting.artifacts] == [("python", "earthly")]
+    assert [(a.spec.type, a.spec.producer, a.spec.producer_settings) for a in greeting.artifacts] == [
+        ("python", "python", {"isolation": False})
+    ]
 
 
 # --- nothing of a family installed ----------------------------------------------------------------

@@ -1,19 +1,23 @@
 """OCI stores: a registry (:mod:`.registry`) and a folder of OCI image layouts (:mod:`.layout`).
 
 Both adapters import lazily (httpx only for a registry), so code that only needs the embedded
-layout pays nothing for the registry client. The reproducible layer writer (:mod:`.archive`,
-standard library only) is re-exported for the sdk.
+layout pays nothing for the registry client. The reproducible layer and ``.tar.gz`` writers
+(:mod:`.archive`, standard library only) are re-exported for the sdk (producers archive folders
+and write image layers with them).
 """
 
 from __future__ import annotations
 
-from forge_core.adapters.oci.archive import LayerEntry, WrittenLayer, write_layer
+from forge_core.adapters.oci.archive import (
+    LayerEntry,
+    WrittenLayer,
+    write_layer,
+    write_tar_gz,
+    write_tar_gz_of_folder,
+)
 from forge_core.domain.oci import LayoutReference, Reference, RegistryCredentials
 from forge_core.ports.oci import OciStore
 from forge_core.settings.oci import OciSettings
-
-__all__ = ["LayerEntry", "WrittenLayer", "embedded_store", "open_store", "write_layer"]
-
 
 def open_store(
     reference: Reference, settings: OciSettings | None = None, *, credentials: RegistryCredentials | None = None
@@ -33,3 +37,14 @@ def embedded_store(settings: OciSettings) -> OciStore:
     from forge_core.adapters.oci.layout import LayoutStore
 
     return LayoutStore(settings.layout_dir)
+
+
+__all__ = [
+    "LayerEntry",
+    "WrittenLayer",
+    "embedded_store",
+    "open_store",
+    "write_layer",
+    "write_tar_gz",
+    "write_tar_gz_of_folder",
+]
