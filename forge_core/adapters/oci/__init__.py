@@ -19,6 +19,7 @@ from forge_core.domain.oci import LayoutReference, Reference, RegistryCredential
 from forge_core.ports.oci import OciStore
 from forge_core.settings.oci import OciSettings
 
+
 def open_store(
     reference: Reference, settings: OciSettings | None = None, *, credentials: RegistryCredentials | None = None
 ) -> OciStore:
