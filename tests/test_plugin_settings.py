@@ -107,6 +107,7 @@ def test_first_party_implementations_declare_their_settings() -> None:
         ("producer", "earthly"): "EarthlyProducerSettings",
         ("producer", "python"): "PythonBuildSettings",
         ("producer", "exec"): "ExecProducerSettings",
+        ("producer", "container"): "ContainerSettings",
         ("step_runner", "earthly"): "EarthlyStepSettings",
         ("step_runner", "exec"): "ExecStepSettings",
     }
