@@ -90,19 +90,19 @@ def test_a_wheel_lists_its_requires_dist_and_itself_as_the_metadata_component(tm
 
     data = _validate(python_sbom([wheel, sdist], name="greeting", digest=WHEEL_DIGEST, timestamp=PRODUCED))
 
-    root = data["metadata"]["component"]  # type: ignore[index]
+    root = data["metadata"]["component"]
     assert (root["name"], root["version"], root["purl"]) == ("greeting", "1.2.0", "pkg:pypi/greeting@1.2.0")
-    libraries = {c["name"]: c for c in data["components"] if c["type"] == "library"}  # type: ignore[attr-defined]
+    libraries = {c["name"]: c for c in data["components"] if c["type"] == "library"}
     assert set(libraries) == {"requests", "click", "rich"}
     assert libraries["requests"]["purl"] == "pkg:pypi/requests"
     requirement = {p["name"]: p["value"] for p in libraries["rich"]["properties"]}
     assert requirement == {"forge:requirement": 'rich[jupyter]>=13; python_version >= "3.11"'}
-    files = {c["name"]: c["hashes"][0]["content"] for c in data["components"] if c["type"] == "file"}  # type: ignore[attr-defined]
+    files = {c["name"]: c["hashes"][0]["content"] for c in data["components"] if c["type"] == "file"}
     assert files == {
         wheel.name: hashlib.sha256(wheel.read_bytes()).hexdigest(),
         sdist.name: hashlib.sha256(b"sdist bytes").hexdigest(),
     }
-    (graph,) = [d for d in data["dependencies"] if d["ref"] == root["bom-ref"]]  # type: ignore[attr-defined]
+    (graph,) = [d for d in data["dependencies"] if d["ref"] == root["bom-ref"]]
     assert len(graph["dependsOn"]) == 3
 
 
@@ -163,8 +163,8 @@ def test_a_container_lists_its_files_and_its_dpkg_apk_and_python_packages(tmp_pa
     sbom = container_sbom(ImageSource(store, "api", "v1"), name="api", digest=IMAGE_DIGEST, timestamp=PRODUCED)
 
     data = _validate(sbom)
-    assert data["metadata"]["component"]["type"] == "container"  # type: ignore[index]
-    purls = sorted(c["purl"] for c in data["components"] if c["type"] == "library")  # type: ignore[attr-defined]
+    assert data["metadata"]["component"]["type"] == "container"
+    purls = sorted(c["purl"] for c in data["components"] if c["type"] == "library")
     assert purls == [
         "pkg:apk/alpine/busybox@1.36.1-r15?arch=x86_64",
         "pkg:apk/alpine/musl@1.2.4-r2?arch=x86_64",
@@ -172,7 +172,7 @@ def test_a_container_lists_its_files_and_its_dpkg_apk_and_python_packages(tmp_pa
         "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64",
         "pkg:pypi/flask@3.0.3",
     ]
-    files = {c["name"]: c["hashes"][0]["content"] for c in data["components"] if c["type"] == "file"}  # type: ignore[attr-defined]
+    files = {c["name"]: c["hashes"][0]["content"] for c in data["components"] if c["type"] == "file"}
     # The whiteouts of the second layer removed etc/motd and everything under opt/cache.
     assert set(files) == {
         "var/lib/dpkg/status",
@@ -214,11 +214,7 @@ def test_a_multi_platform_index_lists_each_platform(tmp_path: Path) -> None:
         container_sbom(ImageSource(store, "api", "multi"), name="api", digest=IMAGE_DIGEST, timestamp=PRODUCED)
     )
 
-    platforms = {
-        p["value"]: c["hashes"][0]["content"]
-        for c in data["components"]  # type: ignore[attr-defined]
-        for p in c.get("properties", [])
-    }
+    platforms = {p["value"]: c["hashes"][0]["content"] for c in data["components"] for p in c.get("properties", [])}
     assert platforms == {
         "linux/amd64": hashlib.sha256(b"amd64").hexdigest(),
         "linux/arm64": hashlib.sha256(b"arm64").hexdigest(),
@@ -237,8 +233,8 @@ def test_a_binary_lists_its_files_with_sha256(binary: Path) -> None:
 
     data = _validate(artifact_sbom(artifact, digest=BINARY_DIGEST, timestamp=PRODUCED))
 
-    assert data["metadata"]["component"]["type"] == "application"  # type: ignore[index]
-    assert [(c["name"], c["hashes"][0]["content"]) for c in data["components"]] == [  # type: ignore[attr-defined]
+    assert data["metadata"]["component"]["type"] == "application"
+    assert [(c["name"], c["hashes"][0]["content"]) for c in data["components"]] == [
         ("acmectl", BINARY_DIGEST.removeprefix("sha256:"))
     ]
     container = ProducedArtifact(name="api", type="container", project="api", commit=COMMIT)
