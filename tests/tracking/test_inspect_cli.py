@@ -143,3 +143,25 @@ def test_a_malformed_or_missing_image_exits_1_naming_it(
     assert malformed.returncode == 1 and "artifactType 'application/vnd.example'" in malformed.stderr
     assert "monorepo/cli/acmectl:other" in malformed.stderr
     assert missing.returncode == 1 and f"monorepo/cli/nothing:sha-{COMMIT}" in missing.stderr
+
+
+def test_the_short_form_resolves_against_the_configured_tracking_registry_and_prefix(
+    run_forge: Forge, state: Path, metadata: TrackingMetadata, sbom: bytes, oci_registry: RegistryServer
+) -> None:
+    from forge_core.adapters.oci import tracking_store
+
+    registry = f"{oci_registry.address}/tracking"
+    settings = load_settings(state_dir=state, tracking={"registry": registry})
+    store, prefix = tracking_store(settings)
+    metadata = metadata.model_copy(update={"project": "prefixed"})
+    image = create_tracking_image(store, metadata, sbom, load_signer(settings), prefix=prefix)
+    assert image.reference == f"{registry}/monorepo/prefixed/acmectl:sha-{COMMIT}"
+
+    result = run_forge(
+        "inspect",
+        f"monorepo/prefixed/acmectl:sha-{COMMIT}",
+        env={"FORGE_STATE_DIR": str(state), "FORGE_TRACKING__REGISTRY": registry},
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert image.digest in result.stdout and "signature       verified" in result.stdout
