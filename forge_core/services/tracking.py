@@ -97,7 +97,8 @@ class TrackingRecord:
 def reference_of(store: OciStore, repository: str, suffix: str) -> str:
     """How a user names ``repository`` of ``store``: ``host:port/repo…`` or ``oci-layout:/root/repo…``."""
     location = store.location
-    if Path(location).is_absolute():
+    # A registry's location is host[:port] (never a '/'); a layout store's is its folder.
+    if "/" in location or Path(location).is_dir():
         return f"oci-layout:{location}/{repository}{suffix}"
     return f"{location}/{repository}{suffix}"
 
@@ -180,7 +181,9 @@ def create_tracking_image(
     provenance, with every ``secrets`` value masked and credential-named settings dropped.
     ``subject`` (a published image's manifest, in the same store) also lists it among that image's
     referrers. Same inputs, same digest: pushing again is a no-op; a ``sha-<commit>`` tag that
-    names a different digest raises :class:`TrackingConflict` naming both.
+    names a different digest raises :class:`TrackingConflict` naming both. A store that fails
+    raises its :class:`~forge_core.domain.oci.OciError` as is (``OciUnavailable`` after the
+    store's retries, ``OciAuthError``, …), naming the registry and the reference.
     """
     repository = tracking_repository(metadata.repository, metadata.project, metadata.name)
     if prefix:
@@ -223,28 +226,25 @@ def _push(
     descriptor = Descriptor.of(raw, manifest.media_type, artifact_type=ARTIFACT_TYPE)
     suffix = f":{tag}" if tag else f"@{descriptor.digest}"
     reference = reference_of(store, repository, suffix)
-    try:
-        if tag is not None:
-            check_tag(tag, registry=store.location, reference=repository)
-            existing = _resolve(store, repository, tag)
-            if existing is not None and existing.digest != descriptor.digest:
-                raise TrackingConflict(
-                    f"tag {tag} already names tracking image {existing.digest}, not {descriptor.digest}: "
-                    "tracking images are immutable",
-                    where=reference,
-                )
-            if existing is not None and not manifest.subject:
-                return TrackingImage(reference, descriptor.digest, descriptor, manifest, blobs)
-        media_types = {d.digest: d.media_type for d in manifest.layers} | {EMPTY_DESCRIPTOR.digest: EMPTY}
-        for digest, data in sorted(blobs.items()):
-            store.push_blob(repository, data, media_types[digest])
-        tags = (tag,) if tag else ()
-        if manifest.subject is not None:
-            store.attach_referrer(repository, manifest, tags=tags)
-        else:
-            store.push_manifest(repository, manifest, tags=tags)
-    except OciError as exc:
-        raise TrackingError(f"cannot push the tracking image: {exc}", where=reference) from exc
+    if tag is not None:
+        check_tag(tag, registry=store.location, reference=repository)
+        existing = _resolve(store, repository, tag)
+        if existing is not None and existing.digest != descriptor.digest:
+            raise TrackingConflict(
+                f"tag {tag} already names tracking image {existing.digest}, not {descriptor.digest}: "
+                "tracking images are immutable",
+                where=reference,
+            )
+        if existing is not None and not manifest.subject:
+            return TrackingImage(reference, descriptor.digest, descriptor, manifest, blobs)
+    media_types = {d.digest: d.media_type for d in manifest.layers} | {EMPTY_DESCRIPTOR.digest: EMPTY}
+    for digest, data in sorted(blobs.items()):
+        store.push_blob(repository, data, media_types[digest])
+    tags = (tag,) if tag else ()
+    if manifest.subject is not None:
+        store.attach_referrer(repository, manifest, tags=tags)
+    else:
+        store.push_manifest(repository, manifest, tags=tags)
     return TrackingImage(reference, descriptor.digest, descriptor, manifest, blobs)
 
 

@@ -274,3 +274,39 @@ def test_a_subject_given_at_creation_lists_it_among_the_referrers_in_the_layout(
 
     assert [r.digest for r in layout_store.referrers(REPOSITORY, published.digest)] == [image.digest]
     assert read_tracking_image(layout_store, REPOSITORY, TAG, signer.verifier()).subject == published
+
+
+def test_a_registry_that_is_down_fails_naming_it_and_records_nothing(
+    metadata: TrackingMetadata, sbom: bytes, signer: Signer, tmp_path: Path
+) -> None:
+    from forge_core.domain.oci import OciUnavailable
+    from forge_core.settings.oci import OciSettings
+    from forge_core.testing.registry import free_port
+
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    down = RegistryStore(address, settings=OciSettings(attempts=2, backoff=0.05, max_backoff=0.1, timeout=2))
+
+    with pytest.raises(OciUnavailable) as caught:
+        create_tracking_image(down, metadata, sbom, signer)
+    assert caught.value.registry == address
+
+
+def test_refused_credentials_fail_without_printing_the_password(
+    oci_registry_basic: RegistryServer, metadata: TrackingMetadata, sbom: bytes, signer: Signer, tmp_path: Path
+) -> None:
+    metadata = _unique(metadata, tmp_path)
+    from forge_core.domain.oci import OciAuthError, RegistryCredentials
+    from forge_core.testing.registry import USER
+
+    refused = RegistryStore(oci_registry_basic.address, credentials=RegistryCredentials(USER, "wrong-password-123"))
+    with pytest.raises(OciAuthError) as caught:
+        create_tracking_image(refused, metadata, sbom, signer)
+    assert "wrong-password-123" not in str(caught.value) and oci_registry_basic.address in str(caught.value)
+
+    assert oci_registry_basic.password is not None
+    allowed = RegistryStore(
+        oci_registry_basic.address, credentials=RegistryCredentials(USER, oci_registry_basic.password)
+    )
+    image = create_tracking_image(allowed, metadata, sbom, signer)
+    repository = f"monorepo/{metadata.project}/acmectl"
+    assert read_tracking_image(allowed, repository, TAG, signer.verifier()).digest == image.digest
