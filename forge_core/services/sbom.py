@@ -12,15 +12,16 @@ the timestamp is the one given, so the SBOM of an artifact is reproducible.
 from __future__ import annotations
 
 import hashlib
+import json
 import tarfile
 import tempfile
 import uuid
 import zipfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.parser import BytesHeaderParser
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any
 
 from cyclonedx.model import HashAlgorithm, HashType, Property
@@ -78,8 +79,7 @@ def files_sbom(
 ) -> bytes:
     """An artifact made of files: each with its SHA-256."""
     root = Component(name=name, type=kind, bom_ref=f"artifact:{name}", hashes=[_sha256(digest)])
-    components = [_file_component(path.name, _hash_file(path)) for path in files]
-    return _serialise(root, components, digest, timestamp, depends_on=components)
+    return _serialise(root, [], [FileEntry(path.name, _hash_file(path)) for path in files], digest, timestamp)
 
 
 def python_sbom(files: Sequence[Path], *, name: str, digest: str, timestamp: datetime) -> bytes:
@@ -97,7 +97,6 @@ def python_sbom(files: Sequence[Path], *, name: str, digest: str, timestamp: dat
         purl=PackageURL("pypi", name=canonicalize_name(dist_name), version=version or None),
         hashes=[_sha256(digest)],
     )
-    components = [_file_component(path.name, _hash_file(path)) for path in files]
     dependencies = []
     for line in headers.get_all("Requires-Dist") or []:
         try:
@@ -117,25 +116,21 @@ def python_sbom(files: Sequence[Path], *, name: str, digest: str, timestamp: dat
                 properties=properties,
             )
         )
-    return _serialise(root, components + dependencies, digest, timestamp, depends_on=dependencies or components)
+    entries = [FileEntry(path.name, _hash_file(path)) for path in files]
+    return _serialise(root, dependencies, entries, digest, timestamp)
 
 
 def container_sbom(image: ImageSource, *, name: str, digest: str, timestamp: datetime) -> bytes:
     """A container image: its files (whiteouts applied, per platform for an index) and packages."""
     root = Component(name=name, type=ComponentType.CONTAINER, bom_ref=f"artifact:{name}", hashes=[_sha256(digest)])
-    components: dict[str, Component] = {}
+    entries: list[FileEntry] = []
+    packages: dict[str, Component] = {}
     for platform, manifest in _image_manifests(image):
-        files, packages = _read_layers(image, manifest)
-        for path, sha in sorted(files.items()):
-            component = _file_component(path, sha)
-            if platform:
-                component.properties.add(Property(name="forge:platform", value=platform))
-            components.setdefault(f"{platform}:{path}", component)
-        for package in packages:
-            components.setdefault(str(package.bom_ref.value), package)
-    everything = list(components.values())
-    packages = [c for c in everything if c.type is ComponentType.LIBRARY]
-    return _serialise(root, everything, digest, timestamp, depends_on=packages or everything)
+        files, found = _read_layers(image, manifest)
+        entries.extend(FileEntry(path, sha, platform or None) for path, sha in sorted(files.items()))
+        for package in found:
+            packages.setdefault(str(package.bom_ref.value), package)
+    return _serialise(root, list(packages.values()), entries, digest, timestamp)
 
 
 # --- reading SBOMs back -------------------------------------------------------------------------------
@@ -170,35 +165,53 @@ def summarise_sbom(data: dict[str, Any], *, top: int = 10) -> SbomSummary:
 # --- helpers ------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class FileEntry:
+    """A file of an artifact: its path, SHA-256 (hex) and, in a multi-platform image, its platform."""
+
+    path: str
+    sha256: str
+    platform: str | None = None
+
+    def component(self) -> dict[str, Any]:
+        """The file as a CycloneDX ``file`` component (JSON), ``bom-ref`` unique per platform."""
+        component: dict[str, Any] = {
+            "bom-ref": f"file:{self.platform}:{self.path}" if self.platform else f"file:{self.path}",
+            "hashes": [{"alg": "SHA-256", "content": self.sha256}],
+            "name": self.path,
+            "type": "file",
+        }
+        if self.platform:
+            component["properties"] = [{"name": "forge:platform", "value": self.platform}]
+        return component
+
+
 def _serialise(
-    root: Component,
-    components: Iterable[Component],
-    digest: str,
-    timestamp: datetime,
-    *,
-    depends_on: Sequence[Component] = (),
+    root: Component, packages: Sequence[Component], files: Sequence[FileEntry], digest: str, timestamp: datetime
 ) -> bytes:
+    """The BOM of ``root``: the metadata, the packages and their graph through cyclonedx-python-lib,
+    then the files appended as components.
+
+    Files bypass the library's model on purpose: it keeps components in sorted sets compared field
+    by field and registers every component in its dependency graph by linear search, so an image's
+    tens of thousands of files would take minutes. Their JSON is the schema's ``file`` component
+    (the tests validate the whole BOM against the CycloneDX 1.6 schema).
+    """
     bom = Bom(
         serial_number=uuid.uuid5(SERIAL_NAMESPACE, digest),
         metadata=BomMetaData(component=root, timestamp=timestamp),
-        components=components,
+        components=packages,
     )
-    if depends_on:
-        bom.register_dependency(root, depends_on)
-    return JsonV1Dot6(bom).output_as_string(indent=None).encode()
+    if packages:
+        bom.register_dependency(root, packages)
+    data: dict[str, Any] = json.loads(JsonV1Dot6(bom).output_as_string(indent=None))
+    if files:
+        data.setdefault("components", []).extend(entry.component() for entry in files)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _sha256(digest: str) -> HashType:
     return HashType(alg=HashAlgorithm.SHA_256, content=digest.removeprefix("sha256:"))
-
-
-def _file_component(path: str, sha: str) -> Component:
-    return Component(
-        name=path,
-        type=ComponentType.FILE,
-        bom_ref=f"file:{path}",
-        hashes=[HashType(alg=HashAlgorithm.SHA_256, content=sha)],
-    )
 
 
 def _hash_file(path: Path) -> str:
@@ -274,9 +287,8 @@ def _read_layers(image: ImageSource, manifest: Manifest) -> tuple[dict[str, str]
 
 
 def _is_database(path: str) -> bool:
-    parts = PurePosixPath(path).parts
     return path in (_DPKG_STATUS, _APK_INSTALLED) or (
-        len(parts) >= 2 and parts[-1] == "METADATA" and parts[-2].endswith(".dist-info")
+        path.endswith("/METADATA") and path[: -len("/METADATA")].endswith(".dist-info")
     )
 
 
@@ -286,7 +298,7 @@ def _apply_layer(stream: IO[bytes], files: dict[str, str], databases: dict[str, 
             for count, member in enumerate(archive):
                 if count >= MAX_LAYER_ENTRIES:
                     raise TrackingError(f"more than {MAX_LAYER_ENTRIES} entries", where=where)
-                path = "/".join(p for p in PurePosixPath(member.name).parts if p not in (".", "/"))
+                path = "/".join(part for part in member.name.split("/") if part not in ("", "."))
                 parent, _, base = path.rpartition("/")
                 if base == ".wh..wh..opq":  # opaque directory: what earlier layers put there is gone
                     for known in [k for k in files if k.startswith(parent + "/")]:
