@@ -310,3 +310,26 @@ def test_refused_credentials_fail_without_printing_the_password(
     image = create_tracking_image(allowed, metadata, sbom, signer)
     repository = f"monorepo/{metadata.project}/acmectl"
     assert read_tracking_image(allowed, repository, TAG, signer.verifier()).digest == image.digest
+
+
+def test_a_python_artifact_reads_back_with_its_dependencies_in_the_sbom_summary(
+    layout_store: LayoutStore, signer: Signer, tmp_path: Path
+) -> None:
+    from forge_core.domain.models import ProducedArtifact
+    from forge_core.services.sbom import artifact_sbom
+
+    from .test_sbom import _wheel
+
+    wheel = _wheel(tmp_path)
+    digest = "sha256:" + hashlib.sha256(wheel.read_bytes()).hexdigest()
+    artifact = ProducedArtifact(name="greeting", type="python", project="greeting", commit=COMMIT, files=(wheel,))
+    metadata = make_metadata(name="greeting", type="python", project="greeting", producer="python", digest=digest)
+
+    create_tracking_image(
+        layout_store, metadata, artifact_sbom(artifact, digest=digest, timestamp=metadata.produced_at), signer
+    )
+    record = read_tracking_image(layout_store, "monorepo/greeting/greeting", TAG, signer.verifier())
+
+    assert record.sbom.root == "greeting@1.2.0"
+    assert record.sbom.packages == ("click", "requests", "rich")
+    assert record.signature is True
