@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -188,6 +189,31 @@ def public_settings(settings: Mapping[str, Any], secrets: Iterable[str] = ()) ->
     return cleaned
 
 
+@dataclass(frozen=True)
+class Byproduct:
+    """A layer of the tracking image that the provenance names (SLSA ``runDetails.byproducts``)."""
+
+    name: str
+    media_type: str
+    digest: str
+
+    def descriptor(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "mediaType": self.media_type,
+            "digest": {"sha256": self.digest.removeprefix("sha256:")},
+        }
+
+
+def byproducts_of(statement: Mapping[str, Any]) -> dict[str, str]:
+    """The ``mediaType → sha256:<hex>`` of the byproducts a provenance statement names."""
+    found = statement.get("predicate", {}).get("runDetails", {}).get("byproducts", [])
+    return {
+        str(b.get("mediaType")): "sha256:" + str(b.get("digest", {}).get("sha256"))
+        for b in found if isinstance(b, dict) and isinstance(b.get("digest"), dict)
+    }  # fmt: skip
+
+
 def provenance_statement(
     metadata: TrackingMetadata,
     *,
@@ -196,11 +222,14 @@ def provenance_statement(
     producer_settings: Mapping[str, Any] | None = None,
     secrets: Iterable[str] = (),
     builder_id: str = DEFAULT_BUILDER_ID,
+    byproducts: Sequence[Byproduct] = (),
 ) -> dict[str, Any]:
     """The SLSA v1 provenance of the artifact as an in-toto Statement v1 (a JSON object).
 
     ``repository_url`` is where the source is fetched from (default: the ``owner/name``); the
     producer's settings go in with every credential dropped (:func:`public_settings`).
+    ``byproducts`` are the tracking image's other layers (metadata, SBOM) by digest, so the
+    signature over the statement covers them too.
     """
     source = repository_url or metadata.repository
     external: dict[str, Any] = {
@@ -231,6 +260,7 @@ def provenance_statement(
                     "startedOn": rfc3339(metadata.started_at),
                     "finishedOn": rfc3339(metadata.finished_at),
                 },
+                **({"byproducts": [b.descriptor() for b in byproducts]} if byproducts else {}),
             },
         },
     }

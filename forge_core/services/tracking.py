@@ -33,6 +33,7 @@ from forge_core.domain.oci import (
     OciTooLarge,
     canonical_json,
     check_tag,
+    sha256_digest,
 )
 from forge_core.domain.tracking import (
     ANNOTATION_PREFIX,
@@ -43,11 +44,13 @@ from forge_core.domain.tracking import (
     LAYER_TYPE,
     METADATA_MEDIA_TYPE,
     SBOM_MEDIA_TYPE,
+    Byproduct,
     DsseEnvelope,
     MalformedTrackingImage,
     TrackingConflict,
     TrackingError,
     TrackingMetadata,
+    byproducts_of,
     canonical,
     check_statement,
     provenance_statement,
@@ -116,6 +119,11 @@ def tracking_manifest(
     subject: Descriptor | None = None,
 ) -> tuple[Manifest, dict[str, bytes]]:
     """The tracking manifest and its layers' bytes (by digest), built from the inputs alone."""
+    metadata_json = metadata.to_json()
+    byproducts = [
+        Byproduct("metadata.json", METADATA_MEDIA_TYPE, sha256_digest(metadata_json)),
+        Byproduct("sbom.cdx.json", SBOM_MEDIA_TYPE, sha256_digest(sbom)),
+    ]
     statement = canonical(
         provenance_statement(
             metadata,
@@ -124,6 +132,7 @@ def tracking_manifest(
             producer_settings=producer_settings,
             secrets=secrets,
             builder_id=builder_id,
+            byproducts=byproducts,
         )
     )
     if signer is not None:
@@ -131,7 +140,7 @@ def tracking_manifest(
     else:
         provenance, provenance_type = statement, IN_TOTO_MEDIA_TYPE
     layers = [
-        (metadata.to_json(), METADATA_MEDIA_TYPE, "metadata", "metadata.json"),
+        (metadata_json, METADATA_MEDIA_TYPE, "metadata", "metadata.json"),
         (sbom, SBOM_MEDIA_TYPE, "sbom", "sbom.cdx.json"),
         (provenance, provenance_type, "attestation", "provenance.json" if signer is None else "provenance.dsse.json"),
     ]
@@ -309,6 +318,13 @@ def read_tracking_image(store: OciStore, repository: str, reference: str, verifi
         statement = _json(provenance_raw, layer_where)
         signature, note = False, "not signed (the provenance is a bare in-toto statement)"
     statement = check_statement(statement, where=layer_where)
+    # The signature covers the other layers through the digests the statement names.
+    named = byproducts_of(statement)
+    for descriptor in manifest.layers:
+        expected = named.get(descriptor.media_type)
+        if expected is not None and expected != descriptor.digest:
+            signature = False
+            note = f"the {descriptor.media_type} layer is not the one the provenance names ({expected})"
     digests = [s["digest"].get("sha256") for s in statement["subject"]]
     if metadata.digest.removeprefix("sha256:") not in digests:
         raise MalformedTrackingImage(

@@ -165,3 +165,25 @@ def test_the_short_form_resolves_against_the_configured_tracking_registry_and_pr
 
     assert result.returncode == 0, result.stderr
     assert image.digest in result.stdout and "signature       verified" in result.stdout
+
+
+def test_a_tampered_provenance_exits_1(run_forge: Forge, state: Path, metadata: TrackingMetadata, sbom: bytes) -> None:
+    import base64
+
+    from forge_core.domain.tracking import DSSE_MEDIA_TYPE, DsseEnvelope
+
+    settings = load_settings(state_dir=state)
+    store = embedded_store(settings.oci)
+    image = create_tracking_image(store, metadata, sbom, load_signer(settings))
+    envelope = DsseEnvelope.parse(image.blobs[image.manifest.layers[2].digest], where="test")
+    statement = json.loads(envelope.payload_bytes())
+    statement["predicate"]["buildDefinition"]["externalParameters"]["commit"] = "0" * 40
+    forged = envelope.model_copy(update={"payload": base64.b64encode(json.dumps(statement).encode()).decode()})
+    layer = store.push_blob("monorepo/cli/acmectl", forged.to_json(), DSSE_MEDIA_TYPE)
+    layers = [*image.manifest.layers[:2], layer]
+    store.push_manifest("monorepo/cli/acmectl", image.manifest.model_copy(update={"layers": layers}), tags=["forged"])
+
+    result = _inspect(run_forge, state, "monorepo/cli/acmectl:forged")
+
+    assert result.returncode == 1
+    assert "NOT VERIFIED" in result.stdout and "does not match the payload" in result.stdout

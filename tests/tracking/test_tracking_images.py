@@ -333,3 +333,26 @@ def test_a_python_artifact_reads_back_with_its_dependencies_in_the_sbom_summary(
     assert record.sbom.root == "greeting@1.2.0"
     assert record.sbom.packages == ("click", "requests", "rich")
     assert record.signature is True
+
+
+def test_the_signature_covers_the_metadata_and_sbom_layers(
+    layout_store: LayoutStore, metadata: TrackingMetadata, sbom: bytes, signer: Signer
+) -> None:
+    from forge_core.domain.models import PublishedLocation
+
+    image = create_tracking_image(layout_store, metadata, sbom, signer)
+    statement = json.loads(DsseEnvelope.parse(image.blobs[image.manifest.layers[2].digest], where="t").payload_bytes())
+    byproducts = {b["mediaType"]: b["digest"]["sha256"] for b in statement["predicate"]["runDetails"]["byproducts"]}
+    assert byproducts == {
+        METADATA_MEDIA_TYPE: image.manifest.layers[0].digest.removeprefix("sha256:"),
+        SBOM_MEDIA_TYPE: image.manifest.layers[1].digest.removeprefix("sha256:"),
+    }
+    evil = PublishedLocation(publisher="releases", type="s3", uri="s3://evil/acmectl", digest=BINARY_DIGEST)
+    changed = metadata.model_copy(update={"published": (evil,)})
+    _retagged(layout_store, image.manifest, {0: (changed.to_json(), METADATA_MEDIA_TYPE)}, "moved-metadata")
+    _retagged(layout_store, image.manifest, {1: (sbom.replace(b"acmectl", b"acmectX"), SBOM_MEDIA_TYPE)}, "moved-sbom")
+
+    for tag, layer in (("moved-metadata", METADATA_MEDIA_TYPE), ("moved-sbom", SBOM_MEDIA_TYPE)):
+        record = read_tracking_image(layout_store, REPOSITORY, tag, signer.verifier())
+        assert record.signature is False
+        assert f"the {layer} layer is not the one the provenance names" in record.signature_note
