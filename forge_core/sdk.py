@@ -77,6 +77,7 @@ from forge_core.domain.oci import (
 from forge_core.domain.plugin_settings import SettingsModel
 from forge_core.domain.rendering import KubernetesRenderer, RenderError, RenderProblem
 from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
+from forge_core.domain.tracking import TrackingMetadata, tracking_repository, tracking_tag
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import (
@@ -179,6 +180,7 @@ __all__ = [
     "StepRunnerRegistrar",
     "StepSpec",
     "StepStatus",
+    "TrackingMetadata",
     "TriggerDecision",
     "TriggerRegistrar",
     "TriggerSpec",
@@ -190,6 +192,8 @@ __all__ = [
     "parse_duration",
     "parse_reference",
     "read_output",
+    "tracking_repository",
+    "tracking_tag",
     "write_layer",
     "write_tar_gz",
     "write_tar_gz_of_folder",

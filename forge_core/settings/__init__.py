@@ -33,6 +33,7 @@ from forge_core.settings.oci import OciSettings
 from forge_core.settings.render import RenderSettings
 from forge_core.settings.secrets import SecretsSettings
 from forge_core.settings.storage import StorageSettings
+from forge_core.settings.tracking import TrackingSettings
 from forge_core.settings.worker import WorkerSettings
 
 CONFIG_FILE_VARIABLE = "FORGE_CONFIG_FILE"
@@ -121,6 +122,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     oci: OciSettings = Field(default_factory=OciSettings)
     render: RenderSettings = Field(default_factory=RenderSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:
