@@ -61,7 +61,7 @@ def test_plugins_json_lists_builtins_and_installed_plugins(run_forge: Callable[.
     rows = {row["id"]: row for row in json.loads(result.stdout)["plugins"]}
     assert rows["core.triggers"]["distribution"] == "catalyst-forge-core"
     assert rows["forge_docker"]["distribution"] == "catalyst-forge-docker"
-    assert rows["forge_docker"]["registrations"] == {"publisher": ["docker"]}
+    assert rows["forge_docker"]["registrations"] == {"producer": ["container"], "publisher": ["docker"]}
 
 
 def test_plugins_table_shows_a_failed_plugin_and_the_others(
