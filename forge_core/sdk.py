@@ -20,6 +20,13 @@ from forge_core.domain.errors import (
     SecretError,
     WorkWithdrawn,
 )
+from forge_core.domain.gitops import (
+    GitOpsError,
+    ReleasePointer,
+    deployment_message,
+    parse_release_pointer,
+    pointer_path,
+)
 from forge_core.domain.logs import CONTINUATION, read_output
 from forge_core.domain.models import (
     ArtifactSpec,
@@ -63,7 +70,7 @@ from forge_core.domain.oci import (
     parse_reference,
 )
 from forge_core.domain.plugin_settings import SettingsModel
-from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
+from forge_core.domain.secrets import ResolvedSecrets, mask_secrets, redact_url
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import (
@@ -79,6 +86,7 @@ from forge_core.plugin.registry import (
 )
 from forge_core.ports.contexts import ExecutionContext, JobContext
 from forge_core.ports.oci import OciStore
+from forge_core.ports.platform import BlockingDeploymentReporter
 from forge_core.ports.protocols import (
     JobHandler,
     Notifier,
@@ -90,12 +98,15 @@ from forge_core.ports.protocols import (
     SecretProvider,
     StepRunner,
 )
+from forge_core.settings.database import DEFAULT_STATE_DIR
 from forge_core.settings.oci import OciSettings
 
 __all__ = [
     "CONTINUATION",
+    "DEFAULT_STATE_DIR",
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
+    "BlockingDeploymentReporter",
     "CommitStatus",
     "ConfigurationError",
     "DeploymentInfo",
@@ -105,6 +116,7 @@ __all__ = [
     "Family",
     "FetchedManifest",
     "ForgeError",
+    "GitOpsError",
     "Index",
     "Job",
     "JobContext",
@@ -139,6 +151,7 @@ __all__ = [
     "RegistryCredentials",
     "RegistryReference",
     "ReleaseInfo",
+    "ReleasePointer",
     "ReleaseTrigger",
     "RenderRequest",
     "RenderedResources",
@@ -162,9 +175,13 @@ __all__ = [
     "TriggerRegistrar",
     "TriggerSpec",
     "WorkWithdrawn",
+    "deployment_message",
     "hookimpl",
     "mask_secrets",
     "open_store",
     "parse_reference",
+    "parse_release_pointer",
+    "pointer_path",
     "read_output",
+    "redact_url",
 ]
