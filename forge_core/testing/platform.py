@@ -25,9 +25,10 @@ from typing import Any
 import httpx
 import pytest
 
+from forge_core.ports.contexts import JobContext, SecretResolver
 from forge_core.ports.platform import BlockingDeploymentReporter
 
-__all__ = ["PlatformApi"]
+__all__ = ["PlatformApi", "job_context", "secret_resolver"]
 
 
 def _free_port() -> int:
@@ -124,3 +125,22 @@ def forge_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platfor
         loop.close()
         server.should_exit = True
         serving.join(30)
+
+
+def secret_resolver() -> SecretResolver:
+    """The worker's secret resolver over the built-in providers (``env``, ``file``): what a job
+    handler gets as ``JobContext.secrets``."""
+    from forge_core.plugin.host import load_plugins
+    from forge_core.services.secrets import ProviderSecrets
+    from forge_core.settings import PluginSettings
+
+    return ProviderSecrets(load_plugins(PluginSettings(autoload=False)).registry)
+
+
+def job_context(cache_dir: Path, **fields: Any) -> JobContext:
+    """A JobContext as a worker builds one (the built-in plugins' registry), with ``fields``
+    (``log=``, ``deployments=``, ``secrets=``, …) given."""
+    from forge_core.plugin.host import load_plugins
+    from forge_core.settings import PluginSettings
+
+    return JobContext(cache_dir=cache_dir, registry=load_plugins(PluginSettings(autoload=False)).registry, **fields)
