@@ -35,7 +35,8 @@ class Recording:
     """The worker's deployment reporter, with every call it passed on written down."""
 
     def __init__(self, inner: Any) -> None:
-        self.inner, self.calls = inner, []
+        self.inner = inner
+        self.calls: list[tuple[str, str]] = []
 
     def create_deployment(self, release_id: str, environment: str, *, status: str = "pending") -> dict[str, Any]:
         created: dict[str, Any] = self.inner.create_deployment(release_id, environment, status=status)
@@ -228,8 +229,17 @@ def test_an_https_remote_with_a_token_never_shows_it(
     release = {"repository": REPOSITORY, "project": "api", "commit_sha": commit_of(9), "release_number": 4,
                "id": str(uuid.uuid4())}
     lines: list[str] = []
-    result = handler.handle(job("dev", entry(release)), context(tmp_path, log=lines, secrets=secret_resolver()))
+    configs: list[str] = []
+
+    def log(line: str) -> None:  # called while the job's clone still exists: read what git keeps there
+        lines.append(line)
+        configs.extend(c.read_text() for c in (tmp_path / "cache" / "gitops").glob("*/.git/config"))
+
+    ctx = job_context(tmp_path / "cache", log=log, secrets=secret_resolver())
+    result = handler.handle(job("dev", entry(release)), ctx)
     assert result.status is JobStatus.SUCCESS, result.error
+    assert configs and all(gitops_remote_token.url in c for c in configs)  # the clone's remote: no credentials
+    assert not any(TOKEN in c or "extraHeader" in c or "Authorization" in c for c in configs)
     assert gitops_remote_token.history()[0] == result.output["gitops_commit"]
     assert set(gitops_remote_token.authorizations) == {gitops_remote_token.authorizations[0]}  # the token's
     assert all(status != 401 for _, _, status in gitops_remote_token.requests)
