@@ -16,6 +16,7 @@ reason. Without ``JobContext.deployments`` (no Platform API: a local run) only t
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -100,8 +101,17 @@ def pointers_of(payload: DeploymentPayload, now: datetime) -> list[ReleasePointe
 
 
 class DeploymentHandler:
+    """One per worker. Its jobs take turns per remote (a lock per URL): racing its own threads
+    would only waste attempts; other workers' pushes are what the fetch/re-apply/retry is for."""
+
     def __init__(self, settings: GitOpsSettings | None = None) -> None:
         self._settings = settings
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _turn(self, url: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(url, threading.Lock())
 
     def handle(self, job: Job, ctx: JobContext) -> JobResult:
         payload = parse_payload(job.payload)
@@ -117,7 +127,9 @@ class DeploymentHandler:
                 secrets = auth.secrets or secrets
                 repository = GitOpsRepository(settings, auth, ctx.cache_dir / "gitops")
                 message = deployment_message(pointers, payload.actor, action=payload.action)
-                landed = repository.publish(pointers, message, stop=ctx.stop, log=ctx.log, heartbeat=ctx.heartbeat)
+                with self._turn(repository.url):
+                    landed = repository.publish(pointers, message, stop=ctx.stop, log=ctx.log,
+                                                heartbeat=ctx.heartbeat)
         except ForgeError as error:
             reason = mask_secrets(str(error), secrets)
             if reporter is not None:
