@@ -60,7 +60,7 @@ def git_auth(settings: GitOpsSettings, secret: str | None) -> Iterator[GitAuth]:
             descriptor = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as handle:
                 handle.write(secret if secret.endswith("\n") else secret + "\n")
-            command = ["ssh", "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
+            command = [settings.ssh_command, "-i", str(key), "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes"]
             if settings.known_hosts is not None:
                 command += ["-o", f"UserKnownHostsFile={settings.known_hosts}", "-o", "StrictHostKeyChecking=yes"]
             else:

@@ -82,7 +82,10 @@ class GitOpsRepository:
     # --- git ----------------------------------------------------------------------------------
 
     def _env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "SSH_ASKPASS"))}
+        # The operator's GIT_* (a GIT_DIR, another GIT_SSH_COMMAND…) must not redirect these commands;
+        # a private CA still reaches HTTPS.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("GIT_", "SSH_ASKPASS")) or k in ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH")}
         env.update(
             GIT_TERMINAL_PROMPT="0",  # never wait for a password on a terminal
             GIT_CONFIG_NOSYSTEM="1",

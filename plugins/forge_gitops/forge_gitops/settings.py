@@ -8,7 +8,7 @@ settings section of their own in the core, so the plugin reads its own, like the
   ``{"provider": "env", "path": "GITOPS_TOKEN"}``: an HTTPS token or password, or an SSH private
   key), ``FORGE_GITOPS__USERNAME`` (who the HTTPS token authenticates as),
   ``FORGE_GITOPS__KNOWN_HOSTS`` (an SSH known_hosts file; unset: the host key is accepted on
-  first use).
+  first use), ``FORGE_GITOPS__SSH_COMMAND`` (the ssh program, ``ssh``).
 - ``FORGE_GITOPS__PUSH_ATTEMPTS`` (10), ``FORGE_GITOPS__BACKOFF_SECONDS`` (0.5, doubled per
   attempt, with jitter), ``FORGE_GITOPS__BACKOFF_MAX_SECONDS`` (10), ``FORGE_GITOPS__GIT_TIMEOUT_SECONDS``
   (120 per git command).
@@ -34,6 +34,7 @@ class GitOpsSettings(BaseSettings):
     credentials: SecretRef | None = Field(default=None, description="HTTPS token/password or SSH key.")
     username: str = Field(default="x-access-token", min_length=1)
     known_hosts: Path | None = None
+    ssh_command: str = Field(default="ssh", min_length=1, description="The ssh program git runs.")
     state_dir: Path | None = Field(default=None, description="Unset: FORGE_STATE_DIR, else the default.")
     push_attempts: int = Field(default=10, ge=1, le=100)
     backoff_seconds: float = Field(default=0.5, ge=0)

@@ -286,3 +286,46 @@ def test_the_embedded_repository_is_created_on_first_use(tmp_path: Path) -> None
     assert len(bare.history()) == 5
     assert bare.message(bare.history()[-1]).strip() == "Initialise the GitOps repository"
     assert sorted(bare.files()) == [f"environments/dev/shop-p{n}/release.yaml" for n in range(4)]
+
+
+SSH_STAND_IN = """#!/bin/sh
+# Speaks ssh's interface to git (ssh [options] host command): checks the key it is given, then runs
+# the git command locally, as sshd would on the remote host.
+key=""
+while [ $# -gt 1 ]; do
+  case "$1" in
+    -i) key="$2"; shift 2;;
+    -o|-p) shift 2;;
+    *) host="$1"; shift;;
+  esac
+done
+mode=$(stat -c %a "$key")
+echo "key=$key mode=$mode first=$(head -n1 "$key")" >> "{log}"
+[ "$mode" = "600" ] || {{ echo "bad key mode $mode" >&2; exit 255; }}
+exec sh -c "$1"
+"""
+
+
+def test_an_ssh_remote_gets_the_key_as_a_private_file_deleted_after(
+    tmp_path: Path, gitops_remote: GitOpsRemote, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = "-----BEGIN OPENSSH PRIVATE KEY-----\nZmFrZS1rZXktbWF0ZXJpYWw=\n-----END OPENSSH PRIVATE KEY-----\n"
+    monkeypatch.setenv("GITOPS_KEY", key)
+    log = tmp_path / "ssh.log"
+    stand_in = tmp_path / "fake-ssh"
+    stand_in.write_text(SSH_STAND_IN.format(log=log))
+    stand_in.chmod(0o755)
+    handler = DeploymentHandler(GitOpsSettings(
+        url=f"ssh://git@gitops.test{gitops_remote.path}", ssh_command=str(stand_in), backoff_seconds=0.01,
+        credentials=SecretRef(provider="env", path="GITOPS_KEY")))
+    release = {"repository": REPOSITORY, "project": "api", "commit_sha": commit_of(11), "release_number": 2,
+               "id": str(uuid.uuid4())}
+    lines: list[str] = []
+    result = handler.handle(job("dev", entry(release)), context(tmp_path, log=lines, secrets=secret_resolver()))
+    assert result.status is JobStatus.SUCCESS, result.error
+    assert gitops_remote.history()[0] == result.output["gitops_commit"]
+    used = log.read_text().splitlines()
+    assert len(used) >= 2 and all("mode=600 first=-----BEGIN OPENSSH PRIVATE KEY-----" in u for u in used)
+    key_files = {Path(u.split()[0].removeprefix("key=")) for u in used}
+    assert len(key_files) == 1 and not any(k.exists() for k in key_files)  # deleted after the job
+    assert "ZmFrZS1rZXktbWF0ZXJpYWw" not in "\n".join(lines) + str(result.model_dump())
