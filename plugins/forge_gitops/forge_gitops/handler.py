@@ -32,11 +32,12 @@ from forge_core.sdk import (
     JobResult,
     JobStatus,
     ReleasePointer,
+    WorkWithdrawn,
     deployment_message,
-    mask_secrets,
+    redact_url,
 )
 from forge_gitops.credentials import git_auth
-from forge_gitops.repository import GitOpsRepository
+from forge_gitops.repository import GitOpsRepository, Landed
 from forge_gitops.settings import GitOpsSettings, load_settings
 
 Commit = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{40}$")]
@@ -119,27 +120,21 @@ class DeploymentHandler:
         settings = self._settings or load_settings()
         reporter = ctx.deployments
         ids = self._pending(payload, reporter)
-        secrets: tuple[str, ...] = ()
-        try:
-            secret = self._credential(settings, ctx)
-            secrets = (secret,) if secret else ()
-            with git_auth(settings, secret) as auth:
-                secrets = auth.secrets or secrets
-                repository = GitOpsRepository(settings, auth, ctx.cache_dir / "gitops")
-                message = deployment_message(pointers, payload.actor, action=payload.action)
-                with self._turn(repository.url):
-                    landed = repository.publish(pointers, message, stop=ctx.stop, log=ctx.log,
-                                                heartbeat=ctx.heartbeat)
-        except ForgeError as error:
-            reason = mask_secrets(str(error), secrets)
+        url = settings.repository_url()
+        with self._turn(url):  # reported in the order they landed, as far as this worker goes
+            try:
+                landed = self._land(settings, ctx, pointers, payload)
+            except WorkWithdrawn:
+                raise  # released for redelivery: the deployments stay pending for it
+            except ForgeError as error:
+                if reporter is not None:
+                    for deployment_id in ids:
+                        reporter.set_deployment_status(deployment_id, "failed", reason=str(error)[:4000])
+                return JobResult(job_id=job.id, status=JobStatus.FAILED, error=str(error),
+                                 output={"deployments": ids, "environment": payload.environment})
             if reporter is not None:
                 for deployment_id in ids:
-                    reporter.set_deployment_status(deployment_id, "failed", reason=reason[:4000])
-            return JobResult(job_id=job.id, status=JobStatus.FAILED, error=reason,
-                             output={"deployments": ids, "environment": payload.environment})
-        if reporter is not None:
-            for deployment_id in ids:
-                reporter.set_deployment_status(deployment_id, "active", gitops_commit_sha=landed.commit)
+                    reporter.set_deployment_status(deployment_id, "active", gitops_commit_sha=landed.commit)
         return JobResult(job_id=job.id, status=JobStatus.SUCCESS, output={
             "gitops_commit": landed.commit,
             "created": landed.created,
@@ -147,9 +142,19 @@ class DeploymentHandler:
             "environment": payload.environment,
             "paths": [str(p.path) for p in pointers],
             "deployments": ids,
-            "repository": repository.where,
+            "repository": redact_url(url),
             "branch": settings.branch,
         })
+
+    def _land(self, settings: GitOpsSettings, ctx: JobContext, pointers: list[ReleasePointer],
+              payload: DeploymentPayload) -> Landed:
+        """The pointer commit, landed; a ForgeError when it did not (git's messages are masked
+        where they are read, in the repository)."""
+        secret = self._credential(settings, ctx)
+        with git_auth(settings, secret) as auth:
+            repository = GitOpsRepository(settings, auth, ctx.cache_dir / "gitops")
+            message = deployment_message(pointers, payload.actor, action=payload.action)
+            return repository.publish(pointers, message, stop=ctx.stop, log=ctx.log, heartbeat=ctx.heartbeat)
 
     @staticmethod
     def _pending(payload: DeploymentPayload, reporter: BlockingDeploymentReporter | None) -> list[str]:

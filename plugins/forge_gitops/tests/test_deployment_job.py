@@ -17,6 +17,7 @@ from forge_core.sdk import (
     JobResult,
     JobStatus,
     SecretRef,
+    WorkWithdrawn,
     parse_release_pointer,
 )
 from forge_core.testing.platform import PlatformApi, job_context, secret_resolver
@@ -329,3 +330,22 @@ def test_an_ssh_remote_gets_the_key_as_a_private_file_deleted_after(
     key_files = {Path(u.split()[0].removeprefix("key=")) for u in used}
     assert len(key_files) == 1 and not any(k.exists() for k in key_files)  # deleted after the job
     assert "ZmFrZS1rZXktbWF0ZXJpYWw" not in "\n".join(lines) + str(result.model_dump())
+
+
+def test_a_withdrawn_job_leaves_its_deployments_pending_for_the_redelivery(
+    tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
+) -> None:
+    release = forge_platform.create_release(REPOSITORY, "api", commit_of(12))
+    reporter = forge_platform.deployments()
+    pending = reporter.create_deployment(release["id"], "dev")
+    delivery = job("dev", entry(release, deployment_id=pending["id"]))
+    handler = DeploymentHandler(settings(gitops_remote))
+    withdrawn = context(tmp_path, reporter, stop=threading.Event())
+    withdrawn.stop.set()
+    with pytest.raises(WorkWithdrawn):
+        handler.handle(delivery, withdrawn)
+    assert len(gitops_remote.history()) == 1
+    assert history(forge_platform, "dev", "api") == [("pending", None, release["id"])]
+    redelivered = handler.handle(delivery, context(tmp_path, reporter))
+    assert redelivered.status is JobStatus.SUCCESS, redelivered.error
+    assert history(forge_platform, "dev", "api") == [("active", gitops_remote.history()[0], release["id"])]
