@@ -11,7 +11,10 @@ A deployment without ``deployment_id`` is created ``pending`` through the API wh
 starts (a dispatcher that created it already passes its id; a redelivery then reports the same
 ids again). When the commit lands every deployment becomes ``active`` with the GitOps commit (the
 previous active one superseded); when the push gives up every one becomes ``failed`` with the
-reason. Without ``JobContext.deployments`` (no Platform API: a local run) only the commit is made.
+reason. A withdrawn job (``ctx.stop``) leaves them pending for its redelivery; a report that
+cannot reach the API after the commit landed fails the job, and the redelivery finds the
+pointers in place (no second commit) and reports again. Without ``JobContext.deployments`` (no
+Platform API: a local run) only the commit is made.
 """
 
 from __future__ import annotations
