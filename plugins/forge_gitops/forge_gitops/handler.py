@@ -11,7 +11,8 @@ A deployment without ``deployment_id`` is created ``pending`` through the API wh
 starts (a dispatcher that created it already passes its id; a redelivery then reports the same
 ids again). When the commit lands every deployment becomes ``active`` with the GitOps commit (the
 previous active one superseded); when the push gives up every one becomes ``failed`` with the
-reason. A withdrawn job (``ctx.stop``) leaves them pending for its redelivery; a report that
+reason. A withdrawn job (``ctx.stop``) leaves the payload's pending for its redelivery (the ones
+it created itself fail: the redelivery creates its own); a report that
 cannot reach the API after the commit landed fails the job, and the redelivery finds the
 pointers in place (no second commit) and reports again. Without ``JobContext.deployments`` (no
 Platform API: a local run) only the commit is made.
@@ -122,13 +123,18 @@ class DeploymentHandler:
         pointers = pointers_of(payload, datetime.now(UTC))
         settings = self._settings or load_settings()
         reporter = ctx.deployments
-        ids = self._pending(payload, reporter)
+        ids, created = self._pending(payload, reporter)
         url = settings.repository_url()
         with self._turn(url):  # reported in the order they landed, as far as this worker goes
             try:
                 landed = self._land(settings, ctx, pointers, payload)
-            except WorkWithdrawn:
-                raise  # released for redelivery: the deployments stay pending for it
+            except WorkWithdrawn as withdrawn:
+                # Released for redelivery: the payload's deployments stay pending for it; the ones
+                # this delivery made would be made again, so they end here.
+                if reporter is not None:
+                    for deployment_id in created:
+                        reporter.set_deployment_status(deployment_id, "failed", reason=str(withdrawn))
+                raise
             except ForgeError as error:
                 if reporter is not None:
                     for deployment_id in ids:
@@ -160,8 +166,11 @@ class DeploymentHandler:
             return repository.publish(pointers, message, stop=ctx.stop, log=ctx.log, heartbeat=ctx.heartbeat)
 
     @staticmethod
-    def _pending(payload: DeploymentPayload, reporter: BlockingDeploymentReporter | None) -> list[str]:
-        """The deployments' ids, each created pending through the API unless the payload has it."""
+    def _pending(
+        payload: DeploymentPayload, reporter: BlockingDeploymentReporter | None
+    ) -> tuple[list[str], list[str]]:
+        """The deployments' ids, each created pending through the API unless the payload has it;
+        and the ones created here."""
         ids: list[str] = []
         created: list[str] = []
         try:
@@ -177,7 +186,7 @@ class DeploymentHandler:
                 for deployment_id in created:
                     reporter.set_deployment_status(deployment_id, "failed", reason=f"not deployed: {error}"[:4000])
             raise
-        return ids
+        return ids, created
 
     @staticmethod
     def _credential(settings: GitOpsSettings, ctx: JobContext) -> str | None:

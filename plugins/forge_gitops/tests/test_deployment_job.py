@@ -349,3 +349,8 @@ def test_a_withdrawn_job_leaves_its_deployments_pending_for_the_redelivery(
     redelivered = handler.handle(delivery, context(tmp_path, reporter))
     assert redelivered.status is JobStatus.SUCCESS, redelivered.error
     assert history(forge_platform, "dev", "api") == [("active", gitops_remote.history()[0], release["id"])]
+
+    made_here = job("dev", entry(release))  # no deployment_id: the job creates its own, and ends it
+    with pytest.raises(WorkWithdrawn):
+        handler.handle(made_here, withdrawn)
+    assert [s[0] for s in history(forge_platform, "dev", "api")] == ["failed", "active"]
