@@ -28,6 +28,13 @@ from forge_core.domain.errors import (
     SecretError,
     WorkWithdrawn,
 )
+from forge_core.domain.gitops import (
+    GitOpsError,
+    ReleasePointer,
+    deployment_message,
+    parse_release_pointer,
+    pointer_path,
+)
 from forge_core.domain.logs import CONTINUATION, read_output
 from forge_core.domain.models import (
     ArtifactReference,
@@ -76,7 +83,7 @@ from forge_core.domain.oci import (
 )
 from forge_core.domain.plugin_settings import SettingsModel
 from forge_core.domain.rendering import KubernetesRenderer, RenderError, RenderProblem
-from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
+from forge_core.domain.secrets import ResolvedSecrets, mask_secrets, redact_url
 from forge_core.domain.tracking import TrackingMetadata, tracking_repository, tracking_tag
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
@@ -93,6 +100,7 @@ from forge_core.plugin.registry import (
 )
 from forge_core.ports.contexts import ExecutionContext, JobContext
 from forge_core.ports.oci import OciStore
+from forge_core.ports.platform import BlockingDeploymentReporter
 from forge_core.ports.protocols import (
     JobHandler,
     Notifier,
@@ -104,15 +112,18 @@ from forge_core.ports.protocols import (
     SecretProvider,
     StepRunner,
 )
+from forge_core.settings.database import DEFAULT_STATE_DIR
 from forge_core.settings.oci import OciSettings
 
 __all__ = [
     "CONTINUATION",
+    "DEFAULT_STATE_DIR",
     "IMAGE_CONFIG",
     "LAYER_TAR_GZIP",
     "ArtifactReference",
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
+    "BlockingDeploymentReporter",
     "CommitStatus",
     "ConfigurationError",
     "DeploymentInfo",
@@ -122,6 +133,7 @@ __all__ = [
     "Family",
     "FetchedManifest",
     "ForgeError",
+    "GitOpsError",
     "Index",
     "Job",
     "JobContext",
@@ -159,6 +171,7 @@ __all__ = [
     "RegistryCredentials",
     "RegistryReference",
     "ReleaseInfo",
+    "ReleasePointer",
     "ReleaseTrigger",
     "RenderError",
     "RenderProblem",
@@ -186,12 +199,16 @@ __all__ = [
     "TriggerSpec",
     "WorkWithdrawn",
     "WrittenLayer",
+    "deployment_message",
     "hookimpl",
     "mask_secrets",
     "open_store",
     "parse_duration",
     "parse_reference",
+    "parse_release_pointer",
+    "pointer_path",
     "read_output",
+    "redact_url",
     "tracking_repository",
     "tracking_tag",
     "write_layer",

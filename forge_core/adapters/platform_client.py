@@ -32,7 +32,7 @@ class PlatformError(ForgeError):
 
 
 class PlatformClient:
-    """Implements :class:`forge_core.ports.platform.RunRecorder`."""
+    """Implements :class:`forge_core.ports.platform.RunRecorder` and ``DeploymentReporter``."""
 
     def __init__(
         self,
@@ -128,11 +128,33 @@ class PlatformClient:
     async def cancel_run(self, run_id: str) -> None:
         await self._call("DELETE", f"/v1/runs/{run_id}")
 
+    # --- deployments (DeploymentReporter) -------------------------------------------------------
 
-if TYPE_CHECKING:  # mypy checks that the client satisfies the port
-    from forge_core.ports.platform import RunRecorder
+    async def create_deployment(
+        self, release_id: str, environment: str, *, status: str = "pending"
+    ) -> dict[str, Any]:
+        body = {"release_id": release_id, "environment": environment, "status": status}
+        created: dict[str, Any] = await self._call("POST", "/v1/deployments", body)
+        return created
+
+    async def set_deployment_status(
+        self,
+        deployment_id: str,
+        status: str,
+        *,
+        gitops_commit_sha: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        body = _without_none(status=status, gitops_commit_sha=gitops_commit_sha, reason=reason)
+        changed: dict[str, Any] = await self._call("PUT", f"/v1/deployments/{deployment_id}/status", body)
+        return changed
+
+
+if TYPE_CHECKING:  # mypy checks that the client satisfies the ports
+    from forge_core.ports.platform import DeploymentReporter, RunRecorder
 
     _recorder: RunRecorder = PlatformClient("http://127.0.0.1", "token")
+    _reporter: DeploymentReporter = PlatformClient("http://127.0.0.1", "token")
 
 
 def _without_none(**values: Any) -> dict[str, Any]:

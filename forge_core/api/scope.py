@@ -8,8 +8,9 @@ name, wherever they are (path, query or JSON body):
 - ``owner`` + ``repo`` (path) and ``repository`` name a repository: another repository's name is
   a **403** (the caller wrote that name; answering reveals nothing);
 - ``run_id`` (and a release's ``pipeline_run_id``), ``phase_id``, ``task_id``, ``step_id``,
-  ``release_id`` and ``approval_id`` name an entity, whose repository is looked up (a phase's,
-  task's or step's is its run's; an approval's its release's): an entity of another repository
+  ``release_id``, ``approval_id`` and ``deployment_id`` name an entity, whose repository is
+  looked up (a phase's, task's or step's is its run's; an approval's its release's): an entity
+  of another repository
   is a **404** worded exactly like a missing one, so a token learns nothing of other
   repositories' entities, not even that they exist.
 
@@ -52,6 +53,7 @@ ENTITIES: dict[str, Owned] = {
     "step_id": Owned.STEP,
     "release_id": Owned.RELEASE,
     "approval_id": Owned.APPROVAL,
+    "deployment_id": Owned.DEPLOYMENT,
 }
 REPOSITORY = "repository"
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from forge_core.domain.secrets import ResolvedSecrets
     from forge_core.plugin.registry import Registry
     from forge_core.ports.oci import OciStore
-    from forge_core.ports.platform import BlockingRunRecorder
+    from forge_core.ports.platform import BlockingDeploymentReporter, BlockingRunRecorder
     from forge_core.ports.storage import ObjectStore
     from forge_core.settings.cue import CueSettings
 
@@ -148,6 +148,8 @@ class JobContext:
     cue: CueSettings | None = None
     oci: OciStore | None = None
     """The OCI store; typed by the OCI store port when it lands."""
+    deployments: BlockingDeploymentReporter | None = None
+    """Deployment states through the API (the ``deployment`` job's pending → active | failed)."""
 
     def __post_init__(self) -> None:
         given = {} if isinstance(self.services, _DeprecatedServices) else dict(self.services)

@@ -8,7 +8,7 @@ Endpoints (``/v1``): ``POST /runs/{id}/plan``, ``PUT /runs/{id}/status``,
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 CONFLICT = "resource_conflict"
 """The ForgeError code a recorder raises when a change contradicts the recorded state: a final
@@ -47,3 +47,39 @@ class BlockingRunRecorder(Protocol):
     def set_step_status(
         self, step_id: str, status: str, *, exit_code: int | None = None, logs_key: str | None = None
     ) -> None: ...
+
+
+@runtime_checkable
+class DeploymentReporter(Protocol):
+    """Deployment states through the API (``/v1/deployments``): what the deployment job records.
+    Deployments come back as the API's JSON objects (id, status, gitops_commit_sha, reason, …)."""
+
+    async def create_deployment(
+        self, release_id: str, environment: str, *, status: str = "pending"
+    ) -> dict[str, Any]: ...
+
+    async def set_deployment_status(
+        self,
+        deployment_id: str,
+        status: str,
+        *,
+        gitops_commit_sha: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]: ...
+
+
+class BlockingDeploymentReporter(Protocol):
+    """The DeploymentReporter port for synchronous job handlers: each call waits for the API."""
+
+    def create_deployment(
+        self, release_id: str, environment: str, *, status: str = "pending"
+    ) -> dict[str, Any]: ...
+
+    def set_deployment_status(
+        self,
+        deployment_id: str,
+        status: str,
+        *,
+        gitops_commit_sha: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]: ...

@@ -103,6 +103,17 @@ class Platform:
         )
         return deployment
 
+    async def set_deployment_status(
+        self, deployment_id: UUID, data: s.DeploymentStatusUpdate, actor: str
+    ) -> s.Deployment:
+        deployment, previous = await self.store.set_deployment_status(deployment_id, data, actor)
+        self.notify(
+            "forge_deployment_changed",
+            deployment=_deployment_info(deployment),
+            previous=_deployment_info(previous) if previous else None,
+        )
+        return deployment
+
     async def create_approval(self, data: s.ApprovalCreate, actor: str) -> s.Approval:
         self.check_environment(data.environment)
         return await self.store.create_approval(data, actor)

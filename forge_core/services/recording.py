@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.jobs import failure_target
 from forge_core.domain.models import Job, RunStatus
-from forge_core.ports.platform import RunRecorder
+from forge_core.ports.platform import DeploymentReporter, RunRecorder
 
 T = TypeVar("T")
 
@@ -26,6 +26,16 @@ async def record_job_failure(recorder: RunRecorder, job: Job, reason: str) -> No
         await recorder.set_run_status(entity_id, RunStatus.FAILED.value, error=reason)
 
 
+def _on_loop(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+    """Run ``coroutine`` on the worker's ``loop`` from a handler thread and wait for its result."""
+    try:
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
+    except RuntimeError:  # the worker's loop is gone: it stopped and released this job
+        coroutine.close()
+        raise ForgeError("the worker has stopped; the job was released for redelivery") from None
+    return future.result(timeout)
+
+
 class BlockingRecorder:
     """The RunRecorder port for synchronous job handlers running in a worker's threads: each call
     runs on the worker's event loop and waits for it (so the order of updates is kept)."""
@@ -34,12 +44,7 @@ class BlockingRecorder:
         self._recorder, self._loop, self._timeout = recorder, loop, timeout
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        try:
-            future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        except RuntimeError:  # the worker's loop is gone: it stopped and released this job
-            coroutine.close()
-            raise ForgeError("the worker has stopped; the job was released for redelivery") from None
-        return future.result(self._timeout)
+        return _on_loop(self._loop, coroutine, self._timeout)
 
     def record_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
         return self._call(self._recorder.record_plan(run_id, plan))
@@ -57,3 +62,22 @@ class BlockingRecorder:
         self, step_id: str, status: str, *, exit_code: int | None = None, logs_key: str | None = None
     ) -> None:
         self._call(self._recorder.set_step_status(step_id, status, exit_code=exit_code, logs_key=logs_key))
+
+
+class BlockingDeployments:
+    """The DeploymentReporter port for synchronous job handlers, like :class:`BlockingRecorder`."""
+
+    def __init__(self, reporter: DeploymentReporter, loop: asyncio.AbstractEventLoop, timeout: float = 120) -> None:
+        self._reporter, self._loop, self._timeout = reporter, loop, timeout
+
+    def create_deployment(self, release_id: str, environment: str, *, status: str = "pending") -> dict[str, Any]:
+        coroutine = self._reporter.create_deployment(release_id, environment, status=status)
+        return _on_loop(self._loop, coroutine, self._timeout)
+
+    def set_deployment_status(
+        self, deployment_id: str, status: str, *, gitops_commit_sha: str | None = None, reason: str | None = None
+    ) -> dict[str, Any]:
+        coroutine = self._reporter.set_deployment_status(
+            deployment_id, status, gitops_commit_sha=gitops_commit_sha, reason=reason
+        )
+        return _on_loop(self._loop, coroutine, self._timeout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from forge_core.domain.models import RunStatus
@@ -332,6 +333,7 @@ class DeploymentStatus(enum.StrEnum):
     PENDING = "pending"
     ACTIVE = "active"
     SUPERSEDED = "superseded"
+    FAILED = "failed"  # its GitOps commit never landed; ``reason`` says why
 
 
 class ApprovalStatus(enum.StrEnum):
@@ -344,10 +346,31 @@ Environment = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,6
 
 
 class DeploymentCreate(Input):
+    """``status`` pending: the deployment job commits the pointer, then reports it active (or
+    failed) through ``PUT /v1/deployments/{id}/status``; active (the default): it is live now."""
+
     release_id: UUID
     environment: Environment
     approval_id: UUID | None = None
     gitops_commit_sha: CommitSha | None = None
+    status: Literal[DeploymentStatus.PENDING, DeploymentStatus.ACTIVE] = DeploymentStatus.ACTIVE
+
+
+class DeploymentStatusUpdate(Input):
+    """A pending deployment's outcome: ``active`` once its pointer commit landed (the GitOps
+    commit required), or ``failed`` with the reason."""
+
+    status: Literal[DeploymentStatus.ACTIVE, DeploymentStatus.FAILED]
+    gitops_commit_sha: CommitSha | None = None
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=4000)] | None = None
+
+    @model_validator(mode="after")
+    def _what_each_needs(self) -> DeploymentStatusUpdate:
+        if self.status is DeploymentStatus.ACTIVE and self.gitops_commit_sha is None:
+            raise ValueError("an active deployment needs gitops_commit_sha (the pointer commit)")
+        if self.status is DeploymentStatus.FAILED and self.reason is None:
+            raise ValueError("a failed deployment needs the reason")
+        return self
 
 
 class Deployment(Output):
@@ -362,6 +385,7 @@ class Deployment(Output):
     deployed_at: datetime
     deployed_by: str
     gitops_commit_sha: str | None
+    reason: str | None = None
 
 
 class DeploymentList(Output):

@@ -15,4 +15,5 @@ class Owned(StrEnum):
     STEP = "step"
     RELEASE = "release"
     APPROVAL = "approval"
+    DEPLOYMENT = "deployment"
 

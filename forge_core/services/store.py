@@ -72,7 +72,14 @@ class DeploymentStore(Protocol):
     async def create_deployment(
         self, data: s.DeploymentCreate, actor: str, *, approval_required: bool
     ) -> tuple[s.Deployment, s.Deployment | None]:
-        """Returns the new active deployment and the one it superseded."""
+        """Returns the new deployment and the one it superseded (none when it is pending)."""
+        ...
+
+    async def set_deployment_status(
+        self, deployment_id: UUID, data: s.DeploymentStatusUpdate, actor: str
+    ) -> tuple[s.Deployment, s.Deployment | None]:
+        """A pending deployment becomes active (superseding the active one, returned) or failed;
+        the same report again returns the same answer; any other change is a Conflict."""
         ...
 
     async def current_deployment(

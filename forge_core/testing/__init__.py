@@ -19,7 +19,7 @@ import pytest
 from forge_core.plugin.host import PluginHost, PluginInfo, Status, load_plugins
 from forge_core.settings import PluginSettings
 
-pytest_plugins = ["forge_core.testing.registry"]  # the OCI registry fixtures
+pytest_plugins = ["forge_core.testing.registry", "forge_core.testing.platform"]  # OCI registry, Platform API
 
 __all__ = ["PluginHost", "PluginInfo", "Register", "Status"]
 

@@ -39,9 +39,9 @@ from forge_core.domain.secrets import mask_secrets
 from forge_core.plugin.family import Family
 from forge_core.plugin.host import PluginHost
 from forge_core.ports.contexts import JobContext
-from forge_core.ports.platform import RunRecorder
+from forge_core.ports.platform import DeploymentReporter, RunRecorder
 from forge_core.ports.storage import ObjectStore
-from forge_core.services.recording import BlockingRecorder, record_job_failure
+from forge_core.services.recording import BlockingDeployments, BlockingRecorder, record_job_failure
 from forge_core.services.secrets import ProviderSecrets
 from forge_core.settings import Settings
 from forge_core.settings.git import GitSettings
@@ -310,6 +310,8 @@ class Worker:
             secrets=self.resolver,
             step_secrets=dict(self.secrets),
             cue=self.settings.cue,
+            deployments=(BlockingDeployments(self.recorder, loop)
+                         if isinstance(self.recorder, DeploymentReporter) else None),
         )
 
     async def _keep_alive(self, message: Msg) -> None:

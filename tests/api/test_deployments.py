@@ -122,3 +122,56 @@ def test_a_deployment_to_an_unknown_environment_is_invalid(api: Api) -> None:
 
 def test_a_deployment_of_an_unknown_release_is_not_found(api: Api) -> None:
     assert deploy(api, UNKNOWN, "dev").status_code == 404
+
+
+def report(api: Api, deployment_id: str, **body: Any) -> httpx.Response:
+    return api.put(f"/v1/deployments/{deployment_id}/status", "worker", json=body)
+
+
+def test_a_pending_deployment_supersedes_only_when_its_pointer_lands(api: Api) -> None:
+    repository = unique_repo()
+    first, second = create_release(api, repository), create_release(api, repository)
+    assert deploy(api, first["id"], "dev").status_code == 201
+    pending = deploy(api, second["id"], "dev", status="pending")
+    assert pending.status_code == 201, pending.text
+    assert (pending.json()["status"], pending.json()["gitops_commit_sha"]) == ("pending", None)
+    current = api.get(f"/v1/deployments/dev/{repository}/svc", "viewer").json()
+    assert current["release_id"] == first["id"]  # still the live one
+    sha = "a" * 40
+    landed = report(api, pending.json()["id"], status="active", gitops_commit_sha=sha)
+    assert landed.status_code == 200, landed.text
+    assert (landed.json()["status"], landed.json()["gitops_commit_sha"]) == ("active", sha)
+    again = report(api, pending.json()["id"], status="active", gitops_commit_sha=sha)
+    assert (again.status_code, again.json()["status"]) == (200, "active")  # a redelivered report
+    history = api.get(f"/v1/deployments/dev/{repository}/svc/history", "viewer").json()
+    assert [(d["release_id"], d["status"]) for d in history["deployments"]] == [
+        (second["id"], "active"), (first["id"], "superseded")]
+
+
+def test_a_failed_deployment_keeps_its_reason_and_the_active_one(api: Api) -> None:
+    repository = unique_repo()
+    first, second = create_release(api, repository), create_release(api, repository)
+    assert deploy(api, first["id"], "dev").status_code == 201
+    pending = deploy(api, second["id"], "dev", status="pending").json()
+    failed = report(api, pending["id"], status="failed", reason="push rejected 5 times")
+    assert failed.status_code == 200, failed.text
+    assert (failed.json()["status"], failed.json()["reason"]) == ("failed", "push rejected 5 times")
+    assert api.get(f"/v1/deployments/dev/{repository}/svc").json()["release_id"] == first["id"]
+    late = report(api, pending["id"], status="active", gitops_commit_sha="b" * 40)
+    assert late.status_code == 409, late.text
+    assert "is failed" in late.json()["error"]["message"]
+
+
+def test_a_status_report_needs_what_its_status_needs(api: Api) -> None:
+    release = create_release(api, unique_repo())
+    pending = deploy(api, release["id"], "dev", status="pending").json()
+    for body in ({"status": "active"}, {"status": "failed"}, {"status": "superseded", "reason": "x"}):
+        invalid = report(api, pending["id"], **body)
+        assert invalid.status_code == 400, invalid.text
+        assert invalid.json()["error"]["code"] == "invalid_request"
+    assert report(api, UNKNOWN, status="failed", reason="x").status_code == 404
+    refused = api.put(f"/v1/deployments/{pending['id']}/status", "viewer",
+                      json={"status": "failed", "reason": "x"})
+    assert refused.status_code == 403
+    assert api.get(f"/v1/deployments/dev/{release['repository']}/svc/history").json()["deployments"][0][
+        "status"] == "pending"

@@ -45,13 +45,15 @@ class World:
     step: str
     release: dict[str, Any]
     approval: str
+    deployment: str
 
     def path_value(self, name: str) -> str | None:
         owner, repo = self.repository.split("/")
         return {
             "run_id": self.run["id"], "phase_id": self.phase, "task_id": self.task,
             "step_id": self.step, "release_id": self.release["id"], "approval_id": self.approval,
-            "owner": owner, "repo": repo, "project": "svc", "ref": "1", "alias": "stable",
+            "deployment_id": self.deployment, "owner": owner, "repo": repo, "project": "svc",
+            "ref": "1", "alias": "stable",
             "environment": ENVIRONMENT,
         }.get(name)
 
@@ -69,6 +71,7 @@ class World:
                               "commit_sha": new_sha()},
             "AliasSet": {"release": "1"},
             "DeploymentCreate": {"release_id": self.release["id"], "environment": "dev"},
+            "DeploymentStatusUpdate": {"status": "failed", "reason": "the push gave up"},
             "ApprovalCreate": {"release_id": self.release["id"], "environment": "dev",
                                "justification": "CAB-7"},
             "ExchangeRequest": {"token": "not-a-github-token"},
@@ -107,7 +110,7 @@ def world(api: Api) -> World:
     deployed = api.post("/v1/deployments", json={"release_id": release["id"], "environment": ENVIRONMENT})
     assert deployed.status_code == 201, deployed.text
     return World(repository, run, phase["id"], task["id"], task["steps"][0]["id"], release,
-                 approval.json()["id"])
+                 approval.json()["id"], deployed.json()["id"])
 
 
 @dataclass
@@ -163,7 +166,8 @@ def refused_by_scope(response: httpx.Response, world: World) -> bool:
     message = response.json()["error"]["message"]
     if response.status_code == 403:
         return "may act on repository" in message
-    ids = [world.run["id"], world.phase, world.task, world.step, world.release["id"], world.approval]
+    ids = [world.run["id"], world.phase, world.task, world.step, world.release["id"], world.approval,
+           world.deployment]
     return any(entity in message for entity in ids)  # A's existing entity said not to exist
 
 

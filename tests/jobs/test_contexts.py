@@ -89,6 +89,7 @@ def test_the_ci_handler_gets_typed_services_and_never_the_settings(
     assert isinstance(ctx.secrets, ProviderSecrets)
     assert dict(ctx.step_secrets) == {"DEPLOY_TOKEN": SECRET}
     assert ctx.cue == settings.cue
+    assert ctx.deployments is None  # this recorder records runs only: no deployment reporter to give
     with warnings.catch_warnings():  # the walk reads the deprecated services map too
         warnings.simplefilter("ignore", DeprecationWarning)
         everything = reachable(ctx)
@@ -191,3 +192,12 @@ def test_a_steps_error_is_masked_in_the_stored_result_too(
     assert result.error == "step 'push' failed: RuntimeError: login refused for token ****"
     assert result.output["steps"][0]["message"] == "RuntimeError: login refused for token ****"
     assert "push-token-31f5" not in storage.read_bytes(log_key("run-ci", "t1", "t1-s0")).decode()
+
+
+def test_a_worker_recording_through_the_api_gives_handlers_the_deployment_reporter() -> None:
+    from forge_core.adapters.platform_client import PlatformClient
+    from forge_core.ports.platform import DeploymentReporter
+
+    client = PlatformClient("http://127.0.0.1:9", "token")
+    assert isinstance(client, DeploymentReporter)  # what Worker._context checks before wrapping it
+    assert not isinstance(object(), DeploymentReporter)

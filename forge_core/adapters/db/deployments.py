@@ -39,20 +39,16 @@ class SqlDeployments(SqlDatabase):
                         where="approval_id",
                         details={"environment": data.environment, "release_id": str(release.id)},
                     )
-                previous = await session.scalar(
-                    _active_deployment(data.environment, release.repository, release.project)
-                    .with_for_update()
-                )
-                if previous is not None:
-                    previous.status = s.DeploymentStatus.SUPERSEDED.value
-                    await session.flush()  # before the new row takes the one active place
+                previous = None
+                if data.status is s.DeploymentStatus.ACTIVE:  # a pending one supersedes when it lands
+                    previous = await _supersede(session, data.environment, release.repository, release.project)
                 deployment = m.Deployment(
                     id=uuid.uuid4(),
                     release_id=release.id,
                     repository=release.repository,
                     project=release.project,
                     environment=data.environment,
-                    status=s.DeploymentStatus.ACTIVE.value,
+                    status=data.status.value,
                     approval_id=approval.id if approval else None,
                     deployed_at=now,
                     deployed_by=actor,
@@ -60,7 +56,8 @@ class SqlDeployments(SqlDatabase):
                 )
                 deployment.release = release
                 session.add(deployment)
-                details = {"environment": data.environment, "release_id": str(release.id)}
+                details = {"environment": data.environment, "release_id": str(release.id),
+                           "status": data.status.value}
                 audit(session, actor, "deployment.created", "deployment", deployment.id, details)
         except IntegrityError:
             raise Conflict(
@@ -68,6 +65,45 @@ class SqlDeployments(SqlDatabase):
                 where="environment",
             ) from None
         return _deployment(deployment), _deployment(previous) if previous else None
+
+    async def set_deployment_status(
+        self, deployment_id: uuid.UUID, data: s.DeploymentStatusUpdate, actor: str
+    ) -> tuple[s.Deployment, s.Deployment | None]:
+        now = m.utcnow()
+        try:
+            async with self.transaction() as session:
+                row = await session.scalar(
+                    _deployment_query().where(m.Deployment.id == deployment_id).with_for_update()
+                )
+                if row is None:
+                    raise NotFound(f"deployment {deployment_id} does not exist", where="deployment_id")
+                if _already(row, data):  # a redelivered report: the answer it got the first time
+                    return _deployment(row), None
+                if row.status != s.DeploymentStatus.PENDING.value:
+                    raise Conflict(
+                        f"deployment {deployment_id} is {row.status}; only a pending deployment "
+                        f"becomes {data.status.value}",
+                        where="status",
+                        details={"status": row.status},
+                    )
+                previous = None
+                if data.status is s.DeploymentStatus.ACTIVE:
+                    previous = await _supersede(session, row.environment, row.repository, row.project)
+                    row.gitops_commit_sha = data.gitops_commit_sha
+                    row.deployed_at = now  # the moment its pointer landed
+                else:
+                    row.reason = data.reason
+                row.status = data.status.value
+                details = {"status": data.status.value, "gitops_commit_sha": data.gitops_commit_sha,
+                           "reason": data.reason,
+                           "superseded": str(previous.id) if previous is not None else None}
+                audit(session, actor, "deployment.status", "deployment", row.id, details)
+        except IntegrityError:
+            raise Conflict(
+                "another deployment of the project was activated at the same time; retry",
+                where="status",
+            ) from None
+        return _deployment(row), _deployment(previous) if previous else None
 
     async def current_deployment(
         self, environment: str, repository: str, project: str
@@ -116,6 +152,25 @@ def _active_deployment(environment: str, repository: str, project: str) -> Selec
     )
 
 
+async def _supersede(
+    session: AsyncSession, environment: str, repository: str, project: str
+) -> m.Deployment | None:
+    """The active deployment of the project in the environment, now superseded (or None)."""
+    previous = await session.scalar(_active_deployment(environment, repository, project).with_for_update())
+    if previous is not None:
+        previous.status = s.DeploymentStatus.SUPERSEDED.value
+        await session.flush()  # before another row takes the one active place
+    return previous
+
+
+def _already(row: m.Deployment, data: s.DeploymentStatusUpdate) -> bool:
+    if row.status != data.status.value:
+        return False
+    if data.status is s.DeploymentStatus.ACTIVE:
+        return row.gitops_commit_sha == data.gitops_commit_sha
+    return row.reason == data.reason
+
+
 async def _usable_approval(
     session: AsyncSession, data: s.DeploymentCreate, now: datetime
 ) -> m.ReleaseApproval | None:
@@ -151,4 +206,5 @@ def _deployment(row: m.Deployment) -> s.Deployment:
         deployed_at=row.deployed_at,
         deployed_by=row.deployed_by,
         gitops_commit_sha=row.gitops_commit_sha,
+        reason=row.reason,
     )

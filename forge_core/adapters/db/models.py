@@ -307,6 +307,7 @@ class Deployment(Base):
     deployed_at: Mapped[datetime] = mapped_column(default=utcnow)
     deployed_by: Mapped[str] = mapped_column(String(255))
     gitops_commit_sha: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(Text)  # why a failed deployment failed
 
     release: Mapped[Release] = relationship(lazy="raise")
 

@@ -17,6 +17,7 @@ _TASK = _PHASE.join(m.TaskExecution, m.TaskExecution.phase_execution_id == m.Pha
 _STEP = _TASK.join(m.StepExecution, m.StepExecution.task_execution_id == m.TaskExecution.id)
 _RELEASE = select(m.Release.repository)
 _APPROVAL = _RELEASE.join(m.ReleaseApproval, m.ReleaseApproval.release_id == m.Release.id)
+_DEPLOYMENT = select(m.Deployment.repository)
 
 # Each kind: the query from the entity up to the row that holds the repository, and its id column.
 _LOOKUPS: dict[Owned, tuple[Select[Any], Any]] = {
@@ -26,6 +27,7 @@ _LOOKUPS: dict[Owned, tuple[Select[Any], Any]] = {
     Owned.STEP: (_STEP, m.StepExecution.id),
     Owned.RELEASE: (_RELEASE, m.Release.id),
     Owned.APPROVAL: (_APPROVAL, m.ReleaseApproval.id),
+    Owned.DEPLOYMENT: (_DEPLOYMENT, m.Deployment.id),
 }
 
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 
-from forge_core.api.deps import App, Approvals, Approver, Deployer, Deployments, Paging, Reader
+from forge_core.api.deps import App, Approvals, Approver, Deployer, Deployments, Paging, Reader, Worker
 from forge_core.api.errors import ERROR_RESPONSES
 from forge_core.services import schemas as s
 
@@ -22,6 +22,16 @@ async def create_deployment(
     """Deploy a release; it supersedes the project's active deployment in that environment.
     Protected environments (production) need an active, unexpired approval of the release."""
     return await app.platform.create_deployment(body, who.subject)
+
+
+@router.put("/deployments/{deployment_id}/status", response_model=s.Deployment, tags=["deployments"])
+async def set_deployment_status(
+    deployment_id: UUID, body: s.DeploymentStatusUpdate, app: App, who: Worker
+) -> s.Deployment:
+    """The deployment job's report: a pending deployment becomes ``active`` when its pointer
+    commit lands (superseding the project's active one in that environment) or ``failed`` with
+    the reason. The same report twice is answered alike; any other change is a 409."""
+    return await app.platform.set_deployment_status(deployment_id, body, who.subject)
 
 
 CURRENT = "/deployments/{environment}/{owner}/{repo}/{project}"

@@ -1,0 +1,255 @@
+"""Committing ReleasePointers to the GitOps repository so that concurrent deployments never lose
+an update and never force-push.
+
+Each attempt fetches the branch, resets a private clone onto the remote tip and writes the
+pointers there (a rebase of the one commit, done by re-applying it: the pointer files are
+whole, so a concurrent change of the same file is replaced, never merged), commits and pushes
+with a plain fast-forward refspec. A push the remote refuses because it moved on (or any failure
+that is not an authentication one) is retried after a backoff, at most ``push_attempts`` times.
+A tip whose tree already holds the pointers (same release and number) is a no-op: the commit
+that landed them is the answer, so a redelivered job makes no second commit.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from forge_core.sdk import (
+    ForgeError,
+    GitOpsError,
+    ReleasePointer,
+    WorkWithdrawn,
+    mask_secrets,
+    parse_release_pointer,
+    redact_url,
+)
+from forge_gitops.credentials import GitAuth
+from forge_gitops.settings import GitOpsSettings
+
+AUTH_FAILURES = (
+    "authentication failed",
+    "could not read username",
+    "could not read password",
+    "permission denied",
+    "the requested url returned error: 401",
+    "the requested url returned error: 403",
+    "host key verification failed",
+)
+
+
+class GitOpsPushError(ForgeError):
+    """The pointer commit did not land: ``where`` names the repository (credentials redacted)."""
+
+    code = "gitops_push_failed"
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Landed:
+    commit: str  # the GitOps commit holding the pointers
+    created: bool  # False: the tip already held them (a redelivery)
+    attempts: int
+
+
+class _GitFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def auth(self) -> bool:
+        text = self.message.lower()
+        return any(marker in text for marker in AUTH_FAILURES)
+
+
+class GitOpsRepository:
+    """The configured GitOps repository, written through private clones under ``work_root``."""
+
+    def __init__(self, settings: GitOpsSettings, auth: GitAuth, work_root: Path) -> None:
+        self.settings, self.auth, self.work_root = settings, auth, work_root
+        self.url = settings.repository_url()
+        self.where = redact_url(self.url)
+
+    # --- git ----------------------------------------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        # The operator's GIT_* (a GIT_DIR, another GIT_SSH_COMMAND…) must not redirect these commands;
+        # a private CA still reaches HTTPS.
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("GIT_", "SSH_ASKPASS")) or k in ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH")}
+        env.update(
+            GIT_TERMINAL_PROMPT="0",  # never wait for a password on a terminal
+            GIT_CONFIG_NOSYSTEM="1",
+            GIT_CONFIG_GLOBAL=os.devnull,  # the operator's ~/.gitconfig (credential helpers…) plays no part
+            GIT_AUTHOR_NAME=self.settings.author_name,
+            GIT_AUTHOR_EMAIL=self.settings.author_email,
+            GIT_COMMITTER_NAME=self.settings.author_name,
+            GIT_COMMITTER_EMAIL=self.settings.author_email,
+        )
+        env.update(self.auth.env)
+        return env
+
+    def _git(self, cwd: Path | None, *args: str, input: bytes | None = None) -> str:
+        try:
+            done = subprocess.run(
+                ["git", *args], cwd=cwd, env=self._env(), input=input, capture_output=True,
+                timeout=self.settings.git_timeout_seconds, check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise _GitFailed(f"git {args[0]} took longer than {self.settings.git_timeout_seconds:g}s") from None
+        if done.returncode != 0:
+            raise _GitFailed(self._mask(done.stderr.decode(errors="replace").strip() or f"git {args[0]} failed"))
+        return done.stdout.decode(errors="replace")
+
+    def _mask(self, text: str) -> str:
+        return mask_secrets(text.replace(self.url, self.where), self.auth.secrets)
+
+    # --- the embedded repository --------------------------------------------------------------
+
+    def ensure_embedded(self) -> None:
+        """Create ``<state_dir>/gitops.git`` (bare, an initial commit on the branch) if missing.
+        Built aside and renamed into place, so concurrent first users see it whole or not at all."""
+        target = self.settings.embedded_path()
+        if (target / "HEAD").exists():
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=".gitops-", dir=target.parent))
+        try:
+            branch = self.settings.branch
+            self._git(None, "init", "--bare", "--quiet", f"--initial-branch={branch}", str(building))
+            for key, value in (("receive.denyNonFastForwards", "true"), ("receive.denyDeletes", "true"),
+                               ("core.logAllRefUpdates", "true")):
+                self._git(building, "config", key, value)
+            empty_tree = self._git(building, "mktree", input=b"").strip()
+            root = self._git(building, "commit-tree", empty_tree, "-m", "Initialise the GitOps repository").strip()
+            self._git(building, "update-ref", f"refs/heads/{branch}", root, "0" * 40)
+            try:
+                building.rename(target)
+            except OSError:  # another user created it meanwhile: theirs is as good
+                if not (target / "HEAD").exists():
+                    raise
+        except _GitFailed as failed:
+            raise GitOpsPushError(f"cannot create the embedded GitOps repository: {failed.message}",
+                                  where=str(target)) from None
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+
+    # --- publishing ---------------------------------------------------------------------------
+
+    def publish(
+        self,
+        pointers: Sequence[ReleasePointer],
+        message: str,
+        *,
+        stop: threading.Event | None = None,
+        log: Callable[[str], None] = lambda _line: None,
+        heartbeat: Callable[[], None] = lambda: None,
+    ) -> Landed:
+        """Land ``pointers`` in one commit on the branch (or find them there already)."""
+        if self.settings.embedded:
+            self.ensure_embedded()
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        clone = Path(tempfile.mkdtemp(prefix="gitops-", dir=self.work_root))
+        try:
+            return self._attempts(clone, pointers, message, stop, log, heartbeat)
+        finally:
+            shutil.rmtree(clone, ignore_errors=True)  # a failed attempt leaves nothing to reuse
+
+    def _attempts(
+        self,
+        clone: Path,
+        pointers: Sequence[ReleasePointer],
+        message: str,
+        stop: threading.Event | None,
+        log: Callable[[str], None],
+        heartbeat: Callable[[], None],
+    ) -> Landed:
+        branch = self.settings.branch
+        attempts = self.settings.push_attempts
+        try:
+            self._git(None, "init", "--quiet", str(clone))
+            self._git(clone, "remote", "add", "origin", self.url)
+        except _GitFailed as failed:
+            raise GitOpsPushError(failed.message, where=self.where) from None
+        last = ""
+        for attempt in range(1, attempts + 1):
+            if stop is not None and stop.is_set():
+                raise WorkWithdrawn("the deployment job was withdrawn before its pointer commit landed")
+            heartbeat()
+            try:
+                landed = self._attempt(clone, branch, pointers, message, attempt)
+            except _GitFailed as failed:
+                last = failed.message
+                if failed.auth:
+                    raise GitOpsPushError(f"the GitOps remote refused the credentials: {last}", where=self.where,
+                                          details={"attempts": attempt}) from None
+                log(f"gitops: attempt {attempt}/{attempts} did not land: {last.splitlines()[-1] if last else ''}")
+                if attempt < attempts:
+                    self._sleep(attempt, stop)
+                continue
+            log(f"gitops: {'committed' if landed.created else 'already held by'} {landed.commit} "
+                f"on {branch} of {self.where} (attempt {attempt})")
+            return landed
+        raise GitOpsPushError(f"gave up after {attempts} attempts; the last one: {last}", where=self.where,
+                              details={"attempts": attempts})
+
+    def _attempt(self, clone: Path, branch: str, pointers: Sequence[ReleasePointer], message: str,
+                 attempt: int) -> Landed:
+        remote = f"refs/remotes/origin/{branch}"
+        try:
+            self._git(clone, "fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{branch}:{remote}")
+        except _GitFailed as failed:
+            if "couldn't find remote ref" in failed.message.lower():
+                raise GitOpsPushError(
+                    f"branch {branch!r} does not exist in the GitOps repository; create it with an initial commit",
+                    where=self.where,
+                ) from None
+            raise
+        self._git(clone, "checkout", "--quiet", "--force", "-B", branch, remote)  # onto the remote tip
+        self._git(clone, "clean", "-fdxq")
+        changed = [p for p in pointers if not self._holds(clone, p)]
+        tip = self._git(clone, "rev-parse", "HEAD").strip()
+        if not changed:
+            paths = [str(p.path) for p in pointers]
+            landed_by = self._git(clone, "log", "-1", "--format=%H", "HEAD", "--", *paths).strip() or tip
+            return Landed(landed_by, created=False, attempts=attempt)
+        for pointer in changed:
+            file = clone / str(pointer.path)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_text(pointer.render(), encoding="utf-8")
+        self._git(clone, "add", "--", *(str(p.path) for p in changed))
+        self._git(clone, "commit", "--quiet", "--no-verify", "-m", message)
+        commit = self._git(clone, "rev-parse", "HEAD").strip()
+        # A fast-forward refspec (no '+', no --force): the remote refuses it if it moved on.
+        self._git(clone, "push", "--quiet", "--porcelain", "origin", f"{commit}:refs/heads/{branch}")
+        return Landed(commit, created=True, attempts=attempt)
+
+    def _holds(self, clone: Path, pointer: ReleasePointer) -> bool:
+        """The tip's file for ``pointer`` already deploys the same release (its time and actor aside)."""
+        file = clone / str(pointer.path)
+        if not file.is_file():
+            return False
+        try:
+            present = parse_release_pointer(file.read_text(encoding="utf-8"), pointer.path)
+        except GitOpsError:
+            return False  # a malformed pointer is rewritten
+        return (present.release, present.release_number, present.repository) == (
+            pointer.release, pointer.release_number, pointer.repository)
+
+    def _sleep(self, attempt: int, stop: threading.Event | None) -> None:
+        ceiling = min(self.settings.backoff_max_seconds, self.settings.backoff_seconds * 2 ** (attempt - 1))
+        delay = random.uniform(ceiling / 2, ceiling)  # jitter: racing writers spread out
+        if stop is not None:
+            stop.wait(delay)
+        else:
+            time.sleep(delay)
+
