@@ -3,8 +3,9 @@
 REF is ``host[:port]/repo/project/artifact:sha-<commit>`` (a registry), ``oci-layout:PATH:tag``
 (a layout folder), or the short form ``repo/project/artifact:sha-<commit>`` resolved against the
 tracking store of the settings (``tracking.registry``, else the embedded layout store). Exit codes:
-0 verified (or signed but no public key to check it with: said on stderr), 1 not verified
-(unsigned, an untrusted key, a bad signature) or unreadable, 2 a bad reference.
+0 verified, 1 not verified (unsigned, an untrusted key, a bad signature, or no public key to
+check it with: said on stderr, so a script never takes an unchecked image for a verified one) or
+unreadable, 2 a bad reference.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def inspect_command(
     else:
         _print(record)
     if record.signature is None:
-        typer.echo(f"warning: {record.signature_note}", err=True)
-    elif not record.signature:
+        typer.echo(f"signature not checked: {record.signature_note}", err=True)
+    if not record.signature:
         raise typer.Exit(1)
 
 

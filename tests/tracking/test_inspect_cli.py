@@ -103,14 +103,14 @@ def test_unsigned_or_signed_by_an_untrusted_key_exits_1(
     assert ("not signed" if signer is None else "not a trusted key") in result.stdout
 
 
-def test_a_signed_image_with_no_key_to_check_it_says_so(
+def test_a_signed_image_with_no_key_to_check_it_says_so_and_is_not_verified(
     run_forge: Forge, state: Path, tmp_path: Path, metadata: TrackingMetadata, sbom: bytes
 ) -> None:
     _create(state, metadata, sbom, Signer(ed25519.Ed25519PrivateKey.generate()))
 
     result = _inspect(run_forge, state, SHORT)
 
-    assert result.returncode == 0
+    assert result.returncode == 1
     assert "not checked" in result.stdout and "no public key configured" in result.stderr
 
 
