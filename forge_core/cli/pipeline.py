@@ -211,6 +211,14 @@ class UntilCancelled:
     ) -> None:
         await self._guard(self.client.set_step_status(step_id, status, exit_code=exit_code, logs_key=logs_key))
 
+    async def record_artifact(
+        self, run_id: str, project: str, artifact: str, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.client.record_artifact(run_id, project, artifact, record)
+
+    async def artifact_record(self, run_id: str, project: str, artifact: str) -> dict[str, Any] | None:
+        return await self.client.artifact_record(run_id, project, artifact)
+
 
 @contextlib.asynccontextmanager
 async def _watching(client: PlatformClient, run_id: str, console: Console) -> AsyncIterator[asyncio.Event]:
