@@ -309,7 +309,7 @@ def artifact_lines(record: schemas.ArtifactRecord) -> str:
         lines.append(f"           error: {record.error}")
     for target in record.targets:
         where = target.uri or target.note or target.error or ""
-        lines.append(f"           → {target.publisher} [{target.type}]: {target.outcome.value}  {where}".rstrip())
+        lines.append(f"           → {target.publisher} ({target.type}): {target.outcome.value}  {where}".rstrip())
     if record.tracking_oci_uri:
         lines.append(f"           tracking: {record.tracking_oci_uri}")
     return "\n".join(lines)

@@ -32,7 +32,7 @@ from forge_core.testing.registry import USER, RegistryServer, free_port
 from forge_core.worker.embedded import embedded_jobs
 
 sys.path.insert(0, str(Path(__file__).parent))
-import acme_forge_artifacts  # noqa: E402
+import acme_forge_artifacts
 
 NATS_URL = "nats://127.0.0.1:4222"
 FILES = {"app/hello": "hello from svc\n"}

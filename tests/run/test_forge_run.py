@@ -29,6 +29,18 @@ def make_api_tests_slow(example: Path, commit_change: Callable[..., None]) -> No
     )
 
 
+def builds_here(example: Path) -> bool:
+    """Whether every artifact of the example has a producer that runs on this machine. Earthly
+    cannot run here: while an artifact of the example is still built by Earthly (until the exec,
+    python and container producers of issue 9 take them over), a run of a releasing commit fails
+    at the artifact stage, naming the artifact and its producer."""
+    return not any("producer: earthly" in p.read_text() for p in example.rglob("project.cue"))
+
+
+def expected_exit(example: Path) -> int:
+    return 0 if builds_here(example) else 1
+
+
 def run_listing(forge: Forge) -> list[dict[str, object]]:
     result = forge("runs", "--json")
     assert result.returncode == 0, result.stderr
@@ -38,13 +50,20 @@ def run_listing(forge: Forge) -> list[dict[str, object]]:
 def test_the_example_runs_end_to_end_on_a_private_nats_server(forge: Forge, example: Path) -> None:
     """No NATS URL configured: `forge run` starts its own nats-server in the state folder."""
     result = forge("run", str(example), env={"FORGE_NATS__URL": None, "FORGE_NATS__PREFIX": None})
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == expected_exit(example), result.stdout + result.stderr
     assert "✓ success  api/test" in result.stdout
     assert "✓ success  acmectl/package" in result.stdout
     assert "api: release 1.2.0 — tag 'api/v1.2.0' releases version 1.2.0" in result.stdout
-    assert "artifact, release and deployment stages skipped: no 'artifact' job handler is installed" in result.stdout
+    assert "artifacts (planned (no publisher contacted; --publish publishes)):" in result.stdout
+    if builds_here(example):
+        assert "success  api/api (container)" in result.stdout
+        assert "→ container-registry (docker): planned  registry.acme.test/acme/api:1.2.0@sha256:" in result.stdout
+    else:
+        assert "artifact api/api failed: producer 'earthly' failed" in result.stdout
+    assert "release and deployment stages skipped: forge run does not drive them in this version" in result.stdout
     runs = run_listing(forge)
-    assert [(r["repository"], r["status"], r["tag"]) for r in runs] == [("local/acme", "success", "api/v1.2.0")]
+    status = "success" if builds_here(example) else "failed"
+    assert [(r["repository"], r["status"], r["tag"]) for r in runs] == [("local/acme", status, "api/v1.2.0")]
     logs = forge("logs", str(runs[0]["id"]), "--task", "api/test")
     assert logs.returncode == 0
     assert "== api/test / unit (success)" in logs.stdout
@@ -83,22 +102,22 @@ def test_a_failing_step_of_a_phase_that_is_not_required_is_reported_and_the_run_
         'target: "python3 -c \\"import sys; print(\'broken link\'); sys.exit(4)\\""',
     )
     result = forge("run", str(example))
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.returncode == expected_exit(example), result.stdout + result.stderr
     assert "docs/validate" in result.stdout
     assert "(phase validate is not required: the run goes on)" in result.stdout
     assert "failed but not required (the run went on): validate" in result.stdout
     assert "✓ success  acmectl/package" in result.stdout  # later groups ran
     run = run_listing(forge)[0]
-    assert run["status"] == "success"
+    assert run["status"] == ("success" if builds_here(example) else "failed")
     detail = forge("logs", str(run["id"]), "--task", "docs/validate")
     assert "broken link" in detail.stdout
 
 
 def test_a_commit_runs_once_and_a_second_forge_run_shows_that_run(forge: Forge, example: Path) -> None:
     first = forge("run", str(example))
-    assert first.returncode == 0, first.stdout + first.stderr
+    assert first.returncode == expected_exit(example), first.stdout + first.stderr
     again = forge("run", str(example))
-    assert again.returncode == 0
+    assert again.returncode == first.returncode  # the recorded run's result
     assert "already has run" in again.stdout
     assert len(run_listing(forge)) == 1
 
@@ -234,7 +253,7 @@ def _forge_logs_peak_kb(forge: Forge, run_id: str, out: Path) -> int:
 
 
 def test_forge_logs_streams_a_large_log_in_bounded_memory(forge: Forge, example: Path, tmp_path: Path) -> None:
-    assert forge("run", str(example)).returncode == 0
+    assert forge("run", str(example)).returncode == expected_exit(example)
     run_id = str(run_listing(forge)[0]["id"])
     small = _forge_logs_peak_kb(forge, run_id, tmp_path / "small.out")
     printed = (tmp_path / "small.out").read_bytes().removeprefix(b"== api/test / unit (success)\n")
