@@ -64,6 +64,7 @@ from forge_core.domain.oci import (
 )
 from forge_core.domain.plugin_settings import SettingsModel
 from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
+from forge_core.domain.tracking import TrackingMetadata, tracking_repository, tracking_tag
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import (
@@ -160,6 +161,7 @@ __all__ = [
     "StepRunnerRegistrar",
     "StepSpec",
     "StepStatus",
+    "TrackingMetadata",
     "TriggerDecision",
     "TriggerRegistrar",
     "TriggerSpec",
@@ -169,4 +171,6 @@ __all__ = [
     "open_store",
     "parse_reference",
     "read_output",
+    "tracking_repository",
+    "tracking_tag",
 ]

@@ -27,8 +27,11 @@ EXIT_INFRASTRUCTURE = MessagingError.exit_code
 def fail(error: ForgeError) -> NoReturn:
     """Print a ForgeError on stderr and exit with its code (the one place errors meet the user)."""
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {error}", markup=True)
+    # Escaped: messages quote user input and grammars ("[a-z0-9._-]") that rich would take as markup.
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True)
     raise typer.Exit(error.exit_code)
 
 

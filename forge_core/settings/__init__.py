@@ -32,6 +32,7 @@ from forge_core.settings.nats import NatsSettings
 from forge_core.settings.oci import OciSettings
 from forge_core.settings.secrets import SecretsSettings
 from forge_core.settings.storage import StorageSettings
+from forge_core.settings.tracking import TrackingSettings
 from forge_core.settings.worker import WorkerSettings
 
 CONFIG_FILE_VARIABLE = "FORGE_CONFIG_FILE"
@@ -119,6 +120,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     oci: OciSettings = Field(default_factory=OciSettings)
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:
