@@ -7,7 +7,9 @@ OCI layout reference, a digest) must exist. Then, for each target (a publisher o
 in order: ``publish`` when the job says so, else ``plan`` (a publisher without ``plan`` is
 reported "cannot plan; use --publish", which fails nothing) — each with its own log and only its
 own target's credentials. One failed target fails the artifact, naming the target; the others
-still run. The outcome is recorded on the run through the API
+still run. When every target succeeded, the artifact's tracking image is written (the worker's
+tracker: ``<tracking store>/<repository name>/<project>/<artifact>:sha-<commit>``, for a
+container also attached to each published image). The outcome is recorded on the run through the API
 (``PUT /v1/runs/{run}/artifacts/{project}/{artifact}``), replacing the previous record.
 
 Idempotent: publishers make a same-digest publish a no-op, and a target the API's record says
@@ -21,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,7 @@ from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import JobHandlerRegistrar
-from forge_core.ports.contexts import ExecutionContext, JobContext
+from forge_core.ports.contexts import ExecutionContext, JobContext, TrackingRequest
 from forge_core.ports.platform import BlockingRunRecorder
 from forge_core.ports.protocols import PlanningPublisher, Producer, Publisher
 from forge_core.ports.storage import ObjectStore, log_key
@@ -85,6 +88,8 @@ class _Job:
         self.spec, self.project = payload.artifact.spec, payload.artifact.project
         self.where = f"artifact {self.spec.name!r} of project {self.project.name!r}"
         self.secrets: list[str] = list(ctx.step_secrets.values())  # every value this job resolved
+        # target name -> (where it went or would go, the target's credentials): for the tracking image
+        self.locations: dict[str, tuple[PublishedLocation, ResolvedSecrets]] = {}
         found = self.recorder.artifact_record(job.run_id, self.project.name, self.spec.name)
         self.previous = s.ArtifactRecord.model_validate(found) if found else None
 
@@ -113,32 +118,82 @@ class ArtifactHandler:
         kept = run.previous.targets if run.previous else []  # what is out there stays recorded
         base = s.ArtifactRecordUpdate(type=run.spec.type, status=s.ArtifactStatus.RUNNING, targets=kept)
         run.record(base)
+        started = datetime.now(UTC)
         try:
             where = "payload.artifact.project.path"
             with project_checkout(ctx, job, run.payload.source, run.project.path, where) as workdir:
                 produced = self._produce(run, workdir)
                 targets = [self._target(run, t, produced, workdir) for t in run.payload.artifact.publishers]
+                failed = [t for t in targets if t.outcome is s.TargetOutcome.FAILED]
+                summary = "; ".join(t.error or f"target {t.publisher!r} failed" for t in failed) or None
+                tracking: tuple[str | None, str | None] = (None, None)
+                if not failed:  # while the checkout holds what was produced (a container's SBOM reads it)
+                    try:
+                        tracking = self._track(run, produced, targets, started)
+                    except Exception as exc:  # the artifact is out there, but not accounted for: a failure
+                        summary = run.mask(f"tracking image: {_describe(exc)}")
         except ForgeError as exc:
             error = run.mask(str(exc))
             run.record(base.model_copy(update={"status": s.ArtifactStatus.FAILED, "error": error}))
             return JobResult(job_id=job.id, status=JobStatus.FAILED, error=error)
-        failed = [t for t in targets if t.outcome is s.TargetOutcome.FAILED]
         published = [t for t in targets if t.outcome is s.TargetOutcome.PUBLISHED]
-        summary = "; ".join(t.error or f"target {t.publisher!r} failed" for t in failed) or None
         record = s.ArtifactRecordUpdate(
             type=run.spec.type,
-            status=s.ArtifactStatus.FAILED if failed else s.ArtifactStatus.SUCCESS,
+            status=s.ArtifactStatus.FAILED if summary else s.ArtifactStatus.SUCCESS,
             error=summary,
             digest=produced.digest,
+            tracking_oci_uri=tracking[0],
+            tracking_oci_digest=tracking[1],
             primary_published_uri=published[0].uri if published else None,
             targets=targets,
         )
         run.record(record)
         output = {"record": record.model_dump(mode="json"), "files": [str(f) for f in produced.files],
                   "reference": produced.reference}
-        if failed:
-            return JobResult(job_id=job.id, status=JobStatus.FAILED, output=output, error=run.mask(summary or ""))
+        if summary:
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, output=output, error=run.mask(summary))
         return JobResult(job_id=job.id, status=JobStatus.SUCCESS, output=output)
+
+    # --- tracking -------------------------------------------------------------------------------
+
+    def _track(
+        self, run: _Job, produced: ProducedArtifact, targets: list[s.ArtifactTarget], started: datetime
+    ) -> tuple[str | None, str | None]:
+        """The tracking image's reference and digest (None when the worker writes none). A re-run
+        that published nothing new keeps the one recorded: tracking images are immutable."""
+        tracker, previous = run.ctx.tracker, run.previous
+        if tracker is None:
+            return None, None
+        if previous is not None and previous.tracking_oci_uri and previous.digest == produced.digest and [
+            (t.publisher, t.outcome) for t in previous.targets
+        ] == [(t.publisher, t.outcome) for t in targets]:
+            return previous.tracking_oci_uri, previous.tracking_oci_digest
+        def where(target: s.ArtifactTarget) -> PublishedLocation:  # a target skipped as done: as recorded
+            found = run.locations.get(target.publisher)
+            if found is not None:
+                return found[0]
+            return PublishedLocation(publisher=target.publisher, type=target.type, uri=target.uri or "",
+                                     digest=target.digest)
+
+        published = tuple(where(t) for t in targets if t.outcome is s.TargetOutcome.PUBLISHED)
+        planned = tuple(where(t) for t in targets if t.outcome is s.TargetOutcome.PLANNED)
+        images = produced.type == "container" and run.payload.publish  # published images list it as a referrer
+        attach = tuple(
+            (location, _login(secrets))
+            for location, secrets in (run.locations[p.publisher] for p in targets if p.publisher in run.locations)
+            if images and {"registry", "repository"} <= set(location.metadata)
+        )
+        source = run.payload.source
+        request = TrackingRequest(
+            artifact=produced, repository=source.identity or f"local/{Path(source.repository).name or 'repository'}",
+            run_id=run.job.run_id, producer=run.spec.producer, producer_settings=run.spec.producer_settings,
+            started_at=started, finished_at=datetime.now(UTC), published=published, planned=planned,
+            ref=f"refs/tags/{source.tag}" if source.tag else (f"refs/heads/{source.branch}" if source.branch else None),
+            secrets=tuple(run.secrets), attach_to=attach,
+        )
+        reference, digest = tracker.track(request)
+        run.ctx.log(f"tracking image {reference} ({digest})")
+        return reference, digest
 
     # --- producing ------------------------------------------------------------------------------
 
@@ -199,6 +254,8 @@ class ArtifactHandler:
                 planned = publisher.plan(produced, target)
             except Exception as exc:
                 return failed(_describe(exc))
+            if isinstance(planned, PublishedLocation):
+                run.locations[target.name] = (planned, ResolvedSecrets())
             return _location(outcome, s.TargetOutcome.PLANNED, planned, target, failed)
         try:
             resolved = self._credentials(run, target)
@@ -211,6 +268,8 @@ class ArtifactHandler:
                 result = failed(_describe(exc))
                 sink.write_line(result.error or "")
                 return result
+        if isinstance(location, PublishedLocation):
+            run.locations[target.name] = (location, resolved)
         return _location(outcome, s.TargetOutcome.PUBLISHED, location, target, failed)
 
     def _credentials(self, run: _Job, target: PublishTarget) -> ResolvedSecrets:
@@ -224,6 +283,11 @@ class ArtifactHandler:
         resolved = run.ctx.secrets.resolve(target.credentials, owner=f"target {target.name!r}")
         run.secrets.extend(resolved.values.values())
         return resolved
+
+
+def _login(secrets: ResolvedSecrets) -> tuple[str, str] | None:
+    username, password = secrets.values.get("username"), secrets.values.get("password")
+    return (username, password) if username and password else None
 
 
 def _published(previous: s.ArtifactRecord | None, publisher: str, digest: str | None) -> s.ArtifactTarget | None:

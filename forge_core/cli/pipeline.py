@@ -271,7 +271,10 @@ def artifact_stage(document: DiscoveryDocument, source: Source, publish: bool) -
     event = source.event
     return ArtifactStage(
         artifacts=tuple(a for a in document.run_plan().artifacts if a.project.name in releasing),
-        source=ArtifactSource(repository=str(source.path), commit=event.commit, branch=event.branch, tag=event.tag),
+        source=ArtifactSource(
+            repository=str(source.path), commit=event.commit, branch=event.branch, tag=event.tag,
+            identity=source.identity,
+        ),
         publish=publish,
         versions={name: version for name, version in releasing.items() if version},
     )

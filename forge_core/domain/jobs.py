@@ -95,10 +95,12 @@ class CiJobPayload(PlanModel):
 
 
 class ArtifactSource(SourceRef):
-    """The commit an artifact is built from, with the branch and tag it was run for."""
+    """The commit an artifact is built from, with the branch and tag it was run for, and the
+    platform's name of the repository (``owner/name``: tracking images are named after it)."""
 
     branch: str | None = None
     tag: str | None = None
+    identity: str | None = None
 
 
 class ArtifactJobPayload(PlanModel):
