@@ -17,13 +17,17 @@ from typing import Any
 import httpx
 import pytest
 
+from forge_core.adapters.oci import embedded_store, open_store
+from forge_core.adapters.signing_keys import load_verifier
 from forge_core.adapters.storage import FsspecStore
 from forge_core.cli.platform import platform_client
 from forge_core.domain.jobs import ArtifactJobPayload, ArtifactSource
 from forge_core.domain.models import ArtifactSpec, Job, JobResult, ProjectRef, PublishTarget, SecretRef
+from forge_core.domain.oci import Manifest, RegistryReference
 from forge_core.domain.run_plan import ArtifactPlan, RunPlan
 from forge_core.plugin.host import PluginHost, PluginInfo, load_plugins
 from forge_core.services import schemas
+from forge_core.services.tracking import read_tracking_image
 from forge_core.settings import PluginSettings, Settings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.storage import StorageSettings
@@ -199,6 +203,24 @@ def test_publish_pushes_to_the_registry_and_calls_the_third_party_publisher_then
     assert calls[0]["reference"].startswith("oci-layout:") and calls[0]["reference"].endswith(":latest")
     assert target(record, "shelf").outcome is schemas.TargetOutcome.PUBLISHED
     assert results[1].output["record"]["targets"] == results[0].output["record"]["targets"]
+    # The tracking image: in the embedded layout store, signed with this machine's key, naming
+    # where the image went; listed among the published image's referrers. The re-run kept it.
+    layouts = stage.settings.oci.layout_dir
+    assert record.tracking_oci_uri == f"oci-layout:{layouts}/mono/svc/image:sha-{stage.commit}"
+    assert results[1].output["record"]["tracking_oci_digest"] == record.tracking_oci_digest
+    tracked = read_tracking_image(embedded_store(stage.settings.oci), "mono/svc/image", f"sha-{stage.commit}",
+                                  load_verifier(stage.settings))
+    assert tracked.digest == record.tracking_oci_digest and tracked.signature is True
+    assert (tracked.metadata.commit, tracked.metadata.run_id, tracked.metadata.digest) == (
+        stage.commit, str(run.id), record.digest)
+    assert {location.uri for location in tracked.metadata.published} == {registry.uri, target(record, "shelf").uri}
+    store = open_store(RegistryReference(oci_registry.address, "acme/image"))
+    (referrer,) = store.referrers("acme/image", record.digest or "")
+    attached = store.fetch_manifest("acme/image", referrer.digest).document
+    layout = embedded_store(stage.settings.oci).fetch_manifest("mono/svc/image", f"sha-{stage.commit}").document
+    assert isinstance(attached, Manifest) and isinstance(layout, Manifest)
+    assert attached.subject is not None and attached.subject.digest == record.digest
+    assert [d.digest for d in attached.layers] == [d.digest for d in layout.layers]  # the same content
 
 
 def test_a_registry_down_mid_push_fails_the_artifact_naming_it_and_a_rerun_publishes_only_what_failed(
