@@ -59,7 +59,7 @@ def test_the_example_runs_end_to_end_on_a_private_nats_server(forge: Forge, exam
         assert "success  api/api (container)" in result.stdout
         assert "→ container-registry (docker): planned  registry.acme.test/acme/api:1.2.0@sha256:" in result.stdout
     else:
-        assert "artifact api/api failed: producer 'earthly' failed" in result.stdout
+        assert "artifact api/api failed: artifact 'api' of project 'api': producer 'earthly' failed" in result.stdout
     assert "release and deployment stages skipped: forge run does not drive them in this version" in result.stdout
     runs = run_listing(forge)
     status = "success" if builds_here(example) else "failed"
