@@ -115,8 +115,11 @@ class _Job:
 class ArtifactHandler:
     def handle(self, job: Job, ctx: JobContext) -> JobResult:
         run = _Job(job, parse_payload(job), ctx)
-        kept = run.previous.targets if run.previous else []  # what is out there stays recorded
-        base = s.ArtifactRecordUpdate(type=run.spec.type, status=s.ArtifactStatus.RUNNING, targets=kept)
+        previous = run.previous  # what is out there stays recorded until this job knows better
+        base = s.ArtifactRecordUpdate(
+            type=run.spec.type, status=s.ArtifactStatus.RUNNING, digest=previous.digest if previous else None,
+            targets=previous.targets if previous else [],
+        )
         run.record(base)
         started = datetime.now(UTC)
         try:
@@ -132,8 +135,8 @@ class ArtifactHandler:
                         tracking = self._track(run, produced, targets, started)
                     except Exception as exc:  # the artifact is out there, but not accounted for: a failure
                         summary = run.mask(f"tracking image: {_describe(exc)}")
-        except ForgeError as exc:
-            error = run.mask(str(exc))
+        except Exception as exc:  # recorded whatever it was: the record must not stay "running"
+            error = run.mask(_describe(exc))
             run.record(base.model_copy(update={"status": s.ArtifactStatus.FAILED, "error": error}))
             return JobResult(job_id=job.id, status=JobStatus.FAILED, error=error)
         published = [t for t in targets if t.outcome is s.TargetOutcome.PUBLISHED]
