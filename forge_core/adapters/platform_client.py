@@ -101,6 +101,21 @@ class PlatformClient:
         body = _without_none(status=status, exit_code=exit_code, logs_s3_key=logs_key)
         await self._call("PUT", f"/v1/steps/{step_id}/status", body)
 
+    async def record_artifact(
+        self, run_id: str, project: str, artifact: str, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        recorded: dict[str, Any] = await self._call(
+            "PUT", f"/v1/runs/{run_id}/artifacts/{project}/{artifact}", record
+        )
+        return recorded
+
+    async def artifact_record(self, run_id: str, project: str, artifact: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = await self._call("GET", f"/v1/runs/{run_id}/artifacts/{project}/{artifact}")
+        except errors.NotFound:
+            return None
+        return found
+
     # --- runs -----------------------------------------------------------------------------------
 
     async def create_run(self, run: s.RunCreate) -> s.Run:

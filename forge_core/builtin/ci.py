@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from forge_core.builtin.workspace import needed, project_checkout
 from forge_core.domain.errors import ConfigurationError, ForgeError
 from forge_core.domain.jobs import CiJobPayload
 from forge_core.domain.models import (
@@ -39,7 +40,7 @@ from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import JobHandlerRegistrar
 from forge_core.ports.contexts import ExecutionContext, JobContext
-from forge_core.ports.platform import CONFLICT, BlockingRunRecorder
+from forge_core.ports.platform import CONFLICT
 from forge_core.ports.protocols import StepRunner
 from forge_core.ports.storage import ObjectStore, log_key
 
@@ -47,13 +48,6 @@ from forge_core.ports.storage import ObjectStore, log_key
 @hookimpl
 def forge_register_job_handlers(register: JobHandlerRegistrar) -> None:
     register.add("ci", "forge_core.builtin.ci:CiHandler", description="Run a task's steps in a checkout")
-
-
-def _needed(ctx: JobContext) -> tuple[BlockingRunRecorder, ObjectStore]:
-    if ctx.recorder is None or ctx.storage is None:
-        missing = " and ".join(n for n in ("recorder", "storage") if getattr(ctx, n) is None)
-        raise ConfigurationError(f"the ci handler needs the worker's {missing}", where="JobContext")
-    return ctx.recorder, ctx.storage
 
 
 def _own_secrets(step: StepPlan, task: TaskPlan, ctx: JobContext) -> ResolvedSecrets:
@@ -76,8 +70,6 @@ def _status(outcome: StepOutcome) -> str:
 
 class CiHandler:
     def handle(self, job: Job, ctx: JobContext) -> JobResult:
-        from forge_core.adapters.git import GitCache, checked_out  # gitpython: on first use, not at plugin load
-
         try:
             # The task as the API returned it: its statuses and timestamps are not the plan's.
             payload = CiJobPayload.model_validate(job.payload, extra="ignore")
@@ -89,20 +81,12 @@ class CiHandler:
         if missing is not None:
             where = f"payload.task.{missing}"
             raise ConfigurationError("invalid ci job: the task is not from a recorded plan", where=where)
-        recorder, storage = _needed(ctx)
+        recorder, storage = needed(ctx, "ci")
         secrets = dict(ctx.step_secrets)
         task = payload.task
         recorder.set_task_status(id_of(task), RunStatus.RUNNING.value)
-        dest = ctx.cache_dir / "work" / f"{job.id}.{job.attempt}"
         try:
-            mirrors = GitCache.for_worker(ctx.cache_dir)
-            with checked_out(mirrors, payload.source.repository, payload.source.commit, dest) as root:
-                workdir = (root / task.project_path).resolve()
-                if not workdir.is_dir() or not workdir.is_relative_to(root.resolve()):
-                    raise ConfigurationError(
-                        f"project folder {task.project_path!r} is not in commit {payload.source.commit}",
-                        where="payload.task.project_path",
-                    )
+            with project_checkout(ctx, job, payload.source, task.project_path, "payload.task.project_path") as workdir:
                 steps = self._run_steps(job, task, payload, ctx, storage, recorder, secrets, workdir)
         except ForgeError as exc:
             recorder.set_task_status(id_of(task), RunStatus.FAILED.value, error=str(exc))

@@ -2,8 +2,10 @@
 
 The same parts as a fleet, composed in one process: the Platform API (the configured one, or
 served in-process on the SQLite file of the state directory), NATS (the configured server, or a
-private ``nats-server`` started here), in-process workers for the ``discovery`` and ``ci`` job
-types, and the embedded orchestrator driving dispatchers. Every job travels the bus; every state
+private ``nats-server`` started here), in-process workers for the ``discovery``, ``ci`` and
+``artifact`` job types, and the embedded orchestrator driving dispatchers. After the phase groups
+the artifacts of the releasing projects are produced, and published with ``publish`` (else every
+publisher plans: no publisher's host is contacted). Every job travels the bus; every state
 change goes through the API; progress is read back from the API.
 """
 
@@ -32,11 +34,11 @@ from forge_core.builtin.discovery import resolve_event
 from forge_core.cli.platform import platform_client
 from forge_core.cli.progress import run_tree
 from forge_core.domain.config import ProjectConfigError
-from forge_core.domain.jobs import SourceRef
+from forge_core.domain.jobs import ArtifactSource, SourceRef
 from forge_core.domain.models import Job, JobStatus, RunStatus, SourceEvent
 from forge_core.domain.plan import DiscoveryDocument
-from forge_core.plugin.family import Family
 from forge_core.plugin.host import PluginHost
+from forge_core.ports.orchestrator import ArtifactStage
 from forge_core.services import errors as api_errors
 from forge_core.services import schemas
 from forge_core.services.orchestrator import EmbeddedOrchestrator
@@ -45,7 +47,8 @@ from forge_core.worker.embedded import embedded_jobs
 
 T = TypeVar("T")
 DISCOVERY_TIMEOUT = 600.0
-RELEASE_STAGES = ("artifact", "release", "deployment")
+RELEASE_STAGES = ("release", "deployment")
+"""The stages after the artifacts, which `forge run` does not drive yet."""
 EXIT = {RunStatus.SUCCESS: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 130}
 
 
@@ -78,17 +81,20 @@ def repository_identity(path: Path) -> str:
 
 
 async def run_pipeline(
-    settings: Settings, host: PluginHost, source: Source, console: Console, *, parallel: int = 4
+    settings: Settings, host: PluginHost, source: Source, console: Console, *, parallel: int = 4,
+    publish: bool = False,
 ) -> int:
     claim = FolderClaim(settings.state_dir, "one forge run at a time drives a state directory")
     claim.acquire()  # before any run is recorded: a refused second run leaves no trace
     try:
-        return await _run_claimed(settings, host, source, console, parallel)
+        return await _run_claimed(settings, host, source, console, parallel, publish)
     finally:
         claim.release()
 
 
-async def _run_claimed(settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int) -> int:
+async def _run_claimed(
+    settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int, publish: bool
+) -> int:
     storage = FsspecStore.from_settings(settings.storage)
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
     async with platform_client(settings, host) as client:
@@ -112,19 +118,19 @@ async def _run_claimed(settings: Settings, host: PluginHost, source: Source, con
         where = ", ".join(filter(None, refs)) or "detached"
         console.print(f"run [bold]{run_id}[/]: {source.identity} @ {event.commit[:12]} ({where})")
         async with _closed_on_error(client, run_id):
-            document = await _execute(settings, host, source, client, storage, console, run_id, parallel)
+            document = await _execute(settings, host, source, client, storage, console, run_id, parallel, publish)
             if document is None:
                 return 2
         final = await client.get_run(run_id)
     console.print(run_tree(final))
-    _print_release_stages(console, host, document, final.status)
+    _print_release_stages(console, document, final, publish)
     console.print(f"logs: {storage.location(f'logs/{run_id}')}  (forge logs {run_id})")
     return EXIT.get(final.status, 1)  # the recorded status: a cancellation through the API wins
 
 
 async def _execute(
     settings: Settings, host: PluginHost, source: Source, client: PlatformClient, storage: FsspecStore,
-    console: Console, run_id: str, parallel: int,
+    console: Console, run_id: str, parallel: int, publish: bool,
 ) -> DiscoveryDocument | None:
     """Discovery, then the phase groups; None when discovery failed (the run is recorded failed)."""
     event = source.event
@@ -135,7 +141,7 @@ async def _execute(
     settings = settings.model_copy(update={"worker": worker})
     async with embedded_jobs(
         settings, host, client, storage, state_dir=settings.state_dir,
-        job_types=("discovery", "ci"), concurrency=parallel,
+        job_types=("discovery", "ci", "artifact"), concurrency=parallel,
     ) as dispatcher:
         await client.set_run_status(run_id, RunStatus.RUNNING.value)
         console.print("discovery…")
@@ -155,7 +161,8 @@ async def _execute(
             recorder = UntilCancelled(client, run_id, cancel)
             orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=parallel)
             await orchestrator.execute(
-                run_id, recorded, SourceRef(repository=str(source.path), commit=event.commit), cancel=cancel
+                run_id, recorded, SourceRef(repository=str(source.path), commit=event.commit), cancel=cancel,
+                artifacts=artifact_stage(document, source, publish),
             )
     return document
 
@@ -211,6 +218,14 @@ class UntilCancelled:
     ) -> None:
         await self._guard(self.client.set_step_status(step_id, status, exit_code=exit_code, logs_key=logs_key))
 
+    async def record_artifact(
+        self, run_id: str, project: str, artifact: str, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        return await self.client.record_artifact(run_id, project, artifact, record)
+
+    async def artifact_record(self, run_id: str, project: str, artifact: str) -> dict[str, Any] | None:
+        return await self.client.artifact_record(run_id, project, artifact)
+
 
 @contextlib.asynccontextmanager
 async def _watching(client: PlatformClient, run_id: str, console: Console) -> AsyncIterator[asyncio.Event]:
@@ -250,25 +265,54 @@ def _print_discovery_failure(console: Console, output: dict[str, object], error:
         console.print(f"[red]discovery failed:[/] {error}", highlight=False)
 
 
-def _print_release_stages(console: Console, host: PluginHost, document: DiscoveryDocument, status: RunStatus) -> None:
-    """What happens after the phases: artifacts, release, deployment — or why they are skipped."""
-    releasing = [p for p in document.projects if p.release.release]
+def artifact_stage(document: DiscoveryDocument, source: Source, publish: bool) -> ArtifactStage:
+    """The artifacts of the projects that release on this commit (discovery decided which)."""
+    releasing = {p.project.name: p.release.version or "" for p in document.projects if p.release.release}
+    event = source.event
+    return ArtifactStage(
+        artifacts=tuple(a for a in document.run_plan().artifacts if a.project.name in releasing),
+        source=ArtifactSource(
+            repository=str(source.path), commit=event.commit, branch=event.branch, tag=event.tag,
+            identity=source.identity,
+        ),
+        publish=publish,
+        versions={name: version for name, version in releasing.items() if version},
+    )
+
+
+def _print_release_stages(console: Console, document: DiscoveryDocument, run: schemas.Run, publish: bool) -> None:
+    """What happens after the phases: each project's release decision, what its artifacts became
+    (produced, and per target where it went or would go), and the stages not driven yet."""
     for project in document.projects:
         verdict = f"release {project.release.version or ''}".strip() if project.release.release else "no release"
         console.print(f"  {project.project.name}: {verdict} — {project.release.reason}", highlight=False)
-    if status is not RunStatus.SUCCESS:
-        reason = "the run did not succeed"
+    releasing = [p for p in document.projects if p.release.release]
+    if run.status is not RunStatus.SUCCESS and not run.artifact_records:
+        console.print("[yellow]artifact stage skipped:[/] the run did not succeed", highlight=False)
     elif not releasing:
-        reason = "no project releases on this commit"
+        console.print("[yellow]artifact stage skipped:[/] no project releases on this commit", highlight=False)
     else:
-        missing = [stage for stage in RELEASE_STAGES if stage not in host.registry.names(Family.JOB_HANDLER)]
-        reason = (
-            f"no {missing[0]!r} job handler is installed (installed: "
-            f"{', '.join(host.registry.names(Family.JOB_HANDLER))})"
-            if missing
-            else "forge run does not drive the release stages in this version"
-        )
-    console.print(f"[yellow]artifact, release and deployment stages skipped:[/] {reason}", highlight=False)
+        mode = "published" if publish else "planned (no publisher contacted; --publish publishes)"
+        console.print(f"artifacts ({mode}):", highlight=False)
+        if not run.artifact_records:
+            console.print("  (the releasing projects declare no artifacts)")
+        for record in run.artifact_records:
+            console.print(artifact_lines(record), highlight=False)
+    console.print(
+        "[yellow]release and deployment stages skipped:[/] forge run does not drive them in this version",
+        highlight=False,
+    )
 
 
-
+def artifact_lines(record: schemas.ArtifactRecord) -> str:
+    """One artifact's outcome for people: what was produced, then each target's."""
+    head = f"  {record.status.value:<8} {record.project}/{record.artifact} ({record.type})"
+    lines = [head + (f"  {record.digest}" if record.digest else "")]
+    if record.error:
+        lines.append(f"           error: {record.error}")
+    for target in record.targets:
+        where = target.uri or target.note or target.error or ""
+        lines.append(f"           → {target.publisher} ({target.type}): {target.outcome.value}  {where}".rstrip())
+    if record.tracking_oci_uri:
+        lines.append(f"           tracking: {record.tracking_oci_uri}")
+    return "\n".join(lines)

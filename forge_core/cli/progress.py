@@ -66,6 +66,18 @@ def run_tree(run: Run) -> RenderableType:
                         badge(step.status.value), f"  {step.name}: {step.action} {step.target}",
                         (f"{exit_code}  {duration(step.started_at, step.completed_at)}", "dim"),
                     ))
+    if run.artifact_records:
+        stage = tree.add(Text("artifacts", style="bold"))
+        for record in run.artifact_records:
+            line = Text.assemble(badge(record.status.value), f"  {record.project}/{record.artifact}",
+                                 (f"  {record.type}", "dim"))
+            if record.error and record.status.value == "failed":
+                line.append(f"  {record.error}", style="red")
+            node = stage.add(line)
+            for target in record.targets:
+                style = "red" if target.outcome.value == "failed" else "dim"
+                node.add(Text.assemble(f"{target.outcome.value}  {target.publisher}",
+                                       (f"  {target.uri or target.note or target.error or ''}", style)))
     notes = []
     if run.error:
         notes.append(Text(run.error, style="red"))

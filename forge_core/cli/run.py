@@ -30,8 +30,12 @@ def run(
     branch: Annotated[str | None, typer.Option(help="Branch the commit is on (default: HEAD's).")] = None,
     tag: Annotated[str | None, typer.Option(help="Tag of the commit (default: one pointing at it).")] = None,
     parallel: Annotated[int, typer.Option(min=1, max=64, help="Tasks run at once.")] = 4,
+    publish: Annotated[
+        bool, typer.Option("--publish", help="Publish the artifacts (default: every publisher only plans).")
+    ] = False,
 ) -> None:
-    """Run the whole pipeline for one commit on this machine: discovery, then the phase groups."""
+    """Run the whole pipeline for one commit on this machine: discovery, the phase groups, then the
+    artifacts of the releasing projects (planned, or published with --publish)."""
     import asyncio
     import signal
 
@@ -48,7 +52,7 @@ def run(
         from forge_core.cli.pipeline import locate, run_pipeline
 
         source = locate(path, commit=commit, branch=branch, tag=tag)
-        code = asyncio.run(run_pipeline(settings, host, source, console, parallel=parallel))
+        code = asyncio.run(run_pipeline(settings, host, source, console, parallel=parallel, publish=publish))
     except ForgeError as error:
         fail(error)
     raise typer.Exit(code)

@@ -7,6 +7,7 @@ read; a reader rejects versions it does not know (the message is dead-lettered, 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, datetime
 from typing import Literal
@@ -15,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from forge_core.domain.errors import ConfigurationError
 from forge_core.domain.models import Job, JobResult, JobStatus, Model
-from forge_core.domain.run_plan import PhasePlan, RunPlan, StepPlan, TaskPlan
+from forge_core.domain.run_plan import ArtifactPlan, PhasePlan, RunPlan, StepPlan, TaskPlan
 
 __all__ = [  # the plan's models live in run_plan; their old home keeps working
-    "ENVELOPE_VERSION", "JOB_TYPES", "CiJobPayload", "JobEnvelope", "PhasePlan", "ResultEnvelope", "RunPlan",
-    "SourceRef", "StepPlan", "TaskPlan", "failure_target", "subject_token",
+    "ENVELOPE_VERSION", "JOB_TYPES", "ArtifactJobPayload", "ArtifactSource", "CiJobPayload",
+    "JobEnvelope", "PhasePlan", "ResultEnvelope", "RunPlan",
+    "SourceRef", "StepPlan", "TaskPlan", "artifact_token", "failure_target", "subject_token",
 ]
 
 ENVELOPE_VERSION: Literal[1] = 1
@@ -90,6 +92,43 @@ class CiJobPayload(PlanModel):
     task: TaskPlan
     source: SourceRef
     env: dict[str, str] = Field(default_factory=dict)
+
+
+class ArtifactSource(SourceRef):
+    """The commit an artifact is built from, with the branch and tag it was run for, and the
+    platform's name of the repository (``owner/name``: tracking images are named after it)."""
+
+    branch: str | None = None
+    tag: str | None = None
+    identity: str | None = None
+
+
+class ArtifactJobPayload(PlanModel):
+    """The payload of an ``artifact`` job: one planned artifact of a releasing project (as the
+    run's plan holds it), its source, and whether to publish (else every publisher plans only).
+    ``artifact_id`` names it in the job's subject (``pipeline.artifacts.<run>.<artifact_id>``)."""
+
+    artifact: ArtifactPlan
+    source: ArtifactSource
+    publish: bool = False
+    version: str | None = None
+    """The release version discovery decided (``api/v1.2.0`` → ``1.2.0``), for the publishers' tags."""
+    env: dict[str, str] = Field(default_factory=dict)
+    artifact_id: str = ""
+
+    @model_validator(mode="after")
+    def _named(self) -> ArtifactJobPayload:
+        if not self.artifact_id:
+            object.__setattr__(self, "artifact_id", artifact_token(self.artifact.project.name, self.artifact.spec.name))
+        return self
+
+
+def artifact_token(project: str, artifact: str) -> str:
+    """A subject token for one artifact of a project: readable, and unique even where names
+    differ only in characters a subject cannot hold (``.``)."""
+    readable = re.sub(r"[^A-Za-z0-9_-]", "_", f"{project}:{artifact}".replace(":", "__"))[:100]
+    digest = hashlib.sha256(f"{project}/{artifact}".encode()).hexdigest()[:10]
+    return f"{readable}-{digest}"
 
 
 def failure_target(job: Job) -> tuple[Literal["task", "run"], str] | None:

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from forge_core.domain.models import SecretRef
+    from datetime import datetime
+
+    from forge_core.domain.models import ProducedArtifact, PublishedLocation, SecretRef
     from forge_core.domain.secrets import ResolvedSecrets
     from forge_core.plugin.registry import Registry
     from forge_core.ports.oci import OciStore
@@ -50,6 +52,37 @@ class SecretResolver(Protocol):
         """Exactly the values of ``refs`` (by the same names); a reference that cannot be resolved
         raises SecretError naming ``owner`` (the target or step), the provider, the secret name
         and the key — never a value."""
+        ...
+
+
+@dataclass(frozen=True)
+class TrackingRequest:
+    """What an artifact's tracking image records: the artifact as produced (with its digest), the
+    platform's repository (``owner/name``), the run, the producer, the times, where it was
+    published or would be (planned), the git ref; ``secrets`` are masked out of the provenance;
+    ``attach_to`` are published images (location, registry credentials or None) that list the
+    tracking image among their referrers (containers)."""
+
+    artifact: ProducedArtifact
+    repository: str
+    run_id: str
+    producer: str
+    producer_settings: Mapping[str, Any]
+    started_at: datetime
+    finished_at: datetime
+    published: tuple[PublishedLocation, ...] = ()
+    planned: tuple[PublishedLocation, ...] = ()
+    ref: str | None = None
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+    attach_to: tuple[tuple[PublishedLocation, tuple[str, str] | None], ...] = field(default=(), repr=False)
+
+
+class ArtifactTracker(Protocol):
+    """Writes tracking images: the worker's tracking store (``FORGE_TRACKING__REGISTRY``, else the
+    embedded OCI layout) and signing key."""
+
+    def track(self, request: TrackingRequest) -> tuple[str, str]:
+        """Push the tracking image of ``request`` (attach it where asked); its reference and digest."""
         ...
 
 
@@ -131,7 +164,7 @@ class JobContext:
     references of the targets and steps the job runs (build their ExecutionContext from what it
     returns); ``step_secrets`` are the operator's secrets for every step
     (``FORGE_WORKER__SECRETS``), never for producers or publishers; ``cue`` says how to evaluate
-    CUE. ``services`` is the deprecated 0.1 map (``recorder`` and ``storage`` only).
+    CUE; ``tracker`` writes tracking images. ``services`` is the deprecated 0.1 map (``recorder`` and ``storage`` only).
     """
 
     cache_dir: Path
@@ -150,6 +183,8 @@ class JobContext:
     """The OCI store; typed by the OCI store port when it lands."""
     deployments: BlockingDeploymentReporter | None = None
     """Deployment states through the API (the ``deployment`` job's pending → active | failed)."""
+    tracker: ArtifactTracker | None = None
+    """Writes tracking images (the ``artifact`` handler's; None on other workers)."""
 
     def __post_init__(self) -> None:
         given = {} if isinstance(self.services, _DeprecatedServices) else dict(self.services)

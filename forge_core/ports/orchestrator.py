@@ -9,11 +9,12 @@ through the RunRecorder port.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from forge_core.domain.jobs import SourceRef
+from forge_core.domain.jobs import ArtifactSource, SourceRef
 from forge_core.domain.models import Job, JobResult, RunStatus
+from forge_core.domain.run_plan import ArtifactPlan
 
 
 class JobDispatcher(Protocol):
@@ -38,6 +39,18 @@ class RunOutcome:
     failed_phases: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ArtifactStage:
+    """The artifact stage after the phase groups: the artifacts of the releasing projects, each
+    an ``artifact`` job; ``publish`` false means every publisher only plans. ``versions`` holds
+    each releasing project's release version (project name → version)."""
+
+    artifacts: tuple[ArtifactPlan, ...]
+    source: ArtifactSource
+    publish: bool = False
+    versions: dict[str, str] = field(default_factory=dict)
+
+
 class Orchestrator(Protocol):
     async def execute(
         self,
@@ -46,7 +59,9 @@ class Orchestrator(Protocol):
         source: SourceRef,
         *,
         cancel: asyncio.Event | None = None,
+        artifacts: ArtifactStage | None = None,
     ) -> RunOutcome:
         """Run ``plan`` (a recorded :class:`~forge_core.domain.run_plan.RunPlan` as JSON, with ids)
-        for the commit in ``source``; setting ``cancel`` stops the run (status ``cancelled``)."""
+        for the commit in ``source``, then, when every required phase succeeded, the artifact
+        stage; setting ``cancel`` stops the run (status ``cancelled``)."""
         ...

@@ -3,7 +3,10 @@
 Everything that changes a run (its plan, and the status of runs, phases, tasks and steps) goes
 through the API, which keeps the audit trail; the HTTP implementation lives in the adapters.
 Endpoints (``/v1``): ``POST /runs/{id}/plan``, ``PUT /runs/{id}/status``,
-``PUT /phases/{id}/status``, ``PUT /tasks/{id}/status``, ``PUT /steps/{id}/status``.
+``PUT /phases/{id}/status``, ``PUT /tasks/{id}/status``, ``PUT /steps/{id}/status``, and the
+artifact job's record of each artifact, ``PUT``/``GET /runs/{id}/artifacts/{project}/{artifact}``
+(a :class:`~forge_core.services.schemas.ArtifactRecordUpdate` as JSON; the GET answers None when
+nothing was recorded yet).
 """
 
 from __future__ import annotations
@@ -31,6 +34,12 @@ class RunRecorder(Protocol):
         self, step_id: str, status: str, *, exit_code: int | None = None, logs_key: str | None = None
     ) -> None: ...
 
+    async def record_artifact(
+        self, run_id: str, project: str, artifact: str, record: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def artifact_record(self, run_id: str, project: str, artifact: str) -> dict[str, Any] | None: ...
+
 
 class BlockingRunRecorder(Protocol):
     """The RunRecorder port for synchronous code (job handlers on a worker's threads): each call
@@ -48,6 +57,9 @@ class BlockingRunRecorder(Protocol):
         self, step_id: str, status: str, *, exit_code: int | None = None, logs_key: str | None = None
     ) -> None: ...
 
+    def record_artifact(self, run_id: str, project: str, artifact: str, record: dict[str, Any]) -> dict[str, Any]: ...
+
+    def artifact_record(self, run_id: str, project: str, artifact: str) -> dict[str, Any] | None: ...
 
 @runtime_checkable
 class DeploymentReporter(Protocol):

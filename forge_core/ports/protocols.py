@@ -62,6 +62,16 @@ class Publisher(Protocol):
 
 
 @runtime_checkable
+class PlanningPublisher(Publisher, Protocol):
+    """A publisher that can also say where an artifact would go without contacting anything
+    (``forge run`` without ``--publish``): validate the target's settings, compute the reference,
+    tags or key, and return the location ``publish`` would return (``metadata["planned"]`` true).
+    Optional: a publisher without ``plan`` is reported "cannot plan; use --publish"."""
+
+    def plan(self, artifact: ProducedArtifact, target: PublishTarget) -> PublishedLocation: ...
+
+
+@runtime_checkable
 class JobHandler(Protocol):
     """Executes one job type (discovery, ci, artifact, release, deployment, …)."""
 
@@ -128,6 +138,7 @@ __all__ = [
     "JobHandler",
     "Notifier",
     "NotifierOptions",
+    "PlanningPublisher",
     "Producer",
     "Publisher",
     "ReleaseTrigger",

@@ -10,6 +10,12 @@ with status ``cancelled``. Every state change goes through the RunRecorder.
 
 A task a worker already started when it is cancelled runs to its end on that worker (jobs have
 no cancel message yet); the run does not wait for it.
+
+When every group succeeded (failed phases that are not required aside) and an
+:class:`~forge_core.ports.orchestrator.ArtifactStage` is given, each of its artifacts is an
+``artifact`` job (at most ``max_parallel`` at once); every artifact runs, and any failed one fails
+the run, named with its error (which names the target). The artifact job records its own outcome;
+one that never answered is recorded failed here.
 """
 
 from __future__ import annotations
@@ -22,10 +28,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from forge_core.domain.errors import ConfigurationError, ForgeError
-from forge_core.domain.jobs import CiJobPayload, SourceRef
+from forge_core.domain.jobs import ArtifactJobPayload, CiJobPayload, SourceRef
 from forge_core.domain.models import Job, JobStatus, RunStatus
-from forge_core.domain.run_plan import PhasePlan, RunPlan, TaskPlan, id_of
-from forge_core.ports.orchestrator import JobDispatcher, RunOutcome
+from forge_core.domain.run_plan import ArtifactPlan, PhasePlan, RunPlan, TaskPlan, id_of
+from forge_core.ports.orchestrator import ArtifactStage, JobDispatcher, RunOutcome
 from forge_core.ports.platform import CONFLICT, RunRecorder
 
 log = logging.getLogger("forge.orchestrator")
@@ -81,6 +87,7 @@ class EmbeddedOrchestrator:
         source: SourceRef,
         *,
         cancel: asyncio.Event | None = None,
+        artifacts: ArtifactStage | None = None,
     ) -> RunOutcome:
         groups = parse_plan(plan).groups()
         cancel = cancel or asyncio.Event()
@@ -94,6 +101,8 @@ class EmbeddedOrchestrator:
                 await self._skip(group)
                 continue
             outcome = await self._run_group(run_id, group, source, cancel, tolerated)
+        if outcome is None and artifacts is not None and artifacts.artifacts:
+            outcome = await self._run_artifacts(run_id, artifacts, cancel)
         outcome = replace(outcome or RunOutcome(RunStatus.SUCCESS), failed_phases=tuple(tolerated))
         await self.recorder.set_run_status(run_id, outcome.status.value, error=outcome.error)
         also = f"; failed, not required: {', '.join(tolerated)}" if tolerated else ""
@@ -188,6 +197,51 @@ class EmbeddedOrchestrator:
                 return TaskOutcome(task, RunStatus.CANCELLED, "run stopped")
             await self._skip_task(task)
             return TaskOutcome(task, RunStatus.SKIPPED)
+
+    async def _run_artifacts(self, run_id: str, stage: ArtifactStage, cancel: asyncio.Event) -> RunOutcome | None:
+        """Every artifact of the stage as a job; None when all succeeded, else why the run fails."""
+        slots = asyncio.Semaphore(self.max_parallel)
+        jobs = [asyncio.create_task(self._run_artifact(run_id, a, stage, slots)) for a in stage.artifacts]
+        every = asyncio.gather(*jobs)
+        cancelled = asyncio.create_task(cancel.wait())
+        try:
+            waiting: set[asyncio.Future[Any]] = {every, cancelled}
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if not every.done():
+                return RunOutcome(RunStatus.CANCELLED, "cancelled")
+        finally:
+            cancelled.cancel()
+            every.cancel()
+            await asyncio.gather(every, return_exceptions=True)
+        errors = [error for job in jobs if (error := job.result()) is not None]
+        if errors:
+            return RunOutcome(RunStatus.FAILED, "; ".join(errors))
+        return None
+
+    async def _run_artifact(
+        self, run_id: str, artifact: ArtifactPlan, stage: ArtifactStage, slots: asyncio.Semaphore
+    ) -> str | None:
+        """One artifact job; None when it succeeded, else the error naming the artifact."""
+        name = f"{artifact.project.name}/{artifact.spec.name}"
+        payload = ArtifactJobPayload(
+            artifact=artifact, source=stage.source, publish=stage.publish, env=self.env,
+            version=stage.versions.get(artifact.project.name),
+        )
+        job = Job(id=f"artifact-{run_id}-{payload.artifact_id}", type="artifact", run_id=run_id,
+                  payload=payload.model_dump(mode="json"))
+        async with slots:
+            try:
+                result = await self.dispatcher.dispatch(job, self.task_timeout)
+            except Exception as exc:  # no reply in time, or the bus failed: nobody recorded it
+                error = str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
+                previous = await self.recorder.artifact_record(run_id, artifact.project.name, artifact.spec.name)
+                kept = previous["targets"] if previous else []  # what is out there stays recorded
+                record = {"type": artifact.spec.type, "status": "failed", "error": error, "targets": kept}
+                await self.recorder.record_artifact(run_id, artifact.project.name, artifact.spec.name, record)
+                return f"artifact {name} failed: {error}"
+        if result.status is JobStatus.SUCCESS:
+            return None
+        return f"artifact {name} failed: {result.error or 'failed'}"
 
     def _timeout(self, task: TaskPlan) -> float:
         """How long the task's job may take: every attempt of every step at its limit, the delays

@@ -63,6 +63,11 @@ class BlockingRecorder:
     ) -> None:
         self._call(self._recorder.set_step_status(step_id, status, exit_code=exit_code, logs_key=logs_key))
 
+    def record_artifact(self, run_id: str, project: str, artifact: str, record: dict[str, Any]) -> dict[str, Any]:
+        return self._call(self._recorder.record_artifact(run_id, project, artifact, record))
+
+    def artifact_record(self, run_id: str, project: str, artifact: str) -> dict[str, Any] | None:
+        return self._call(self._recorder.artifact_record(run_id, project, artifact))
 
 class BlockingDeployments:
     """The DeploymentReporter port for synchronous job handlers, like :class:`BlockingRecorder`."""

@@ -32,6 +32,7 @@ CommitSha = Annotated[
     AfterValidator(str.lower),
 ]
 Text = Annotated[str, StringConstraints(max_length=65536)]
+Uri = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
 class Input(BaseModel):
@@ -212,9 +213,82 @@ class RunSummary(Output):
     completed_at: datetime | None
 
 
+# --- artifact records: what the artifact job did with each planned artifact ------------------
+
+
+class ArtifactStatus(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+
+
+class TargetOutcome(enum.StrEnum):
+    """What happened at one publish target: ``planned`` (where it would go, nothing contacted),
+    ``published``, ``not_planned`` (the publisher cannot plan; ``--publish`` runs it), ``failed``."""
+
+    PLANNED = "planned"
+    PUBLISHED = "published"
+    NOT_PLANNED = "not_planned"
+    FAILED = "failed"
+
+
+Digest = Annotated[str, StringConstraints(max_length=128)]
+
+
+class ArtifactTarget(Input):
+    """One target of an artifact (a publisher of ``repo.cue``) and its outcome."""
+
+    publisher: Name
+    type: Name
+    outcome: TargetOutcome
+    uri: Uri | None = None
+    digest: Digest | None = None
+    error: Text | None = None
+    note: Text | None = None
+    """Why a target was neither planned nor published (``not_planned``), for people."""
+
+
+class ArtifactRecordUpdate(Input):
+    """``PUT /v1/runs/{run_id}/artifacts/{project}/{artifact}``: the whole record, replacing the
+    previous one (idempotent). The release job turns a successful record into the release's
+    :class:`ArtifactIn` (``tracking_oci_uri``, ``tracking_oci_digest``, ``primary_published_uri``)."""
+
+    type: Name
+    status: ArtifactStatus
+    error: Text | None = None
+    digest: Digest | None = None
+    tracking_oci_uri: Uri | None = None
+    tracking_oci_digest: Digest | None = None
+    primary_published_uri: Uri | None = None
+    targets: Annotated[list[ArtifactTarget], Field(max_length=100)] = []
+
+
+class ArtifactRecord(Output):
+    project: str
+    artifact: str
+    type: str
+    status: ArtifactStatus
+    error: str | None = None
+    digest: str | None = None
+    tracking_oci_uri: str | None = None
+    tracking_oci_digest: str | None = None
+    primary_published_uri: str | None = None
+    targets: list[ArtifactTarget] = []
+    updated_at: datetime
+
+    def published(self, publisher: str, digest: str | None) -> bool:
+        """Whether target ``publisher`` already holds this artifact with ``digest``."""
+        return digest is not None and any(
+            t.publisher == publisher and t.outcome is TargetOutcome.PUBLISHED and t.digest == digest
+            for t in self.targets
+        )
+
+
 class Run(RunSummary):
     phases: list[Phase]
     artifacts: list[ArtifactPlan] = []
+    artifact_records: list[ArtifactRecord] = []
 
 
 class RunList(Output):
@@ -243,7 +317,6 @@ class AliasType(enum.StrEnum):
 AliasName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")]
 ArtifactName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
 ProjectName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-Uri = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
 class ArtifactIn(Input):

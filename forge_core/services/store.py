@@ -51,6 +51,13 @@ class RunStore(Protocol):
     async def set_step_status(
         self, step_id: UUID, update: s.StepStatusUpdate, actor: str
     ) -> None: ...
+    async def record_artifact(
+        self, run_id: UUID, project: str, artifact: str, update: s.ArtifactRecordUpdate, actor: str
+    ) -> s.ArtifactRecord:
+        """Create or replace the record of one planned artifact of a run (idempotent)."""
+        ...
+
+    async def get_artifact_record(self, run_id: UUID, project: str, artifact: str) -> s.ArtifactRecord: ...
 
 
 class ReleaseStore(Protocol):

@@ -26,6 +26,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from forge_core.adapters.artifact_tracking import ArtifactTracking
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.deadletter import MaxDeliveries, publish_dead_letter
 from forge_core.adapters.bus.provisioning import provision
@@ -99,6 +100,8 @@ class Worker:
         # What handlers get instead of the settings: one resolver, each provider with its own section.
         self.resolver = ProviderSecrets(host.registry, settings.secrets)
         self.git = GitCache(GitSettings(cache_dir=self.cache_dir / "git", lock_timeout=settings.git.lock_timeout))
+        # Only the artifact handler writes tracking images; the store and key open on first use.
+        self.tracker = ArtifactTracking(settings) if job_type == "artifact" else None
         self.metrics = WorkerMetrics(job_type)
         self.metrics_port: int | None = None
         self.ack_wait = float(getattr(settings.nats.ack_wait, job_type))
@@ -312,6 +315,7 @@ class Worker:
             cue=self.settings.cue,
             deployments=(BlockingDeployments(self.recorder, loop)
                          if isinstance(self.recorder, DeploymentReporter) else None),
+            tracker=self.tracker,
         )
 
     async def _keep_alive(self, message: Msg) -> None:

@@ -26,7 +26,14 @@ from forge_core.plugin.host import load_plugins
 from forge_core.settings.auth import DEFAULT_ROLES
 
 from .conftest import Api, create_release, create_run, new_sha, unique_repo
-from .test_runs import PLAN
+from .test_runs import FULL_ARTIFACT
+from .test_runs import PLAN as RUN_PLAN
+
+ARTIFACT = {**FULL_ARTIFACT, "project": {"name": "svc", "path": "svc"}}
+PLAN = {**RUN_PLAN, "artifacts": [ARTIFACT]}
+RECORD = {"type": "container", "status": "success", "digest": "sha256:" + "a" * 64,
+          "targets": [{"publisher": "registry", "type": "docker", "outcome": "published",
+                       "uri": "127.0.0.1:5000/api:sha-x", "digest": "sha256:" + "a" * 64}]}
 
 ROLES = sorted(DEFAULT_ROLES)
 METHODS = {"get", "put", "post", "delete", "patch"}
@@ -52,7 +59,7 @@ class World:
         return {
             "run_id": self.run["id"], "phase_id": self.phase, "task_id": self.task,
             "step_id": self.step, "release_id": self.release["id"], "approval_id": self.approval,
-            "deployment_id": self.deployment, "owner": owner, "repo": repo, "project": "svc",
+            "deployment_id": self.deployment, "owner": owner, "repo": repo, "project": "svc", "artifact": "api",
             "ref": "1", "alias": "stable",
             "environment": ENVIRONMENT,
         }.get(name)
@@ -67,6 +74,7 @@ class World:
             "RunPlan": PLAN,
             "RunStatusUpdate": status, "PhaseStatusUpdate": status,
             "TaskStatusUpdate": status, "StepStatusUpdate": status,
+            "ArtifactRecordUpdate": {**RECORD, "status": "failed", "error": "overwritten"},
             "ReleaseCreate": {"repository": self.repository, "project": "svc",
                               "commit_sha": new_sha()},
             "AliasSet": {"release": "1"},
@@ -101,6 +109,8 @@ def world(api: Api) -> World:
     recorded = api.post(f"/v1/runs/{run['id']}/plan", "worker", json=PLAN).json()
     phase = recorded["phases"][0]
     task = phase["tasks"][0]
+    record = api.put(f"/v1/runs/{run['id']}/artifacts/svc/api", "worker", json=RECORD)
+    assert record.status_code == 200, record.text
     release = create_release(api, repository, pipeline_run_id=run["id"])
     alias = api.put(f"/v1/releases/{repository}/svc/aliases/stable", json={"release": "1"})
     assert alias.status_code == 200, alias.text

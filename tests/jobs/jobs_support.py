@@ -48,6 +48,15 @@ class RecordingRecorder:
     ) -> None:
         self._record("step", step_id, status, exit_code, logs_key)
 
+    async def record_artifact(
+        self, run_id: str, project: str, artifact: str, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._record("artifact", f"{project}/{artifact}", record["status"], record.get("error"))
+        return record
+
+    async def artifact_record(self, run_id: str, project: str, artifact: str) -> dict[str, Any] | None:
+        return None
+
     def statuses(self, kind: str, entity_id: str) -> list[str]:
         return [c[2] for c in read_calls(self) if c[0] == kind and c[1] == entity_id]
 

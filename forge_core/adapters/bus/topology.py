@@ -94,7 +94,8 @@ class Topology:
             return self._subject(f"{root}.{run}.{job_type}")
         key = "task" if job_type == "ci" else "artifact"
         entity = job.payload.get(key)
-        entity_id = entity.get("id") if isinstance(entity, dict) else job.payload.get(f"{key}_id")
+        entity_id = entity.get("id") if isinstance(entity, dict) and "id" in entity else None
+        entity_id = entity_id or job.payload.get(f"{key}_id")  # an artifact job: payload.artifact_id
         if not isinstance(entity_id, str):
             raise ConfigurationError(
                 f"a {job_type} job names its {key}: payload.{key}.id or payload.{key}_id", where="payload"

@@ -173,6 +173,33 @@ class StepExecution(Base):
     task: Mapped[TaskExecution] = relationship(back_populates="steps", lazy="raise")
 
 
+class ArtifactRecord(Base):
+    """What the artifact job did with one planned artifact of a run (one row per artifact, replaced
+    on every report); the release job turns a successful one into a ReleaseArtifact."""
+
+    __tablename__ = "artifact_records"
+    __table_args__ = (
+        UniqueConstraint("pipeline_run_id", "project", "artifact", name="uq_artifact_records_run_artifact"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    pipeline_run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("pipeline_runs.id", ondelete="CASCADE"), index=True
+    )
+    project: Mapped[str] = mapped_column(String(128))
+    artifact: Mapped[str] = mapped_column(String(128))
+    type: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    digest: Mapped[str | None] = mapped_column(String(128))
+    tracking_oci_uri: Mapped[str | None] = mapped_column(String(2048))
+    tracking_oci_digest: Mapped[str | None] = mapped_column(String(128))
+    primary_published_uri: Mapped[str | None] = mapped_column(String(2048))
+    # Each target's outcome (ArtifactTarget as JSON), in the artifact's publisher order.
+    targets: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ReleaseCounter(Base):
     """The last release number of a project; its row lock makes numbering gapless."""
 

@@ -62,7 +62,7 @@ class SqlRuns(SqlDatabase):
         )
         async with self.sessions() as session:
             run = (await session.execute(query)).unique().scalar_one_or_none()
-            return _run(run, run.phases) if run else None
+            return _run(run, run.phases, await _records(session, run.id)) if run else None
 
     async def get_run(self, run_id: uuid.UUID) -> s.Run:
         query = _run_query().where(m.PipelineRun.id == run_id)
@@ -70,7 +70,32 @@ class SqlRuns(SqlDatabase):
             run = (await session.execute(query)).unique().scalar_one_or_none()
             if run is None:
                 raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
-            return _run(run, run.phases)
+            return _run(run, run.phases, await _records(session, run_id))
+
+    async def record_artifact(
+        self, run_id: uuid.UUID, project: str, artifact: str, update: s.ArtifactRecordUpdate, actor: str
+    ) -> s.ArtifactRecord:
+        for attempt in (1, 2):  # two first reports at once: the loser of the insert updates
+            try:
+                async with self.transaction() as session:
+                    return await _put_record(session, run_id, project, artifact, update, actor)
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def get_artifact_record(self, run_id: uuid.UUID, project: str, artifact: str) -> s.ArtifactRecord:
+        async with self.sessions() as session:
+            run = await session.get(m.PipelineRun, run_id)
+            if run is None:
+                raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
+            row = await session.scalar(_record_query(run_id, project, artifact))
+            if row is None:
+                raise NotFound(
+                    f"run {run_id} has no record of artifact {artifact!r} of project {project!r}",
+                    where="artifact",
+                )
+            return _record(row)
 
     async def list_runs(
         self, page: s.Page, *, repository: str | None, branch: str | None, status: RunStatus | None
@@ -348,10 +373,70 @@ def _phase(row: m.PhaseExecution, tasks: list[s.Task]) -> s.Phase:
     )
 
 
-def _run(row: m.PipelineRun, phases: Sequence[m.PhaseExecution]) -> s.Run:
+def _run(
+    row: m.PipelineRun, phases: Sequence[m.PhaseExecution], records: Sequence[s.ArtifactRecord] = ()
+) -> s.Run:
     summary = s.RunSummary.model_validate(row)
     tree = [_phase(p, [_task(t, [_step(st) for st in t.steps]) for t in p.tasks]) for p in phases]
     artifacts = [ArtifactPlan.model_validate(a) for a in row.plan_artifacts or ()]
-    return s.Run(**summary.__dict__, phases=tree, artifacts=artifacts)
+    return s.Run(**summary.__dict__, phases=tree, artifacts=artifacts, artifact_records=list(records))
+
+
+# --- artifact records ---------------------------------------------------------------------------
+
+
+def _record_query(run_id: uuid.UUID, project: str, artifact: str) -> Select[m.ArtifactRecord]:
+    return select(m.ArtifactRecord).where(
+        m.ArtifactRecord.pipeline_run_id == run_id,
+        m.ArtifactRecord.project == project,
+        m.ArtifactRecord.artifact == artifact,
+    )
+
+
+async def _records(session: AsyncSession, run_id: uuid.UUID) -> list[s.ArtifactRecord]:
+    query = (
+        select(m.ArtifactRecord)
+        .where(m.ArtifactRecord.pipeline_run_id == run_id)
+        .order_by(m.ArtifactRecord.project, m.ArtifactRecord.artifact)
+    )
+    return [_record(row) for row in (await session.scalars(query)).all()]
+
+
+def _record(row: m.ArtifactRecord) -> s.ArtifactRecord:
+    return s.ArtifactRecord(
+        project=row.project, artifact=row.artifact, type=row.type, status=s.ArtifactStatus(row.status),
+        error=row.error, digest=row.digest, tracking_oci_uri=row.tracking_oci_uri,
+        tracking_oci_digest=row.tracking_oci_digest, primary_published_uri=row.primary_published_uri,
+        targets=[s.ArtifactTarget.model_validate(t) for t in row.targets], updated_at=row.updated_at,
+    )
+
+
+async def _put_record(
+    session: AsyncSession, run_id: uuid.UUID, project: str, artifact: str, update: s.ArtifactRecordUpdate,
+    actor: str,
+) -> s.ArtifactRecord:
+    run = await locked(session, m.PipelineRun, run_id, "pipeline run")
+    if RunStatus(run.status) is RunStatus.CANCELLED:
+        raise Conflict(f"pipeline run {run_id} was cancelled", where="run_id", details={"run_id": str(run_id)})
+    planned = {(a["project"]["name"], a["spec"]["name"]) for a in run.plan_artifacts or ()}
+    if (project, artifact) not in planned:
+        raise NotFound(
+            f"run {run_id} has no planned artifact {artifact!r} of project {project!r}", where="artifact"
+        )
+    row = await session.scalar(_record_query(run_id, project, artifact).with_for_update())
+    if row is None:
+        row = m.ArtifactRecord(pipeline_run_id=run_id, project=project, artifact=artifact)
+        session.add(row)
+    values = update.model_dump(mode="json", exclude={"status"})
+    for name, value in values.items():
+        setattr(row, name, value)
+    row.status = update.status.value
+    row.updated_at = m.utcnow()
+    await session.flush()
+    audit(
+        session, actor, "artifact.recorded", "run", run_id,
+        {"project": project, "artifact": artifact, "status": update.status.value},
+    )
+    return _record(row)
 
 

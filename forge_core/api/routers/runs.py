@@ -6,7 +6,7 @@ from enum import Enum
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from forge_core.api.deps import App, Paging, Reader, Runner, Runs, Worker, json_of
 from forge_core.api.errors import ERROR_RESPONSES
@@ -100,3 +100,27 @@ async def set_step_status(
 ) -> Response:
     await runs.set_step_status(step_id, body, who.subject)
     return Response(status_code=204)
+
+
+Segment = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+
+
+@router.put(
+    "/runs/{run_id}/artifacts/{project}/{artifact}", response_model=s.ArtifactRecord, tags=INTERNAL
+)
+async def record_artifact(
+    run_id: UUID, project: Segment, artifact: Segment, body: s.ArtifactRecordUpdate, runs: Runs, who: Worker
+) -> s.ArtifactRecord:
+    """Record what the artifact job did with one planned artifact: its status, the produced
+    digest, the tracking image, the primary published location and every target's outcome. The
+    whole record is replaced (idempotent: a redelivered report changes nothing). The release job
+    turns a successful record into the release's artifact (``ReleaseCreate.artifacts``)."""
+    return await runs.record_artifact(run_id, project, artifact, body, who.subject)
+
+
+@router.get("/runs/{run_id}/artifacts/{project}/{artifact}", response_model=s.ArtifactRecord)
+async def get_artifact_record(
+    run_id: UUID, project: Segment, artifact: Segment, runs: Runs, who: Reader
+) -> s.ArtifactRecord:
+    """The record of one artifact of a run (404 until the artifact job reported it)."""
+    return await runs.get_artifact_record(run_id, project, artifact)
