@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from forge_core.builtin.workspace import needed, project_checkout
+from forge_core.builtin.workspace import commit_checkout, needed
 from forge_core.domain.errors import ConfigurationError, ForgeError
 from forge_core.domain.jobs import ArtifactJobPayload
 from forge_core.domain.models import Job, JobResult, JobStatus, ProducedArtifact, PublishedLocation, PublishTarget
@@ -124,7 +124,8 @@ class ArtifactHandler:
         started = datetime.now(UTC)
         try:
             where = "payload.artifact.project.path"
-            with project_checkout(ctx, job, run.payload.source, run.project.path, where) as workdir:
+            with commit_checkout(ctx, job, run.payload.source, run.project.path, where) as checkout:
+                workdir = checkout.root  # producers read <workdir>/<project path>, as docs/hooks.md says
                 produced = self._produce(run, workdir)
                 targets = [self._target(run, t, produced, workdir) for t in run.payload.artifact.publishers]
                 failed = [t for t in targets if t.outcome is s.TargetOutcome.FAILED]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from forge_core.domain.errors import ConfigurationError
 from forge_core.domain.jobs import SourceRef
@@ -23,16 +24,31 @@ def needed(ctx: JobContext, handler: str) -> tuple[BlockingRunRecorder, ObjectSt
     return ctx.recorder, ctx.storage
 
 
+class Checkout(NamedTuple):
+    root: Path
+    """The commit's working tree (what producers and publishers get as ``workdir``)."""
+    project: Path
+    """The project's folder in it (where steps run)."""
+
+
 @contextmanager
-def project_checkout(ctx: JobContext, job: Job, source: SourceRef, project_path: str, where: str) -> Iterator[Path]:
-    """The project's folder in a checkout of ``source`` for the duration of the block (a fresh
-    folder per job and delivery); a folder that is not in the commit is an error at ``where``."""
+def commit_checkout(ctx: JobContext, job: Job, source: SourceRef, project_path: str, where: str) -> Iterator[Checkout]:
+    """A checkout of ``source`` for the duration of the block (a fresh folder per job and
+    delivery): its root and the project's folder in it; a folder that is not in the commit is an
+    error at ``where``."""
     from forge_core.adapters.git import GitCache, checked_out  # gitpython: on first use, not at plugin load
 
     dest = ctx.cache_dir / "work" / f"{job.id}.{job.attempt}"
     mirrors = GitCache.for_worker(ctx.cache_dir)
     with checked_out(mirrors, source.repository, source.commit, dest) as root:
-        workdir = (root / project_path).resolve()
-        if not workdir.is_dir() or not workdir.is_relative_to(root.resolve()):
+        project = (root / project_path).resolve()
+        if not project.is_dir() or not project.is_relative_to(root.resolve()):
             raise ConfigurationError(f"project folder {project_path!r} is not in commit {source.commit}", where=where)
-        yield workdir
+        yield Checkout(root.resolve(), project)
+
+
+@contextmanager
+def project_checkout(ctx: JobContext, job: Job, source: SourceRef, project_path: str, where: str) -> Iterator[Path]:
+    """The project's folder in a checkout of ``source`` (what a step runs in)."""
+    with commit_checkout(ctx, job, source, project_path, where) as checkout:
+        yield checkout.project
