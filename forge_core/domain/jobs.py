@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from forge_core.domain.errors import ConfigurationError
-from forge_core.domain.models import Job, JobResult, JobStatus, Model
+from forge_core.domain.models import Job, JobResult, JobStatus, Model, ProjectRef, PublishedLocation
+from forge_core.domain.plan import ReleaseDecision
 from forge_core.domain.run_plan import PhasePlan, RunPlan, StepPlan, TaskPlan
 
 __all__ = [  # the plan's models live in run_plan; their old home keeps working
-    "ENVELOPE_VERSION", "JOB_TYPES", "CiJobPayload", "JobEnvelope", "PhasePlan", "ResultEnvelope", "RunPlan",
-    "SourceRef", "StepPlan", "TaskPlan", "failure_target", "subject_token",
+    "ENVELOPE_VERSION", "JOB_TYPES", "ArtifactResult", "CiJobPayload", "JobEnvelope", "PhasePlan",
+    "ReleaseJobPayload", "ResultEnvelope", "RunPlan", "SourceRef", "StepPlan", "TaskPlan", "failure_target",
+    "subject_token",
 ]
 
 ENVELOPE_VERSION: Literal[1] = 1
@@ -90,6 +92,44 @@ class CiJobPayload(PlanModel):
     task: TaskPlan
     source: SourceRef
     env: dict[str, str] = Field(default_factory=dict)
+
+
+class ArtifactResult(PlanModel):
+    """One artifact as the artifact stage leaves it: its tracking image (reference and manifest
+    digest) and where it was published, the primary location (its first publisher's) first."""
+
+    name: str
+    type: str
+    tracking: str
+    tracking_digest: str
+    published: tuple[PublishedLocation, ...] = Field(min_length=1)
+
+    @property
+    def primary(self) -> PublishedLocation:
+        return self.published[0]
+
+
+class ReleaseJobPayload(PlanModel):
+    """The payload of a ``release`` job: one project of one commit to release.
+
+    ``committed_at`` is the commit's time (the Release image's only timestamp, so a rebuild has the
+    same digest); ``trigger`` the discovery's release decision for the project; ``resources`` its
+    deploy resources as discovery gives them; ``artifacts`` the artifact stage's results;
+    ``aliases`` the project's custom aliases; ``kubernetes_version`` the version the renderer
+    validates against (the platform's ``render.kubernetes_version``; None: the renderer's default).
+    """
+
+    repository: str
+    project: ProjectRef
+    commit: str
+    committed_at: datetime
+    branch: str | None = None
+    tag: str | None = None
+    trigger: ReleaseDecision
+    resources: tuple[dict[str, Any], ...] = ()
+    artifacts: tuple[ArtifactResult, ...] = ()
+    aliases: tuple[str, ...] = ()
+    kubernetes_version: str | None = None
 
 
 def failure_target(job: Job) -> tuple[Literal["task", "run"], str] | None:
