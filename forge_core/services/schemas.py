@@ -281,7 +281,7 @@ OciDigest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
 
 
 class ReleaseImageSet(Input):
-    """Where a release's Release OCI image is. Set once: the same again is a no-op, another refused."""
+    """Where a release's Release OCI image is. Set once: the same digest again is a no-op, another refused."""
 
     oci_uri: Uri
     oci_digest: OciDigest

@@ -146,6 +146,8 @@ def test_the_release_image_is_recorded_once(api: Api) -> None:
     assert first.status_code == 200, first.text
     assert (first.json()["oci_uri"], first.json()["oci_digest"]) == (image["oci_uri"], image["oci_digest"])
     assert api.put(path, "releaser", json=image).status_code == 200  # the same again: nothing changes
+    moved = api.put(path, "releaser", json={**image, "oci_uri": "elsewhere/r/svc:x"})
+    assert (moved.status_code, moved.json()["oci_uri"]) == (200, image["oci_uri"])  # same digest: kept
     other = api.put(path, "releaser", json={**image, "oci_digest": "sha256:" + "2" * 64})
     assert other.status_code == 409, other.text
     assert image["oci_digest"] in other.json()["error"]["message"]

@@ -125,13 +125,11 @@ class SqlReleases(SqlDatabase):
     async def set_release_image(
         self, repository: str, project: str, ref: str, data: s.ReleaseImageSet, actor: str
     ) -> s.Release:
-        """Record the release's image once; a release is immutable, so another image is a Conflict."""
+        """Record the release's image once; a release is immutable, so another image (digest) is a
+        Conflict. The same digest again changes nothing, wherever it was pushed this time."""
         async with self.transaction() as session:
             release = await _resolve(session, repository, project, ref, lock=True)
-            if release.oci_digest is not None and (release.oci_digest, release.oci_uri) != (
-                data.oci_digest,
-                data.oci_uri,
-            ):
+            if release.oci_digest is not None and release.oci_digest != data.oci_digest:
                 raise Conflict(
                     f"release {release.release_number} of {repository}/{project} already has image "
                     f"{release.oci_uri}@{release.oci_digest}",

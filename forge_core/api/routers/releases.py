@@ -61,8 +61,8 @@ async def set_release_image(
     releases: Releases,
     who: Releaser,
 ) -> s.Release:
-    """Record where the release's Release OCI image is (once: the same again changes nothing,
-    another image is a 409, since a release is immutable)."""
+    """Record where the release's Release OCI image is (once: the same digest again changes
+    nothing, another digest is a 409, since a release is immutable)."""
     return await releases.set_release_image(f"{owner}/{repo}", project, ref, body, who.subject)
 
 
