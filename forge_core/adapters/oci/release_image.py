@@ -71,7 +71,7 @@ def release_store(release: ReleaseSettings, oci: OciSettings) -> OciStore:
     """The store Release images go to: ``release.registry``, or the embedded layout folder."""
     if not release.registry:
         return embedded_store(oci)
-    return open_store(parse_reference(f"{release.registry.rstrip('/')}/release"), oci)
+    return open_store(parse_reference(f"{release.registry}/release"), oci)
 
 
 def release_reference(store: OciStore, repository: str, project: str, commit: str) -> str:
