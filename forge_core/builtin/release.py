@@ -68,7 +68,7 @@ from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import JobHandlerRegistrar
 from forge_core.ports.contexts import JobContext
 from forge_core.ports.oci import OciStore
-from forge_core.ports.platform import CONFLICT, BlockingReleaseApi
+from forge_core.ports.platform import CONFLICT, NOT_FOUND, BlockingReleaseApi
 from forge_core.services import schemas as s
 
 RENDERER = "kubernetes"
@@ -104,11 +104,11 @@ class ReleaseHandler:
         artifacts = {artifact.name: _checked(artifact, project) for artifact in payload.artifacts}
         rendered = _render(ctx, payload, artifacts)
         ctx.heartbeat()
-        release = _create_or_reuse(api, job, payload)
+        release, created = _create_or_reuse(api, job, payload)
         number = release.release_number
         aliases = release_aliases(number, tag=payload.tag, branch=payload.branch, custom=payload.aliases,
                                   version=payload.trigger.version)
-        release = _set_aliases(api, payload, release, aliases)
+        release = _set_aliases(api, payload, release, aliases, reused=not created)
         if release.oci_digest is not None and _holds(store, payload, release.oci_digest):
             return _output(release, aliases, pushed=False)
         facts = ReleaseFacts(
@@ -188,7 +188,8 @@ def _trigger(payload: ReleaseJobPayload) -> ReleaseTriggerInfo:
     return ReleaseTriggerInfo(type=s.ReleaseTriggerType.MANUAL.value)
 
 
-def _create_or_reuse(api: BlockingReleaseApi, job: Job, payload: ReleaseJobPayload) -> s.Release:
+def _create_or_reuse(api: BlockingReleaseApi, job: Job, payload: ReleaseJobPayload) -> tuple[s.Release, bool]:
+    """The commit's release, and whether this call created it."""
     trigger = _trigger(payload)
     try:
         body = s.ReleaseCreate.model_validate({
@@ -209,31 +210,52 @@ def _create_or_reuse(api: BlockingReleaseApi, job: Job, payload: ReleaseJobPaylo
         if field == "pipeline_run_id":
             field = "job.run_id"
         raise ReleaseError(f"project {payload.project.name}: {field}: {first['msg']}", where=field) from None
+    created = True
     try:
-        created = api.create_release(body.model_dump(mode="json", exclude_none=True))
+        answer = api.create_release(body.model_dump(mode="json", exclude_none=True))
     except ForgeError as error:
         if error.code != CONFLICT:
             raise
         # the commit already has its release (a redelivery, or the same commit run again): reuse it
-        created = api.get_release(payload.repository, payload.project.name, payload.commit)
-    release = s.Release.model_validate(created, extra="ignore")
+        answer, created = api.get_release(payload.repository, payload.project.name, payload.commit), False
+    release = s.Release.model_validate(answer, extra="ignore")
     if release.commit_sha != payload.commit:
         raise ReleaseError(f"project {payload.project.name}: the API returned release {release.release_number} "
                            f"of commit {release.commit_sha}, not {payload.commit}", where="commit")
-    return release
+    return release, created
 
 
 def _set_aliases(
-    api: BlockingReleaseApi, payload: ReleaseJobPayload, release: s.Release, aliases: tuple[tuple[str, str], ...]
+    api: BlockingReleaseApi,
+    payload: ReleaseJobPayload,
+    release: s.Release,
+    aliases: tuple[tuple[str, str], ...],
+    *,
+    reused: bool,
 ) -> s.Release:
+    """Point the aliases at the release. For a reused release (the same commit again), an alias
+    that meanwhile names another release is left there: running an old commit again never takes
+    ``stable`` back from a newer release."""
     present = {a.alias for a in release.aliases}
     for alias, kind in aliases:
         if alias in present or kind == s.AliasType.NUMERIC.value:
             continue  # the API made the number (and the tag) an alias when it created the release
+        if reused and _elsewhere(api, payload, alias):
+            continue
         release = s.Release.model_validate(api.set_alias(
             payload.repository, payload.project.name, alias, release=str(release.release_number), alias_type=kind,
         ), extra="ignore")
     return release
+
+
+def _elsewhere(api: BlockingReleaseApi, payload: ReleaseJobPayload, alias: str) -> bool:
+    try:
+        api.get_release(payload.repository, payload.project.name, alias)
+    except ForgeError as error:
+        if error.code != NOT_FOUND:
+            raise
+        return False
+    return True  # not among the release's own aliases (checked before), so it names another
 
 
 def _reference(artifact: ArtifactResult) -> ReleaseArtifactRef:

@@ -16,6 +16,10 @@ status is final (a task a worker already finished cannot become cancelled), and 
 takes no more changes."""
 
 
+NOT_FOUND = "resource_not_found"
+"""The ForgeError code of an API answer saying the entity named does not exist."""
+
+
 class RunRecorder(Protocol):
     async def record_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
         """Store the phases → tasks → steps of a run (from discovery); returns them with their ids."""

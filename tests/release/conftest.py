@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ class Platform:
     url: str
     key: SigningKey
     loop: asyncio.AbstractEventLoop
+    clients: list[PlatformClient] = field(default_factory=list)
 
     def token(self, *roles: str, repository: str | None = None) -> str:
         extra = {"repository": repository} if repository else None
@@ -63,6 +64,7 @@ class Platform:
         """What a worker gives the release handler: the built-in plugins, the store, and the API's
         release calls with a releaser's token (scoped to ``repository`` when given)."""
         client = PlatformClient(self.url, self.token("worker", "releaser", repository=repository))
+        self.clients.append(client)
         return JobContext(
             cache_dir=tmp_path / "cache",
             registry=load_plugins(PluginSettings(autoload=False)).registry,
@@ -109,7 +111,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
             assert serving.is_alive(), "the API stopped while starting"
             assert time.monotonic() < deadline, "the API did not start in time"
             time.sleep(0.02)
-        yield Platform(f"http://127.0.0.1:{port}", platform_key(settings), loop)
+        platform = Platform(f"http://127.0.0.1:{port}", platform_key(settings), loop)
+        yield platform
+        for client in platform.clients:
+            asyncio.run_coroutine_threadsafe(client.aclose(), loop).result(10)
     finally:
         server.should_exit = True
         serving.join(timeout=10)

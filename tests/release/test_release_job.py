@@ -118,7 +118,8 @@ def test_two_commits_are_releases_one_and_two_and_the_same_commit_again_changes_
 def test_aliases_number_tag_version_branch_and_custom(platform: Platform, tmp_path: Path) -> None:
     repository = repo()
     store = LayoutStore(tmp_path / "oci")
-    branch = run_job(platform, tmp_path, store, repository, new_sha(), aliases=["edge"])
+    first_commit = new_sha()
+    branch = run_job(platform, tmp_path, store, repository, first_commit, aliases=["edge"])
     assert branch.status is JobStatus.SUCCESS, branch.error
     assert branch.output["aliases"] == ["1", "main-1", "edge"]
     tagged = run_job(platform, tmp_path, store, repository, new_sha(), branch=None, tag="api/v1.2.0",
@@ -132,6 +133,11 @@ def test_aliases_number_tag_version_branch_and_custom(platform: Platform, tmp_pa
     assert platform.call("GET", f"/v1/releases/{repository}/api/main-1").json()["release_number"] == 1
     assert platform.call("GET", f"/v1/releases/{repository}/api/1.2.0").json()["release_number"] == 2
     assert platform.call("GET", f"/v1/releases/{repository}/api/edge").json()["release_number"] == 2  # moved
+    again = run_job(platform, tmp_path, store, repository, first_commit, aliases=["edge", "old"])
+    assert again.status is JobStatus.SUCCESS, again.error
+    # the old commit run again keeps its number and gets a new alias, but does not take "edge" back
+    assert platform.call("GET", f"/v1/releases/{repository}/api/edge").json()["release_number"] == 2
+    assert platform.call("GET", f"/v1/releases/{repository}/api/old").json()["release_number"] == 1
     image = read_release_image(open_store(parse_reference(release["oci_uri"])), release["oci_uri"])
     assert image.metadata.aliases == ("2", "api/v1.2.0", "1.2.0", "edge")
     assert image.metadata.trigger.tag == "api/v1.2.0"
