@@ -138,7 +138,7 @@ def _payload(job: Job) -> ReleaseJobPayload:
         return ReleaseJobPayload.model_validate(job.payload)
     except ValidationError as error:
         first = error.errors()[0]
-        where = "payload." + ".".join(str(p) for p in first["loc"])
+        where = ".".join(("payload", *(str(p) for p in first["loc"])))
         raise ConfigurationError(f"invalid release job: {first['msg']}", where=where) from None
 
 

@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from forge_core.domain.errors import ConfigurationError
 from forge_core.domain.models import Job, JobResult, JobStatus, Model, ProjectRef, PublishedLocation
@@ -30,6 +30,7 @@ JOB_TYPES: tuple[str, ...] = ("discovery", "ci", "artifact", "release", "deploym
 """The job types of the spec; each has its stream, subject, consumer and ack wait."""
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_:-]{1,128}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def subject_token(value: str, field: str) -> str:
@@ -130,6 +131,28 @@ class ReleaseJobPayload(PlanModel):
     artifacts: tuple[ArtifactResult, ...] = ()
     aliases: tuple[str, ...] = ()
     kubernetes_version: str | None = None
+
+    @field_validator("commit")
+    @classmethod
+    def _full_commit(cls, value: str) -> str:
+        if not _COMMIT.match(value):
+            raise ValueError(f"a release is of a full 40-hex commit SHA in lower case, got {value!r}")
+        return value
+
+    @field_validator("committed_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("committed_at needs a time zone")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_artifacts(self) -> ReleaseJobPayload:
+        names = [artifact.name for artifact in self.artifacts]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"artifact names must be unique, {', '.join(twice)} appear more than once")
+        return self
 
 
 def failure_target(job: Job) -> tuple[Literal["task", "run"], str] | None:

@@ -267,3 +267,22 @@ def test_an_invalid_payload_names_the_field(platform: Platform, tmp_path: Path) 
     job = Job(id="j", type="release", run_id=str(uuid.uuid4()), payload={"repository": "acme/x"})
     with pytest.raises(ConfigurationError, match=r"payload\.project"):
         ReleaseHandler().handle(job, platform.context(tmp_path, LayoutStore(tmp_path / "oci")))
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"commit": "ABC"}, "payload.commit"),
+    ({"committed_at": "2026-11-30T09:15:00"}, "payload.committed_at"),
+    ({"artifacts": "twice"}, "payload"),
+])
+def test_a_bad_payload_is_refused_naming_the_field(
+    platform: Platform, tmp_path: Path, change: dict[str, Any], field: str
+) -> None:
+    from forge_core.domain.errors import ConfigurationError
+
+    body = payload(repo(), new_sha())
+    if change.get("artifacts") == "twice":
+        change = {"artifacts": body["artifacts"] * 2}
+    job = Job(id="j", type="release", run_id=str(uuid.uuid4()), payload={**body, **change})
+    with pytest.raises(ConfigurationError) as caught:
+        ReleaseHandler().handle(job, platform.context(tmp_path, LayoutStore(tmp_path / "oci")))
+    assert caught.value.where == field
