@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from forge_core.adapters.archive import read_yaml_layer
 from forge_core.adapters.oci import embedded_store, open_store
 from forge_core.adapters.oci.archive import write_tar_gz
+from forge_core.adapters.oci.layout import LayoutStore
 from forge_core.domain.gitops import release_image, release_image_tags
 from forge_core.domain.oci import (
     EMPTY,
@@ -77,7 +78,7 @@ def release_store(release: ReleaseSettings, oci: OciSettings) -> OciStore:
 def release_reference(store: OciStore, repository: str, project: str, commit: str) -> str:
     """The reference of a Release image in ``store``: ``<registry>/<name>/<project>:<commit>``, or for
     the embedded layout ``oci-layout:<folder>/<name>/<project>:<commit>``."""
-    if Path(store.location).is_absolute():  # a layout root (a registry location is host[:port])
+    if isinstance(store, LayoutStore):
         return f"oci-layout:{Path(store.location) / release_repository(repository, project)}:{commit}"
     return release_image(store.location, repository, project, commit)
 
