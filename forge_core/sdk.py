@@ -18,6 +18,7 @@ from forge_core.adapters.oci import (
     write_tar_gz,
     write_tar_gz_of_folder,
 )
+from forge_core.adapters.oci.release_image import read_release_image
 from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import (
     ConfigurationError,
@@ -82,6 +83,7 @@ from forge_core.domain.oci import (
     parse_reference,
 )
 from forge_core.domain.plugin_settings import SettingsModel
+from forge_core.domain.release_image import ReleaseImage, ReleaseImageError, ReleaseMetadata
 from forge_core.domain.rendering import KubernetesRenderer, RenderError, RenderProblem
 from forge_core.domain.secrets import ResolvedSecrets, mask_secrets, redact_url
 from forge_core.domain.tracking import TrackingMetadata, tracking_repository, tracking_tag
@@ -172,7 +174,10 @@ __all__ = [
     "PublisherRegistrar",
     "RegistryCredentials",
     "RegistryReference",
+    "ReleaseImage",
+    "ReleaseImageError",
     "ReleaseInfo",
+    "ReleaseMetadata",
     "ReleasePointer",
     "ReleaseTrigger",
     "RenderError",
@@ -210,6 +215,7 @@ __all__ = [
     "parse_release_pointer",
     "pointer_path",
     "read_output",
+    "read_release_image",
     "redact_url",
     "tracking_repository",
     "tracking_tag",

@@ -9,6 +9,7 @@ BUILTINS: list[tuple[str, str]] = [
     ("core.renderers", "forge_core.builtin.renderers"),
     ("core.ci", "forge_core.builtin.ci"),
     ("core.artifact", "forge_core.builtin.artifact"),
+    ("core.release", "forge_core.builtin.release"),
     ("core.discovery", "forge_core.builtin.discovery"),
     ("core.secrets", "forge_core.builtin.secrets"),
 ]

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.jobs import failure_target
 from forge_core.domain.models import Job, RunStatus
-from forge_core.ports.platform import DeploymentReporter, RunRecorder
+from forge_core.ports.platform import DeploymentReporter, ReleaseApi, RunRecorder
 
 T = TypeVar("T")
 
@@ -34,6 +34,34 @@ def _on_loop(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T],
         coroutine.close()
         raise ForgeError("the worker has stopped; the job was released for redelivery") from None
     return future.result(timeout)
+
+
+class BlockingReleases:
+    """The ReleaseApi port for synchronous job handlers (the ``release`` job's ``JobContext.releases``)."""
+
+    def __init__(self, releases: ReleaseApi, loop: asyncio.AbstractEventLoop, timeout: float = 120) -> None:
+        self._releases, self._loop, self._timeout = releases, loop, timeout
+
+    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return _on_loop(self._loop, coroutine, self._timeout)
+
+    def create_release(self, release: dict[str, Any]) -> dict[str, Any]:
+        return self._call(self._releases.create_release(release))
+
+    def get_release(self, repository: str, project: str, ref: str) -> dict[str, Any]:
+        return self._call(self._releases.get_release(repository, project, ref))
+
+    def set_alias(
+        self, repository: str, project: str, alias: str, *, release: str, alias_type: str
+    ) -> dict[str, Any]:
+        return self._call(self._releases.set_alias(repository, project, alias, release=release, alias_type=alias_type))
+
+    def set_release_image(
+        self, repository: str, project: str, ref: str, *, oci_uri: str, oci_digest: str
+    ) -> dict[str, Any]:
+        return self._call(
+            self._releases.set_release_image(repository, project, ref, oci_uri=oci_uri, oci_digest=oci_digest)
+        )
 
 
 class BlockingRecorder:

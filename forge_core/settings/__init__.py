@@ -30,6 +30,7 @@ from forge_core.settings.database import DEFAULT_STATE_DIR, DatabaseSettings
 from forge_core.settings.git import GitSettings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.oci import OciSettings
+from forge_core.settings.release import ReleaseSettings
 from forge_core.settings.render import RenderSettings
 from forge_core.settings.secrets import SecretsSettings
 from forge_core.settings.storage import StorageSettings
@@ -123,6 +124,7 @@ class Settings(BaseSettings):
     oci: OciSettings = Field(default_factory=OciSettings)
     render: RenderSettings = Field(default_factory=RenderSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
+    release: ReleaseSettings = Field(default_factory=ReleaseSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:

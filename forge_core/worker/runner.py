@@ -33,6 +33,7 @@ from forge_core.adapters.bus.provisioning import provision
 from forge_core.adapters.bus.results import store_result, stored_reply
 from forge_core.adapters.bus.topology import Topology, check_job_type
 from forge_core.adapters.git import GitCache
+from forge_core.adapters.oci.release_image import release_store
 from forge_core.domain.errors import ForgeError, MessagingError, PluginError
 from forge_core.domain.jobs import JobEnvelope
 from forge_core.domain.models import Job, JobResult, JobStatus
@@ -40,9 +41,9 @@ from forge_core.domain.secrets import mask_secrets
 from forge_core.plugin.family import Family
 from forge_core.plugin.host import PluginHost
 from forge_core.ports.contexts import JobContext
-from forge_core.ports.platform import DeploymentReporter, RunRecorder
+from forge_core.ports.platform import DeploymentReporter, ReleaseApi, RunRecorder
 from forge_core.ports.storage import ObjectStore
-from forge_core.services.recording import BlockingDeployments, BlockingRecorder, record_job_failure
+from forge_core.services.recording import BlockingDeployments, BlockingRecorder, BlockingReleases, record_job_failure
 from forge_core.services.secrets import ProviderSecrets
 from forge_core.settings import Settings
 from forge_core.settings.git import GitSettings
@@ -102,6 +103,8 @@ class Worker:
         self.git = GitCache(GitSettings(cache_dir=self.cache_dir / "git", lock_timeout=settings.git.lock_timeout))
         # Only the artifact handler writes tracking images; the store and key open on first use.
         self.tracker = ArtifactTracking(settings) if job_type == "artifact" else None
+        # Only the release handler writes Release images (to the release store) and creates releases.
+        self.release_store = release_store(settings.release, settings.oci) if job_type == "release" else None
         self.metrics = WorkerMetrics(job_type)
         self.metrics_port: int | None = None
         self.ack_wait = float(getattr(settings.nats.ack_wait, job_type))
@@ -316,6 +319,9 @@ class Worker:
             deployments=(BlockingDeployments(self.recorder, loop)
                          if isinstance(self.recorder, DeploymentReporter) else None),
             tracker=self.tracker,
+            oci=self.release_store,
+            releases=(BlockingReleases(self.recorder, loop)
+                      if self.release_store is not None and isinstance(self.recorder, ReleaseApi) else None),
         )
 
     async def _keep_alive(self, message: Msg) -> None:
