@@ -8,14 +8,17 @@ stored or none.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 from forge_core.domain.models import RunStatus
+from forge_core.domain.promotion import GroupDecision
 from forge_core.domain.run_plan import RunPlan
 from forge_core.services import schemas as s
+from forge_core.services.promotion import Decide
 from forge_core.services.scope import Owned
 
 
@@ -83,10 +86,35 @@ class DeploymentStore(Protocol):
     ) -> s.DeploymentList: ...
 
 
+class PromotionStore(Protocol):
+    """Promotions and rollbacks: decided and carried out in one transaction."""
+
+    async def promote(
+        self,
+        environment: str,
+        releases: Sequence[tuple[str, str, str | None]],
+        actor: str,
+        decide: Decide,
+        *,
+        dry_run: bool,
+        action: str,
+    ) -> tuple[GroupDecision, list[s.Deployment]]:
+        """Each ``(repository, project, release ref)`` (a None ref: the release that ran in
+        ``environment`` before the active one) is read with its facts, locked per project; the
+        decision is taken in the transaction; if allowed and not ``dry_run`` a pending deployment
+        of each is created, all or none. Returns the decision and the deployments created."""
+        ...
+
+
 class ApprovalStore(Protocol):
     """Approvals of a release for an environment."""
 
-    async def create_approval(self, data: s.ApprovalCreate, actor: str) -> s.Approval: ...
+    async def create_approval(
+        self, data: s.ApprovalCreate, actor: str, *, roles: Iterable[str] = (), groups: Iterable[str] = ()
+    ) -> s.Approval:
+        """``roles`` and ``groups``: what the approver holds (kept for approval policies); an
+        author approving their own release is refused unless the environment's policy allows it."""
+        ...
     async def revoke_approval(self, approval_id: UUID, actor: str) -> s.Approval: ...
     async def active_approval(self, release_id: UUID, environment: str) -> s.Approval: ...
     async def list_approvals(
@@ -124,6 +152,14 @@ class OutboxStore(Protocol):
 
 
 class Store(
-    Reachable, RunStore, ReleaseStore, DeploymentStore, ApprovalStore, OwnerStore, OutboxStore, Protocol
+    Reachable,
+    RunStore,
+    ReleaseStore,
+    DeploymentStore,
+    PromotionStore,
+    ApprovalStore,
+    OwnerStore,
+    OutboxStore,
+    Protocol,
 ):
     """Every port over one database (what :class:`forge_core.services.platform.Platform` is given)."""
