@@ -119,7 +119,7 @@ class Platform:
         (``repo.cue``'s environments, recorded with the release's run; else the defaults): all or
         none. Refused: AuthorizationFailed naming each blocking rule, nothing created."""
         check_each_project_once([(r.repository, r.project) for r in data.releases])
-        wanted = [(r.repository, r.project, r.release) for r in data.releases]
+        wanted = [(r.repository, r.project, r.release) for r in data.releases]  # None: from the source
         decision, deployments = await self.store.promote(
             data.environment, wanted, actor, promotion.promotion(data.environment, actor),
             dry_run=data.dry_run, action="promotion",

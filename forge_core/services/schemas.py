@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from forge_core.domain.models import RunStatus
-from forge_core.domain.promotion import GroupDecision
+from forge_core.domain.promotion import Environments, GroupDecision
 from forge_core.domain.run_plan import ArtifactPlan, PhasePlan, RunPlan, StepPlan, TaskPlan
 from forge_core.services.errors import InvalidRequest
 
@@ -195,6 +195,8 @@ class RecordedPlan(RunPlan):
     """The plan as the API recorded it: with ids, and the status of every phase, task and step."""
 
     phases: tuple[Phase, ...] = ()
+    # Kept with the run for its releases' promotions; not echoed back.
+    environments: Environments | None = Field(default=None, exclude=True)
 
 
 class RunSummary(Output):
@@ -405,7 +407,11 @@ ReleaseRef = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 class PromotedRelease(Input):
     repository: Repository
     project: ProjectName
-    release: ReleaseRef = Field(description="The release: its number, commit SHA (or prefix) or alias.")
+    release: ReleaseRef | None = Field(
+        default=None,
+        description="The release: its number, commit SHA (or prefix) or alias; none: the one active in "
+        "the environment the target is promoted from (the newest release for the first environment).",
+    )
 
 
 class PromotionCreate(Input):

@@ -62,7 +62,9 @@ class ReleaseStore(Protocol):
     async def create_release(self, data: s.ReleaseCreate, actor: str) -> s.Release: ...
     async def get_release(self, repository: str, project: str, ref: str) -> s.Release: ...
     async def get_release_by_id(self, release_id: UUID) -> s.Release: ...
-    async def list_releases(self, repository: str, project: str, page: s.Page) -> s.ReleaseList: ...
+    async def list_releases(self, repository: str, project: str | None, page: s.Page) -> s.ReleaseList:
+        """A project's releases, newest first (every project's when ``project`` is None)."""
+        ...
     async def set_alias(
         self, repository: str, project: str, alias: str, data: s.AliasSet, actor: str
     ) -> s.Release: ...
@@ -81,6 +83,12 @@ class DeploymentStore(Protocol):
     async def current_deployment(
         self, environment: str, repository: str, project: str
     ) -> s.Deployment: ...
+    async def list_deployments(
+        self, repository: str, page: s.Page, *, project: str | None, environment: str | None,
+        statuses: Sequence[s.DeploymentStatus],
+    ) -> s.DeploymentList:
+        """A repository's deployments, newest first (of any status when ``statuses`` is empty)."""
+        ...
     async def deployment_history(
         self, environment: str, repository: str, project: str, page: s.Page
     ) -> s.DeploymentList: ...
@@ -99,8 +107,9 @@ class PromotionStore(Protocol):
         dry_run: bool,
         action: str,
     ) -> tuple[GroupDecision, list[s.Deployment]]:
-        """Each ``(repository, project, release ref)`` (a None ref: the release that ran in
-        ``environment`` before the active one) is read with its facts, locked per project; the
+        """Each ``(repository, project, release ref)`` is read with its facts, locked per project
+        (a None ref: for a ``rollback`` the release that ran in ``environment`` before the active
+        one; for a ``promotion`` the one active where ``environment`` is promoted from); the
         decision is taken in the transaction; if allowed and not ``dry_run`` a pending deployment
         of each is created, all or none. Returns the decision and the deployments created."""
         ...

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +16,7 @@ from forge_core.adapters.db import models as m
 from forge_core.adapters.db.database import SqlDatabase, audit
 from forge_core.adapters.db.deployments import _deployment, _deployment_query
 from forge_core.adapters.db.releases import _release_query, _resolve
-from forge_core.domain.promotion import Approval, GroupDecision, Placement, ReleaseFacts
+from forge_core.domain.promotion import Approval, Environments, GroupDecision, Placement, ReleaseFacts
 from forge_core.services import schemas as s
 from forge_core.services.errors import Conflict, InvalidRequest, NotFound
 from forge_core.services.promotion import Candidate, Decide, environments_of
@@ -43,7 +43,7 @@ class SqlPromotions(SqlDatabase):
         try:
             async with self.transaction() as session:
                 await _lock_projects(session, sorted({(repo, project) for repo, project, _ in releases}))
-                found = [await _candidate(session, environment, *wanted) for wanted in releases]
+                found = [await _candidate(session, environment, *wanted, action=action) for wanted in releases]
                 now = m.utcnow()  # after the locks: the decision sees what the previous promotion left
                 decision = decide([candidate for candidate, _ in found], now)
                 if dry_run or not decision.allowed:
@@ -78,11 +78,15 @@ async def _lock_projects(session: AsyncSession, projects: Sequence[tuple[str, st
 
 
 async def _candidate(
-    session: AsyncSession, environment: str, repository: str, project: str, ref: str | None
+    session: AsyncSession, environment: str, repository: str, project: str, ref: str | None, *, action: str
 ) -> tuple[Candidate, m.Release]:
-    release = (await _resolve(session, repository, project, ref) if ref is not None
-               else await _previous(session, environment, repository, project))
-    run = await session.get(m.PipelineRun, release.pipeline_run_id) if release.pipeline_run_id else None
+    if ref is not None:
+        release = await _resolve(session, repository, project, ref)
+    elif action == "rollback":
+        release = await _previous(session, environment, repository, project)
+    else:
+        release = await _from_source(session, environment, repository, project)
+    run = await _run_of(session, release)
     trigger = release.trigger
     placements = (await session.execute(
         select(m.Deployment.environment, m.Deployment.deployed_at, m.Deployment.status).where(
@@ -117,15 +121,54 @@ async def _candidate(
             m.ReleaseApproval.release_id == release.id, m.ReleaseApproval.environment == environment
         )
     )).scalars().all()
-    recorded = run.discovery_output.get("environments") if run and run.discovery_output else None
     candidate = Candidate(
         release_id=release.id,
         facts=facts,
         approvals=tuple(_approval(a) for a in approvals),
         current=await _current(session, environment, repository, project),
-        environments=environments_of(recorded),
+        environments=_environments(run),
     )
     return candidate, release
+
+
+async def _run_of(session: AsyncSession, release: m.Release) -> m.PipelineRun | None:
+    return await session.get(m.PipelineRun, release.pipeline_run_id) if release.pipeline_run_id else None
+
+
+def _environments(run: m.PipelineRun | None) -> Environments:
+    return environments_of(run.discovery_output.get("environments") if run and run.discovery_output else None)
+
+
+async def _from_source(session: AsyncSession, environment: str, repository: str, project: str) -> m.Release:
+    """A promotion's default release: the one active where ``environment`` is promoted from (by the
+    environments of the project's newest release), or the newest release for the first environment."""
+    newest = await session.scalar(
+        _release_query().where(m.Release.repository == repository, m.Release.project == project)
+        .order_by(m.Release.release_number.desc()).limit(1)
+    )
+    if newest is None:
+        raise NotFound(f"{repository} {project} has no release", where="release")
+    environments = _environments(await _run_of(session, newest))
+    source = environments.get(environment).from_ if environment in environments.names else None
+    if source is None:
+        return newest
+    active = await session.scalar(_active(source, repository, project))
+    if active is None:
+        raise NotFound(
+            f"{repository} {project} runs nothing in {source}, where {environment} is promoted from; "
+            "name the release",
+            where="release",
+        )
+    return active.release
+
+
+def _active(environment: str, repository: str, project: str) -> Select[m.Deployment]:
+    return _deployment_query().where(
+        m.Deployment.environment == environment,
+        m.Deployment.repository == repository,
+        m.Deployment.project == project,
+        m.Deployment.status == s.DeploymentStatus.ACTIVE.value,
+    )
 
 
 async def _current(session: AsyncSession, environment: str, repository: str, project: str) -> int | None:
@@ -147,14 +190,7 @@ async def _current(session: AsyncSession, environment: str, repository: str, pro
 
 async def _previous(session: AsyncSession, environment: str, repository: str, project: str) -> m.Release:
     """The release that ran in ``environment`` before the active one (a rollback's default)."""
-    active = await session.scalar(
-        _deployment_query().where(
-            m.Deployment.environment == environment,
-            m.Deployment.repository == repository,
-            m.Deployment.project == project,
-            m.Deployment.status == s.DeploymentStatus.ACTIVE.value,
-        )
-    )
+    active = await session.scalar(_active(environment, repository, project))
     if active is None:
         raise NotFound(f"{repository} {project} has no active deployment in {environment} to roll back",
                        where="environment")

@@ -24,6 +24,23 @@ async def create_deployment(
     return await app.platform.create_deployment(body, who.subject)
 
 
+@router.get("/deployments", response_model=s.DeploymentList, tags=["deployments"])
+async def list_deployments(
+    repository: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", max_length=255)],
+    deployments: Deployments,
+    _: Reader,
+    paging: Paging,
+    project: Annotated[str | None, Query(max_length=128)] = None,
+    environment: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[list[s.DeploymentStatus] | None, Query()] = None,
+) -> s.DeploymentList:
+    """A repository's deployments, newest first: filter by project, environment and status
+    (repeatable). What ``forge status`` draws its matrix and history from."""
+    return await deployments.list_deployments(
+        repository, paging, project=project, environment=environment, statuses=status or []
+    )
+
+
 CURRENT = "/deployments/{environment}/{owner}/{repo}/{project}"
 
 
