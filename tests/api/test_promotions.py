@@ -256,10 +256,12 @@ def test_promoting_needs_the_deployer_role_and_the_token_s_repository(api: Api) 
         {"repository": repository, "project": "svc", "release": "1"}]}
     assert api.post("/v1/promotions", "viewer", json=body).status_code == 403
     assert api.post("/v1/promotions", "approver", json=body).status_code == 403
-    scoped = {"Authorization": f"Bearer {api.key.mint('ci', permissions=['deploy', 'read'], extra={'repository': 'acme/other'})}"}
-    refused = api.client.post("/v1/promotions", json=body, headers=scoped)
+    def scoped_to(repo: str) -> dict[str, str]:
+        token = api.key.mint("ci", permissions=["deploy", "read"], extra={"repository": repo})
+        return {"Authorization": f"Bearer {token}"}
+
+    refused = api.client.post("/v1/promotions", json=body, headers=scoped_to("acme/other"))
     assert refused.status_code == 403, refused.text
     assert "acme/other only" in refused.json()["error"]["message"]
-    own = {"Authorization": f"Bearer {api.key.mint('ci', permissions=['deploy', 'read'], extra={'repository': repository})}"}
-    assert api.client.post("/v1/promotions", json=body, headers=own).status_code == 201
+    assert api.client.post("/v1/promotions", json=body, headers=scoped_to(repository)).status_code == 201
     assert made["release_number"] == 1
