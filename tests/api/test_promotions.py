@@ -237,6 +237,9 @@ def test_environments_recorded_with_the_run_decide(api: Api) -> None:
     unknown = promote(api, "staging", made)
     assert unknown.status_code == 400
     assert "no environment 'staging'; known: dev, production" in unknown.json()["error"]["message"]
+    moon = promote(api, "moon", made)  # not one of the platform's environments (settings)
+    assert (moon.status_code, moon.json()["error"]["details"]["where"]) == (400, "environment")
+    assert "unknown environment 'moon'; known: dev, staging, production" in moon.json()["error"]["message"]
     assert approve(api, made["id"], "carol").status_code == 201
     manager = api.headers("approver", "release-manager", subject="erin")
     body = {"release_id": made["id"], "environment": "production", "justification": "ok"}
