@@ -31,6 +31,7 @@ from forge_core.domain.oci import (
     Manifest,
     OciNotFound,
     Reference,
+    RegistryCredentials,
     canonical_json,
     parse_reference,
     sha256_digest,
@@ -67,11 +68,14 @@ class PushedReleaseImage:
     pushed: bool
 
 
-def release_store(release: ReleaseSettings, oci: OciSettings) -> OciStore:
-    """The store Release images go to: ``release.registry``, or the embedded layout folder."""
+def release_store(
+    release: ReleaseSettings, oci: OciSettings, *, credentials: RegistryCredentials | None = None
+) -> OciStore:
+    """The store Release images go to: ``release.registry`` (with ``credentials`` when it asks for
+    them), or the embedded layout folder."""
     if not release.registry:
         return embedded_store(oci)
-    return open_store(parse_reference(f"{release.registry.rstrip('/')}/release"), oci)
+    return open_store(parse_reference(f"{release.registry.rstrip('/')}/release"), oci, credentials=credentials)
 
 
 def release_reference(store: OciStore, repository: str, project: str, commit: str) -> str:
