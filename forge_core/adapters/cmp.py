@@ -39,7 +39,7 @@ from forge_core.domain.gitops import (
     parse_release_pointer,
     release_image_tags,
 )
-from forge_core.domain.oci import Manifest, OciError, OciNotFound, Reference, parse_reference
+from forge_core.domain.oci import Manifest, OciError, OciNotFound, Reference, RegistryReference, parse_reference
 from forge_core.domain.release_image import release_repository
 from forge_core.domain.resources import (
     ArchiveError,
@@ -208,11 +208,14 @@ def generate(
     ``tracking_store`` opens the store of a tracking image reference (default: ``store``)."""
     pointer = read_pointer(folder, source_path)
     reference = release_reference(store, pointer.repository, pointer.project, pointer.release)
-    digest = _resolve(store, release_repository(pointer.repository, pointer.project), pointer.release, reference)
+    repository = release_repository(pointer.repository, pointer.project)
+    digest = _resolve(store, repository, pointer.release, reference)
     rendered = cache.get(digest)
     from_cache = rendered is not None
     if rendered is None:
-        rendered = _render(store, f"{reference}@{digest}", limits or ArchiveLimits())
+        # The image's path inside the store, pinned to the digest resolved (a layout store too).
+        pinned = RegistryReference(store.location, repository, pointer.release, digest)
+        rendered = _render(store, pinned, f"{reference}@{digest}", limits or ArchiveLimits())
         cache.put(digest, rendered)
     if verify_provenance:
         check_provenance(rendered.artifacts, tracking_store or (lambda _reference: store), f"{reference}@{digest}")
@@ -235,9 +238,9 @@ def _resolve(store: OciStore, repository: str, commit: str, reference: str) -> s
     )
 
 
-def _render(store: OciStore, reference: str, limits: ArchiveLimits) -> Rendered:
+def _render(store: OciStore, pinned: RegistryReference, reference: str, limits: ArchiveLimits) -> Rendered:
     try:
-        image = read_release_image(store, reference, limits=limits)
+        image = read_release_image(store, pinned, limits=limits)
     except ArchiveError as error:
         raise CmpError(f"resources layer refused: {error}", where=reference, details=error.details) from None
     layer = f"{reference} resources layer {image.metadata.resources_digest}"
