@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from forge_core.adapters.cmp import TRACKING_ARTIFACT_TYPE
 from forge_core.adapters.oci.layout import LayoutStore
 from forge_core.adapters.oci.registry import RegistryStore
 from forge_core.adapters.oci.release_image import push_release_image
@@ -361,3 +362,121 @@ def test_plugin_yaml_is_the_shipped_file_and_a_cmp_v2_plugin(tmp_path: Path, cmp
     assert plugin["apiVersion"] == "argoproj.io/v1alpha1" and plugin["kind"] == "ConfigManagementPlugin"
     assert plugin["spec"]["discover"] == {"fileName": "release.yaml"}
     assert plugin["spec"]["generate"]["command"] == ["forge", "cmp", "generate"]
+
+
+# --- hostile and empty resources layers: refused, clearly, with nothing on stdout ----------------
+
+SERVICE = b"apiVersion: v1\nkind: Service\nmetadata: {name: ok}\n"
+
+
+def symlinked(archive: tarfile.TarFile) -> None:
+    add_file(archive, "ok.yaml", SERVICE)
+    link = tarfile.TarInfo("secrets.yaml")
+    link.type, link.linkname = tarfile.SYMTYPE, "/var/run/secrets/kubernetes.io/token"
+    archive.addfile(link)
+
+
+def bomb(archive: tarfile.TarFile) -> None:
+    zeros = b"\0" * (17 * 1024 * 1024)  # over the default 16 MiB a file; a few KiB compressed
+    add_file(archive, "bomb.yaml", zeros)
+
+
+def many(archive: tarfile.TarFile) -> None:
+    for index in range(100_000):
+        add_file(archive, f"r{index:06d}.yaml", b"")
+
+
+@pytest.mark.parametrize(
+    ("layer", "rule"),
+    [
+        (lambda a: (add_file(a, "ok.yaml", SERVICE), add_file(a, "../../etc/cron.d/x.yaml", SERVICE)),
+         "parent_component"),
+        (lambda a: add_file(a, "/etc/passwd.yaml", SERVICE), "absolute_path"),
+        (symlinked, "symlink"),
+        (bomb, "max_file_bytes"),
+        (many, "max_entries"),
+    ],
+    ids=["traversal", "absolute", "symlink", "size-bomb", "100000-files"],
+)
+def test_a_hostile_resources_layer_is_refused(tmp_path: Path, cmp: Cmp,
+                                             layer: Callable[[tarfile.TarFile], None], rule: str) -> None:
+    digest = push_raw_release(LayoutStore(cmp.state / "oci"), tar_gz(layer))
+    run = cmp(write_pointer(tmp_path / "gitops"))
+    assert run.code != 0 and run.stdout == ""
+    assert f"rule: {rule}" in run.stderr and "resources layer refused" in run.stderr
+    assert digest in run.stderr  # names the image
+    assert not cmp.cache.exists() or not list(cmp.cache.iterdir())  # nothing cached
+
+
+def test_the_archive_limits_are_settings(tmp_path: Path, cmp: Cmp) -> None:
+    push_release(LayoutStore(cmp.state / "oci"), count=3)
+    folder = write_pointer(tmp_path / "gitops")
+    run = cmp(folder, FORGE_CMP__LIMITS__MAX_ENTRIES="4")
+    assert run.code != 0 and "rule: max_entries" in run.stderr and run.stdout == ""
+    assert cmp(folder).code == 0
+
+
+def test_an_empty_resources_layer_fails_rather_than_printing_nothing(tmp_path: Path, cmp: Cmp) -> None:
+    push_raw_release(LayoutStore(cmp.state / "oci"), tar_gz(lambda archive: None))
+    run = cmp(write_pointer(tmp_path / "gitops", env_file={"env.yaml": ENV_YAML}))
+    assert run.code != 0 and run.stdout == ""
+    assert "holds no Kubernetes objects" in run.stderr and "prune" in run.stderr
+
+
+def test_a_resource_without_a_kind_names_the_layer_and_file(tmp_path: Path, cmp: Cmp) -> None:
+    push_raw_release(LayoutStore(cmp.state / "oci"),
+                     tar_gz(lambda a: add_file(a, "0001-x.yaml", b"apiVersion: v1\nmetadata: {name: x}\n")))
+    run = cmp(write_pointer(tmp_path / "gitops"))
+    assert run.code != 0 and run.stdout == ""
+    assert "resources layer sha256:" in run.stderr and "0001-x.yaml#1" in run.stderr and "kind" in run.stderr
+
+
+# --- provenance ---------------------------------------------------------------------------------
+
+
+def push_tracking(store: OciStore, repository: str, tag: str, artifact_type: str = TRACKING_ARTIFACT_TYPE) -> str:
+    metadata = json.dumps({"name": "api"}).encode()
+    layer = store.push_blob(repository, metadata, "application/vnd.forge.artifact.metadata.v1+json")
+    config = store.push_blob(repository, EMPTY_JSON, EMPTY)
+    manifest = Manifest(artifact_type=artifact_type, config=config, layers=[layer])
+    return store.push_manifest(repository, manifest, tags=[tag]).digest
+
+
+def test_verify_provenance_checks_each_tracking_image(tmp_path: Path, cmp: Cmp,
+                                                     oci_registry: RegistryServer) -> None:
+    project = f"p{uuid.uuid4().hex[:8]}"
+    tracking_repository = f"mono-repo/{project}/api"
+    with RegistryStore(oci_registry.address) as store:
+        tracked = push_tracking(store, tracking_repository, f"sha-{COMMIT}")
+        reference = f"{oci_registry.address}/{tracking_repository}:sha-{COMMIT}"
+        push_release(store, project=project, artifacts=(artifact(reference, tracked),))
+        missing = f"q{uuid.uuid4().hex[:8]}"
+        push_release(store, project=missing, artifacts=(artifact(f"{oci_registry.address}/gone/api:v1", tracked),))
+        wrong = f"w{uuid.uuid4().hex[:8]}"
+        push_release(store, project=wrong, artifacts=(artifact(reference, "sha256:" + "c" * 64),))
+    cmp.registry = oci_registry.address
+    good = write_pointer(tmp_path / "gitops", project=project)
+    checked = cmp(good, "generate", "--verify-provenance")
+    assert checked.code == 0, checked.stderr
+    assert ("Deployment", "app-000") in kinds_and_names(checked.stdout)
+    assert cmp(good, "generate", "--verify-provenance").stdout == checked.stdout  # warm: checked again, same bytes
+
+    gone = cmp(write_pointer(tmp_path / "gitops", project=missing), "generate", "--verify-provenance")
+    assert gone.code != 0 and gone.stdout == ""
+    assert "artifact 'api' tracking image" in gone.stderr and "does not exist" in gone.stderr
+
+    folder = write_pointer(tmp_path / "gitops", project=wrong)
+    assert cmp(folder).code == 0  # unchecked by default
+    mismatch = cmp(folder, FORGE_CMP__VERIFY_PROVENANCE="true")  # the setting turns it on
+    assert mismatch.code != 0 and mismatch.stdout == ""
+    assert f"has digest {tracked}" in mismatch.stderr and "c" * 64 in mismatch.stderr
+
+
+def test_verify_provenance_refuses_an_image_that_is_not_a_tracking_image(tmp_path: Path, cmp: Cmp) -> None:
+    store = LayoutStore(cmp.state / "oci")
+    other = push_tracking(store, "mono-repo/api-server/api", "v1", artifact_type="application/vnd.example")
+    cmp.env = {"FORGE_RELEASE__REGISTRY": ""}
+    push_release(store, artifacts=(artifact(f"oci-layout:{cmp.state / 'oci' / 'mono-repo' / 'api-server' / 'api'}:v1",
+                                            other),))
+    run = cmp(write_pointer(tmp_path / "gitops"), "generate", "--verify-provenance")
+    assert run.code != 0 and "not a tracking image" in run.stderr and "application/vnd.example" in run.stderr
