@@ -209,7 +209,7 @@ def generate(
     pointer = read_pointer(folder, source_path)
     reference = release_reference(store, pointer.repository, pointer.project, pointer.release)
     repository = release_repository(pointer.repository, pointer.project)
-    digest = _resolve(store, repository, pointer.release, reference)
+    digest = _resolve(store, repository, pointer.release)
     rendered = cache.get(digest)
     from_cache = rendered is not None
     if rendered is None:
@@ -223,7 +223,7 @@ def generate(
     return Generated(text=text, pointer=pointer, reference=reference, digest=digest, from_cache=from_cache)
 
 
-def _resolve(store: OciStore, repository: str, commit: str, reference: str) -> str:
+def _resolve(store: OciStore, repository: str, commit: str) -> str:
     """The manifest digest of the release of ``commit``: tag ``<commit>``, else ``sha-<commit>``."""
     tags = release_image_tags(commit)
     for tag in tags:
@@ -234,7 +234,7 @@ def _resolve(store: OciStore, repository: str, commit: str, reference: str) -> s
     raise OciNotFound(
         f"no Release image for commit {commit} (tags {' and '.join(tags)} are both missing)",
         registry=store.location,
-        reference=reference,
+        reference=f"{repository}:{commit}",
     )
 
 

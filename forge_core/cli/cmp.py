@@ -48,7 +48,7 @@ def register(app: typer.Typer) -> None:
     group.command("discover")(discover)
     group.command("generate")(generate)
     group.command("plugin-yaml")(plugin_yaml)
-    app.add_typer(group)
+    app.add_typer(group, name="cmp")
 
 
 FolderOption = Annotated[Path, typer.Option("--folder", help="The deployment folder (default: the working folder).")]

@@ -233,7 +233,8 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _SafeDumper.add_representer(str, _represent_str)
 
 
-def dump_manifests(manifests: Iterable[Mapping[str, Any]]) -> str:
-    """``---``-separated YAML of ``manifests``, keys in the author's order: same input, same bytes."""
-    return yaml.dump_all(list(manifests), Dumper=_SafeDumper, sort_keys=False, explicit_start=True,
+def dump_manifests(manifests: Iterable[Mapping[str, Any]], *, sort_keys: bool = False) -> str:
+    """``---``-separated YAML of ``manifests``, keys in the author's order (or sorted): same input,
+    same bytes."""
+    return yaml.dump_all(list(manifests), Dumper=_SafeDumper, sort_keys=sort_keys, explicit_start=True,
                          default_flow_style=False, allow_unicode=True, width=4096)

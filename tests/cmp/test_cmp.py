@@ -480,3 +480,13 @@ def test_verify_provenance_refuses_an_image_that_is_not_a_tracking_image(tmp_pat
                                             other),))
     run = cmp(write_pointer(tmp_path / "gitops"), "generate", "--verify-provenance")
     assert run.code != 0 and "not a tracking image" in run.stderr and "application/vnd.example" in run.stderr
+
+
+def test_strings_a_yaml_1_2_reader_takes_for_numbers_stay_quoted(tmp_path: Path, cmp: Cmp) -> None:
+    config = b'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {a: "1e3", b: "0x1F", c: "08"}\n'
+    push_raw_release(LayoutStore(cmp.state / "oci"), tar_gz(lambda a: add_file(a, "0001-configmap-cfg.yaml", config)))
+    run = cmp(write_pointer(tmp_path / "gitops"))
+    assert run.code == 0, run.stderr
+    assert 'a: "1e3"' in run.stdout and 'b: "0x1F"' in run.stdout and 'c: "08"' in run.stdout
+    (document,) = yaml.safe_load_all(run.stdout)
+    assert document["data"] == {"a": "1e3", "b": "0x1F", "c": "08"}
