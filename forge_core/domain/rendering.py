@@ -217,7 +217,12 @@ _YAML12_NON_STRING = re.compile(
 )
 
 
-class _SafeDumper(yaml.SafeDumper):
+# libyaml's emitter where PyYAML has it: the same bytes as the pure-Python one, several times faster
+# (the CMP prints a release's resources on every Argo CD refresh).
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _SafeDumper(_Dumper):  # type: ignore[misc]  # a base chosen at import
     """No anchors or aliases (a repeated object is written again), and strings that another YAML
     reader could take for numbers, booleans or null are quoted."""
 
