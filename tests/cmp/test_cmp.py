@@ -490,3 +490,19 @@ def test_strings_a_yaml_1_2_reader_takes_for_numbers_stay_quoted(tmp_path: Path,
     assert 'a: "1e3"' in run.stdout and 'b: "0x1F"' in run.stdout and 'c: "08"' in run.stdout
     (document,) = yaml.safe_load_all(run.stdout)
     assert document["data"] == {"a": "1e3", "b": "0x1F", "c": "08"}
+
+
+def test_cmp_is_a_core_command_that_loads_no_plugin_and_no_validator() -> None:
+    # Argo CD starts the plugin for every application on every refresh: `forge cmp` must not pay
+    # for plugin discovery, and the settings it reads must not pull in the schema validators.
+    code = (
+        "import sys\n"
+        "from forge_core.cli.main import main\n"
+        "try:\n    main(['cmp', 'plugin-yaml'])\nexcept SystemExit:\n    pass\n"
+        "from forge_core.settings import load_settings\nload_settings()\n"
+        "heavy = [m for m in ('stevedore', 'forge_core.plugin.host', 'jsonschema', 'kubernetes_validate', 'httpx')"
+        " if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().endswith("[]"), done.stdout
