@@ -172,6 +172,7 @@ def pointer_path(folder: Path, source_path: str | None = None) -> PurePosixPath 
 def read_pointer(folder: Path, source_path: str | None = None) -> ReleasePointer:
     """The ReleasePointer of ``folder``; errors name the file and the field."""
     file = folder / POINTER_FILE
+    _refuse_link(file)
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -295,6 +296,7 @@ def env_documents(folder: Path, limits: ArchiveLimits) -> str:
     if name is None:
         return ""
     file = folder / name
+    _refuse_link(file)
     if file.stat().st_size > limits.max_file_bytes:
         raise CmpError(f"larger than {limits.max_file_bytes} bytes", where=str(file))
     try:
@@ -302,3 +304,10 @@ def env_documents(folder: Path, limits: ArchiveLimits) -> str:
     except ResourceError as error:
         raise CmpError(error.message, where=error.where) from None
     return render_resources(documents) if documents else ""
+
+
+def _refuse_link(file: Path) -> None:
+    # The folder is a checkout of a repository anyone with push access shapes: a link could make
+    # the plugin read (and quote in an error) a file of the sidecar, such as a mounted secret.
+    if file.is_symlink():
+        raise CmpError("is a symbolic link; the pointer and env files must be regular files", where=str(file))

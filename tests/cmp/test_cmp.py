@@ -506,3 +506,19 @@ def test_cmp_is_a_core_command_that_loads_no_plugin_and_no_validator() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().endswith("[]"), done.stdout
+
+
+def test_linked_pointer_and_env_files_are_refused(tmp_path: Path, cmp: Cmp) -> None:
+    push_release(LayoutStore(cmp.state / "oci"))
+    folder = write_pointer(tmp_path / "gitops")
+    secret = tmp_path / "token"
+    secret.write_text("s3cr3t-token-value\n")
+    (folder / "env.yaml").symlink_to(secret)
+    run = cmp(folder)
+    assert run.code != 0 and run.stdout == "" and "symbolic link" in run.stderr and "env.yaml" in run.stderr
+    (folder / "env.yaml").unlink()
+    pointer = folder / "release.yaml"
+    pointer.rename(tmp_path / "real.yaml")
+    pointer.symlink_to(tmp_path / "real.yaml")
+    linked = cmp(folder)
+    assert linked.code != 0 and "symbolic link" in linked.stderr and "s3cr3t" not in linked.stderr
