@@ -11,6 +11,7 @@ A publisher that copies images opens the target registry itself with :func:`open
 """
 
 from forge_core.adapters.oci import open_store
+from forge_core.adapters.oci.release_image import read_release_image
 from forge_core.domain.errors import (
     ConfigurationError,
     ForgeError,
@@ -64,6 +65,7 @@ from forge_core.domain.oci import (
     parse_reference,
 )
 from forge_core.domain.plugin_settings import SettingsModel
+from forge_core.domain.release_image import ReleaseImage, ReleaseImageError, ReleaseMetadata
 from forge_core.domain.rendering import KubernetesRenderer, RenderError, RenderProblem
 from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
 from forge_core.plugin.family import Family
@@ -142,7 +144,10 @@ __all__ = [
     "PublisherRegistrar",
     "RegistryCredentials",
     "RegistryReference",
+    "ReleaseImage",
+    "ReleaseImageError",
     "ReleaseInfo",
+    "ReleaseMetadata",
     "ReleaseTrigger",
     "RenderError",
     "RenderProblem",
@@ -173,4 +178,5 @@ __all__ = [
     "open_store",
     "parse_reference",
     "read_output",
+    "read_release_image",
 ]

@@ -5,6 +5,7 @@ ForgeError subclass, with the server's code, message and details."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 
@@ -128,11 +129,40 @@ class PlatformClient:
     async def cancel_run(self, run_id: str) -> None:
         await self._call("DELETE", f"/v1/runs/{run_id}")
 
+    # --- releases (ReleaseApi) ------------------------------------------------------------------
 
-if TYPE_CHECKING:  # mypy checks that the client satisfies the port
-    from forge_core.ports.platform import RunRecorder
+    async def create_release(self, release: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = await self._call("POST", "/v1/releases", release)
+        return created
+
+    async def get_release(self, repository: str, project: str, ref: str) -> dict[str, Any]:
+        found: dict[str, Any] = await self._call("GET", f"/v1/releases/{repository}/{project}/{quote(ref)}")
+        return found
+
+    async def set_alias(
+        self, repository: str, project: str, alias: str, *, release: str, alias_type: str
+    ) -> dict[str, Any]:
+        body = {"release": release, "alias_type": alias_type}
+        moved: dict[str, Any] = await self._call(
+            "PUT", f"/v1/releases/{repository}/{project}/aliases/{quote(alias)}", body
+        )
+        return moved
+
+    async def set_release_image(
+        self, repository: str, project: str, ref: str, *, oci_uri: str, oci_digest: str
+    ) -> dict[str, Any]:
+        body = {"oci_uri": oci_uri, "oci_digest": oci_digest}
+        recorded: dict[str, Any] = await self._call(
+            "PUT", f"/v1/releases/{repository}/{project}/{quote(ref, safe='')}/image", body
+        )
+        return recorded
+
+
+if TYPE_CHECKING:  # mypy checks that the client satisfies the ports
+    from forge_core.ports.platform import ReleaseApi, RunRecorder
 
     _recorder: RunRecorder = PlatformClient("http://127.0.0.1", "token")
+    _releases: ReleaseApi = PlatformClient("http://127.0.0.1", "token")
 
 
 def _without_none(**values: Any) -> dict[str, Any]:

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from forge_core.domain.errors import ConfigurationError
-from forge_core.domain.models import Job, JobResult, JobStatus, Model
+from forge_core.domain.models import Job, JobResult, JobStatus, Model, ProjectRef, PublishedLocation
+from forge_core.domain.plan import ReleaseDecision
 from forge_core.domain.run_plan import PhasePlan, RunPlan, StepPlan, TaskPlan
 
 __all__ = [  # the plan's models live in run_plan; their old home keeps working
-    "ENVELOPE_VERSION", "JOB_TYPES", "CiJobPayload", "JobEnvelope", "PhasePlan", "ResultEnvelope", "RunPlan",
-    "SourceRef", "StepPlan", "TaskPlan", "failure_target", "subject_token",
+    "ENVELOPE_VERSION", "JOB_TYPES", "ArtifactResult", "CiJobPayload", "JobEnvelope", "PhasePlan",
+    "ReleaseJobPayload", "ResultEnvelope", "RunPlan", "SourceRef", "StepPlan", "TaskPlan", "failure_target",
+    "subject_token",
 ]
 
 ENVELOPE_VERSION: Literal[1] = 1
@@ -28,6 +30,7 @@ JOB_TYPES: tuple[str, ...] = ("discovery", "ci", "artifact", "release", "deploym
 """The job types of the spec; each has its stream, subject, consumer and ack wait."""
 
 _TOKEN = re.compile(r"^[A-Za-z0-9_:-]{1,128}$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def subject_token(value: str, field: str) -> str:
@@ -90,6 +93,66 @@ class CiJobPayload(PlanModel):
     task: TaskPlan
     source: SourceRef
     env: dict[str, str] = Field(default_factory=dict)
+
+
+class ArtifactResult(PlanModel):
+    """One artifact as the artifact stage leaves it: its tracking image (reference and manifest
+    digest) and where it was published, the primary location (its first publisher's) first."""
+
+    name: str
+    type: str
+    tracking: str
+    tracking_digest: str
+    published: tuple[PublishedLocation, ...] = Field(min_length=1)
+
+    @property
+    def primary(self) -> PublishedLocation:
+        return self.published[0]
+
+
+class ReleaseJobPayload(PlanModel):
+    """The payload of a ``release`` job: one project of one commit to release.
+
+    ``committed_at`` is the commit's time (the Release image's only timestamp, so a rebuild has the
+    same digest); ``trigger`` the discovery's release decision for the project; ``resources`` its
+    deploy resources as discovery gives them; ``artifacts`` the artifact stage's results;
+    ``aliases`` the project's custom aliases; ``kubernetes_version`` the version the renderer
+    validates against (the platform's ``render.kubernetes_version``; None: the renderer's default).
+    """
+
+    repository: str
+    project: ProjectRef
+    commit: str
+    committed_at: datetime
+    branch: str | None = None
+    tag: str | None = None
+    trigger: ReleaseDecision
+    resources: tuple[dict[str, Any], ...] = ()
+    artifacts: tuple[ArtifactResult, ...] = ()
+    aliases: tuple[str, ...] = ()
+    kubernetes_version: str | None = None
+
+    @field_validator("commit")
+    @classmethod
+    def _full_commit(cls, value: str) -> str:
+        if not _COMMIT.match(value):
+            raise ValueError(f"a release is of a full 40-hex commit SHA in lower case, got {value!r}")
+        return value
+
+    @field_validator("committed_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("committed_at needs a time zone")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_artifacts(self) -> ReleaseJobPayload:
+        names = [artifact.name for artifact in self.artifacts]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"artifact names must be unique, {', '.join(twice)} appear more than once")
+        return self
 
 
 def failure_target(job: Job) -> tuple[Literal["task", "run"], str] | None:

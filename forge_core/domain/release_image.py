@@ -25,6 +25,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from forge_core.domain import triggers
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.gitops import COMMIT, release_image_tags, repository_name
 from forge_core.domain.models import Model
@@ -210,3 +211,28 @@ def commit_of_tag(tag: str | None) -> str | None:
         return None
     commit = tag.removeprefix("sha-")
     return commit if COMMIT.match(commit) and tag in release_image_tags(commit) else None
+
+
+def tag_version(tag: str) -> str | None:
+    """The version a release tag names, by the tagging rules of the triggers: ``api/v1.2.0`` →
+    ``1.2.0`` (monorepo), ``v2.0.0`` → ``2.0.0`` (tag-all); None when it names none."""
+    project, slash, _ = tag.rpartition("/")
+    return triggers.tag_version(tag, project if slash else None, "monorepo" if slash else "tag-all")
+
+
+def release_aliases(
+    number: int, *, tag: str | None, branch: str | None, custom: Iterable[str] = (), version: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """A release's aliases as (alias, type), each once, in this order: the number (``42``); the tag
+    as written and its version (``api/v1.2.0``, ``1.2.0``; ``version`` overrides the one read from the
+    tag); the branch and number (``main-42``); then the project's custom ones."""
+    found: dict[str, str] = {str(number): "numeric"}
+    if tag:
+        found.setdefault(tag, "tag")
+        if (version := version or tag_version(tag)) is not None:
+            found.setdefault(version.replace("+", "_"), "tag")  # '+' (build metadata) is not allowed in an alias
+    if branch:
+        found.setdefault(f"{branch}-{number}", "branch")
+    for alias in custom:
+        found.setdefault(alias, "custom")
+    return tuple(found.items())

@@ -8,6 +8,7 @@ BUILTINS: list[tuple[str, str]] = [
     ("core.triggers", "forge_core.builtin.triggers"),
     ("core.renderers", "forge_core.builtin.renderers"),
     ("core.ci", "forge_core.builtin.ci"),
+    ("core.release", "forge_core.builtin.release"),
     ("core.discovery", "forge_core.builtin.discovery"),
     ("core.secrets", "forge_core.builtin.secrets"),
 ]

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from forge_core.domain.secrets import ResolvedSecrets
     from forge_core.plugin.registry import Registry
     from forge_core.ports.oci import OciStore
-    from forge_core.ports.platform import BlockingRunRecorder
+    from forge_core.ports.platform import BlockingReleaseApi, BlockingRunRecorder
     from forge_core.ports.storage import ObjectStore
     from forge_core.settings.cue import CueSettings
 
@@ -147,7 +147,10 @@ class JobContext:
     step_secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
     cue: CueSettings | None = None
     oci: OciStore | None = None
-    """The OCI store; typed by the OCI store port when it lands."""
+    """The OCI store; typed by the OCI store port when it lands. A ``release`` job's is the release
+    store (``release.registry``, else the embedded layout)."""
+    releases: BlockingReleaseApi | None = None
+    """The Platform API's release calls (the ``release`` job creates releases, aliases, images)."""
 
     def __post_init__(self) -> None:
         given = {} if isinstance(self.services, _DeprecatedServices) else dict(self.services)

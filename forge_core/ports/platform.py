@@ -16,6 +16,10 @@ status is final (a task a worker already finished cannot become cancelled), and 
 takes no more changes."""
 
 
+NOT_FOUND = "resource_not_found"
+"""The ForgeError code of an API answer saying the entity named does not exist."""
+
+
 class RunRecorder(Protocol):
     async def record_plan(self, run_id: str, plan: dict[str, Any]) -> dict[str, Any]:
         """Store the phases → tasks → steps of a run (from discovery); returns them with their ids."""
@@ -47,3 +51,37 @@ class BlockingRunRecorder(Protocol):
     def set_step_status(
         self, step_id: str, status: str, *, exit_code: int | None = None, logs_key: str | None = None
     ) -> None: ...
+
+
+class ReleaseApi(Protocol):
+    """The release calls of the Platform API a release job makes; bodies and answers are the API's
+    JSON (``ReleaseCreate``, ``Release``). Errors are ForgeErrors with the API's code
+    (:data:`CONFLICT` when the commit already has a release or the image is already recorded)."""
+
+    async def create_release(self, release: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def get_release(self, repository: str, project: str, ref: str) -> dict[str, Any]: ...
+
+    async def set_alias(
+        self, repository: str, project: str, alias: str, *, release: str, alias_type: str
+    ) -> dict[str, Any]: ...
+
+    async def set_release_image(
+        self, repository: str, project: str, ref: str, *, oci_uri: str, oci_digest: str
+    ) -> dict[str, Any]: ...
+
+
+class BlockingReleaseApi(Protocol):
+    """:class:`ReleaseApi` for synchronous job handlers: each call waits for the API's answer."""
+
+    def create_release(self, release: dict[str, Any]) -> dict[str, Any]: ...
+
+    def get_release(self, repository: str, project: str, ref: str) -> dict[str, Any]: ...
+
+    def set_alias(
+        self, repository: str, project: str, alias: str, *, release: str, alias_type: str
+    ) -> dict[str, Any]: ...
+
+    def set_release_image(
+        self, repository: str, project: str, ref: str, *, oci_uri: str, oci_digest: str
+    ) -> dict[str, Any]: ...

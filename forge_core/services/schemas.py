@@ -277,6 +277,16 @@ class AliasSet(Input):
     alias_type: AliasType = AliasType.CUSTOM
 
 
+OciDigest = Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")]
+
+
+class ReleaseImageSet(Input):
+    """Where a release's Release OCI image is. Set once: the same digest again is a no-op, another refused."""
+
+    oci_uri: Uri
+    oci_digest: OciDigest
+
+
 class Artifact(Output):
     name: str
     type: str

@@ -64,6 +64,9 @@ class ReleaseStore(Protocol):
         self, repository: str, project: str, alias: str, data: s.AliasSet, actor: str
     ) -> s.Release: ...
     async def delete_alias(self, repository: str, project: str, alias: str, actor: str) -> None: ...
+    async def set_release_image(
+        self, repository: str, project: str, ref: str, data: s.ReleaseImageSet, actor: str
+    ) -> s.Release: ...
 
 
 class DeploymentStore(Protocol):

@@ -135,3 +135,24 @@ def test_fifty_concurrent_creations_number_one_to_fifty_exactly_once(api: Api) -
     with ThreadPoolExecutor(max_workers=50) as pool:
         numbers = list(pool.map(release, range(50)))
     assert sorted(numbers) == list(range(1, 51))
+
+
+def test_the_release_image_is_recorded_once(api: Api) -> None:
+    repository = unique_repo()
+    release = create_release(api, repository)
+    path = f"/v1/releases/{repository}/svc/{release['commit_sha']}/image"
+    image = {"oci_uri": f"127.0.0.1:5000/r/svc:{release['commit_sha']}", "oci_digest": "sha256:" + "1" * 64}
+    first = api.put(path, "releaser", json=image)
+    assert first.status_code == 200, first.text
+    assert (first.json()["oci_uri"], first.json()["oci_digest"]) == (image["oci_uri"], image["oci_digest"])
+    assert api.put(path, "releaser", json=image).status_code == 200  # the same again: nothing changes
+    moved = api.put(path, "releaser", json={**image, "oci_uri": "elsewhere/r/svc:x"})
+    assert (moved.status_code, moved.json()["oci_uri"]) == (200, image["oci_uri"])  # same digest: kept
+    other = api.put(path, "releaser", json={**image, "oci_digest": "sha256:" + "2" * 64})
+    assert other.status_code == 409, other.text
+    assert image["oci_digest"] in other.json()["error"]["message"]
+    assert api.get(f"/v1/releases/{repository}/svc/1").json()["oci_digest"] == image["oci_digest"]
+    assert api.put(path, "viewer", json=image).status_code == 403
+    bad = api.put(path, "releaser", json={**image, "oci_digest": "sha256:short"})
+    assert bad.status_code == 400, bad.text  # the API answers invalid bodies with 400
+    assert api.put(f"/v1/releases/{repository}/svc/9/image", json=image).status_code == 404

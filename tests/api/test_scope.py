@@ -68,6 +68,8 @@ class World:
             "ReleaseCreate": {"repository": self.repository, "project": "svc",
                               "commit_sha": new_sha()},
             "AliasSet": {"release": "1"},
+            "ReleaseImageSet": {"oci_uri": "127.0.0.1:5000/r/svc:" + self.release["commit_sha"],
+                                "oci_digest": "sha256:" + "0" * 64},
             "DeploymentCreate": {"release_id": self.release["id"], "environment": "dev"},
             "ApprovalCreate": {"release_id": self.release["id"], "environment": "dev",
                                "justification": "CAB-7"},

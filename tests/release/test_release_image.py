@@ -149,3 +149,19 @@ def test_skopeo_inspects_the_image_in_a_registry(oci_registry: RegistryServer) -
     assert document["artifactType"] == ARTIFACT_TYPE
     assert [layer["mediaType"] for layer in document["layers"]] == [METADATA, RESOURCES]
     assert document["annotations"]["org.opencontainers.image.revision"] == COMMIT
+
+
+def test_the_release_store_follows_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from forge_core.adapters.oci.release_image import release_store
+    from forge_core.domain.errors import ConfigurationError
+    from forge_core.settings import load_settings
+
+    settings = load_settings(state_dir=str(tmp_path))
+    embedded = release_store(settings.release, settings.oci)
+    assert isinstance(embedded, LayoutStore) and embedded.location == str(tmp_path / "oci")
+    monkeypatch.setenv("FORGE_RELEASE__REGISTRY", "127.0.0.1:5999")
+    remote = release_store(load_settings().release, settings.oci)
+    assert isinstance(remote, RegistryStore) and remote.location == "127.0.0.1:5999"
+    monkeypatch.setenv("FORGE_RELEASE__REGISTRY", "https://reg.example/ns")
+    with pytest.raises(ConfigurationError, match="FORGE_RELEASE__REGISTRY"):
+        load_settings()

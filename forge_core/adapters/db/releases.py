@@ -122,6 +122,27 @@ class SqlReleases(SqlDatabase):
             release_id = release.id
         return await self.get_release_by_id(release_id)
 
+    async def set_release_image(
+        self, repository: str, project: str, ref: str, data: s.ReleaseImageSet, actor: str
+    ) -> s.Release:
+        """Record the release's image once; a release is immutable, so another image (digest) is a
+        Conflict. The same digest again changes nothing, wherever it was pushed this time."""
+        async with self.transaction() as session:
+            release = await _resolve(session, repository, project, ref, lock=True)
+            if release.oci_digest is not None and release.oci_digest != data.oci_digest:
+                raise Conflict(
+                    f"release {release.release_number} of {repository}/{project} already has image "
+                    f"{release.oci_uri}@{release.oci_digest}",
+                    where="oci_digest",
+                    details={"oci_uri": release.oci_uri, "oci_digest": release.oci_digest},
+                )
+            if release.oci_digest is None:
+                release.oci_uri, release.oci_digest = data.oci_uri, data.oci_digest
+                audit(session, actor, "release.image_set", "release", release.id,
+                      {"oci_uri": data.oci_uri, "oci_digest": data.oci_digest})
+            release_id = release.id
+        return await self.get_release_by_id(release_id)
+
     async def delete_alias(self, repository: str, project: str, alias: str, actor: str) -> None:
         async with self.transaction() as session:
             row = await session.scalar(_alias_query(repository, project, alias))
@@ -201,9 +222,14 @@ async def _point_alias(
     await session.flush()
 
 
-async def _resolve(session: AsyncSession, repository: str, project: str, ref: str) -> m.Release:
-    """A release by number, commit SHA (or a unique prefix of at least 7) or alias."""
+async def _resolve(
+    session: AsyncSession, repository: str, project: str, ref: str, *, lock: bool = False
+) -> m.Release:
+    """A release by number, commit SHA (or a unique prefix of at least 7) or alias; ``lock``
+    holds its row until the transaction ends (for an update)."""
     base = _release_query().where(m.Release.repository == repository, m.Release.project == project)
+    if lock:
+        base = base.with_for_update(of=m.Release)
     found: m.Release | None = None
     if NUMBER.match(ref):
         found = await session.scalar(base.where(m.Release.release_number == int(ref)))

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from forge_core.adapters.archive import read_yaml_layer
 from forge_core.adapters.oci import embedded_store, open_store
 from forge_core.adapters.oci.archive import write_tar_gz
+from forge_core.adapters.oci.layout import LayoutStore
 from forge_core.domain.gitops import release_image, release_image_tags
 from forge_core.domain.oci import (
     EMPTY,
@@ -75,13 +76,13 @@ def release_store(
     them), or the embedded layout folder."""
     if not release.registry:
         return embedded_store(oci)
-    return open_store(parse_reference(f"{release.registry.rstrip('/')}/release"), oci, credentials=credentials)
+    return open_store(parse_reference(f"{release.registry}/release"), oci, credentials=credentials)
 
 
 def release_reference(store: OciStore, repository: str, project: str, commit: str) -> str:
     """The reference of a Release image in ``store``: ``<registry>/<name>/<project>:<commit>``, or for
     the embedded layout ``oci-layout:<folder>/<name>/<project>:<commit>``."""
-    if Path(store.location).is_absolute():  # a layout root (a registry location is host[:port])
+    if isinstance(store, LayoutStore):
         return f"oci-layout:{Path(store.location) / release_repository(repository, project)}:{commit}"
     return release_image(store.location, repository, project, commit)
 

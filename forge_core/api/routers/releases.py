@@ -51,6 +51,21 @@ async def set_alias(
     return await releases.set_alias(f"{owner}/{repo}", project, _alias(alias), body, who.subject)
 
 
+@router.put("/{owner}/{repo}/{project}/{ref}/image", response_model=s.Release)
+async def set_release_image(
+    owner: Segment,
+    repo: Segment,
+    project: Segment,
+    ref: Segment,
+    body: s.ReleaseImageSet,
+    releases: Releases,
+    who: Releaser,
+) -> s.Release:
+    """Record where the release's Release OCI image is (once: the same digest again changes
+    nothing, another digest is a 409, since a release is immutable)."""
+    return await releases.set_release_image(f"{owner}/{repo}", project, ref, body, who.subject)
+
+
 @router.delete(
     "/{owner}/{repo}/{project}/aliases/{alias:path}", status_code=204, response_class=Response
 )
