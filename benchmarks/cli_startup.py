@@ -22,6 +22,7 @@ COMMANDS = {
     'python -c "pass" (interpreter alone)': [sys.executable, "-c", "pass"],
     "forge --help": [str(BIN / "forge"), "--help"],
     "forge version": [str(BIN / "forge"), "version"],
+    "forge cmp plugin-yaml (the Argo CD plugin's start)": [str(BIN / "forge"), "cmp", "plugin-yaml"],
     "forge plugins --json (loads every plugin)": [str(BIN / "forge"), "plugins", "--json"],
 }
 

@@ -14,13 +14,16 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib import resources
-from typing import Any
+from importlib.util import find_spec
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import jsonschema.exceptions
-import kubernetes_validate.utils as kubernetes_schemas
 from packaging.version import Version
-from referencing import Registry, Resource
+
+if TYPE_CHECKING:  # imported where used: reading the settings (the CMP, every CLI run) needs neither
+    import jsonschema
+    import jsonschema.exceptions
+    import jsonschema.protocols
 
 from forge_core.domain.errors import ConfigurationError
 from forge_core.domain.models import Model
@@ -43,8 +46,19 @@ class Violation(Model):
 @cache
 def supported_kubernetes_versions() -> tuple[str, ...]:
     """The Kubernetes versions (``major.minor``) whose schemas are bundled, oldest first."""
-    versions = {_major_minor(v) for v in kubernetes_schemas.all_versions()}
+    versions = {_major_minor(v) for v in _bundled_versions()}
     return tuple(sorted(versions, key=Version))
+
+
+def _bundled_versions() -> list[str]:
+    """kubernetes-validate's ``all_versions()``, read from its schema folder without importing it
+    (its import loads jsonschema, which only validation needs)."""
+    spec = find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigurationError("kubernetes-validate is not installed", where="render.kubernetes_version")
+    schemas = Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+    found = [m[1] for entry in schemas.iterdir() if (m := re.match(r"^v([^-]*)", entry.name))]
+    return sorted(found, key=Version)
 
 
 def default_kubernetes_version() -> str:
@@ -124,6 +138,8 @@ def _kind_of(schema: _Schema) -> tuple[str, str]:
 
 
 def _validator(schema: _Schema) -> jsonschema.protocols.Validator:
+    import jsonschema
+
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
     cls.check_schema(schema)
     return cls(schema)
@@ -132,6 +148,10 @@ def _validator(schema: _Schema) -> jsonschema.protocols.Validator:
 @cache
 def _builtin_validator(version: str, api_version: str, kind: str) -> jsonschema.protocols.Validator | None:
     """The strict validator kubernetes-validate's files give for ``kind``, or None if not bundled."""
+    import jsonschema
+    import kubernetes_validate.utils as kubernetes_schemas
+    from referencing import Registry, Resource
+
     folder = _schema_folder(version)
     # kubernetes-validate's file naming: group's first label and version (rbac.authorization.k8s.io/v1 → rbac-v1)
     api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
@@ -146,11 +166,13 @@ def _builtin_validator(version: str, api_version: str, kind: str) -> jsonschema.
 
 @cache
 def _definitions(folder: str) -> Any:
+    import kubernetes_validate.utils as kubernetes_schemas
+
     return kubernetes_schemas.schema_contents(f"kubernetes-json-schema/{folder}/_definitions.json", folder)
 
 
 def _schema_folder(version: str) -> str:
-    newest = [v for v in kubernetes_schemas.all_versions() if _major_minor(v) == version][-1]
+    newest = [v for v in _bundled_versions() if _major_minor(v) == version][-1]
     return f"v{newest}-local-strict"
 
 
@@ -166,6 +188,8 @@ def _explain(error: jsonschema.exceptions.ValidationError) -> Iterator[Violation
                 yield Violation(path=_join(path, str(field)), message="unknown field (not in the schema)")
         return
     if error.context:  # oneOf/anyOf: the closest alternative's reason says more than "is not valid under any"
+        import jsonschema.exceptions
+
         best = jsonschema.exceptions.best_match(error.context)
         if best is not None:
             yield Violation(path=_path(best.absolute_path), message=best.message)

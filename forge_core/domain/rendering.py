@@ -217,7 +217,12 @@ _YAML12_NON_STRING = re.compile(
 )
 
 
-class _SafeDumper(yaml.SafeDumper):
+# libyaml's emitter where PyYAML has it: the same bytes as the pure-Python one, several times faster
+# (the CMP prints a release's resources on every Argo CD refresh).
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _SafeDumper(_Dumper):  # type: ignore[misc]  # a base chosen at import
     """No anchors or aliases (a repeated object is written again), and strings that another YAML
     reader could take for numbers, booleans or null are quoted."""
 
@@ -233,7 +238,8 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _SafeDumper.add_representer(str, _represent_str)
 
 
-def dump_manifests(manifests: Iterable[Mapping[str, Any]]) -> str:
-    """``---``-separated YAML of ``manifests``, keys in the author's order: same input, same bytes."""
-    return yaml.dump_all(list(manifests), Dumper=_SafeDumper, sort_keys=False, explicit_start=True,
+def dump_manifests(manifests: Iterable[Mapping[str, Any]], *, sort_keys: bool = False) -> str:
+    """``---``-separated YAML of ``manifests``, keys in the author's order (or sorted): same input,
+    same bytes."""
+    return yaml.dump_all(list(manifests), Dumper=_SafeDumper, sort_keys=sort_keys, explicit_start=True,
                          default_flow_style=False, allow_unicode=True, width=4096)

@@ -73,14 +73,15 @@ class Resource(Model):
         return (self.kind, self.name, self.namespace or "", self.file, self.document)
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in types-PyYAML
-            raise yaml.constructor.ConstructorError(
-                None, None, "YAML aliases are not accepted in resources", event.start_mark
-            )
-        return super().compose_node(parent, index)
+# libyaml's parser where PyYAML has it: several times faster than the pure-Python one.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _refuse_aliases(text: str) -> None:
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, AliasEvent):
+            mark: Any = event.start_mark  # libyaml's Mark, which the stubs do not count as one
+            raise yaml.constructor.ConstructorError(None, None, "YAML aliases are not accepted in resources", mark)
 
 
 def parse_resources(files: Iterable[LayerFile]) -> tuple[Resource, ...]:
@@ -112,7 +113,8 @@ def _documents(file: LayerFile) -> list[Resource]:
         raise ResourceError(f"not UTF-8 text (byte {error.start})", where=file.name) from error
     found: list[Resource] = []
     try:
-        for index, body in enumerate(yaml.load_all(text, Loader=_NoAliasLoader), start=1):
+        _refuse_aliases(text)
+        for index, body in enumerate(yaml.load_all(text, Loader=_LOADER), start=1):
             if body is not None:
                 found.append(_resource(body, file.name, index))
     except yaml.YAMLError as error:
@@ -140,6 +142,8 @@ def _resource(body: object, file: str, index: int) -> Resource:
 
 
 def render_resources(resources: Iterable[Resource]) -> str:
-    """The objects as one multi-document YAML stream (keys sorted: same objects, same bytes)."""
-    return yaml.safe_dump_all([r.body for r in resources], sort_keys=True, explicit_start=True,
-                              default_flow_style=False, allow_unicode=True)
+    """The objects as one multi-document YAML stream (keys sorted: same objects, same bytes), with
+    the renderer's quoting: strings a YAML 1.2 reader (Argo CD's) would take for numbers stay strings."""
+    from forge_core.domain.rendering import dump_manifests  # the renderer's validators stay unloaded
+
+    return dump_manifests((r.body for r in resources), sort_keys=True)

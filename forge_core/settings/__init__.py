@@ -25,6 +25,7 @@ from pydantic_settings import (
 from forge_core.domain.errors import ConfigurationError
 from forge_core.settings.api import ApiSettings
 from forge_core.settings.auth import AuthSettings
+from forge_core.settings.cmp import CmpSettings
 from forge_core.settings.cue import CueSettings
 from forge_core.settings.database import DEFAULT_STATE_DIR, DatabaseSettings
 from forge_core.settings.git import GitSettings
@@ -125,6 +126,7 @@ class Settings(BaseSettings):
     render: RenderSettings = Field(default_factory=RenderSettings)
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     release: ReleaseSettings = Field(default_factory=ReleaseSettings)
+    cmp: CmpSettings = Field(default_factory=CmpSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:
@@ -140,6 +142,8 @@ class Settings(BaseSettings):
             self.git.cache_dir = caches / "git"
         if "cache_dir" not in self.cue.model_fields_set:
             self.cue.cache_dir = caches / "discovery"
+        if self.cmp.cache_dir is None:
+            self.cmp.cache_dir = caches / "cmp"
         if not self.oci.layout_dir.is_absolute():
             self.oci.layout_dir = self.state_dir / self.oci.layout_dir
         return self

@@ -17,8 +17,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-
-import filelock
+from typing import TYPE_CHECKING
 
 from forge_core.adapters.oci.streams import file_chunks, file_digest, receive
 from forge_core.domain.oci import (
@@ -43,6 +42,9 @@ from forge_core.domain.oci import (
     sha256_digest,
 )
 from forge_core.ports.oci import DEFAULT_MAX_BLOB_SIZE, fallback_referrers
+
+if TYPE_CHECKING:  # imported when a write takes the lock: reading a layout (the CMP) needs none
+    import filelock
 
 LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
 
@@ -195,6 +197,8 @@ class LayoutStore:
         return folder
 
     def _lock(self, folder: Path) -> filelock.FileLock:
+        import filelock
+
         return filelock.FileLock(folder.parent / f".{folder.name}.index.lock", timeout=self._lock_timeout)
 
     def _entries(self, repository: str) -> list[Descriptor]:

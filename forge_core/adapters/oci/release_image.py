@@ -32,6 +32,7 @@ from forge_core.domain.oci import (
     Manifest,
     OciNotFound,
     Reference,
+    RegistryCredentials,
     canonical_json,
     parse_reference,
     sha256_digest,
@@ -68,11 +69,14 @@ class PushedReleaseImage:
     pushed: bool
 
 
-def release_store(release: ReleaseSettings, oci: OciSettings) -> OciStore:
-    """The store Release images go to: ``release.registry``, or the embedded layout folder."""
+def release_store(
+    release: ReleaseSettings, oci: OciSettings, *, credentials: RegistryCredentials | None = None
+) -> OciStore:
+    """The store Release images go to: ``release.registry`` (with ``credentials`` when it asks for
+    them), or the embedded layout folder."""
     if not release.registry:
         return embedded_store(oci)
-    return open_store(parse_reference(f"{release.registry}/release"), oci)
+    return open_store(parse_reference(f"{release.registry}/release"), oci, credentials=credentials)
 
 
 def release_reference(store: OciStore, repository: str, project: str, commit: str) -> str:

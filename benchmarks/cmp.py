@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""`forge cmp generate` cold and warm beside a raw pull of the same layer plus tar extraction, in one run.
+
+    .venv/bin/python benchmarks/cmp.py [--resources 200] [--rounds 10]
+
+Starts a loopback `docker-registry` (as the tests do) and pushes, with the release writer, a Release
+image of N rendered resources (Deployments and Services of a realistic size). Each round, in
+rotating order, times three processes (each a fresh process, as Argo CD starts one per generate):
+
+- cold: `forge cmp generate` in a deployment folder with an empty cache folder;
+- warm: the same with the cache the cold runs filled (resolve the tag, read the verified entry);
+- baseline: `skopeo copy` of the image (manifest and layers) to an OCI layout, then `tar -xzf` of the
+  resources layer into a folder.
+
+Prints the medians and the ratios; targets: cold <= 1.5x the baseline, warm under 100 ms. Two
+reference lines say what any `forge` process pays before its work: the interpreter alone, and
+importing typer, pydantic-settings and the domain models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from forge_core.adapters.oci.registry import RegistryStore
+from forge_core.adapters.oci.release_image import push_release_image
+from forge_core.domain.gitops import ReleasePointer
+from forge_core.domain.release_image import RESOURCES, ReleaseFacts, ReleaseTriggerInfo, resource_files
+from forge_core.testing.registry import RegistryServer
+
+FORGE = str(Path(sys.executable).parent / "forge")
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+DIGEST = "sha256:" + "ab" * 32
+
+
+def resources(count: int) -> list[dict[str, Any]]:
+    """Half Deployments (probes, resources, env), half Services: about 1.3 KB of YAML each."""
+    found: list[dict[str, Any]] = []
+    for index in range(count):
+        name = f"service-{index:04d}"
+        labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "monorepo"}
+        if index % 2 == 0:
+            container = {
+                "name": name,
+                "image": f"registry.example/monorepo/{name}:1.{index}.0@{DIGEST}",
+                "ports": [{"containerPort": 8080, "name": "http"}],
+                "env": [{"name": f"SETTING_{n}", "value": f"value-{index}-{n}"} for n in range(6)],
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                              "limits": {"cpu": "500m", "memory": "512Mi"}},
+                "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 5},
+                "livenessProbe": {"httpGet": {"path": "/live", "port": "http"}, "periodSeconds": 10},
+            }
+            found.append({"apiVersion": "apps/v1", "kind": "Deployment",
+                          "metadata": {"name": name, "labels": labels},
+                          "spec": {"replicas": 2, "selector": {"matchLabels": labels},
+                                   "template": {"metadata": {"labels": labels},
+                                                "spec": {"containers": [container]}}}})
+        else:
+            found.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": labels},
+                          "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": "http"}]}})
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--resources", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=10)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="forge-bench-cmp-") as tmp:
+        folder = Path(tmp)
+        (folder / "registry").mkdir()
+        registry = RegistryServer(folder / "registry").start()
+        try:
+            times, layer_size = _run(folder, registry.address, args.resources, args.rounds)
+        finally:
+            registry.stop()
+    cold, warm, raw = (statistics.median(times[name]) for name in ("cold", "warm", "baseline"))
+    print(f"forge cmp generate, a Release image of {args.resources} resources "
+          f"(resources layer {layer_size / 1024:.0f} KiB), median of {args.rounds}:")
+    print(f"  baseline: skopeo copy + tar -xzf   {raw * 1000:7.1f} ms")
+    print(f"  cold (empty cache)                 {cold * 1000:7.1f} ms   ratio cold/baseline {cold / raw:5.2f}"
+          "   (target <= 1.5)")
+    print(f"  warm (digest cache)                {warm * 1000:7.1f} ms   ratio warm/baseline {warm / raw:5.2f}"
+          "   (target < 100 ms)")
+    print(f"  python -c pass (interpreter alone) {statistics.median(times['python']) * 1000:7.1f} ms")
+    print(f"  import floor (typer, pydantic-settings, the domain models) "
+          f"{statistics.median(times['imports']) * 1000:7.1f} ms")
+
+
+def _run(folder: Path, address: str, count: int, rounds: int) -> tuple[dict[str, list[float]], int]:
+    facts = ReleaseFacts(repository="acme/monorepo", project="api", commit=COMMIT, release_number=1,
+                         trigger=ReleaseTriggerInfo(type="branch_push", branch="main"),
+                         created=datetime(2026, 12, 1, tzinfo=UTC))
+    with RegistryStore(address) as store:
+        pushed = push_release_image(store, facts, resource_files(resources(count)))
+        manifest = store.fetch_manifest("monorepo/api", pushed.digest).document
+    layer = next(d for d in getattr(manifest, "layers", []) if d.media_type == RESOURCES)
+    pointer = ReleasePointer(environment="dev", repository="acme/monorepo", project="api", release=COMMIT)
+    app = folder / "gitops" / pointer.path.parent
+    app.mkdir(parents=True)
+    (app / "release.yaml").write_text(pointer.render())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FORGE_", "ARGOCD_", "XDG_"))}
+    env |= {"FORGE_STATE_DIR": str(folder / "state"), "FORGE_RELEASE__REGISTRY": address}
+    warm_cache = folder / "warm-cache"
+
+    def generate(cache: Path) -> None:
+        done = subprocess.run([FORGE, "cmp", "generate"], cwd=app, capture_output=True, check=True,
+                              env=env | {"FORGE_CMP__CACHE_DIR": str(cache)})
+        assert done.stdout.count(b"\n---") + 1 >= count, "output lacks resources"
+
+    def cold(round_number: int) -> None:
+        generate(folder / f"cold-cache-{round_number}")
+
+    def baseline(round_number: int) -> None:
+        layout, extracted = folder / f"raw-{round_number}", folder / f"extracted-{round_number}"
+        subprocess.run(["skopeo", "copy", "--quiet", "--src-tls-verify=false",
+                        f"docker://{address}/monorepo/api:{COMMIT}", f"oci:{layout}:{COMMIT}"],
+                       capture_output=True, check=True)
+        extracted.mkdir()
+        blob = layout / "blobs" / "sha256" / layer.digest.split(":", 1)[1]
+        subprocess.run(["tar", "-xzf", str(blob), "-C", str(extracted)], check=True)
+        assert len(list(extracted.iterdir())) == count
+
+    generate(warm_cache)  # fills the warm cache, and the file cache for every process
+    steps: dict[str, Callable[[int], None]] = {
+        "cold": cold,
+        "warm": lambda _round: generate(warm_cache),
+        "baseline": baseline,
+        "python": lambda _round: subprocess.run([sys.executable, "-c", "pass"], check=True),
+        "imports": lambda _round: subprocess.run(
+            [sys.executable, "-c", "import typer, pydantic_settings, forge_core.domain.models"], check=True),
+    }
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    names = list(steps)
+    for round_number in range(rounds):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:  # rotate who goes first
+            started = time.perf_counter()
+            steps[name](round_number)
+            times[name].append(time.perf_counter() - started)
+        for leftover in folder.glob(f"*-{round_number}"):
+            shutil.rmtree(leftover)
+    return times, layer.size
+
+
+if __name__ == "__main__":
+    main()
