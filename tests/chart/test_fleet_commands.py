@@ -62,8 +62,9 @@ def test_streams_apply_creates_everything_then_a_second_run_changes_nothing(run_
         f"consumer {prefix}-pipeline-tasks/{prefix}-worker-ci: updated"]
 
 
-def test_replicas_the_server_cannot_hold_exit_7_with_its_reason_and_create_nothing(run_forge: Forge, prefix: str) -> None:
-    result = run_forge("streams", "apply", "--replicas", "3", env={"FORGE_NATS__URL": NATS_URL, "FORGE_NATS__PREFIX": prefix})
+def test_replicas_the_server_cannot_hold_exit_7_with_its_reason(run_forge: Forge, prefix: str) -> None:
+    env = {"FORGE_NATS__URL": NATS_URL, "FORGE_NATS__PREFIX": prefix}
+    result = run_forge("streams", "apply", "--replicas", "3", env=env)
     assert result.returncode == 7
     assert f"{prefix}-pipeline-discovery: cannot apply it" in result.stderr
     assert "replicas > 1 not supported in non-clustered mode" in result.stderr
@@ -91,7 +92,7 @@ def test_streams_apply_refuses_replicas_out_of_range(run_forge: Forge) -> None:
 
 
 async def _admin(sql: str) -> None:
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     connection = await asyncpg.connect(POSTGRES)
     try:

@@ -167,7 +167,8 @@ async def apply_topology(
         done.append(("stream", current, await ensure_stream(js, dead_letter_config(topology, settings))))
         for job_type in JOB_TYPES:
             current = f"{topology.stream(job_type)}/{topology.consumer(job_type)}"
-            _, action = await reconcile_consumer(js, topology.stream(job_type), consumer_config(topology, job_type, settings))
+            config = consumer_config(topology, job_type, settings)
+            _, action = await reconcile_consumer(js, topology.stream(job_type), config)
             done.append(("consumer", current, action))
     except MessagingError:
         raise
