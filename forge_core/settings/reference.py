@@ -43,7 +43,7 @@ class SettingVariable:
     secret: bool
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
+def section_model(annotation: Any) -> type[BaseModel] | None:
     """The settings model a field holds directly (``X`` or ``X | None``), else None."""
     candidates = [annotation]
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
@@ -78,7 +78,7 @@ def _walk(model: type[BaseModel], path: tuple[str, ...]) -> list[SettingVariable
     section = (model.__doc__ or "").strip().split("\n")[0] if path else ""
     for name, field in model.model_fields.items():
         here = (*path, name)
-        nested = _model_of(field.annotation)
+        nested = section_model(field.annotation)
         if nested is not None:  # an optional section too: its fields are set the same way
             found.extend(_walk(nested, here))
             continue
