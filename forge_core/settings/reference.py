@@ -22,7 +22,7 @@ from forge_core.settings import Settings
 PREFIX = "FORGE_"
 
 SERVICE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "forge api": ("state_dir", "plugins", "database", "auth", "api", "storage", "nats", "render"),
+    "forge api": ("state_dir", "plugins", "database", "auth", "api"),
     "forge worker": ("state_dir", "plugins", "nats", "storage", "worker", "api.url", "api.token", "secrets",
                      "git", "cue", "oci", "render", "tracking"),
     "forge dispatch": ("nats", "storage"),
