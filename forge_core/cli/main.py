@@ -37,6 +37,7 @@ FEATURES: tuple[str, ...] = (
     "forge_core.cli.plugin",
     "forge_core.cli.inspect",
     "forge_core.cli.cmp",
+    "forge_core.cli.fleet",
 )
 """Modules with a ``register(app)`` function adding a feature's commands; each must stay light
 to import (typer only; the work is imported inside the command functions)."""

@@ -9,7 +9,7 @@ silent delete of jobs in flight.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -26,6 +26,7 @@ from nats.js.errors import NotFoundError
 
 from forge_core.adapters.bus.topology import Topology
 from forge_core.domain.errors import MessagingError
+from forge_core.domain.jobs import JOB_TYPES
 from forge_core.settings.nats import NatsSettings
 
 log = logging.getLogger("forge.bus")
@@ -81,17 +82,21 @@ def _differences(wanted: Any, actual: Any, fields: tuple[str, ...]) -> list[str]
     return [f for f in fields if getattr(wanted, f) != getattr(actual, f)]
 
 
-async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
+Action = Literal["created", "updated", "unchanged"]
+"""What reconciling one stream or consumer did (``forge streams apply`` reports it)."""
+
+
+async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> Action:
     assert config.name is not None
     try:
         info = await js.stream_info(config.name)
     except NotFoundError:
         await js.add_stream(config)
         log.info("created stream %s", config.name)
-        return
+        return "created"
     changed = _differences(config, info.config, _STREAM_FIELDS)
     if not changed:
-        return
+        return "unchanged"
     fixed = [f for f in changed if f in _FIXED_STREAM_FIELDS]
     if fixed:
         raise MessagingError(
@@ -101,19 +106,26 @@ async def ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
         )
     await js.update_stream(config)
     log.info("updated stream %s (%s)", config.name, ", ".join(changed))
+    return "updated"
 
 
 async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerConfig) -> ConsumerInfo:
+    return (await reconcile_consumer(js, stream, config))[0]
+
+
+async def reconcile_consumer(
+    js: JetStreamContext, stream: str, config: ConsumerConfig
+) -> tuple[ConsumerInfo, Action]:
     assert config.durable_name is not None
     try:
         info: ConsumerInfo = await js.consumer_info(stream, config.durable_name)
     except NotFoundError:
         created: ConsumerInfo = await js.add_consumer(stream, config)
         log.info("created consumer %s on %s", config.durable_name, stream)
-        return created
+        return created, "created"
     changed = _differences(config, info.config, _CONSUMER_FIELDS)
     if not changed:
-        return info
+        return info, "unchanged"
     if "filter_subject" in changed:
         # A different filter is a different consumer: the server refuses it as an update.
         await js.delete_consumer(stream, config.durable_name)
@@ -121,7 +133,7 @@ async def ensure_consumer(js: JetStreamContext, stream: str, config: ConsumerCon
     else:
         created = await js.add_consumer(stream, config)  # creating an existing durable updates it
     log.info("updated consumer %s on %s (%s)", config.durable_name, stream, ", ".join(changed))
-    return created
+    return created, "updated"
 
 
 async def provision(
@@ -138,6 +150,31 @@ async def provision(
         raise
     except Exception as exc:
         raise MessagingError(f"cannot provision JetStream: {type(exc).__name__}: {exc}") from exc
+
+
+async def apply_topology(
+    js: JetStreamContext, topology: Topology, settings: NatsSettings
+) -> list[tuple[str, str, Action]]:
+    """Every stream and every worker type's consumer, as the settings say (an installation's
+    bootstrap: ``forge streams apply``); returns (what, name, action) in the order applied."""
+    done: list[tuple[str, str, Action]] = []
+    current = "JetStream"
+    try:
+        for name, subjects in topology.streams().items():
+            current = name
+            done.append(("stream", name, await ensure_stream(js, work_queue_config(name, subjects, settings))))
+        current = topology.dead_letter_stream
+        done.append(("stream", current, await ensure_stream(js, dead_letter_config(topology, settings))))
+        for job_type in JOB_TYPES:
+            current = f"{topology.stream(job_type)}/{topology.consumer(job_type)}"
+            config = consumer_config(topology, job_type, settings)
+            _, action = await reconcile_consumer(js, topology.stream(job_type), config)
+            done.append(("consumer", current, action))
+    except MessagingError:
+        raise
+    except Exception as exc:
+        raise MessagingError(f"cannot apply it: {type(exc).__name__}: {exc}", where=current) from exc
+    return done
 
 
 async def ensure_job_stream(js: JetStreamContext, topology: Topology, settings: NatsSettings, job_type: str) -> None:
