@@ -16,13 +16,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from forge_core.adapters.platform_client import PlatformClient
+from forge_core.adapters.storage import FsspecStore
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.jobs import ArtifactResult, ReleaseJobPayload
 from forge_core.domain.models import Job, JobStatus, PublishedLocation
 from forge_core.domain.plan import DiscoveryDocument, ProjectPlan
 from forge_core.domain.promotion import DEFAULT_ENVIRONMENTS, PromotionDecision, ReleaseFacts, decide_auto_deploy
+from forge_core.plugin.host import PluginHost
 from forge_core.ports.orchestrator import JobDispatcher
 from forge_core.services import schemas as s
+from forge_core.settings import Settings
+from forge_core.worker.embedded import embedded_jobs
 
 RELEASE_TIMEOUT = 600.0
 DEPLOYMENT_TIMEOUT = 300.0
@@ -173,3 +177,14 @@ async def land_deployments(
     out = result.output
     return Landed(environment=environment, gitops_commit=str(out["gitops_commit"]), repository=str(out["repository"]),
                   branch=str(out["branch"]), paths=tuple(out["paths"]), deployments=tuple(out["deployments"]))
+
+
+async def land_here(
+    settings: Settings, host: PluginHost, client: PlatformClient, deployments: Sequence[s.Deployment], *,
+    actor: str, action: str,
+) -> Landed:
+    """:func:`land_deployments` on in-process ``deployment`` workers (one machine, no fleet)."""
+    storage = FsspecStore.from_settings(settings.storage)
+    async with embedded_jobs(settings, host, client, storage, state_dir=settings.state_dir,
+                             job_types=("deployment",)) as dispatcher:
+        return await land_deployments(dispatcher, client, deployments, actor=actor, action=action)
