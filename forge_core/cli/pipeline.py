@@ -200,7 +200,9 @@ async def release_stages(
     """The release stage (one ``release`` job per releasing project), then the auto-deployment of
     the new releases to the first environment (one ``deployment`` job: one GitOps commit). Fills
     ``report``; returns why a stage failed (the run fails), else None."""
-    releasing = [p for p in document.projects if p.release.release]
+    releasing = [p for p in document.projects if p.release.release and p.resources]
+    # A release is rendered deploy resources: a project without them (a library) has nothing to release here.
+    report.not_released = [p.project.name for p in document.projects if p.release.release and not p.resources]
     if not releasing:
         return None
     actor = _login_name()
@@ -375,10 +377,12 @@ def _print_release_stages(
             console.print(artifact_lines(record), highlight=False)
     if not releasing:
         return
-    if not report.releases:
+    if not report.releases and not report.not_released:
         why = "the run did not succeed" if run.status is not RunStatus.SUCCESS else "no release was made"
         console.print(f"[yellow]release and deployment stages skipped:[/] {why}", highlight=False)
         return
+    for name in report.not_released:
+        console.print(f"  {name}: not released — it declares no deploy resources", highlight=False)
     note = "" if publish else " (its artifacts' planned locations: nothing was published)"
     console.print(f"releases{note}:", highlight=False)
     for made in report.releases:

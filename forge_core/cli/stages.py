@@ -69,6 +69,8 @@ class StagesReport:
     landed: list[Landed] = field(default_factory=list)
     not_deployed: list[str] = field(default_factory=list)
     """Per release that did not auto-deploy, the rule that stopped it."""
+    not_released: list[str] = field(default_factory=list)
+    """Releasing projects without deploy resources (nothing to render into a release)."""
 
 
 # --- release -------------------------------------------------------------------------------------
@@ -95,10 +97,17 @@ def artifact_results(records: Sequence[s.ArtifactRecord], project: str) -> tuple
         results.append(ArtifactResult(
             name=record.artifact, type=record.type, tracking=record.tracking_oci_uri,
             tracking_digest=record.tracking_oci_digest,
-            published=tuple(PublishedLocation(publisher=t.publisher, type=t.type, uri=t.uri or "", digest=t.digest)
+            published=tuple(PublishedLocation(publisher=t.publisher, type=t.type, uri=t.uri or "",
+                                              digest=t.digest or _planned_digest(t, record))
                             for t in located),
         ))
     return tuple(results)
+
+
+def _planned_digest(target: s.ArtifactTarget, record: s.ArtifactRecord) -> str | None:
+    """A planned location (nothing uploaded) without a digest of its own would hold the artifact's
+    bytes: its digest is the artifact's. A published location's digest is only ever the publisher's."""
+    return record.digest if target.outcome is s.TargetOutcome.PLANNED else None
 
 
 def committed_at(repository: Path, commit: str) -> datetime:
