@@ -42,6 +42,7 @@ from forge_core.cli.platform import LOCAL_PERMISSIONS, platform_client
 from forge_core.cli.progress import run_tree
 from forge_core.cli.stages import (
     Landed,
+    StageFailed,
     StagesReport,
     artifact_results,
     auto_deploy_decision,
@@ -184,7 +185,8 @@ async def _execute(
             stage = artifact_stage(document, source, publish)
 
             async def then() -> str | None:
-                return await release_stages(settings, dispatcher, client, document, source, run_id, console, report)
+                return await release_stages(settings, dispatcher, client, document, source, run_id, console, report,
+                                            publish=publish)
 
             await orchestrator.execute(
                 run_id, recorded, SourceRef(repository=str(source.path), commit=event.commit), cancel=cancel,
@@ -195,14 +197,17 @@ async def _execute(
 
 async def release_stages(
     settings: Settings, dispatcher: JobDispatcher, client: PlatformClient, document: DiscoveryDocument,
-    source: Source, run_id: str, console: Console, report: StagesReport,
+    source: Source, run_id: str, console: Console, report: StagesReport, *, publish: bool = False,
 ) -> str | None:
     """The release stage (one ``release`` job per releasing project), then the auto-deployment of
     the new releases to the first environment (one ``deployment`` job: one GitOps commit). Fills
-    ``report``; returns why a stage failed (the run fails), else None."""
+    ``report``; returns why a stage failed (the run fails), else None. Without ``publish`` a
+    project whose artifacts have no planned location (a publisher that cannot plan) is not
+    released, with the reason: only publishing tells where they go."""
     releasing = [p for p in document.projects if p.release.release and p.resources]
     # A release is rendered deploy resources: a project without them (a library) has nothing to release here.
-    report.not_released = [p.project.name for p in document.projects if p.release.release and not p.resources]
+    report.not_released = [f"{p.project.name}: not released — it declares no deploy resources"
+                           for p in document.projects if p.release.release and not p.resources]
     if not releasing:
         return None
     actor = _login_name()
@@ -210,10 +215,16 @@ async def release_stages(
         records = (await client.get_run(run_id)).artifact_records
         committed = committed_at(source.path, document.event.commit)
         for project in releasing:
+            try:
+                artifacts = artifact_results(records, project.project.name)
+            except StageFailed as unplaced:
+                if publish:
+                    raise
+                report.not_released.append(f"{project.project.name}: not released — {unplaced.message}")
+                continue
             console.print(f"release {project.project.name}…", highlight=False)
             payload = release_payload(
-                project, document, identity=source.identity, committed=committed,
-                artifacts=artifact_results(records, project.project.name),
+                project, document, identity=source.identity, committed=committed, artifacts=artifacts,
                 kubernetes_version=settings.render.kubernetes_version,
             )
             report.releases.append(await release(dispatcher, run_id, payload))
@@ -381,8 +392,8 @@ def _print_release_stages(
         why = "the run did not succeed" if run.status is not RunStatus.SUCCESS else "no release was made"
         console.print(f"[yellow]release and deployment stages skipped:[/] {why}", highlight=False)
         return
-    for name in report.not_released:
-        console.print(f"  {name}: not released — it declares no deploy resources", highlight=False)
+    for why in report.not_released:
+        console.print(f"  {why}", highlight=False)
     note = "" if publish else " (its artifacts' planned locations: nothing was published)"
     console.print(f"releases{note}:", highlight=False)
     for made in report.releases:

@@ -70,7 +70,7 @@ class StagesReport:
     not_deployed: list[str] = field(default_factory=list)
     """Per release that did not auto-deploy, the rule that stopped it."""
     not_released: list[str] = field(default_factory=list)
-    """Releasing projects without deploy resources (nothing to render into a release)."""
+    """Releasing projects not released, each with why (no deploy resources, nothing located)."""
 
 
 # --- release -------------------------------------------------------------------------------------
@@ -93,7 +93,8 @@ def artifact_results(records: Sequence[s.ArtifactRecord], project: str) -> tuple
         located.sort(key=lambda t: t.uri != record.primary_published_uri)  # stable: the primary first
         if not located:
             raise StageFailed(f"project {project}: artifact {record.artifact} has no published or planned "
-                              "location to release", where=f"{project}/{record.artifact}")
+                              "location to release (its publishers cannot plan: --publish publishes)",
+                              where=f"{project}/{record.artifact}")
         results.append(ArtifactResult(
             name=record.artifact, type=record.type, tracking=record.tracking_oci_uri,
             tracking_digest=record.tracking_oci_digest,
