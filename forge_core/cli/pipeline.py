@@ -5,14 +5,21 @@ served in-process on the SQLite file of the state directory), NATS (the configur
 private ``nats-server`` started here), in-process workers for the ``discovery``, ``ci`` and
 ``artifact`` job types, and the embedded orchestrator driving dispatchers. After the phase groups
 the artifacts of the releasing projects are produced, and published with ``publish`` (else every
-publisher plans: no publisher's host is contacted). Every job travels the bus; every state
-change goes through the API; progress is read back from the API.
+publisher plans: no publisher's host is contacted). Then each releasing project's ``release`` job
+makes its numbered release and Release image (in the release store, the embedded OCI layout by
+default), and a new release the environments let auto-deploy goes to the first environment: a
+``deployment`` job commits its ReleasePointer to the GitOps repository (see
+:mod:`forge_core.cli.stages`). Without ``publish`` the release names the planned locations, which
+carry the digest the artifact has (the same bytes a publish would push): the release is real and
+deployable from the embedded store, the summary says nothing was published. Every job travels the
+bus; every state change goes through the API; progress is read back from the API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import re
 import signal
@@ -31,14 +38,26 @@ from forge_core.adapters.platform_client import PlatformClient
 from forge_core.adapters.state import FolderClaim
 from forge_core.adapters.storage import FsspecStore
 from forge_core.builtin.discovery import resolve_event
-from forge_core.cli.platform import platform_client
+from forge_core.cli.platform import LOCAL_PERMISSIONS, platform_client
 from forge_core.cli.progress import run_tree
+from forge_core.cli.stages import (
+    Landed,
+    StageFailed,
+    StagesReport,
+    artifact_results,
+    auto_deploy_decision,
+    committed_at,
+    land_deployments,
+    release,
+    release_payload,
+)
 from forge_core.domain.config import ProjectConfigError
+from forge_core.domain.errors import ForgeError
 from forge_core.domain.jobs import ArtifactSource, SourceRef
 from forge_core.domain.models import Job, JobStatus, RunStatus, SourceEvent
 from forge_core.domain.plan import DiscoveryDocument
 from forge_core.plugin.host import PluginHost
-from forge_core.ports.orchestrator import ArtifactStage
+from forge_core.ports.orchestrator import ArtifactStage, JobDispatcher
 from forge_core.services import errors as api_errors
 from forge_core.services import schemas
 from forge_core.services.orchestrator import EmbeddedOrchestrator
@@ -47,8 +66,9 @@ from forge_core.worker.embedded import embedded_jobs
 
 T = TypeVar("T")
 DISCOVERY_TIMEOUT = 600.0
-RELEASE_STAGES = ("release", "deployment")
-"""The stages after the artifacts, which `forge run` does not drive yet."""
+JOB_TYPES = ("discovery", "ci", "artifact", "release", "deployment")
+RUN_PERMISSIONS = (*LOCAL_PERMISSIONS, "release", "deploy")
+"""`forge run` on its own API also makes releases and deployments."""
 EXIT = {RunStatus.SUCCESS: 0, RunStatus.FAILED: 1, RunStatus.CANCELLED: 130}
 
 
@@ -97,11 +117,11 @@ async def _run_claimed(
 ) -> int:
     storage = FsspecStore.from_settings(settings.storage)
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
-    async with platform_client(settings, host) as client:
+    async with platform_client(settings, host, permissions=RUN_PERMISSIONS) as client:
         event = source.event
         create = schemas.RunCreate(
             repository=source.identity, commit_sha=event.commit, branch=event.branch, tag=event.tag,
-            triggered_by=getpass.getuser(), trigger_type=schemas.TriggerType.MANUAL,
+            triggered_by=_login_name(), trigger_type=schemas.TriggerType.MANUAL,
         )
         try:
             run = await client.create_run(create)
@@ -117,20 +137,22 @@ async def _run_claimed(
         refs = [f"branch {event.branch}" if event.branch else "", f"tag {event.tag}" if event.tag else ""]
         where = ", ".join(filter(None, refs)) or "detached"
         console.print(f"run [bold]{run_id}[/]: {source.identity} @ {event.commit[:12]} ({where})")
+        report = StagesReport()
         async with _closed_on_error(client, run_id):
-            document = await _execute(settings, host, source, client, storage, console, run_id, parallel, publish)
+            document = await _execute(settings, host, source, client, storage, console, run_id, parallel, publish,
+                                      report)
             if document is None:
                 return 2
         final = await client.get_run(run_id)
     console.print(run_tree(final))
-    _print_release_stages(console, document, final, publish)
+    _print_release_stages(console, document, final, publish, report, settings)
     console.print(f"logs: {storage.location(f'logs/{run_id}')}  (forge logs {run_id})")
     return EXIT.get(final.status, 1)  # the recorded status: a cancellation through the API wins
 
 
 async def _execute(
     settings: Settings, host: PluginHost, source: Source, client: PlatformClient, storage: FsspecStore,
-    console: Console, run_id: str, parallel: int, publish: bool,
+    console: Console, run_id: str, parallel: int, publish: bool, report: StagesReport,
 ) -> DiscoveryDocument | None:
     """Discovery, then the phase groups; None when discovery failed (the run is recorded failed)."""
     event = source.event
@@ -141,7 +163,7 @@ async def _execute(
     settings = settings.model_copy(update={"worker": worker})
     async with embedded_jobs(
         settings, host, client, storage, state_dir=settings.state_dir,
-        job_types=("discovery", "ci", "artifact"), concurrency=parallel,
+        job_types=JOB_TYPES, concurrency=parallel,
     ) as dispatcher:
         await client.set_run_status(run_id, RunStatus.RUNNING.value)
         console.print("discovery…")
@@ -160,11 +182,73 @@ async def _execute(
         async with _watching(client, run_id, console) as cancel:
             recorder = UntilCancelled(client, run_id, cancel)
             orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=parallel)
+            stage = artifact_stage(document, source, publish)
+
+            async def then() -> str | None:
+                return await release_stages(settings, dispatcher, client, document, source, run_id, console, report,
+                                            publish=publish)
+
             await orchestrator.execute(
                 run_id, recorded, SourceRef(repository=str(source.path), commit=event.commit), cancel=cancel,
-                artifacts=artifact_stage(document, source, publish),
+                artifacts=dataclasses.replace(stage, then=then),
             )
     return document
+
+
+async def release_stages(
+    settings: Settings, dispatcher: JobDispatcher, client: PlatformClient, document: DiscoveryDocument,
+    source: Source, run_id: str, console: Console, report: StagesReport, *, publish: bool = False,
+) -> str | None:
+    """The release stage (one ``release`` job per releasing project), then the auto-deployment of
+    the new releases to the first environment (one ``deployment`` job: one GitOps commit). Fills
+    ``report``; returns why a stage failed (the run fails), else None. Without ``publish`` a
+    project whose artifacts have no planned location (a publisher that cannot plan) is not
+    released, with the reason: only publishing tells where they go."""
+    releasing = [p for p in document.projects if p.release.release and p.resources]
+    # A release is rendered deploy resources: a project without them (a library) has nothing to release here.
+    report.not_released = [f"{p.project.name}: not released — it declares no deploy resources"
+                           for p in document.projects if p.release.release and not p.resources]
+    if not releasing:
+        return None
+    actor = _login_name()
+    try:
+        records = (await client.get_run(run_id)).artifact_records
+        committed = committed_at(source.path, document.event.commit)
+        for project in releasing:
+            try:
+                artifacts = artifact_results(records, project.project.name)
+            except StageFailed as unplaced:
+                if publish:
+                    raise
+                report.not_released.append(f"{project.project.name}: not released — {unplaced.message}")
+                continue
+            console.print(f"release {project.project.name}…", highlight=False)
+            payload = release_payload(
+                project, document, identity=source.identity, committed=committed, artifacts=artifacts,
+                kubernetes_version=settings.render.kubernetes_version,
+            )
+            report.releases.append(await release(dispatcher, run_id, payload))
+        pending: dict[str, list[schemas.Deployment]] = {}
+        for released in report.releases:
+            decision = auto_deploy_decision(document, released, author=actor)
+            if not decision.allowed:
+                report.not_deployed.append(decision.explain())
+                continue
+            created = await client.create_deployment(released.release_id, decision.environment, status="pending")
+            pending.setdefault(decision.environment, []).append(schemas.Deployment.model_validate(created))
+        for environment, deployments in pending.items():
+            console.print(f"deploy to {environment}…", highlight=False)
+            report.landed.append(await land_deployments(dispatcher, client, deployments, actor=actor))
+    except ForgeError as error:
+        return str(error)
+    return None
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "forge-cli"
 
 
 @contextlib.asynccontextmanager
@@ -280,9 +364,13 @@ def artifact_stage(document: DiscoveryDocument, source: Source, publish: bool) -
     )
 
 
-def _print_release_stages(console: Console, document: DiscoveryDocument, run: schemas.Run, publish: bool) -> None:
+def _print_release_stages(
+    console: Console, document: DiscoveryDocument, run: schemas.Run, publish: bool, report: StagesReport,
+    settings: Settings,
+) -> None:
     """What happens after the phases: each project's release decision, what its artifacts became
-    (produced, and per target where it went or would go), and the stages not driven yet."""
+    (produced, and per target where it went or would go), the releases made, and where each
+    deployment's pointer is with the command that renders it."""
     for project in document.projects:
         verdict = f"release {project.release.version or ''}".strip() if project.release.release else "no release"
         console.print(f"  {project.project.name}: {verdict} — {project.release.reason}", highlight=False)
@@ -298,10 +386,39 @@ def _print_release_stages(console: Console, document: DiscoveryDocument, run: sc
             console.print("  (the releasing projects declare no artifacts)")
         for record in run.artifact_records:
             console.print(artifact_lines(record), highlight=False)
-    console.print(
-        "[yellow]release and deployment stages skipped:[/] forge run does not drive them in this version",
-        highlight=False,
-    )
+    if not releasing:
+        return
+    if not report.releases and not report.not_released:
+        why = "the run did not succeed" if run.status is not RunStatus.SUCCESS else "no release was made"
+        console.print(f"[yellow]release and deployment stages skipped:[/] {why}", highlight=False)
+        return
+    for why in report.not_released:
+        console.print(f"  {why}", highlight=False)
+    note = "" if publish else " (its artifacts' planned locations: nothing was published)"
+    console.print(f"releases{note}:", highlight=False)
+    for made in report.releases:
+        console.print(f"  {made.project} release {made.number}  aliases {', '.join(made.aliases)}\n"
+                      f"           image: {made.image}", highlight=False)
+    for refused in report.not_deployed:
+        console.print(f"[yellow]not auto-deployed:[/] {refused}", highlight=False)
+    for landed in report.landed:
+        console.print(deployment_lines(landed, settings), highlight=False)
+    if run.status is not RunStatus.SUCCESS and run.error:
+        console.print(f"[red]stopped:[/] {run.error}", highlight=False)
+
+
+def deployment_lines(landed: Landed, settings: Settings) -> str:
+    """Where the pointers of one GitOps commit are, and the command that renders each."""
+    lines = [f"deployed to {landed.environment}: GitOps commit {landed.gitops_commit} "
+             f"in {landed.repository} (branch {landed.branch})"]
+    for path in landed.paths:
+        folder = str(Path(path).parent)
+        lines += [
+            f"  pointer: {path}",
+            f"  render:  git clone -q -b {landed.branch} {landed.repository} gitops && cd gitops/{folder} && "
+            f"FORGE_STATE_DIR={settings.state_dir} forge cmp generate",
+        ]
+    return "\n".join(lines)
 
 
 def artifact_lines(record: schemas.ArtifactRecord) -> str:

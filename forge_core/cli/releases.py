@@ -6,6 +6,11 @@ are), else the embedded one on the state directory, where you act as your login 
 read, deploy and approve permissions. The repository is ``--repo``, else the one of the current
 folder (its ``origin`` remote, as ``forge run`` names it). Each command takes ``--json``.
 A refused promotion or rollback prints every rule of every project and exits 1.
+
+On the embedded API (no ``FORGE_API__URL``) an accepted deploy, promotion or rollback lands here:
+in-process ``deployment`` workers commit the ReleasePointers (several projects: one commit) and
+the command prints the GitOps commit. With a configured API the deployments stay pending for the
+fleet's dispatcher, and the command says so.
 """
 
 from __future__ import annotations
@@ -20,13 +25,16 @@ from forge_core.cli.common import fail, settings_and_plugins
 if TYPE_CHECKING:
     from forge_core.adapters.platform_client import PlatformClient
     from forge_core.domain.promotion import GroupDecision
+    from forge_core.plugin.host import PluginHost
     from forge_core.services import schemas as s
+    from forge_core.settings import Settings
 
 T = TypeVar("T")
 
 EXIT_REFUSED = 1
 """A promotion or rollback the rules refuse (a dry run included)."""
-EMBEDDED_PERMISSIONS = ("read", "deploy", "approve")
+EMBEDDED_PERMISSIONS = ("read", "deploy", "approve", "status")
+"""``status``: the in-process deployment worker reports the deployments it lands."""
 
 release_app = typer.Typer(help="One release.", no_args_is_help=True)
 
@@ -102,7 +110,7 @@ def deploy(
     as_json: Json = False,
 ) -> None:
     """Deploy one release of a project to an environment (the environment's rules apply)."""
-    _promote(env, _repository(repo), [(project, ref)], dry_run=dry_run, as_json=as_json)
+    _promote(env, _repository(repo), [(project, ref)], dry_run=dry_run, as_json=as_json, action="deploy")
 
 
 def promote(
@@ -117,7 +125,7 @@ def promote(
     """Promote projects together (all or none): each its REF, else the release that runs in the
     environment TO is promoted from. Prints every rule: allowed or blocked, and why."""
     wanted = [(name, ref or None) for name, _, ref in (p.partition("@") for p in projects)]
-    _promote(to, _repository(repo), wanted, dry_run=dry_run, as_json=as_json)
+    _promote(to, _repository(repo), wanted, dry_run=dry_run, as_json=as_json, action="promote")
 
 
 def approve(
@@ -181,7 +189,7 @@ def rollback(
 
     body = s.RollbackCreate(environment=env, repository=_repository(repo), project=project, release=to,
                             dry_run=dry_run)
-    _decided(lambda client: client.roll_back(body), as_json=as_json)
+    _decided(lambda client: client.roll_back(body), as_json=as_json, action="rollback")
 
 
 def status(
@@ -225,7 +233,8 @@ def status(
 
 
 def _promote(
-    environment: str, repository: str, wanted: list[tuple[str, str | None]], *, dry_run: bool, as_json: bool
+    environment: str, repository: str, wanted: list[tuple[str, str | None]], *, dry_run: bool, as_json: bool,
+    action: str,
 ) -> None:
     from forge_core.services import schemas as s
 
@@ -234,16 +243,30 @@ def _promote(
         releases=[s.PromotedRelease(repository=repository, project=p, release=ref) for p, ref in wanted],
         dry_run=dry_run,
     )
-    _decided(lambda client: client.promote(body), as_json=as_json)
+    _decided(lambda client: client.promote(body), as_json=as_json, action=action)
 
 
-def _decided(call: Callable[[PlatformClient], Awaitable[s.Promotion]], *, as_json: bool) -> None:
-    """Carry out a promotion or rollback and print its decision; a refusal exits 1, naming the rules."""
+def _decided(call: Callable[[PlatformClient], Awaitable[s.Promotion]], *, as_json: bool, action: str) -> None:
+    """Carry out a promotion or rollback and print its decision; a refusal exits 1, naming the
+    rules. On the embedded API the pending deployments land before it returns."""
+    from forge_core.cli.stages import land_here
     from forge_core.domain.promotion import GroupDecision
     from forge_core.services.errors import AuthorizationFailed
 
+    async def carried(client: PlatformClient, settings: Settings, host: PluginHost) -> s.Promotion:
+        result = await call(client)
+        if settings.api.url is None and result.allowed and not result.dry_run and result.deployments:
+            await land_here(settings, host, client, result.deployments, actor=result.deployments[0].deployed_by,
+                            action=action)
+            ids = [str(d.id) for d in result.deployments]
+            landed = await client.list_deployments(result.deployments[0].repository, statuses=())
+            by_id = {str(d.id): d for d in landed.deployments}
+            result = result.model_copy(update={"deployments": [by_id.get(i, d) for i, d in zip(
+                ids, result.deployments, strict=True)]})
+        return result
+
     try:
-        result = _call(call, reraise=(AuthorizationFailed,))
+        result = _call_with(carried, reraise=(AuthorizationFailed,))
     except AuthorizationFailed as error:
         recorded = error.details.get("decision")
         if not isinstance(recorded, dict):  # a missing permission, not the rules
@@ -263,8 +286,13 @@ def _decided(call: Callable[[PlatformClient], Awaitable[s.Promotion]], *, as_jso
     else:
         _print_decision(result.decision)
         for d in result.deployments:
-            typer.echo(f"deployment {d.id}: {d.project} release {d.release_number} to {d.environment} "
-                       f"is {d.status.value} (the deployment job commits it)")
+            if d.status.value == "pending":
+                typer.echo(f"deployment {d.id}: {d.project} release {d.release_number} to {d.environment} "
+                           f"is pending (the fleet's deployment job commits it)")
+            else:
+                typer.echo(f"deployment {d.id}: {d.project} release {d.release_number} to {d.environment} "
+                           f"is {d.status.value}" + (f": GitOps commit {d.gitops_commit_sha}"
+                                                      if d.gitops_commit_sha else f" ({d.reason})"))
         if result.dry_run:
             typer.echo(f"dry run: {'allowed' if result.allowed else 'refused'}; nothing changed")
     if not result.allowed:
@@ -339,6 +367,14 @@ def _repository(given: str | None) -> str:
 def _call(call: Callable[[PlatformClient], Awaitable[T]], *, reraise: tuple[type[Exception], ...] = ()) -> T:
     """Run ``call(client)`` against the Platform API; an error exits with its code (or is raised
     again if it is one of ``reraise``)."""
+    return _call_with(lambda client, _settings, _host: call(client), reraise=reraise)
+
+
+def _call_with(
+    call: Callable[[PlatformClient, Settings, PluginHost], Awaitable[T]], *,
+    reraise: tuple[type[Exception], ...] = (),
+) -> T:
+    """:func:`_call`, with the settings and plugins the client was made from."""
     import asyncio
 
     from forge_core.cli.platform import platform_client
@@ -350,7 +386,7 @@ def _call(call: Callable[[PlatformClient], Awaitable[T]], *, reraise: tuple[type
         async def go() -> T:
             async with platform_client(settings, host, subject=_login_name(),
                                        permissions=EMBEDDED_PERMISSIONS) as client:
-                return await call(client)
+                return await call(client, settings, host)
 
         return asyncio.run(go())
     except reraise:

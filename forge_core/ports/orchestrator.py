@@ -9,6 +9,7 @@ through the RunRecorder port.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -49,6 +50,9 @@ class ArtifactStage:
     source: ArtifactSource
     publish: bool = False
     versions: dict[str, str] = field(default_factory=dict)
+    then: Callable[[], Awaitable[str | None]] | None = None
+    """The stages after the artifacts (release, deployment), run when every artifact succeeded and
+    before the run is recorded finished; it returns why they failed (the run fails), else None."""
 
 
 class Orchestrator(Protocol):

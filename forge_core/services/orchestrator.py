@@ -103,6 +103,9 @@ class EmbeddedOrchestrator:
             outcome = await self._run_group(run_id, group, source, cancel, tolerated)
         if outcome is None and artifacts is not None and artifacts.artifacts:
             outcome = await self._run_artifacts(run_id, artifacts, cancel)
+        if outcome is None and artifacts is not None and artifacts.then is not None:
+            failed = await artifacts.then()
+            outcome = RunOutcome(RunStatus.FAILED, failed) if failed else None
         outcome = replace(outcome or RunOutcome(RunStatus.SUCCESS), failed_phases=tuple(tolerated))
         await self.recorder.set_run_status(run_id, outcome.status.value, error=outcome.error)
         also = f"; failed, not required: {', '.join(tolerated)}" if tolerated else ""

@@ -1,13 +1,15 @@
 """`forge releases`, `release show`, `promote`, `deploy`, `approve`, `revoke`, `rollback` and
 `status`, run as a user runs them (a fresh interpreter per command) against the embedded API on
 a temporary state folder. The setup (runs, releases, the deployment job's landings, another
-person's approval) goes through the same API in this process."""
+person's approval) goes through the same API in this process; the CLI's own deploys, promotions
+and rollbacks land through its in-process deployment workers (the embedded GitOps repository)."""
 
 from __future__ import annotations
 
 import getpass
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -101,8 +103,9 @@ def test_promotion_from_dev_to_production_through_the_cli(setup: Setup, forge: F
     assert both.returncode == 0, both.stderr
     assert "promotion of web release 1 to staging: allowed" in both.stdout
     assert "allowed  branch: branch 'main' matches 'main'" in both.stdout
-    assert both.stdout.count("is pending (the deployment job commits it)") == 2
-    setup.land(web, "staging")
+    # on the embedded API the CLI lands them: both pointers in one GitOps commit
+    assert len(set(re.findall(r"to staging is active: GitOps commit ([0-9a-f]{40})", both.stdout))) == 1
+    assert both.stdout.count("to staging is active: GitOps commit") == 2
 
     refused = forge("promote", "web", "--to", "production", "--repo", REPO)
     assert refused.returncode == 1
@@ -130,23 +133,18 @@ def test_promotion_from_dev_to_production_through_the_cli(setup: Setup, forge: F
     matrix = forge("status", "--repo", REPO)
     assert matrix.returncode == 0, matrix.stderr
     assert "dev" in matrix.stdout and "production" in matrix.stdout
-    assert "#1 (pending) since" in matrix.stdout and f"by {ME}" in matrix.stdout
+    assert "#1 since" in matrix.stdout and f"by {ME}" in matrix.stdout
     history = json.loads(forge("status", "web", "--repo", REPO, "--history", "--json").stdout)
     assert history["environments"] == ["dev", "staging", "production"]
-    assert history["matrix"]["web"]["production"]["status"] == "pending"
+    assert history["matrix"]["web"]["production"]["status"] == "active"
     assert [(d["environment"], d["status"]) for d in history["history"]][-1] == ("dev", "active")
-    assert len(history["history"]) == 4  # dev, staging pending + active, production pending
+    assert len(history["history"]) == 3  # dev, staging and production, each active
 
 
 def test_rollback_and_deploy_through_the_cli(setup: Setup, forge: Forge) -> None:
     first, second = setup.release("web"), setup.release("web", tag="v1.1.0")
     setup.land(first, "dev")
     setup.land(second, "dev")
-    back = forge("rollback", "web", "--env", "dev", "--repo", REPO)
-    assert back.returncode == 0, back.stderr
-    assert "rollback of web release 1 to dev: allowed" in back.stdout
-    assert "deployment" in back.stdout and "web release 1 to dev is pending" in back.stdout
-
     nothing = forge("rollback", "web", "--env", "staging", "--repo", REPO)
     assert nothing.returncode == 6  # not found
     assert "no active deployment in staging" in nothing.stderr
@@ -158,6 +156,11 @@ def test_rollback_and_deploy_through_the_cli(setup: Setup, forge: Forge) -> None
     assert blocked.returncode == 1
     assert "BLOCKED  source: release 1 is not deployed in dev" in blocked.stdout
     assert "BLOCKED  forward" in blocked.stdout
+
+    back = forge("rollback", "web", "--env", "dev", "--repo", REPO)
+    assert back.returncode == 0, back.stderr
+    assert "rollback of web release 1 to dev: allowed" in back.stdout
+    assert re.search(r"web release 1 to dev is active: GitOps commit [0-9a-f]{40}", back.stdout), back.stdout
 
     unknown = forge("release", "show", "web", "99", "--repo", REPO)
     assert unknown.returncode == 6

@@ -99,3 +99,32 @@ def test_no_artifact_job_when_a_required_phase_failed() -> None:
     outcome = execute(dispatcher, RecordingRecorder(), ["a"])
     assert outcome.status is RunStatus.FAILED
     assert [j.type for j in dispatcher.jobs] == ["ci"]
+
+
+def _with_then(names: list[str], answer: str | None, answers: dict[str, str | Exception] | None = None,
+               ) -> tuple[RunOutcome, list[str], RecordingRecorder]:
+    """The stage's ``then`` (the release and deployment stages) recording when it ran."""
+    dispatcher, recorder, ran = Dispatcher(answers or {}), RecordingRecorder(), []
+
+    async def then() -> str | None:
+        ran.append(recorder.statuses("run", "run-a")[-1])  # the run is not finished yet
+        return answer
+
+    stage = ArtifactStage(artifacts=tuple(artifact(n) for n in names), source=SOURCE, then=then)
+    orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=2)
+    outcome = asyncio.run(orchestrator.execute("run-a", PLAN, SourceRef(repository="/repo", commit="c" * 40),
+                                               artifacts=stage))
+    return outcome, ran, recorder
+
+
+def test_then_runs_after_the_artifacts_before_the_run_is_finished_and_its_error_fails_the_run() -> None:
+    outcome, ran, recorder = _with_then(["a"], None)
+    assert (outcome.status, ran) == (RunStatus.SUCCESS, ["running"])
+    failed, ran, recorder = _with_then([], "project svc: the release job failed")  # no artifacts: still runs
+    assert (failed.status, failed.error, ran) == (RunStatus.FAILED, "project svc: the release job failed", ["running"])
+    assert recorder.statuses("run", "run-a")[-1] == "failed"
+
+
+def test_then_does_not_run_when_an_artifact_failed() -> None:
+    outcome, ran, _ = _with_then(["a"], None, {"a": "producer exploded"})
+    assert (outcome.status, ran) == (RunStatus.FAILED, [])

@@ -45,7 +45,9 @@ def test_the_example_runs_end_to_end_on_a_private_nats_server(forge: Forge, exam
     assert "artifacts (planned (no publisher contacted; --publish publishes)):" in result.stdout
     assert "success  api/api (container)" in result.stdout
     assert "→ container-registry (docker): planned  registry.acme.test/acme/api:1.2.0@sha256:" in result.stdout
-    assert "release and deployment stages skipped: forge run does not drive them in this version" in result.stdout
+    assert "api release 1  aliases 1, api/v1.2.0, 1.2.0" in result.stdout
+    assert "deployed to dev: GitOps commit" in result.stdout
+    assert "pointer: environments/dev/acme-api/release.yaml" in result.stdout
     runs = run_listing(forge)
     assert [(r["repository"], r["status"], r["tag"]) for r in runs] == [("local/acme", "success", "api/v1.2.0")]
     logs = forge("logs", str(runs[0]["id"]), "--task", "api/test")

@@ -111,6 +111,7 @@ def test_without_publish_every_publisher_plans_and_no_host_is_contacted(
     assert f"→ registry (docker): planned  {closed}/acme/image:sha-{commit}@sha256:" in out
     assert "→ shelf (shelf): not_planned  cannot plan; use --publish" in out
     assert shelf_calls(tmp_path / "shelf") == []
+    assert "svc: not released — it declares no deploy resources" in out  # a release is rendered resources
 
 
 def test_publish_pushes_to_the_registry_and_calls_the_third_party_publisher(
