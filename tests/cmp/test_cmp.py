@@ -340,7 +340,7 @@ def test_a_corrupted_cache_entry_is_detected_and_fetched_again(tmp_path: Path, c
     folder = write_pointer(tmp_path / "gitops")
     first = cmp(folder)
     assert first.code == 0, first.stderr
-    (entry,) = cmp.cache.iterdir()
+    (entry,) = cmp.cache.glob("sha256-*.json")
     header, body = entry.read_bytes().split(b"\n", 1)
     tampered = json.loads(body)
     tampered["resources"] = tampered["resources"].replace("svc-000", "evil-000")
