@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
-import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-log = logging.getLogger("forge.cmp")
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 CACHE_FORMAT = 1
 POINTER_FILE = "release.yaml"  # forge_core.domain.gitops.POINTER_FILE (checked by a test)
@@ -37,6 +35,14 @@ DEFAULT_CONFIG_FILE = "forge.toml"
 # Settings that cannot change what is printed: left out of the key, so no secret is hashed into a
 # file name and credentials can rotate without a cold run.
 _NOT_IN_KEY = frozenset({"FORGE_CMP__USERNAME", "FORGE_CMP__PASSWORD"})
+
+
+def _warn(message: str, *args: object) -> None:
+    # logging and tempfile are imported only when needed: a warm hit needs neither (and each
+    # import is milliseconds Argo CD pays per application).
+    import logging
+
+    logging.getLogger("forge.cmp").warning(message, *args)
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,7 @@ def _read_verified(file: Path) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except OSError as error:
-        log.warning("cache entry %s cannot be read (%s); fetching the release again", file, error)
+        _warn("cache entry %s cannot be read (%s); fetching the release again", file, error)
         return None
     header, _, body = raw.partition(b"\n")
     try:
@@ -83,7 +89,7 @@ def _read_verified(file: Path) -> dict[str, Any] | None:
             raise ValueError("entry of another format")
         return entry
     except (ValueError, UnicodeDecodeError) as error:
-        log.warning("cache entry %s is corrupt (%s); removed, fetching the release again", file, error)
+        _warn("cache entry %s is corrupt (%s); removed, fetching the release again", file, error)
         file.unlink(missing_ok=True)
         return None
 
@@ -92,6 +98,8 @@ def _write_verified(file: Path, entry: dict[str, Any]) -> None:
     """Write ``entry`` behind its sha256 through a renamed temporary file, so parallel runs (Argo CD
     renders applications concurrently) each see a whole entry or none. A cache that cannot be
     written only costs speed, so it is logged."""
+    import tempfile
+
     body = json.dumps({"format": CACHE_FORMAT, **entry}, sort_keys=True).encode()
     data = ("sha256:" + hashlib.sha256(body).hexdigest()).encode() + b"\n" + body
     try:
@@ -105,7 +113,7 @@ def _write_verified(file: Path, entry: dict[str, Any]) -> None:
             Path(temporary).unlink(missing_ok=True)
             raise
     except OSError as error:
-        log.warning("cannot write cache entry %s (%s); the next run fetches the release again", file, error)
+        _warn("cannot write cache entry %s (%s); the next run fetches the release again", file, error)
 
 
 class RenderCache:
@@ -130,7 +138,7 @@ class RenderCache:
                 raise ValueError("entry of another release")
             return Rendered(entry["resources"], tuple(TrackedArtifact(**a) for a in entry["artifacts"]))
         except (ValueError, KeyError, TypeError) as error:
-            log.warning("cache entry %s is corrupt (%s); removed, fetching the release again", file, error)
+            _warn("cache entry %s is corrupt (%s); removed, fetching the release again", file, error)
             file.unlink(missing_ok=True)
             return None
 
@@ -154,7 +162,7 @@ class FolderIndex:
             return None
         manifest, env = entry.get("manifest"), entry.get("env")
         if entry.get("key") != key or not isinstance(manifest, str) or not isinstance(env, str):
-            log.warning("cache entry %s is corrupt (not this folder's entry); removed", file)
+            _warn("cache entry %s is corrupt (not this folder's entry); removed", file)
             file.unlink(missing_ok=True)
             return None
         return FolderEntry(manifest, env)
