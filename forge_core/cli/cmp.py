@@ -83,9 +83,8 @@ def generate(
     and name), then the folder's env.yaml. Errors go to stderr with a non-zero exit."""
     import sys
 
-    from forge_core.domain.errors import ForgeError
-
     from forge_core.adapters.cmp_cache import folder_key
+    from forge_core.domain.errors import ForgeError
 
     key = folder_key(folder, verify_provenance, os.environ)  # of the inputs as read before rendering
     try:
@@ -101,8 +100,8 @@ def generate(
 
 def _generate(folder: Path, verify_provenance: bool | None, key: str | None) -> str:
     from forge_core.adapters.cmp import RenderCache
-    from forge_core.adapters.cmp_cache import FolderEntry, FolderIndex
     from forge_core.adapters.cmp import generate as render_folder
+    from forge_core.adapters.cmp_cache import FolderEntry, FolderIndex
     from forge_core.adapters.oci import open_store
     from forge_core.adapters.oci.release_image import release_store
     from forge_core.domain.oci import Reference, RegistryCredentials
