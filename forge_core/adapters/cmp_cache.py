@@ -20,9 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -39,14 +38,13 @@ _NOT_IN_KEY = frozenset({"FORGE_CMP__USERNAME", "FORGE_CMP__PASSWORD"})
 
 def _warn(message: str, *args: object) -> None:
     # logging and tempfile are imported only when needed: a warm hit needs neither (and each
-    # import is milliseconds Argo CD pays per application).
+    # import is milliseconds Argo CD pays per application; so NamedTuple, not dataclasses).
     import logging
 
     logging.getLogger("forge.cmp").warning(message, *args)
 
 
-@dataclass(frozen=True)
-class TrackedArtifact:
+class TrackedArtifact(NamedTuple):
     """An artifact of a release and the tracking image (reference and manifest digest) it has."""
 
     name: str
@@ -54,16 +52,14 @@ class TrackedArtifact:
     digest: str
 
 
-@dataclass(frozen=True)
-class Rendered:
+class Rendered(NamedTuple):
     """A Release image rendered: the resources' YAML and the artifacts whose provenance it rests on."""
 
     resources: str
     artifacts: tuple[TrackedArtifact, ...]
 
 
-@dataclass(frozen=True)
-class FolderEntry:
+class FolderEntry(NamedTuple):
     """What a deployment folder rendered to: the Release image's manifest digest and the env documents."""
 
     manifest: str
@@ -145,7 +141,7 @@ class RenderCache:
     def put(self, digest: str, rendered: Rendered) -> None:
         """Store ``rendered``; a failed write is logged, not raised."""
         entry = {"manifest": digest, "resources": rendered.resources,
-                 "artifacts": [a.__dict__ for a in rendered.artifacts]}
+                 "artifacts": [a._asdict() for a in rendered.artifacts]}
         _write_verified(self._file(digest), entry)
 
 

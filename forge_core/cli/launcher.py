@@ -55,6 +55,9 @@ def main() -> Any:
             sys.stdout.write(text)
             sys.stdout.flush()
             return 0
+        # A cold run builds pydantic models: without this, the first one scans every installed
+        # distribution's entry points for pydantic plugins (observability hooks the sidecar has none of).
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     from forge_core.cli.main import main as run
 
     return run(args)
