@@ -76,6 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--resources", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--importtime", action="store_true",
+                        help="also list where a cold run's imports go (python -X importtime, by top package)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="forge-bench-cmp-") as tmp:
@@ -83,7 +85,8 @@ def main() -> None:
         (folder / "registry").mkdir()
         registry = RegistryServer(folder / "registry").start()
         try:
-            times, layer_size = _run(folder, registry.address, args.resources, args.rounds)
+            times, layer_size, imports = _run(folder, registry.address, args.resources, args.rounds,
+                                              args.importtime)
         finally:
             registry.stop()
     cold, warm, raw = (statistics.median(times[name]) for name in ("cold", "warm", "baseline"))
@@ -97,9 +100,29 @@ def main() -> None:
     print(f"  python -c pass (interpreter alone) {statistics.median(times['python']) * 1000:7.1f} ms")
     print(f"  import floor (typer, pydantic-settings, the domain models) "
           f"{statistics.median(times['imports']) * 1000:7.1f} ms")
+    if imports:
+        print(f"  a cold run's imports (python -X importtime, self time by package; "
+              f"{sum(micros for _, micros in imports) / 1000:.0f} ms in the top 15):")
+        for package, micros in imports:
+            print(f"    {package:40} {micros / 1000:7.1f} ms")
 
 
-def _run(folder: Path, address: str, count: int, rounds: int) -> tuple[dict[str, list[float]], int]:
+def _import_listing(stderr: str) -> list[tuple[str, int]]:
+    """``python -X importtime`` output as the microseconds each package's own modules took (self
+    time, so nothing counts twice): by top package, forge_core by its sub-package; largest first."""
+    totals: dict[str, int] = {}
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        own, _, name = line.removeprefix("import time:").split("|")
+        parts = name.strip().split(".")
+        package = ".".join(parts[:2]) if parts[0] == "forge_core" else parts[0]
+        totals[package] = totals.get(package, 0) + int(own)
+    return sorted(totals.items(), key=lambda item: -item[1])[:15]
+
+
+def _run(folder: Path, address: str, count: int, rounds: int,
+         importtime: bool) -> tuple[dict[str, list[float]], int, list[tuple[str, int]]]:
     facts = ReleaseFacts(repository="acme/monorepo", project="api", commit=COMMIT, release_number=1,
                          trigger=ReleaseTriggerInfo(type="branch_push", branch="main"),
                          created=datetime(2026, 12, 1, tzinfo=UTC))
@@ -134,7 +157,7 @@ def _run(folder: Path, address: str, count: int, rounds: int) -> tuple[dict[str,
         assert len(list(extracted.iterdir())) == count
 
     generate(warm_cache)  # fills the warm cache, and the file cache for every process
-    steps: dict[str, Callable[[int], None]] = {
+    steps: dict[str, Callable[[int], object]] = {
         "cold": cold,
         "warm": lambda _round: generate(warm_cache),
         "baseline": baseline,
@@ -152,7 +175,13 @@ def _run(folder: Path, address: str, count: int, rounds: int) -> tuple[dict[str,
             times[name].append(time.perf_counter() - started)
         for leftover in folder.glob(f"*-{round_number}"):
             shutil.rmtree(leftover)
-    return times, layer.size
+    imports: list[tuple[str, int]] = []
+    if importtime:
+        done = subprocess.run([sys.executable, "-X", "importtime", FORGE, "cmp", "generate"], cwd=app,
+                              capture_output=True, text=True, check=True,
+                              env=env | {"FORGE_CMP__CACHE_DIR": str(folder / "importtime-cache")})
+        imports = _import_listing(done.stderr)
+    return times, layer.size, imports
 
 
 if __name__ == "__main__":
