@@ -49,6 +49,10 @@ def warm_generate(args: list[str]) -> str | None:
 
 def main() -> Any:
     args = sys.argv[1:]
+    # httpx imports its own command line (httpx._main: rich, pygments, click) whenever rich is
+    # installed; a forge process never runs it, and it was the largest import of a cold
+    # `cmp generate` against a registry. A None entry makes httpx take its no-CLI branch.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     if args[:2] == ["cmp", "generate"]:
         text = warm_generate(args[2:])
         if text:  # never an empty output: Argo CD would prune the application

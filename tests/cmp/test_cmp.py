@@ -529,8 +529,8 @@ def heavy_modules_of(cmp: Cmp, folder: Path, *args: str) -> tuple[Run, list[str]
     imported (printed to stderr by an exit hook)."""
     code = (
         "import atexit, sys\n"
-        "atexit.register(lambda: print(sorted(m for m in ('pydantic', 'httpx', 'typer', 'yaml', 'forge_core.domain')"
-        " if m in sys.modules), file=sys.stderr))\n"
+        "heavy = ('pydantic', 'httpx', 'typer', 'yaml', 'forge_core.domain', 'rich', 'pygments')\n"
+        "atexit.register(lambda: print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr))\n"
         f"sys.argv = ['forge', 'cmp', 'generate', *{list(args)!r}]\n"
         "from forge_core.cli.launcher import main\n"
         "sys.exit(main())\n"
@@ -557,6 +557,18 @@ def test_a_warm_run_imports_neither_pydantic_nor_httpx_nor_typer(tmp_path: Path,
     checked, checked_modules = heavy_modules_of(cmp, folder, "--verify-provenance")
     assert (checked.code, checked.stdout) == (0, cold.stdout) and "pydantic" in checked_modules
     assert list((cmp.cache / "folders").iterdir()) == [folder_entry]
+
+
+def test_a_cold_run_against_a_registry_does_not_import_httpxs_command_line(
+    tmp_path: Path, cmp: Cmp, oci_registry: RegistryServer
+) -> None:
+    project = f"p{uuid.uuid4().hex[:8]}"
+    with RegistryStore(oci_registry.address) as store:
+        push_release(store, project=project)
+    cmp.registry = oci_registry.address
+    cold, modules = heavy_modules_of(cmp, write_pointer(tmp_path / "gitops", project=project))
+    assert cold.code == 0, cold.stderr
+    assert "httpx" in modules and "rich" not in modules and "pygments" not in modules
 
 
 def test_a_changed_pointer_or_env_file_is_never_answered_from_the_old_entry(tmp_path: Path, cmp: Cmp) -> None:
