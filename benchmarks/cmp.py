@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -90,6 +91,7 @@ def main() -> None:
         finally:
             registry.stop()
     cold, warm, raw = (statistics.median(times[name]) for name in ("cold", "warm", "baseline"))
+    cpu = {name: statistics.median(times[f"{name} cpu"]) * 1000 for name in ("cold", "warm", "baseline", "python")}
     print(f"forge cmp generate, a Release image of {args.resources} resources "
           f"(resources layer {layer_size / 1024:.0f} KiB), median of {args.rounds}:")
     print(f"  baseline: skopeo copy + tar -xzf   {raw * 1000:7.1f} ms")
@@ -100,11 +102,21 @@ def main() -> None:
     print(f"  python -c pass (interpreter alone) {statistics.median(times['python']) * 1000:7.1f} ms")
     print(f"  import floor (typer, pydantic-settings, the domain models) "
           f"{statistics.median(times['imports']) * 1000:7.1f} ms")
+    print(f"  CPU time (user+sys, median): baseline {cpu['baseline']:.1f} ms, cold {cpu['cold']:.1f} ms "
+          f"(ratio {cpu['cold'] / cpu['baseline']:.2f}), warm {cpu['warm']:.1f} ms, "
+          f"python -c pass {cpu['python']:.1f} ms")
     if imports:
         print(f"  a cold run's imports (python -X importtime, self time by package; "
               f"{sum(micros for _, micros in imports) / 1000:.0f} ms in the top 15):")
         for package, micros in imports:
             print(f"    {package:40} {micros / 1000:7.1f} ms")
+
+
+def _children_cpu() -> float:
+    """User and system CPU seconds of the finished child processes: on a shared machine, what a
+    step costs without the time it waited for a core."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _import_listing(stderr: str) -> list[tuple[str, int]]:
@@ -166,13 +178,15 @@ def _run(folder: Path, address: str, count: int, rounds: int,
             [sys.executable, "-c", "import typer, pydantic_settings, forge_core.domain.models"], check=True),
     }
     times: dict[str, list[float]] = {name: [] for name in steps}
+    times |= {f"{name} cpu": [] for name in steps}
     names = list(steps)
     for round_number in range(rounds):
         shift = round_number % len(names)
         for name in names[shift:] + names[:shift]:  # rotate who goes first
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), _children_cpu()
             steps[name](round_number)
             times[name].append(time.perf_counter() - started)
+            times[f"{name} cpu"].append(_children_cpu() - cpu)
         for leftover in folder.glob(f"*-{round_number}"):
             shutil.rmtree(leftover)
     imports: list[tuple[str, int]] = []
