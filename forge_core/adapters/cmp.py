@@ -10,23 +10,20 @@ kind and name, then appends the folder's ``env.yaml`` (``env.yml`` accepted). Ou
 empty: a release without resources is an error, since Argo CD prunes whatever an empty output
 leaves out.
 
-A rendered release is cached by its manifest digest (:class:`RenderCache`): the same digest is the
-same bytes, so a warm run resolves the tag, reads one verified file and prints. With
+A rendered release is cached by its manifest digest (:class:`RenderCache`, in
+:mod:`forge_core.adapters.cmp_cache`): the same digest is the same bytes, so a run that misses only
+the folder index resolves the tag, reads one verified file and prints. With
 ``verify_provenance`` each artifact's tracking image the release metadata names is checked on
 every run, cached or not: it exists, it is a tracking image, and its digest is the one recorded.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from forge_core.adapters.cmp_cache import RenderCache, Rendered, TrackedArtifact
 from forge_core.adapters.oci.release_image import read_release_image, release_reference
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.gitops import (
@@ -51,33 +48,16 @@ from forge_core.domain.resources import (
 )
 from forge_core.ports.oci import OciStore
 
-log = logging.getLogger("forge.cmp")
+__all__ = ["CmpError", "Generated", "RenderCache", "Rendered", "TrackedArtifact", "check_provenance",
+           "discover", "env_documents", "generate", "pointer_path", "read_pointer"]
 
 TRACKING_ARTIFACT_TYPE = "application/vnd.forge.artifact.tracking.v1"
-CACHE_FORMAT = 1
 
 
 class CmpError(ForgeError):
     """The plugin cannot render the folder; ``where`` names the file, image reference or layer."""
 
     code = "cmp_failed"
-
-
-@dataclass(frozen=True)
-class TrackedArtifact:
-    """An artifact of a release and the tracking image (reference and manifest digest) it has."""
-
-    name: str
-    reference: str
-    digest: str
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """A Release image rendered: the resources' YAML and the artifacts whose provenance it rests on."""
-
-    resources: str
-    artifacts: tuple[TrackedArtifact, ...]
 
 
 @dataclass(frozen=True)
@@ -89,69 +69,7 @@ class Generated:
     reference: str
     digest: str
     from_cache: bool
-
-
-class RenderCache:
-    """Rendered releases on disk, ``<folder>/<manifest hex>.json``: a first line with the sha256 of
-    the rest, then the entry as JSON. An entry whose bytes do not hash to its first line is
-    corrupt: it is removed and the release is fetched again. Writes go to a temporary file that is
-    renamed, so parallel runs for one release (Argo CD renders applications concurrently) each see
-    a whole entry or none."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def _file(self, digest: str) -> Path:
-        algorithm, _, hexdigest = digest.partition(":")
-        return self.folder / f"{algorithm}-{hexdigest}.json"
-
-    def get(self, digest: str) -> Rendered | None:
-        file = self._file(digest)
-        try:
-            raw = file.read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError as error:
-            log.warning("cache entry %s cannot be read (%s); fetching the release again", file, error)
-            return None
-        header, _, body = raw.partition(b"\n")
-        try:
-            if header.decode("ascii") != "sha256:" + hashlib.sha256(body).hexdigest():
-                raise ValueError("content does not match its digest")
-            entry = json.loads(body)
-            if entry.get("format") != CACHE_FORMAT or entry.get("manifest") != digest:
-                raise ValueError("entry of another format or release")
-            return Rendered(entry["resources"], tuple(TrackedArtifact(**a) for a in entry["artifacts"]))
-        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
-            log.warning("cache entry %s is corrupt (%s); removed, fetching the release again", file, error)
-            file.unlink(missing_ok=True)
-            return None
-
-    def put(self, digest: str, rendered: Rendered) -> None:
-        """Store ``rendered``; a cache that cannot be written only costs speed, so it is logged."""
-        body = json.dumps(
-            {
-                "format": CACHE_FORMAT,
-                "manifest": digest,
-                "resources": rendered.resources,
-                "artifacts": [a.__dict__ for a in rendered.artifacts],
-            },
-            sort_keys=True,
-        ).encode()
-        data = ("sha256:" + hashlib.sha256(body).hexdigest()).encode() + b"\n" + body
-        target = self._file(digest)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=self.folder)
-            try:
-                with os.fdopen(handle, "wb") as file:
-                    file.write(data)
-                os.replace(temporary, target)
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
-        except OSError as error:
-            log.warning("cannot write cache entry %s (%s); the next run fetches the release again", target, error)
+    env: str = ""  # the env documents at the end of ``text``
 
 
 def pointer_path(folder: Path, source_path: str | None = None) -> PurePosixPath | None:
@@ -220,8 +138,9 @@ def generate(
         cache.put(digest, rendered)
     if verify_provenance:
         check_provenance(rendered.artifacts, tracking_store or (lambda _reference: store), f"{reference}@{digest}")
-    text = rendered.resources + env_documents(folder, limits or ArchiveLimits())
-    return Generated(text=text, pointer=pointer, reference=reference, digest=digest, from_cache=from_cache)
+    env = env_documents(folder, limits or ArchiveLimits())
+    return Generated(text=rendered.resources + env, pointer=pointer, reference=reference, digest=digest,
+                     from_cache=from_cache, env=env)
 
 
 def _resolve(store: OciStore, repository: str, commit: str) -> str:

@@ -4,7 +4,8 @@ Argo CD runs ``forge cmp generate`` in the application's folder of the GitOps re
 must hold only Kubernetes objects and a non-zero exit fails the sync, so every error goes to
 stderr with a non-zero exit and nothing on stdout. Argo CD calls it for every application on every
 refresh (argo-cd#11189: plugins are the slow path), so start-up imports typer only and the work
-is imported when a command runs; a warm run reads the rendered release from the digest cache.
+is imported when a command runs. A warm run never gets here: the ``forge`` launcher
+(:mod:`forge_core.cli.launcher`) answers it from the folder index this command writes.
 """
 
 from __future__ import annotations
@@ -82,10 +83,12 @@ def generate(
     and name), then the folder's env.yaml. Errors go to stderr with a non-zero exit."""
     import sys
 
+    from forge_core.adapters.cmp_cache import folder_key
     from forge_core.domain.errors import ForgeError
 
+    key = folder_key(folder, verify_provenance, os.environ)  # of the inputs as read before rendering
     try:
-        text = _generate(folder, verify_provenance)
+        text = _generate(folder, verify_provenance, key)
     except ForgeError as error:
         application = os.environ.get("ARGOCD_APP_NAME")
         if application:
@@ -95,9 +98,10 @@ def generate(
     sys.stdout.flush()
 
 
-def _generate(folder: Path, verify_provenance: bool | None) -> str:
+def _generate(folder: Path, verify_provenance: bool | None, key: str | None) -> str:
     from forge_core.adapters.cmp import RenderCache
     from forge_core.adapters.cmp import generate as render_folder
+    from forge_core.adapters.cmp_cache import FolderEntry, FolderIndex
     from forge_core.adapters.oci import open_store
     from forge_core.adapters.oci.release_image import release_store
     from forge_core.domain.oci import Reference, RegistryCredentials
@@ -117,15 +121,19 @@ def _generate(folder: Path, verify_provenance: bool | None) -> str:
         return store if same else open_store(reference, settings.oci)
 
     assert cmp.cache_dir is not None  # Settings places it under the state dir when unset
-    return render_folder(
+    verify = cmp.verify_provenance if verify_provenance is None else verify_provenance
+    generated = render_folder(
         folder,
         store,
         RenderCache(cmp.cache_dir),
         limits=cmp.limits,
         source_path=os.environ.get("ARGOCD_APP_SOURCE_PATH"),
-        verify_provenance=cmp.verify_provenance if verify_provenance is None else verify_provenance,
+        verify_provenance=verify,
         tracking_store=tracking_store,
-    ).text
+    )
+    if key is not None and not verify:  # provenance is checked on every run, so never answered warm
+        FolderIndex(cmp.cache_dir).put(key, FolderEntry(generated.digest, generated.env))
+    return generated.text
 
 
 def plugin_yaml() -> None:

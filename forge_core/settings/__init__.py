@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -37,6 +36,9 @@ from forge_core.settings.secrets import SecretsSettings
 from forge_core.settings.storage import StorageSettings
 from forge_core.settings.tracking import TrackingSettings
 from forge_core.settings.worker import WorkerSettings
+
+if TYPE_CHECKING:
+    from packaging.requirements import Requirement
 
 CONFIG_FILE_VARIABLE = "FORGE_CONFIG_FILE"
 DEFAULT_CONFIG_FILE = "forge.toml"
@@ -88,6 +90,10 @@ class PluginSettings(BaseModel):
     @field_validator("required")
     @classmethod
     def _valid_requirements(cls, value: list[str]) -> list[str]:
+        # packaging is imported here, not at the top: every `forge` process reads the settings,
+        # and most (the Argo CD plugin's above all) name no required plugin.
+        from packaging.requirements import InvalidRequirement, Requirement
+
         for item in value:
             try:
                 Requirement(item)
@@ -96,6 +102,8 @@ class PluginSettings(BaseModel):
         return value
 
     def requirements(self) -> list[Requirement]:
+        from packaging.requirements import Requirement
+
         return [Requirement(item) for item in self.required]
 
 

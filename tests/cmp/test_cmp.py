@@ -340,7 +340,7 @@ def test_a_corrupted_cache_entry_is_detected_and_fetched_again(tmp_path: Path, c
     folder = write_pointer(tmp_path / "gitops")
     first = cmp(folder)
     assert first.code == 0, first.stderr
-    (entry,) = cmp.cache.iterdir()
+    (entry,) = cmp.cache.glob("sha256-*.json")
     header, body = entry.read_bytes().split(b"\n", 1)
     tampered = json.loads(body)
     tampered["resources"] = tampered["resources"].replace("svc-000", "evil-000")
@@ -522,3 +522,97 @@ def test_linked_pointer_and_env_files_are_refused(tmp_path: Path, cmp: Cmp) -> N
     pointer.symlink_to(tmp_path / "real.yaml")
     linked = cmp(folder)
     assert linked.code != 0 and "symbolic link" in linked.stderr and "s3cr3t" not in linked.stderr
+
+
+def heavy_modules_of(cmp: Cmp, folder: Path, *args: str) -> tuple[Run, list[str]]:
+    """``forge cmp generate`` run through the console script's launcher, with the heavy modules it
+    imported (printed to stderr by an exit hook)."""
+    code = (
+        "import atexit, sys\n"
+        "heavy = ('pydantic', 'httpx', 'typer', 'yaml', 'forge_core.domain', 'rich', 'pygments')\n"
+        "atexit.register(lambda: print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr))\n"
+        f"sys.argv = ['forge', 'cmp', 'generate', *{list(args)!r}]\n"
+        "from forge_core.cli.launcher import main\n"
+        "sys.exit(main())\n"
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("FORGE_", "ARGOCD_", "XDG_"))}
+    environment |= {"FORGE_STATE_DIR": str(cmp.state), "FORGE_CMP__CACHE_DIR": str(cmp.cache),
+                    "FORGE_RELEASE__REGISTRY": cmp.registry, "FORGE_OCI__ATTEMPTS": "1"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=folder, env=environment, capture_output=True,
+                          text=True, timeout=120)
+    *messages, modules = done.stderr.strip().splitlines()
+    return Run(done.returncode, done.stdout, "\n".join(messages)), yaml.safe_load(modules)
+
+
+def test_a_warm_run_imports_neither_pydantic_nor_httpx_nor_typer(tmp_path: Path, cmp: Cmp) -> None:
+    push_release(LayoutStore(cmp.state / "oci"))
+    folder = write_pointer(tmp_path / "gitops", env_file={"env.yaml": ENV_YAML})
+    cold, cold_modules = heavy_modules_of(cmp, folder)
+    assert cold.code == 0, cold.stderr
+    assert "pydantic" in cold_modules  # the first run renders through the domain
+    warm, warm_modules = heavy_modules_of(cmp, folder)
+    assert (warm.code, warm.stdout, warm_modules) == (0, cold.stdout, [])
+    (folder_entry,) = (cmp.cache / "folders").iterdir()
+    # The verifying checks run on every run, so it renders again (and its answer is not indexed).
+    checked, checked_modules = heavy_modules_of(cmp, folder, "--verify-provenance")
+    assert (checked.code, checked.stdout) == (0, cold.stdout) and "pydantic" in checked_modules
+    assert list((cmp.cache / "folders").iterdir()) == [folder_entry]
+
+
+def test_a_cold_run_against_a_registry_does_not_import_httpxs_command_line(
+    tmp_path: Path, cmp: Cmp, oci_registry: RegistryServer
+) -> None:
+    project = f"p{uuid.uuid4().hex[:8]}"
+    with RegistryStore(oci_registry.address) as store:
+        push_release(store, project=project)
+    cmp.registry = oci_registry.address
+    cold, modules = heavy_modules_of(cmp, write_pointer(tmp_path / "gitops", project=project))
+    assert cold.code == 0, cold.stderr
+    assert "httpx" in modules and "rich" not in modules and "pygments" not in modules
+
+
+def test_a_changed_pointer_or_env_file_is_never_answered_from_the_old_entry(tmp_path: Path, cmp: Cmp) -> None:
+    push_release(LayoutStore(cmp.state / "oci"))
+    folder = write_pointer(tmp_path / "gitops", env_file={"env.yaml": ENV_YAML})
+    assert cmp(folder).code == 0
+    (folder / "env.yaml").write_text(ENV_YAML.replace("replicas: 2", "replicas: 5"))
+    changed = cmp(folder)
+    assert changed.code == 0 and "replicas: 5" in changed.stdout and "replicas: 2" not in changed.stdout
+    (folder / "env.yaml").unlink()
+    gone = cmp(folder)
+    assert gone.code == 0 and "EnvironmentConfig" not in gone.stdout
+    other = "f" * 40  # a pointer to a release that does not exist: an error, not the cached YAML
+    write_pointer(tmp_path / "gitops", release=other)
+    moved = cmp(folder)
+    assert moved.code != 0 and moved.stdout == "" and other in moved.stderr
+
+
+def test_a_setting_that_changes_is_part_of_the_key(tmp_path: Path, cmp: Cmp) -> None:
+    push_release(LayoutStore(cmp.state / "oci"))
+    folder = write_pointer(tmp_path / "gitops")
+    assert cmp(folder).code == 0
+    # Another release store: the entry of the layout store does not answer for it.
+    elsewhere = cmp(folder, FORGE_RELEASE__REGISTRY="127.0.0.1:9")
+    assert elsewhere.code != 0 and elsewhere.stdout == "" and "127.0.0.1:9" in elsewhere.stderr
+
+
+def test_a_tampered_folder_entry_is_detected_and_rendered_again(tmp_path: Path, cmp: Cmp) -> None:
+    push_release(LayoutStore(cmp.state / "oci"))
+    folder = write_pointer(tmp_path / "gitops", env_file={"env.yaml": ENV_YAML})
+    first = cmp(folder)
+    (entry,) = (cmp.cache / "folders").iterdir()
+    header, body = entry.read_bytes().split(b"\n", 1)
+    entry.write_bytes(header + b"\n" + body.replace(b"EnvironmentConfig", b"EvilConfig"))
+    again = cmp(folder)
+    assert (again.code, again.stdout) == (0, first.stdout) and "corrupt" in again.stderr
+    assert b"Evil" not in entry.read_bytes()
+
+
+def test_the_launchers_names_are_the_domains() -> None:
+    from forge_core.adapters import cmp_cache
+    from forge_core.domain import gitops
+    from forge_core.settings import CONFIG_FILE_VARIABLE, DEFAULT_CONFIG_FILE
+
+    assert (cmp_cache.POINTER_FILE, cmp_cache.ENV_FILES) == (gitops.POINTER_FILE, gitops.ENV_FILES_ACCEPTED)
+    assert (cmp_cache.CONFIG_FILE_VARIABLE, cmp_cache.DEFAULT_CONFIG_FILE) == (CONFIG_FILE_VARIABLE,
+                                                                               DEFAULT_CONFIG_FILE)

@@ -341,3 +341,21 @@ def test_a_registry_with_the_referrers_api_is_asked_directly_page_by_page() -> N
         subject_descriptor = Descriptor(media_type=MANIFEST, digest=subject, size=16)
         store.attach_referrer("r", Manifest(artifact_type="x/c", subject=subject_descriptor))
     assert len(pushed) == 1  # the registry indexed it (OCI-Subject): no fallback index written
+
+
+def test_a_plain_http_registry_builds_its_tls_context_only_for_an_https_request(
+    oci_registry: RegistryServer, repository: str, tmp_path: Path
+) -> None:
+    from forge_core.adapters.oci.registry import TlsOnDemand
+
+    transport = TlsOnDemand()
+    with RegistryStore(oci_registry.address, transport=transport) as store:
+        pushed = store.push_blob(repository, b"plain http", "application/octet-stream")
+        fetched = store.fetch_blob(repository, pushed, tmp_path / "blob")
+        assert fetched.read_bytes() == b"plain http"
+    assert transport._tls is None  # no TLS context was built for the registry's plain http
+    client = httpx.Client(transport=transport)
+    with pytest.raises(httpx.ConnectError):  # an https realm or redirect gets a verifying transport
+        client.get(f"https://127.0.0.1:{free_port()}/token")
+    assert isinstance(transport._tls, httpx.HTTPTransport)
+    client.close()

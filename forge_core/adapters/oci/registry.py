@@ -100,6 +100,33 @@ def _registry_errors(response: httpx.Response) -> str:
     return "; ".join(parts) or f"HTTP {response.status_code}"
 
 
+class TlsOnDemand(httpx.BaseTransport):
+    """httpx's transport, with the verifying TLS context built on the first https request.
+
+    A plain-http registry (loopback, insecure) needs TLS only if its token realm or a redirect is
+    https; building the default context (loading the CA bundle) up front costs tens of
+    milliseconds, which the Argo CD plugin would pay on every cold render. Plain http requests go
+    through a transport without certificates: no TLS happens on them."""
+
+    def __init__(self) -> None:
+        self._plain = httpx.HTTPTransport(verify=False)
+        self._tls: httpx.HTTPTransport | None = None
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "http":
+            return self._plain.handle_request(request)
+        with self._lock:
+            if self._tls is None:
+                self._tls = httpx.HTTPTransport()
+        return self._tls.handle_request(request)
+
+    def close(self) -> None:
+        self._plain.close()
+        if self._tls is not None:
+            self._tls.close()
+
+
 class RegistryStore:
     """An :class:`~forge_core.ports.oci.OciStore` on one registry (``host[:port]``)."""
 
@@ -115,6 +142,8 @@ class RegistryStore:
         self._settings = settings or OciSettings()
         insecure = is_loopback(registry) or registry in self._settings.insecure_registries
         self._base = f"{'http' if insecure else 'https'}://{registry}"
+        if transport is None and insecure:
+            transport = TlsOnDemand()
         self._http = httpx.Client(timeout=self._settings.timeout, follow_redirects=True, transport=transport)
         self._auth = RegistryAuth(registry, credentials, self._http)
         self._referrers_api: bool | None = None  # unknown until asked once
