@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from forge_core.sdk import (
+    REGISTRY_TOKEN_USERNAME,
     ConfigurationError,
     ExecutionContext,
     Family,
@@ -30,7 +31,7 @@ from forge_core.sdk import (
     parse_reference,
 )
 from forge_core.testing import PluginHost
-from forge_core.testing.registry import USER, RegistryServer
+from forge_core.testing.registry import USER, RegistryServer, TokenServer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
@@ -60,10 +61,11 @@ def context(tmp_path: Path, lines: list[str], **fields: Any) -> ExecutionContext
     return ExecutionContext(workdir=tmp_path, **{"log": lines.append, **fields})
 
 
-def served_digest(reference: str) -> str:
+def served_digest(reference: str, *, creds: tuple[str, str] | None = None) -> str:
     """The digest of what the registry serves, read by skopeo (an independent client)."""
+    login = [f"--creds={creds[0]}:{creds[1]}"] if creds else []
     raw = subprocess.run(
-        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"],
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", *login, f"docker://{reference}"],
         check=True,
         capture_output=True,
     ).stdout
@@ -251,17 +253,68 @@ def test_refused_credentials_are_a_clear_error_that_never_shows_the_password(
     assert not any(wrong in line for line in lines)
 
 
-def test_half_given_credentials_are_refused_naming_the_target(
+def test_a_user_name_without_a_password_is_refused_naming_the_target(
     publisher: Any, oci_registry: RegistryServer, one_image: OneImage, tmp_path: Path
 ) -> None:
     reference, _ = one_image(tmp_path / "api", {"app/hello": b"half\n"})
-    with pytest.raises(ConfigurationError, match="both 'username' and 'password'") as refused:
+    with pytest.raises(ConfigurationError, match="'username' is given without 'password'") as refused:
         publisher.publish(
             artifact(reference),
             target(oci_registry, "half"),
-            context(tmp_path, [], secrets={"password": "s3cret-value"}),
+            context(tmp_path, [], secrets={"username": "s3cret-user"}),
         )
-    assert "registry" in str(refused.value) and "s3cret-value" not in str(refused.value)
+    assert "docker target 'registry'" in str(refused.value) and "s3cret-user" not in str(refused.value)
+
+
+@pytest.mark.parametrize("form", ["user:password", "password-only"])
+def test_repo_cue_s_one_credentials_reference_logs_in_as_user_colon_password(
+    publisher: Any, oci_registry_basic: RegistryServer, one_image: OneImage, tmp_path: Path, form: str
+) -> None:
+    """``repo.cue`` gives a target one reference (``ctx.secrets["default"]``): ``user:password``;
+    a value without a colon is a token, sent as the password of ``REGISTRY_TOKEN_USERNAME`` — this
+    registry's htpasswd knows only ``USER``, so the token form is refused, naming that user."""
+    reference, digest = one_image(tmp_path / "api", {"app/hello": f"{form}\n".encode()})
+    assert oci_registry_basic.password is not None
+    if form == "user:password":
+        secrets = {"default": f"{USER}:{oci_registry_basic.password}"}
+        location = publisher.publish(
+            artifact(reference), target(oci_registry_basic, "from-cue"), context(tmp_path, [], secrets=secrets)
+        )
+        assert location.digest == digest
+        assert served_digest(f"{oci_registry_basic.address}/from-cue/api:sha-{COMMIT}",
+                             creds=(USER, oci_registry_basic.password)) == digest
+    else:
+        with pytest.raises(OciAuthError, match=f"user {REGISTRY_TOKEN_USERNAME!r}") as refused:
+            publisher.publish(
+                artifact(reference),
+                target(oci_registry_basic, "from-cue"),
+                context(tmp_path, [], secrets={"default": oci_registry_basic.password}),
+            )
+        assert oci_registry_basic.password not in str(refused.value)
+
+
+def test_a_token_alone_logs_in_to_a_bearer_token_registry(
+    publisher: Any, one_image: OneImage, tmp_path: Path
+) -> None:
+    """A bearer-token registry whose token server, like those taking personal access tokens,
+    accepts the token beside the user name forge sends for a token alone."""
+    token = "pat-" + "7" * 24
+    tokens = TokenServer(tmp_path, REGISTRY_TOKEN_USERNAME, token).start()
+    registry = RegistryServer(tmp_path / "registry", auth=tokens.registry_auth()).start()
+    try:
+        reference, digest = one_image(tmp_path / "api", {"app/hello": b"token\n"})
+        lines: list[str] = []
+        location = publisher.publish(
+            artifact(reference), target(registry, "tokened"), context(tmp_path, lines, secrets={"default": token})
+        )
+        assert location.digest == digest
+        assert tokens.requests, "the registry never sent forge to its token server"
+        assert served_digest(f"{registry.address}/tokened/api:sha-{COMMIT}",
+                             creds=(REGISTRY_TOKEN_USERNAME, token)) == digest
+        assert not any(token in line for line in lines)
+    finally:
+        registry.stop()
+        tokens.stop()
 
 
 def test_a_registry_down_mid_push_is_retried_then_fails_naming_it_and_sets_no_tag(
