@@ -5,17 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from forge_core.sdk import (
     REGISTRY_TOKEN_USERNAME,
     ConfigurationError,
+    Descriptor,
     ExecutionContext,
     Family,
     Manifest,
@@ -413,3 +417,59 @@ def test_a_release_version_that_is_no_valid_tag_is_refused(publisher: Any, one_i
         publisher.plan(
             artifact(reference, tag="v1.2.0+build"), PublishTarget(name="registry", type="docker", settings={})
         )
+
+
+def _rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def test_a_2_gib_layer_is_streamed_to_the_registry_with_flat_memory(
+    publisher: Any, tmp_path: Path
+) -> None:
+    """A 2 GiB layer (a sparse file: no disk or time spent writing it) pushed to a registry of its
+    own, removed after; the process's resident memory is sampled throughout the push. ~30-60 s."""
+    size = 2 * 1024**3
+    folder = tmp_path / "big"
+    store = open_store(parse_reference(f"oci-layout:{folder}"))
+    config = store.push_blob("big", b'{"os":"linux"}', "application/vnd.oci.image.config.v1+json")
+    zeros, block = hashlib.sha256(), bytes(8 * 1024**2)
+    for _ in range(size // len(block)):
+        zeros.update(block)
+    digest = f"sha256:{zeros.hexdigest()}"
+    blob = folder / "blobs" / "sha256" / zeros.hexdigest()
+    with blob.open("wb") as sparse:
+        sparse.truncate(size)
+    layer = Descriptor(media_type="application/vnd.oci.image.layer.v1.tar", digest=digest, size=size)
+    image = store.push_manifest("big", Manifest(config=config, layers=[layer]), tags=["v1"])
+    registry = RegistryServer(tmp_path / "registry").start()
+    peak, done = [_rss()], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak.append(_rss())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.monotonic()
+    try:
+        location = publisher.publish(
+            artifact(f"oci-layout:{folder}:v1", name="big"), target(registry, "large"), context(tmp_path, [])
+        )
+        took = time.monotonic() - started
+        growth = max(peak) - peak[0]
+        assert growth < 64 * 1024**2, f"memory grew by {growth / 1024**2:.0f} MiB pushing a 2 GiB layer"
+        assert location.digest == image.digest
+        assert registry.blob_file(digest).stat().st_size == size
+        head = httpx.head(f"http://{registry.address}/v2/large/big/blobs/{digest}")
+        assert (head.status_code, int(head.headers["Content-Length"])) == (200, size)
+        print(f"2 GiB layer pushed in {took:.1f} s, resident memory grew by {growth / 1024**2:.1f} MiB")
+    finally:
+        done.set()
+        sampler.join()
+        registry.stop()
+        shutil.rmtree(registry.storage, ignore_errors=True)  # 2 GiB of real zeros on the registry's side
+        blob.unlink()
