@@ -473,3 +473,45 @@ def test_a_2_gib_layer_is_streamed_to_the_registry_with_flat_memory(
         registry.stop()
         shutil.rmtree(registry.storage, ignore_errors=True)  # 2 GiB of real zeros on the registry's side
         blob.unlink()
+
+
+def _blob_uploads(requests: list[str]) -> list[str]:
+    """The digests of the blob uploads the registry completed (``PUT …/blobs/uploads/…?digest=``)."""
+    return [line.split("digest=")[1] for line in requests if line.startswith("PUT") and "digest=" in line]
+
+
+def test_an_interrupted_publish_redelivered_sends_each_blob_once_and_keeps_the_digest(
+    publisher: Any, one_image: OneImage, tmp_path: Path
+) -> None:
+    """A worker stopped mid-push (the job withdrawn after its first upload) and the job delivered
+    again: the second publish completes with the same digest, and the registry's access log shows
+    no blob uploaded twice (the one already there is skipped) and one manifest per tag."""
+    registry = RegistryServer(tmp_path / "registry", access_log=True).start()
+    try:
+        reference, digest = one_image(tmp_path / "api", {"app/hello": b"redelivered\n"})
+        stop = threading.Event()
+
+        def log(line: str) -> None:
+            if "uploaded" in line:
+                stop.set()
+
+        with pytest.raises(WorkWithdrawn):
+            publisher.publish(artifact(reference), target(registry, "again"), context(tmp_path, [], log=log, stop=stop))
+        first = registry.requests()
+        assert not any(line.startswith("PUT /v2/again/api/manifests/") for line in first)
+
+        lines: list[str] = []
+        location = publisher.publish(artifact(reference), target(registry, "again"), context(tmp_path, lines))
+        assert location.digest == digest == served_digest(f"{registry.address}/again/api:sha-{COMMIT}")
+        uploads = _blob_uploads(registry.requests())
+        assert _blob_uploads(first), "the interrupted publish uploaded nothing: the test would prove nothing"
+        assert len(uploads) > len(_blob_uploads(first)) and len(uploads) == len(set(uploads)), uploads
+        manifests = [line for line in registry.requests() if line.startswith("PUT /v2/again/api/manifests/")]
+        assert manifests == [f"PUT /v2/again/api/manifests/sha-{COMMIT}"]
+
+        # delivered a third time: nothing is sent at all
+        before = len(registry.requests())
+        publisher.publish(artifact(reference), target(registry, "again"), context(tmp_path, []))
+        assert [line for line in registry.requests()[before:] if not line.startswith(("GET", "HEAD"))] == []
+    finally:
+        registry.stop()
