@@ -67,6 +67,7 @@ from forge_core.domain.models import (
 from forge_core.domain.oci import (
     IMAGE_CONFIG,
     LAYER_TAR_GZIP,
+    REGISTRY_TOKEN_USERNAME,
     Descriptor,
     FetchedManifest,
     Index,
@@ -85,7 +86,7 @@ from forge_core.domain.oci import (
 from forge_core.domain.plugin_settings import SettingsModel
 from forge_core.domain.release_image import ReleaseImage, ReleaseImageError, ReleaseMetadata
 from forge_core.domain.rendering import KubernetesRenderer, RenderError, RenderProblem
-from forge_core.domain.secrets import ResolvedSecrets, mask_secrets, redact_url
+from forge_core.domain.secrets import LoginError, ResolvedSecrets, login_from_secrets, mask_secrets, redact_url
 from forge_core.domain.tracking import TrackingMetadata, tracking_repository, tracking_tag
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
@@ -123,6 +124,7 @@ __all__ = [
     "DEFAULT_STATE_DIR",
     "IMAGE_CONFIG",
     "LAYER_TAR_GZIP",
+    "REGISTRY_TOKEN_USERNAME",
     "ArtifactReference",
     "ArtifactSpec",
     "ArtifactTypeRegistrar",
@@ -147,6 +149,7 @@ __all__ = [
     "KubernetesRenderer",
     "LayerEntry",
     "LayoutReference",
+    "LoginError",
     "Manifest",
     "NotImplementedInThisVersion",
     "Notifier",
@@ -208,6 +211,7 @@ __all__ = [
     "WrittenLayer",
     "deployment_message",
     "hookimpl",
+    "login_from_secrets",
     "mask_secrets",
     "open_store",
     "parse_duration",

@@ -33,7 +33,8 @@ from forge_core.builtin.workspace import commit_checkout, needed
 from forge_core.domain.errors import ConfigurationError, ForgeError
 from forge_core.domain.jobs import ArtifactJobPayload
 from forge_core.domain.models import Job, JobResult, JobStatus, ProducedArtifact, PublishedLocation, PublishTarget
-from forge_core.domain.secrets import ResolvedSecrets, mask_secrets
+from forge_core.domain.oci import REGISTRY_TOKEN_USERNAME
+from forge_core.domain.secrets import LoginError, ResolvedSecrets, login_from_secrets, mask_secrets
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import JobHandlerRegistrar
@@ -290,8 +291,12 @@ class ArtifactHandler:
 
 
 def _login(secrets: ResolvedSecrets) -> tuple[str, str] | None:
-    username, password = secrets.values.get("username"), secrets.values.get("password")
-    return (username, password) if username and password else None
+    """The registry login of a docker target's credentials (the publisher's rule), to attach the
+    tracking image where the image went; malformed ones already failed the publish."""
+    try:
+        return login_from_secrets(secrets.values, token_username=REGISTRY_TOKEN_USERNAME)
+    except LoginError:
+        return None
 
 
 def _published(previous: s.ArtifactRecord | None, publisher: str, digest: str | None) -> s.ArtifactTarget | None:

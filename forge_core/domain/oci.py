@@ -381,6 +381,11 @@ def _parse_registry(whole: str) -> RegistryReference:
     return RegistryReference(host, name, tag or None, digest)
 
 
+# A token alone (no user name) is sent as this user's password: registries that take personal
+# access tokens (GHCR, GitLab, Docker Hub, a distribution token server) accept any user name.
+REGISTRY_TOKEN_USERNAME = "token"
+
+
 @dataclass(frozen=True)
 class RegistryCredentials:
     """A user name and a password (or a token used as one); the secret never shows in a repr."""

@@ -97,3 +97,34 @@ class ResolvedSecrets:
 
     def __repr__(self) -> str:
         return f"ResolvedSecrets(names={sorted(self.values)!r})"
+
+
+class LoginError(ValueError):
+    """A target's credentials are malformed (the message names what is wrong, never a value)."""
+
+
+def login_from_secrets(secrets: Mapping[str, str], *, token_username: str) -> tuple[str, str] | None:
+    """(user name, password) from a publisher target's resolved credentials, or None when it has none.
+
+    ``repo.cue`` gives a target one unnamed reference (``default``): ``user:password`` (split at the
+    first colon, as in HTTP basic auth, where a user name holds none) or a token alone (no colon),
+    sent as the password of ``token_username`` (PyPI's ``__token__``; registries that take personal
+    access tokens accept any user name). Callers that name their credentials give ``username`` and
+    ``password`` (both, or the password alone for a token), or ``token``.
+    """
+    username, password = secrets.get("username"), secrets.get("password")
+    if username and not password:
+        raise LoginError("'username' is given without 'password'")
+    if password:
+        return username or token_username, password
+    if secrets.get("token"):
+        return token_username, secrets["token"]
+    single = secrets.get("default", "")
+    if not single:
+        return None
+    user, colon, rest = single.partition(":")
+    if not colon:
+        return token_username, single
+    if user and rest:
+        return user, rest
+    raise LoginError("the credentials reference's value is neither `user:password` nor a token (an empty side of ':')")

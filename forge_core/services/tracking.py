@@ -72,7 +72,8 @@ LAYER_LIMITS = {METADATA_MEDIA_TYPE: 4 * 1024**2, SBOM_MEDIA_TYPE: 256 * 1024**2
 @dataclass(frozen=True)
 class TrackingImage:
     """A pushed tracking image: where (``reference``), its manifest digest and descriptor, and its
-    content (the manifest and its layers' bytes, small JSON) for copying it next to an image."""
+    content (the manifest and its layers' bytes, small JSON) for copying it next to an image;
+    no bytes for one found already attached (:func:`attach_tracking_to_image`)."""
 
     reference: str
     digest: str
@@ -217,7 +218,13 @@ def attach_tracking_to_image(
 ) -> TrackingImage:
     """List ``tracking``'s content among the referrers of a published image (``image_repository``
     in ``store``, the image's registry): the same layers, ``subject`` = the image. The store uses
-    the ``sha256-<hex>`` tag fallback where the registry has no referrers API. Idempotent."""
+    the ``sha256-<hex>`` tag fallback where the registry has no referrers API. Idempotent, also
+    across runs that share no memory: a tracking image of the same artifact (repository, project,
+    name) and commit already among the referrers is returned as found (its ``blobs`` empty: nothing
+    was sent), so a re-run at the same commit adds no second referrer."""
+    found = _attached(store, image_repository, image_descriptor.digest, tracking.manifest)
+    if found is not None:
+        return found
     manifest = tracking.manifest.model_copy(
         update={
             "subject": Descriptor(
@@ -226,6 +233,26 @@ def attach_tracking_to_image(
         }
     )
     return _push(store, image_repository, manifest, tracking.blobs, None)
+
+
+_IDENTITY = (REVISION, *(ANNOTATION_PREFIX + key for key in ("repository", "project", "artifact")))
+
+
+def _attached(store: OciStore, repository: str, subject: str, ours: Manifest) -> TrackingImage | None:
+    """The tracking image of ``ours``'s artifact and commit already listed among ``subject``'s referrers."""
+    wanted = {key: (ours.annotations or {}).get(key) for key in _IDENTITY}
+    for descriptor in store.referrers(repository, subject, artifact_type=ARTIFACT_TYPE):
+        annotations = descriptor.annotations
+        fetched = None
+        if not annotations or any(key not in annotations for key in _IDENTITY):
+            fetched = store.fetch_manifest(repository, descriptor.digest)
+            annotations = fetched.document.annotations
+        if {key: (annotations or {}).get(key) for key in _IDENTITY} == wanted:
+            fetched = fetched or store.fetch_manifest(repository, descriptor.digest)
+            if isinstance(fetched.document, Manifest):
+                return TrackingImage(reference_of(store, repository, f"@{descriptor.digest}"), descriptor.digest,
+                                     descriptor, fetched.document, {})
+    return None
 
 
 def _push(

@@ -18,6 +18,7 @@ import base64
 import datetime
 import hashlib
 import json
+import re
 import secrets
 import shutil
 import socket
@@ -60,8 +61,11 @@ def _binary(name: str) -> str:
 class RegistryServer:
     """One ``docker-registry serve`` process with its own config and storage folder."""
 
-    def __init__(self, folder: Path, *, auth: dict[str, Any] | None = None, password: str | None = None) -> None:
+    def __init__(
+        self, folder: Path, *, auth: dict[str, Any] | None = None, password: str | None = None, access_log: bool = False
+    ) -> None:
         self.folder = folder
+        self.access_log = access_log  # every request in registry.log: server-side evidence of what was sent
         self.storage = folder / "storage"
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -73,7 +77,7 @@ class RegistryServer:
         self.storage.mkdir(parents=True, exist_ok=True)
         config: dict[str, Any] = {
             "version": 0.1,
-            "log": {"level": "warn", "accesslog": {"disabled": True}},
+            "log": {"level": "warn", "accesslog": {"disabled": not self.access_log}},
             "storage": {"filesystem": {"rootdirectory": str(self.storage)}, "delete": {"enabled": True}},
             "http": {"addr": self.address, "secret": secrets.token_hex(16)},
         }
@@ -113,10 +117,19 @@ class RegistryServer:
                 self._process.wait()
         self._process = None
 
+    def requests(self) -> list[str]:
+        """The request lines (``POST /v2/acme/api/blobs/uploads/``) of the access log, in order."""
+        log = self.folder / "registry.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        return [match.group(1) for match in _REQUEST_LINE.finditer(text)]
+
     def blob_file(self, digest: str) -> Path:
         """Where the registry keeps a blob's bytes (to corrupt it in a test)."""
         hex_part = digest.removeprefix("sha256:")
         return self.storage / "docker/registry/v2/blobs/sha256" / hex_part[:2] / hex_part / "data"
+
+
+_REQUEST_LINE = re.compile(r'"((?:GET|HEAD|POST|PUT|PATCH|DELETE) \S+) HTTP/[\d.]+"')
 
 
 def htpasswd_file(folder: Path, user: str, password: str) -> Path:

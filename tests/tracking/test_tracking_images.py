@@ -261,6 +261,17 @@ def test_a_container_tracking_image_is_listed_among_the_image_referrers_on_docke
     assert record.signature is True and record.metadata == metadata
     assert isinstance(Descriptor.model_validate(referrers[0].model_dump()), Descriptor)
 
+    # Another run at the same commit (no memory of the first: a new tracking image, other times)
+    # finds it attached and adds no second referrer.
+    rerun = create_tracking_image(
+        registry, metadata.model_copy(update={"run_id": "another-run"}), sbom, signer, prefix="rerun"
+    )
+    assert rerun.digest != attached.digest
+    found = attach_tracking_to_image(registry, image_repository, published, rerun)
+    assert found.digest == attached.digest and found.blobs == {}
+    referrers = registry.referrers(image_repository, published.digest, artifact_type=ARTIFACT_TYPE)
+    assert [r.digest for r in referrers] == [attached.digest]
+
 
 def test_a_subject_given_at_creation_lists_it_among_the_referrers_in_the_layout(
     layout_store: LayoutStore, metadata: TrackingMetadata, sbom: bytes, signer: Signer

@@ -14,7 +14,8 @@ An immutable tag already pointing at another digest is refused before anything i
 repository has are skipped, blobs one of ``mountFrom`` has are mounted, the rest are streamed from
 the layout; an image index is copied whole (every platform's manifest), each manifest byte for
 byte, and the registry must serve the layout's bytes (so its digest) under every tag.
-Credentials: ``ctx.secrets["username"]`` and ``ctx.secrets["password"]`` (both or neither).
+Credentials: ``ctx.secrets["default"]`` (``repo.cue``'s one reference) as ``user:password`` or a
+token alone, or ``username`` and ``password``: :func:`forge_core.sdk.login_from_secrets`.
 """
 
 from __future__ import annotations

@@ -5,16 +5,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from forge_core.sdk import (
+    REGISTRY_TOKEN_USERNAME,
     ConfigurationError,
+    Descriptor,
     ExecutionContext,
     Family,
     Manifest,
@@ -30,7 +35,7 @@ from forge_core.sdk import (
     parse_reference,
 )
 from forge_core.testing import PluginHost
-from forge_core.testing.registry import USER, RegistryServer
+from forge_core.testing.registry import USER, RegistryServer, TokenServer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
@@ -60,10 +65,11 @@ def context(tmp_path: Path, lines: list[str], **fields: Any) -> ExecutionContext
     return ExecutionContext(workdir=tmp_path, **{"log": lines.append, **fields})
 
 
-def served_digest(reference: str) -> str:
+def served_digest(reference: str, *, creds: tuple[str, str] | None = None) -> str:
     """The digest of what the registry serves, read by skopeo (an independent client)."""
+    login = [f"--creds={creds[0]}:{creds[1]}"] if creds else []
     raw = subprocess.run(
-        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{reference}"],
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", *login, f"docker://{reference}"],
         check=True,
         capture_output=True,
     ).stdout
@@ -251,17 +257,68 @@ def test_refused_credentials_are_a_clear_error_that_never_shows_the_password(
     assert not any(wrong in line for line in lines)
 
 
-def test_half_given_credentials_are_refused_naming_the_target(
+def test_a_user_name_without_a_password_is_refused_naming_the_target(
     publisher: Any, oci_registry: RegistryServer, one_image: OneImage, tmp_path: Path
 ) -> None:
     reference, _ = one_image(tmp_path / "api", {"app/hello": b"half\n"})
-    with pytest.raises(ConfigurationError, match="both 'username' and 'password'") as refused:
+    with pytest.raises(ConfigurationError, match="'username' is given without 'password'") as refused:
         publisher.publish(
             artifact(reference),
             target(oci_registry, "half"),
-            context(tmp_path, [], secrets={"password": "s3cret-value"}),
+            context(tmp_path, [], secrets={"username": "s3cret-user"}),
         )
-    assert "registry" in str(refused.value) and "s3cret-value" not in str(refused.value)
+    assert "docker target 'registry'" in str(refused.value) and "s3cret-user" not in str(refused.value)
+
+
+@pytest.mark.parametrize("form", ["user:password", "password-only"])
+def test_repo_cue_s_one_credentials_reference_logs_in_as_user_colon_password(
+    publisher: Any, oci_registry_basic: RegistryServer, one_image: OneImage, tmp_path: Path, form: str
+) -> None:
+    """``repo.cue`` gives a target one reference (``ctx.secrets["default"]``): ``user:password``;
+    a value without a colon is a token, sent as the password of ``REGISTRY_TOKEN_USERNAME`` — this
+    registry's htpasswd knows only ``USER``, so the token form is refused, naming that user."""
+    reference, digest = one_image(tmp_path / "api", {"app/hello": f"{form}\n".encode()})
+    assert oci_registry_basic.password is not None
+    if form == "user:password":
+        secrets = {"default": f"{USER}:{oci_registry_basic.password}"}
+        location = publisher.publish(
+            artifact(reference), target(oci_registry_basic, "from-cue"), context(tmp_path, [], secrets=secrets)
+        )
+        assert location.digest == digest
+        assert served_digest(f"{oci_registry_basic.address}/from-cue/api:sha-{COMMIT}",
+                             creds=(USER, oci_registry_basic.password)) == digest
+    else:
+        with pytest.raises(OciAuthError, match=f"user {REGISTRY_TOKEN_USERNAME!r}") as refused:
+            publisher.publish(
+                artifact(reference),
+                target(oci_registry_basic, "from-cue"),
+                context(tmp_path, [], secrets={"default": oci_registry_basic.password}),
+            )
+        assert oci_registry_basic.password not in str(refused.value)
+
+
+def test_a_token_alone_logs_in_to_a_bearer_token_registry(
+    publisher: Any, one_image: OneImage, tmp_path: Path
+) -> None:
+    """A bearer-token registry whose token server, like those taking personal access tokens,
+    accepts the token beside the user name forge sends for a token alone."""
+    token = "pat-" + "7" * 24
+    tokens = TokenServer(tmp_path, REGISTRY_TOKEN_USERNAME, token).start()
+    registry = RegistryServer(tmp_path / "registry", auth=tokens.registry_auth()).start()
+    try:
+        reference, digest = one_image(tmp_path / "api", {"app/hello": b"token\n"})
+        lines: list[str] = []
+        location = publisher.publish(
+            artifact(reference), target(registry, "tokened"), context(tmp_path, lines, secrets={"default": token})
+        )
+        assert location.digest == digest
+        assert tokens.requests, "the registry never sent forge to its token server"
+        assert served_digest(f"{registry.address}/tokened/api:sha-{COMMIT}",
+                             creds=(REGISTRY_TOKEN_USERNAME, token)) == digest
+        assert not any(token in line for line in lines)
+    finally:
+        registry.stop()
+        tokens.stop()
 
 
 def test_a_registry_down_mid_push_is_retried_then_fails_naming_it_and_sets_no_tag(
@@ -360,3 +417,101 @@ def test_a_release_version_that_is_no_valid_tag_is_refused(publisher: Any, one_i
         publisher.plan(
             artifact(reference, tag="v1.2.0+build"), PublishTarget(name="registry", type="docker", settings={})
         )
+
+
+def _rss() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def test_a_2_gib_layer_is_streamed_to_the_registry_with_flat_memory(
+    publisher: Any, tmp_path: Path
+) -> None:
+    """A 2 GiB layer (a sparse file: no disk or time spent writing it) pushed to a registry of its
+    own, removed after; the process's resident memory is sampled throughout the push. ~30-60 s."""
+    size = 2 * 1024**3
+    folder = tmp_path / "big"
+    store = open_store(parse_reference(f"oci-layout:{folder}"))
+    config = store.push_blob("big", b'{"os":"linux"}', "application/vnd.oci.image.config.v1+json")
+    zeros, block = hashlib.sha256(), bytes(8 * 1024**2)
+    for _ in range(size // len(block)):
+        zeros.update(block)
+    digest = f"sha256:{zeros.hexdigest()}"
+    blob = folder / "blobs" / "sha256" / zeros.hexdigest()
+    with blob.open("wb") as sparse:
+        sparse.truncate(size)
+    layer = Descriptor(media_type="application/vnd.oci.image.layer.v1.tar", digest=digest, size=size)
+    image = store.push_manifest("big", Manifest(config=config, layers=[layer]), tags=["v1"])
+    registry = RegistryServer(tmp_path / "registry").start()
+    peak, done = [_rss()], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak.append(_rss())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.monotonic()
+    try:
+        location = publisher.publish(
+            artifact(f"oci-layout:{folder}:v1", name="big"), target(registry, "large"), context(tmp_path, [])
+        )
+        took = time.monotonic() - started
+        growth = max(peak) - peak[0]
+        assert growth < 64 * 1024**2, f"memory grew by {growth / 1024**2:.0f} MiB pushing a 2 GiB layer"
+        assert location.digest == image.digest
+        assert registry.blob_file(digest).stat().st_size == size
+        head = httpx.head(f"http://{registry.address}/v2/large/big/blobs/{digest}")
+        assert (head.status_code, int(head.headers["Content-Length"])) == (200, size)
+        print(f"2 GiB layer pushed in {took:.1f} s, resident memory grew by {growth / 1024**2:.1f} MiB")
+    finally:
+        done.set()
+        sampler.join()
+        registry.stop()
+        shutil.rmtree(registry.storage, ignore_errors=True)  # 2 GiB of real zeros on the registry's side
+        blob.unlink()
+
+
+def _blob_uploads(requests: list[str]) -> list[str]:
+    """The digests of the blob uploads the registry completed (``PUT …/blobs/uploads/…?digest=``)."""
+    return [line.split("digest=")[1] for line in requests if line.startswith("PUT") and "digest=" in line]
+
+
+def test_an_interrupted_publish_redelivered_sends_each_blob_once_and_keeps_the_digest(
+    publisher: Any, one_image: OneImage, tmp_path: Path
+) -> None:
+    """A worker stopped mid-push (the job withdrawn after its first upload) and the job delivered
+    again: the second publish completes with the same digest, and the registry's access log shows
+    no blob uploaded twice (the one already there is skipped) and one manifest per tag."""
+    registry = RegistryServer(tmp_path / "registry", access_log=True).start()
+    try:
+        reference, digest = one_image(tmp_path / "api", {"app/hello": b"redelivered\n"})
+        stop = threading.Event()
+
+        def log(line: str) -> None:
+            if "uploaded" in line:
+                stop.set()
+
+        with pytest.raises(WorkWithdrawn):
+            publisher.publish(artifact(reference), target(registry, "again"), context(tmp_path, [], log=log, stop=stop))
+        first = registry.requests()
+        assert not any(line.startswith("PUT /v2/again/api/manifests/") for line in first)
+
+        lines: list[str] = []
+        location = publisher.publish(artifact(reference), target(registry, "again"), context(tmp_path, lines))
+        assert location.digest == digest == served_digest(f"{registry.address}/again/api:sha-{COMMIT}")
+        uploads = _blob_uploads(registry.requests())
+        assert _blob_uploads(first), "the interrupted publish uploaded nothing: the test would prove nothing"
+        assert len(uploads) > len(_blob_uploads(first)) and len(uploads) == len(set(uploads)), uploads
+        manifests = [line for line in registry.requests() if line.startswith("PUT /v2/again/api/manifests/")]
+        assert manifests == [f"PUT /v2/again/api/manifests/sha-{COMMIT}"]
+
+        # delivered a third time: nothing is sent at all
+        before = len(registry.requests())
+        publisher.publish(artifact(reference), target(registry, "again"), context(tmp_path, []))
+        assert [line for line in registry.requests()[before:] if not line.startswith(("GET", "HEAD"))] == []
+    finally:
+        registry.stop()

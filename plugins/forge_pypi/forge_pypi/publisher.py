@@ -17,10 +17,12 @@ from forge_core.sdk import (
     ConfigurationError,
     ExecutionContext,
     ForgeError,
+    LoginError,
     ProducedArtifact,
     PublishedLocation,
     PublishTarget,
     WorkWithdrawn,
+    login_from_secrets,
 )
 from forge_pypi.distributions import Distribution, parse_filename, read_distributions
 from forge_pypi.index import CredentialsRefused, IndexUnavailable, project_files
@@ -44,23 +46,21 @@ def credentials(secrets: Mapping[str, str], *, where: str) -> tuple[str, str]:
     ``repo.cue`` gives a target one unnamed reference (``default``): ``user:password`` (split at the
     first colon, as in HTTP basic auth, where a user name holds none) or an API token (no colon),
     sent as the user ``__token__``. Callers that name their credentials may give ``username`` and
-    ``password``, or ``token``.
+    ``password``, or ``token``. The rule is the core's (:func:`forge_core.sdk.login_from_secrets`).
     """
-    if secrets.get("password"):
-        return secrets.get("username") or TOKEN_USERNAME, secrets["password"]
-    if secrets.get("token"):
-        return TOKEN_USERNAME, secrets["token"]
-    single = secrets.get("default", "")
-    username, colon, password = single.partition(":")
-    if colon and username and password:
-        return username, password
-    if single and not colon:
-        return TOKEN_USERNAME, single
+    try:
+        login = login_from_secrets(secrets, token_username=TOKEN_USERNAME)
+    except LoginError:
+        login, malformed = None, True
+    else:
+        malformed = False
+    if login is not None:
+        return login
     named = ", ".join(sorted(secrets)) or "none"
     raise ConfigurationError(
         "the target needs credentials: one reference holding `user:password` or an API token "
         f"(or `username` and `password`, or `token`); it has: {named}"
-        + (" (the reference's value is not `user:password`)" if single else ""),
+        + (" (the reference's value is not `user:password`)" if malformed else ""),
         where=where,
     )
 
