@@ -6,9 +6,12 @@ container also listed among the published image's referrers. Opened on first use
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 
 from forge_core.adapters.oci import open_store, tracking_store
 from forge_core.adapters.signing_keys import load_signer
+from forge_core.domain.models import ProducedArtifact
 from forge_core.domain.oci import LayoutReference, RegistryCredentials, RegistryReference, parse_reference
 from forge_core.domain.tracking import TrackingError, TrackingMetadata
 from forge_core.ports.contexts import TrackingRequest
@@ -25,6 +28,7 @@ class ArtifactTracking:
         self._settings = settings
         self._lock = threading.Lock()
         self._opened: tuple[OciStore, str, Signer] | None = None
+        self._sboms = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sbom")
 
     def _open(self) -> tuple[OciStore, str, Signer]:
         with self._lock:
@@ -32,6 +36,10 @@ class ArtifactTracking:
                 store, prefix = tracking_store(self._settings)
                 self._opened = (store, prefix, load_signer(self._settings))
             return self._opened
+
+    def begin(self, artifact: ProducedArtifact, produced_at: datetime) -> Future[bytes]:
+        """Start the artifact's SBOM now (it reads every file of an image), while it is published."""
+        return self._sboms.submit(_sbom, artifact, produced_at)
 
     def track(self, request: TrackingRequest) -> tuple[str, str]:
         store, prefix, signer = self._open()
@@ -41,10 +49,14 @@ class ArtifactTracking:
         metadata = TrackingMetadata(
             name=artifact.name, type=artifact.type, project=artifact.project, repository=request.repository,
             commit=artifact.commit, run_id=request.run_id, producer=request.producer,
-            produced_at=request.finished_at, started_at=request.started_at, finished_at=request.finished_at,
+            produced_at=request.produced_at or request.finished_at, started_at=request.started_at,
+            finished_at=request.finished_at,
             digest=artifact.digest, published=request.published, planned=request.planned,
         )
-        sbom = artifact_sbom(artifact, digest=artifact.digest, timestamp=request.finished_at, image=_image(request))
+        if request.head_start is not None:
+            sbom = request.head_start.result()
+        else:
+            sbom = _sbom(artifact, request.produced_at or request.finished_at)
         tracking = create_tracking_image(
             store, metadata, sbom, signer, prefix=prefix, ref=request.ref,
             producer_settings=request.producer_settings, secrets=request.secrets,
@@ -59,12 +71,18 @@ class ArtifactTracking:
         return tracking.reference, tracking.digest
 
 
-def _image(request: TrackingRequest) -> ImageSource | None:
+def _sbom(artifact: ProducedArtifact, timestamp: datetime) -> bytes:
+    if artifact.digest is None:
+        raise TrackingError("an artifact needs its digest for a tracking image", where=artifact.name)
+    return artifact_sbom(artifact, digest=artifact.digest, timestamp=timestamp, image=_image(artifact))
+
+
+def _image(artifact: ProducedArtifact) -> ImageSource | None:
     """A container's image in the layout its producer wrote (the SBOM lists its files)."""
-    reference = request.artifact.reference
-    if request.artifact.type != "container" or not reference:
+    reference = artifact.reference
+    if artifact.type != "container" or not reference:
         return None
     parsed = parse_reference(reference)
     if not isinstance(parsed, LayoutReference):
         return None
-    return ImageSource(open_store(parsed), parsed.repository, request.artifact.digest or parsed.target or "")
+    return ImageSource(open_store(parsed), parsed.repository, artifact.digest or parsed.target or "")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from forge_core.domain.secrets import LoginError, ResolvedSecrets, login_from_se
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import JobHandlerRegistrar
-from forge_core.ports.contexts import ExecutionContext, JobContext, TrackingRequest
+from forge_core.ports.contexts import ExecutionContext, JobContext, PreparingTracker, TrackingRequest
 from forge_core.ports.platform import BlockingRunRecorder
 from forge_core.ports.protocols import PlanningPublisher, Producer, Publisher
 from forge_core.ports.storage import ObjectStore, log_key
@@ -128,13 +129,16 @@ class ArtifactHandler:
             with commit_checkout(ctx, job, run.payload.source, run.project.path, where) as checkout:
                 workdir = checkout.root  # producers read <workdir>/<project path>, as docs/hooks.md says
                 produced = self._produce(run, workdir)
+                produced_at = datetime.now(UTC)
+                tracker = ctx.tracker  # the SBOM reads only what was produced: it runs while targets publish
+                head_start = tracker.begin(produced, produced_at) if isinstance(tracker, PreparingTracker) else None
                 targets = [self._target(run, t, produced, workdir) for t in run.payload.artifact.publishers]
                 failed = [t for t in targets if t.outcome is s.TargetOutcome.FAILED]
                 summary = "; ".join(t.error or f"target {t.publisher!r} failed" for t in failed) or None
                 tracking: tuple[str | None, str | None] = (None, None)
                 if not failed:  # while the checkout holds what was produced (a container's SBOM reads it)
                     try:
-                        tracking = self._track(run, produced, targets, started)
+                        tracking = self._track(run, produced, targets, started, produced_at, head_start)
                     except Exception as exc:  # the artifact is out there, but not accounted for: a failure
                         summary = run.mask(f"tracking image: {_describe(exc)}")
         except Exception as exc:  # recorded whatever it was: the record must not stay "running"
@@ -162,7 +166,8 @@ class ArtifactHandler:
     # --- tracking -------------------------------------------------------------------------------
 
     def _track(
-        self, run: _Job, produced: ProducedArtifact, targets: list[s.ArtifactTarget], started: datetime
+        self, run: _Job, produced: ProducedArtifact, targets: list[s.ArtifactTarget], started: datetime,
+        produced_at: datetime, head_start: Future[bytes] | None,
     ) -> tuple[str | None, str | None]:
         """The tracking image's reference and digest (None when the worker writes none). A re-run
         that published nothing new keeps the one recorded: tracking images are immutable."""
@@ -194,7 +199,7 @@ class ArtifactHandler:
             run_id=run.job.run_id, producer=run.spec.producer, producer_settings=run.spec.producer_settings,
             started_at=started, finished_at=datetime.now(UTC), published=published, planned=planned,
             ref=f"refs/tags/{source.tag}" if source.tag else (f"refs/heads/{source.branch}" if source.branch else None),
-            secrets=tuple(run.secrets), attach_to=attach,
+            secrets=tuple(run.secrets), attach_to=attach, produced_at=produced_at, head_start=head_start,
         )
         reference, digest = tracker.track(request)
         run.ctx.log(f"tracking image {reference} ({digest})")

@@ -12,9 +12,10 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -75,6 +76,10 @@ class TrackingRequest:
     ref: str | None = None
     secrets: tuple[str, ...] = field(default=(), repr=False)
     attach_to: tuple[tuple[PublishedLocation, tuple[str, str] | None], ...] = field(default=(), repr=False)
+    produced_at: datetime | None = None
+    """When the producer finished (the SBOM's time); None: ``finished_at``."""
+    head_start: Future[bytes] | None = field(default=None, repr=False, compare=False)
+    """The SBOM, if :meth:`PreparingTracker.begin` started it while the artifact was published."""
 
 
 class ArtifactTracker(Protocol):
@@ -84,6 +89,15 @@ class ArtifactTracker(Protocol):
     def track(self, request: TrackingRequest) -> tuple[str, str]:
         """Push the tracking image of ``request`` (attach it where asked); its reference and digest."""
         ...
+
+
+@runtime_checkable
+class PreparingTracker(ArtifactTracker, Protocol):
+    """A tracker that can start on what depends only on the produced artifact (its SBOM, which
+    reads every file of an image) while the publishers push it, so a tracking image costs little
+    beyond the push. The artifact handler passes the result back as ``TrackingRequest.head_start``."""
+
+    def begin(self, artifact: ProducedArtifact, produced_at: datetime) -> Future[bytes]: ...
 
 
 @dataclass(frozen=True)
