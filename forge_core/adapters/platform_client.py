@@ -128,6 +128,49 @@ class PlatformClient:
     async def cancel_run(self, run_id: str) -> None:
         await self._call("DELETE", f"/v1/runs/{run_id}")
 
+    # --- releases, deployments, promotions (the CLI's) ------------------------------------------
+
+    async def list_releases(
+        self, repository: str, project: str | None = None, *, limit: int = 20, offset: int = 0
+    ) -> s.ReleaseList:
+        path = f"/v1/releases/{repository}" + (f"/{_segment(project)}" if project else "")
+        listing = await self._call("GET", path, params={"limit": limit, "offset": offset})
+        return s.ReleaseList.model_validate(listing, extra="ignore")
+
+    async def get_release(self, repository: str, project: str, ref: str) -> s.Release:
+        found = await self._call("GET", f"/v1/releases/{repository}/{_segment(project)}/{_segment(ref)}")
+        return s.Release.model_validate(found, extra="ignore")
+
+    async def list_deployments(
+        self,
+        repository: str,
+        *,
+        project: str | None = None,
+        environment: str | None = None,
+        statuses: tuple[str, ...] = (),
+        limit: int = 200,
+    ) -> s.DeploymentList:
+        params = _without_none(repository=repository, project=project, environment=environment, limit=limit)
+        params["status"] = list(statuses)
+        listing = await self._call("GET", "/v1/deployments", params=params)
+        return s.DeploymentList.model_validate(listing, extra="ignore")
+
+    async def promote(self, promotion: s.PromotionCreate) -> s.Promotion:
+        answer = await self._call("POST", "/v1/promotions", promotion.model_dump(mode="json"))
+        return s.Promotion.model_validate(answer)
+
+    async def roll_back(self, rollback: s.RollbackCreate) -> s.Promotion:
+        answer = await self._call("POST", "/v1/rollbacks", rollback.model_dump(mode="json"))
+        return s.Promotion.model_validate(answer)
+
+    async def approve(self, approval: s.ApprovalCreate) -> s.Approval:
+        created = await self._call("POST", "/v1/approvals", approval.model_dump(mode="json", exclude_none=True))
+        return s.Approval.model_validate(created, extra="ignore")
+
+    async def revoke_approval(self, approval_id: str) -> s.Approval:
+        revoked = await self._call("DELETE", f"/v1/approvals/{_segment(approval_id)}")
+        return s.Approval.model_validate(revoked, extra="ignore")
+
     # --- deployments (DeploymentReporter) -------------------------------------------------------
 
     async def create_deployment(
@@ -155,6 +198,13 @@ if TYPE_CHECKING:  # mypy checks that the client satisfies the ports
 
     _recorder: RunRecorder = PlatformClient("http://127.0.0.1", "token")
     _reporter: DeploymentReporter = PlatformClient("http://127.0.0.1", "token")
+
+
+def _segment(value: str) -> str:
+    """A path segment as given: ``/`` and the like are escaped (an alias may hold ``/``)."""
+    from urllib.parse import quote
+
+    return quote(value, safe="")
 
 
 def _without_none(**values: Any) -> dict[str, Any]:

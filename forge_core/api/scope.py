@@ -3,7 +3,7 @@ that repository's entities only, on every endpoint.
 
 One rule, applied by the authentication dependency (:func:`forge_core.api.deps.require`) to
 every operation before its handler runs. What the request names is read from its parameters by
-name, wherever they are (path, query or JSON body):
+name, wherever they are (path, query or JSON body, at any depth: a promotion's ``releases``):
 
 - ``owner`` + ``repo`` (path) and ``repository`` name a repository: another repository's name is
   a **403** (the caller wrote that name; answering reveals nothing);
@@ -140,8 +140,19 @@ async def _body(request: Request, route: object) -> list[tuple[str, str, object]
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in error.errors()]
         ) from None
-    return [
-        (f"body.{name}", name, value)
-        for name in (*ENTITIES, REPOSITORY)
-        if (value := getattr(body, name, None)) is not None
-    ]
+    return list(_named(body, "body"))
+
+
+def _named(model: BaseModel, where: str) -> Iterator[tuple[str, str, object]]:
+    """What ``model`` names, and what the models in its fields name (a promotion's releases)."""
+    for name in (*ENTITIES, REPOSITORY):
+        if (value := getattr(model, name, None)) is not None:
+            yield f"{where}.{name}", name, value
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from _named(value, f"{where}.{name}")
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from _named(item, f"{where}.{name}.{index}")

@@ -30,6 +30,7 @@ app = typer.Typer(
 FEATURES: tuple[str, ...] = (
     "forge_core.cli.installed",
     "forge_core.cli.run",
+    "forge_core.cli.releases",
     "forge_core.cli.project",
     "forge_core.cli.jobs",
     "forge_core.cli.api",

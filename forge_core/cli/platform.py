@@ -18,7 +18,15 @@ LOCAL_PERMISSIONS = ("read", "run", "status")
 
 
 @asynccontextmanager
-async def platform_client(settings: Settings, host: PluginHost) -> AsyncIterator[PlatformClient]:
+async def platform_client(
+    settings: Settings,
+    host: PluginHost,
+    *,
+    subject: str = "forge-cli",
+    permissions: tuple[str, ...] = LOCAL_PERMISSIONS,
+) -> AsyncIterator[PlatformClient]:
+    """``subject`` and ``permissions``: who the embedded API's token names, and what it may do
+    (unused with a configured API, whose token says both)."""
     if settings.api.url is not None:
         if settings.api.token is None:
             raise ConfigurationError(
@@ -37,7 +45,7 @@ async def platform_client(settings: Settings, host: PluginHost) -> AsyncIterator
 
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
     app = create_app(settings, host)
-    token = platform_key(settings).mint("forge-cli", permissions=LOCAL_PERMISSIONS, ttl_seconds=24 * 3600)
+    token = platform_key(settings).mint(subject, permissions=permissions, ttl_seconds=24 * 3600)
     async with app.router.lifespan_context(app):  # migrations, stores, the outbox sender
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://forge.local", timeout=60) as http:

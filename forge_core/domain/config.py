@@ -7,12 +7,13 @@ is turning them into the domain models the rest of the platform uses.
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Any
 
 from pydantic import Field, ValidationError
 
+from forge_core.domain.durations import DURATION_PART as DURATION_PART  # re-exported: older imports
+from forge_core.domain.durations import parse_duration as parse_duration
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.models import (
     ArtifactSpec,
@@ -23,17 +24,7 @@ from forge_core.domain.models import (
     StepSpec,
     TriggerSpec,
 )
-
-DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> timedelta:
-    """A Go-style duration (``90s``, ``10m``, ``1h30m``) as a timedelta; ValueError if it is not one."""
-    parts = DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"{text!r} is not a duration like '10m' or '1h30m'")
-    return timedelta(seconds=sum(float(n) * _UNIT_SECONDS[u] for n, u in parts))
+from forge_core.domain.promotion import Environments, EnvironmentsError
 
 
 class Diagnostic(Model):
@@ -88,12 +79,14 @@ class PhaseConfig(Model):
 
 
 class RepoConfig(Model):
-    """``.forge/repo.cue``."""
+    """``.forge/repo.cue``. ``environments`` is None when the file has no ``environments`` block
+    (the platform then applies :data:`forge_core.domain.promotion.DEFAULT_ENVIRONMENTS`)."""
 
     forge_version: str
     tagging_strategy: str = "monorepo"
     phases: dict[str, PhaseConfig] = Field(default_factory=dict)
     publishers: dict[str, PublishTarget] = Field(default_factory=dict)
+    environments: Environments | None = None
 
     @classmethod
     def from_value(cls, value: dict[str, Any]) -> RepoConfig:
@@ -113,7 +106,17 @@ class RepoConfig(Model):
             tagging_strategy=value.get("tagging", {}).get("strategy", "monorepo"),
             phases=phases,
             publishers=publishers,
+            environments=_environments(value["environments"]) if "environments" in value else None,
         )
+
+
+def _environments(value: Any) -> Environments:
+    """The ``environments`` block; a problem is raised at its value path (so at its file:line)."""
+    try:
+        return Environments.from_value(value)
+    except EnvironmentsError as exc:
+        path = tuple((exc.where or "environments").split("."))
+        raise ValueProblem(path, exc.message) from None
 
 
 class PhaseParticipation(Model):

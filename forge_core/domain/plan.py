@@ -20,6 +20,7 @@ from forge_core.domain.models import (
     StepSpec,
     TriggerDecision,
 )
+from forge_core.domain.promotion import Environments
 from forge_core.domain.run_plan import ArtifactPlan, PhasePlan, PlannedArtifact, RunPlan, StepPlan, TaskPlan
 
 DOCUMENT_VERSION = 1
@@ -73,6 +74,8 @@ class DiscoveryDocument(Model):
     groups: tuple[PhaseGroup, ...] = ()
     projects: tuple[ProjectPlan, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
+    environments: Environments | None = Field(
+        default=None, description="repo.cue's environments block; None when it has none (the defaults apply).")
     evaluated: int = Field(default=0, description="Projects evaluated by CUE in this discovery.")
     cached: int = Field(default=0, description="Projects taken from the incremental cache.")
 
@@ -110,6 +113,7 @@ class DiscoveryDocument(Model):
                 for project in self.projects
                 for artifact in project.artifacts
             ),
+            environments=self.environments,
         )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from forge_core.domain.config import parse_duration
+from forge_core.domain.durations import parse_duration
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.gitops import COMMIT, DNS_LABEL, DNS_LABEL_MAX
 from forge_core.domain.models import Model
@@ -56,7 +56,8 @@ class ApprovalPolicy(Model):
     @field_validator("expiry", mode="before")
     @classmethod
     def _duration(cls, value: object) -> object:
-        return parse_duration(value) if isinstance(value, str) else value  # "72h", as CUE writes it
+        # "72h" as CUE writes it; an ISO 8601 "PT72H" (how the model itself serialises) as pydantic reads it
+        return parse_duration(value) if isinstance(value, str) and not value.startswith("P") else value
 
     @field_validator("expiry")
     @classmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from forge_core.domain.models import ArtifactSpec, Model, ProjectRef, PublishTarget, StepSpec
+from forge_core.domain.promotion import Environments
 
 STEP_FIELDS = frozenset(StepSpec.model_fields)
 
@@ -85,6 +86,8 @@ class RunPlan(Model):
 
     phases: tuple[PhasePlan, ...] = ()
     artifacts: tuple[ArtifactPlan, ...] = ()
+    # The repository's environments block (None: the defaults); promotions of the run's releases use it.
+    environments: Environments | None = None
 
     def groups(self) -> list[list[PhasePlan]]:
         """Phases grouped by ``group_number``, in order: a group's phases run together."""

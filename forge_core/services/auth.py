@@ -18,6 +18,9 @@ class Principal:
     permissions: frozenset[str]
     issuer: str
     repository: str | None = None
+    # The token's roles and groups as named by its issuer (approval policies may ask for them).
+    roles: frozenset[str] = frozenset()
+    groups: frozenset[str] = frozenset()
 
     def allows(self, permission: str) -> bool:
         return "admin" in self.permissions or permission in self.permissions

@@ -159,7 +159,12 @@ class Discovery:
                 uses_runtime = any(RUNTIME_NAME in text for text in project.texts.values())
                 self.cache.store(project.static_key, runtime, uses_runtime, result, project.depends, module.state)
         assert repo_value is not None
-        repo = RepoConfig.from_value(repo_value)
+        try:
+            repo = RepoConfig.from_value(repo_value)
+        except ValueProblem as exc:  # what the schema cannot say: an environments block's order
+            repo_text = repo_text or source.read_blobs([repo_entry.oid])[repo_entry.oid]
+            problem = _diagnostic({REPO_FILE: repo_text}, Problem(exc.path, str(exc)))
+            return DiscoveryDocument(event=event, diagnostics=(problem,))
         self._publishers = dict(repo.publishers)
         repo_problems = self.checks.repo(repo)
         if repo_problems:
@@ -178,6 +183,7 @@ class Discovery:
             groups=groups,
             projects=plans,
             diagnostics=tuple(sorted(diagnostics, key=lambda d: (d.file, d.line or 0, d.column or 0))),
+            environments=repo.environments,
             evaluated=len(misses),
             cached=sum(1 for p in projects if p.oid) - len(misses),
         )

@@ -8,13 +8,16 @@ Lifecycle hooks are called after the change is stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
 from forge_core.domain.models import DeploymentInfo, PipelineRunInfo, ReleaseInfo, RunStatus
+from forge_core.domain.promotion import GroupDecision
+from forge_core.services import promotion
 from forge_core.services import schemas as s
-from forge_core.services.errors import InvalidRequest
+from forge_core.services.errors import AuthorizationFailed, InvalidRequest
+from forge_core.services.promotion import check_each_project_once
 from forge_core.services.store import Store
 
 log = logging.getLogger("forge.api")
@@ -114,9 +117,52 @@ class Platform:
         )
         return deployment
 
-    async def create_approval(self, data: s.ApprovalCreate, actor: str) -> s.Approval:
+    async def create_approval(
+        self, data: s.ApprovalCreate, actor: str, *, roles: Iterable[str] = (), groups: Iterable[str] = ()
+    ) -> s.Approval:
         self.check_environment(data.environment)
-        return await self.store.create_approval(data, actor)
+        return await self.store.create_approval(data, actor, roles=roles, groups=groups)
+
+    # --- promotions and rollbacks ---------------------------------------------------------------
+
+    async def promote(self, data: s.PromotionCreate, actor: str) -> s.Promotion:
+        """Promote one release of each project to an environment under the repository's rules
+        (``repo.cue``'s environments, recorded with the release's run; else the defaults): all or
+        none. Refused: AuthorizationFailed naming each blocking rule, nothing created."""
+        check_each_project_once([(r.repository, r.project) for r in data.releases])
+        wanted = [(r.repository, r.project, r.release) for r in data.releases]  # None: from the source
+        decision, deployments = await self.store.promote(
+            data.environment, wanted, actor, promotion.promotion(data.environment, actor),
+            dry_run=data.dry_run, action="promotion",
+        )
+        return self._carried_out("promotion", decision, deployments, dry_run=data.dry_run)
+
+    async def roll_back(self, data: s.RollbackCreate, actor: str) -> s.Promotion:
+        """Deploy an older release that ran in the environment before (default: the one before
+        the active one), checked by the rollback rules."""
+        wanted = [(data.repository, data.project, data.release)]
+        decision, deployments = await self.store.promote(
+            data.environment, wanted, actor, promotion.rollback(data.environment),
+            dry_run=data.dry_run, action="rollback",
+        )
+        return self._carried_out("rollback", decision, deployments, dry_run=data.dry_run)
+
+    def _carried_out(
+        self, kind: str, decision: GroupDecision, deployments: list[s.Deployment], *, dry_run: bool
+    ) -> s.Promotion:
+        if not decision.allowed and not dry_run:
+            blocking = {project: [rule.name for rule in rules] for project, rules in decision.blocking.items()}
+            raise AuthorizationFailed(
+                decision.explain(),
+                where="environment",
+                details={"blocking": blocking, "decision": decision.model_dump(mode="json")},
+            )
+        for deployment in deployments:
+            self.notify("forge_deployment_changed", deployment=_deployment_info(deployment), previous=None)
+        return s.Promotion(
+            environment=decision.environment, kind=kind, allowed=decision.allowed, dry_run=dry_run,
+            explanation=decision.explain(), decision=decision, deployments=deployments,
+        )
 
 
 def _deployment_info(deployment: s.Deployment) -> DeploymentInfo:

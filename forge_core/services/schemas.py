@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from forge_core.domain.models import RunStatus
+from forge_core.domain.promotion import Environments, GroupDecision
 from forge_core.domain.run_plan import ArtifactPlan, PhasePlan, RunPlan, StepPlan, TaskPlan
 from forge_core.services.errors import InvalidRequest
 
@@ -195,6 +196,8 @@ class RecordedPlan(RunPlan):
     """The plan as the API recorded it: with ids, and the status of every phase, task and step."""
 
     phases: tuple[Phase, ...] = ()
+    # Kept with the run for its releases' promotions; not echoed back.
+    environments: Environments | None = Field(default=None, exclude=True)
 
 
 class RunSummary(Output):
@@ -418,6 +421,54 @@ class ApprovalList(Output):
     total: int
     limit: int
     offset: int
+
+
+# --- promotions and rollbacks -----------------------------------------------------------------
+
+ReleaseRef = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+class PromotedRelease(Input):
+    repository: Repository
+    project: ProjectName
+    release: ReleaseRef | None = Field(
+        default=None,
+        description="The release: its number, commit SHA (or prefix) or alias; none: the one active in "
+        "the environment the target is promoted from (the newest release for the first environment).",
+    )
+
+
+class PromotionCreate(Input):
+    """Promote one release of each project to ``environment``, all or none. ``dry_run``: only
+    decide (every rule with its reason), change nothing."""
+
+    environment: Environment
+    releases: Annotated[list[PromotedRelease], Field(min_length=1, max_length=100)]
+    dry_run: bool = False
+
+
+class RollbackCreate(Input):
+    """Deploy an older release of ``project`` again; without ``release``, the one that ran in
+    ``environment`` before the active one."""
+
+    environment: Environment
+    repository: Repository
+    project: ProjectName
+    release: ReleaseRef | None = None
+    dry_run: bool = False
+
+
+class Promotion(Output):
+    """The decision (each project's rules, allowed or blocked and why) and, when it was carried
+    out, the pending deployments it created (the deployment job commits them in one GitOps commit)."""
+
+    environment: str
+    kind: str
+    allowed: bool
+    dry_run: bool
+    explanation: str
+    decision: GroupDecision
+    deployments: list[Deployment]
 
 
 # --- outbox -----------------------------------------------------------------------------------

@@ -8,14 +8,17 @@ stored or none.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
 from forge_core.domain.models import RunStatus
+from forge_core.domain.promotion import GroupDecision
 from forge_core.domain.run_plan import RunPlan
 from forge_core.services import schemas as s
+from forge_core.services.promotion import Decide
 from forge_core.services.scope import Owned
 
 
@@ -59,7 +62,9 @@ class ReleaseStore(Protocol):
     async def create_release(self, data: s.ReleaseCreate, actor: str) -> s.Release: ...
     async def get_release(self, repository: str, project: str, ref: str) -> s.Release: ...
     async def get_release_by_id(self, release_id: UUID) -> s.Release: ...
-    async def list_releases(self, repository: str, project: str, page: s.Page) -> s.ReleaseList: ...
+    async def list_releases(self, repository: str, project: str | None, page: s.Page) -> s.ReleaseList:
+        """A project's releases, newest first (every project's when ``project`` is None)."""
+        ...
     async def set_alias(
         self, repository: str, project: str, alias: str, data: s.AliasSet, actor: str
     ) -> s.Release: ...
@@ -85,15 +90,47 @@ class DeploymentStore(Protocol):
     async def current_deployment(
         self, environment: str, repository: str, project: str
     ) -> s.Deployment: ...
+    async def list_deployments(
+        self, repository: str, page: s.Page, *, project: str | None, environment: str | None,
+        statuses: Sequence[s.DeploymentStatus],
+    ) -> s.DeploymentList:
+        """A repository's deployments, newest first (of any status when ``statuses`` is empty)."""
+        ...
     async def deployment_history(
         self, environment: str, repository: str, project: str, page: s.Page
     ) -> s.DeploymentList: ...
 
 
+class PromotionStore(Protocol):
+    """Promotions and rollbacks: decided and carried out in one transaction."""
+
+    async def promote(
+        self,
+        environment: str,
+        releases: Sequence[tuple[str, str, str | None]],
+        actor: str,
+        decide: Decide,
+        *,
+        dry_run: bool,
+        action: str,
+    ) -> tuple[GroupDecision, list[s.Deployment]]:
+        """Each ``(repository, project, release ref)`` is read with its facts, locked per project
+        (a None ref: for a ``rollback`` the release that ran in ``environment`` before the active
+        one; for a ``promotion`` the one active where ``environment`` is promoted from); the
+        decision is taken in the transaction; if allowed and not ``dry_run`` a pending deployment
+        of each is created, all or none. Returns the decision and the deployments created."""
+        ...
+
+
 class ApprovalStore(Protocol):
     """Approvals of a release for an environment."""
 
-    async def create_approval(self, data: s.ApprovalCreate, actor: str) -> s.Approval: ...
+    async def create_approval(
+        self, data: s.ApprovalCreate, actor: str, *, roles: Iterable[str] = (), groups: Iterable[str] = ()
+    ) -> s.Approval:
+        """``roles`` and ``groups``: what the approver holds (kept for approval policies); an
+        author approving their own release is refused unless the environment's policy allows it."""
+        ...
     async def revoke_approval(self, approval_id: UUID, actor: str) -> s.Approval: ...
     async def active_approval(self, release_id: UUID, environment: str) -> s.Approval: ...
     async def list_approvals(
@@ -131,6 +168,14 @@ class OutboxStore(Protocol):
 
 
 class Store(
-    Reachable, RunStore, ReleaseStore, DeploymentStore, ApprovalStore, OwnerStore, OutboxStore, Protocol
+    Reachable,
+    RunStore,
+    ReleaseStore,
+    DeploymentStore,
+    PromotionStore,
+    ApprovalStore,
+    OwnerStore,
+    OutboxStore,
+    Protocol,
 ):
     """Every port over one database (what :class:`forge_core.services.platform.Platform` is given)."""

@@ -74,6 +74,10 @@ class World:
             "DeploymentStatusUpdate": {"status": "failed", "reason": "the push gave up"},
             "ApprovalCreate": {"release_id": self.release["id"], "environment": "dev",
                                "justification": "CAB-7"},
+            "PromotionCreate": {"environment": "dev", "dry_run": True, "releases": [
+                {"repository": self.repository, "project": "svc", "release": "1"}]},
+            "RollbackCreate": {"environment": "dev", "repository": self.repository, "project": "svc",
+                               "dry_run": True},
             "ExchangeRequest": {"token": "not-a-github-token"},
             "object": {},  # the webhook's payload (refused unsigned, whoever calls)
         }
@@ -105,7 +109,8 @@ def world(api: Api) -> World:
     alias = api.put(f"/v1/releases/{repository}/svc/aliases/stable", json={"release": "1"})
     assert alias.status_code == 200, alias.text
     approval = api.post("/v1/approvals", json={"release_id": release["id"], "environment": ENVIRONMENT,
-                                               "justification": "CAB-1"})
+                                               "justification": "CAB-1"},
+                        headers=api.headers("admin", subject="carol"))  # not the run's author (alice)
     assert approval.status_code == 201, approval.text
     deployed = api.post("/v1/deployments", json={"release_id": release["id"], "environment": ENVIRONMENT})
     assert deployed.status_code == 201, deployed.text

@@ -47,6 +47,7 @@ class TokenVerifier:
         return Principal(
             subject=str(verified["sub"]), permissions=permissions, issuer=str(issuer),
             repository=scope if isinstance(scope, str) else None,
+            roles=frozenset(roles), groups=frozenset(_strings(verified.get("groups"))),
         )
 
 

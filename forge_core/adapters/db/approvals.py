@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import Select, select
@@ -11,20 +12,31 @@ from forge_core.adapters.db import models as m
 from forge_core.adapters.db.database import SqlDatabase, audit, locked, paged
 from forge_core.services import schemas as s
 from forge_core.services.errors import Conflict, InvalidRequest, NotFound
+from forge_core.services.promotion import check_not_self_approval, environments_of
 
 
 class SqlApprovals(SqlDatabase):
     """Implements :class:`forge_core.services.store.ApprovalStore`; each method is one transaction."""
 
-    async def create_approval(self, data: s.ApprovalCreate, actor: str) -> s.Approval:
+    async def create_approval(
+        self, data: s.ApprovalCreate, actor: str, *, roles: Iterable[str] = (), groups: Iterable[str] = ()
+    ) -> s.Approval:
         now = m.utcnow()
         if data.expires_at is not None and data.expires_at.tzinfo is None:
             raise InvalidRequest("expires_at needs a time zone (e.g. 'Z')", where="expires_at")
         if data.expires_at is not None and data.expires_at <= now:
             raise InvalidRequest("expires_at is in the past", where="expires_at")
         async with self.transaction() as session:
-            if await session.get(m.Release, data.release_id) is None:
+            release = await session.get(m.Release, data.release_id)
+            if release is None:
                 raise NotFound(f"release {data.release_id} does not exist", where="release_id")
+            run = await session.get(m.PipelineRun, release.pipeline_run_id) if release.pipeline_run_id else None
+            recorded = run.discovery_output.get("environments") if run and run.discovery_output else None
+            check_not_self_approval(
+                environments_of(recorded), data.environment,
+                author=run.triggered_by if run else release.created_by, approver=actor,
+                number=release.release_number,
+            )
             approval = m.ReleaseApproval(
                 id=uuid.uuid4(),
                 release_id=data.release_id,
@@ -34,6 +46,8 @@ class SqlApprovals(SqlDatabase):
                 expires_at=data.expires_at,
                 justification=data.justification,
                 status=s.ApprovalStatus.ACTIVE.value,
+                approver_roles=sorted(roles),
+                approver_groups=sorted(groups),
             )
             session.add(approval)
             details = {"environment": data.environment}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Select, select
@@ -116,6 +117,24 @@ class SqlDeployments(SqlDatabase):
                     where="environment",
                 )
             return _deployment(row)
+
+    async def list_deployments(
+        self, repository: str, page: s.Page, *, project: str | None, environment: str | None,
+        statuses: Sequence[s.DeploymentStatus],
+    ) -> s.DeploymentList:
+        query = _deployment_query().where(m.Deployment.repository == repository)
+        if project is not None:
+            query = query.where(m.Deployment.project == project)
+        if environment is not None:
+            query = query.where(m.Deployment.environment == environment)
+        if statuses:
+            query = query.where(m.Deployment.status.in_([status.value for status in statuses]))
+        order = (m.Deployment.deployed_at.desc(), m.Deployment.id)
+        async with self.sessions() as session:
+            total, rows = await paged(session, query, page, *order)
+            return s.DeploymentList(
+                deployments=[_deployment(d) for d in rows], total=total, limit=page.limit, offset=page.offset
+            )
 
     async def deployment_history(
         self, environment: str, repository: str, project: str, page: s.Page

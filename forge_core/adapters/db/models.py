@@ -275,6 +275,9 @@ class ReleaseApproval(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(255))
+    # What the approver held when approving: an approval policy may ask for a role or group.
+    approver_roles: Mapped[list[str] | None] = mapped_column(JSON)
+    approver_groups: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class Deployment(Base):

@@ -95,12 +95,13 @@ class SqlReleases(SqlDatabase):
                 raise NotFound(f"release {release_id} does not exist", where="release_id")
             return _release(release)
 
-    async def list_releases(self, repository: str, project: str, page: s.Page) -> s.ReleaseList:
-        query = select(m.Release).where(
-            m.Release.repository == repository, m.Release.project == project
-        )
+    async def list_releases(self, repository: str, project: str | None, page: s.Page) -> s.ReleaseList:
+        query = select(m.Release).where(m.Release.repository == repository)
+        if project is not None:
+            query = query.where(m.Release.project == project)
+        order = (m.Release.created_at.desc(), m.Release.project, m.Release.release_number.desc())
         async with self.sessions() as session:
-            total, rows = await paged(session, query, page, m.Release.release_number.desc())
+            total, rows = await paged(session, query, page, *order)
             return s.ReleaseList(
                 releases=[s.ReleaseSummary.model_validate(r) for r in rows],
                 total=total,

@@ -107,6 +107,8 @@ class SqlRuns(SqlDatabase):
                 if planned:
                     raise Conflict(f"pipeline run {run_id} already has a plan", where="run_id")
                 run.plan_artifacts = [a.model_dump(mode="json") for a in plan.artifacts]
+                if plan.environments is not None:  # what promotions of the run's releases decide by
+                    run.discovery_output = {"environments": plan.environments.model_dump(mode="json")}
                 # Parents first: the rows reference each other by foreign key.
                 session.add_all([phase for phase, _ in phases])
                 await session.flush()

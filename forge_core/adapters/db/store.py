@@ -1,6 +1,7 @@
 """The Store of the use cases on SQLAlchemy (asyncio): PostgreSQL in a fleet, SQLite embedded.
 
-One module per aggregate (``runs``, ``releases``, ``deployments``, ``approvals``, ``outbox``), and
+One module per aggregate (``runs``, ``releases``, ``deployments``, ``promotions``, ``approvals``,
+``outbox``), and
 ``owners`` (which repository an entity belongs to), each behind its own narrow port in
 :mod:`forge_core.services.store`; ``SqlStore`` is all of them over one engine.
 """
@@ -11,9 +12,10 @@ from forge_core.adapters.db.approvals import SqlApprovals
 from forge_core.adapters.db.deployments import SqlDeployments
 from forge_core.adapters.db.outbox import SqlOutbox
 from forge_core.adapters.db.owners import SqlOwners
+from forge_core.adapters.db.promotions import SqlPromotions
 from forge_core.adapters.db.releases import SqlReleases
 from forge_core.adapters.db.runs import SqlRuns
 
 
-class SqlStore(SqlRuns, SqlReleases, SqlDeployments, SqlApprovals, SqlOwners, SqlOutbox):
+class SqlStore(SqlRuns, SqlReleases, SqlDeployments, SqlPromotions, SqlApprovals, SqlOwners, SqlOutbox):
     """Implements :class:`forge_core.services.store.Store`; each method is one transaction."""

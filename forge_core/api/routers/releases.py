@@ -22,6 +22,14 @@ async def create_release(body: s.ReleaseCreate, app: App, who: Releaser) -> s.Re
     return await app.platform.create_release(body, who.subject)
 
 
+@router.get("/{owner}/{repo}", response_model=s.ReleaseList)
+async def list_repository_releases(
+    owner: Segment, repo: Segment, releases: Releases, _: Reader, paging: Paging
+) -> s.ReleaseList:
+    """The releases of every project of the repository, newest first."""
+    return await releases.list_releases(f"{owner}/{repo}", None, paging)
+
+
 @router.get("/{owner}/{repo}/{project}", response_model=s.ReleaseList)
 async def list_releases(
     owner: Segment, repo: Segment, project: Segment, releases: Releases, _: Reader, paging: Paging
