@@ -36,6 +36,7 @@ FEATURES: tuple[str, ...] = (
     "forge_core.cli.api",
     "forge_core.cli.plugin",
     "forge_core.cli.inspect",
+    "forge_core.cli.ui",
 )
 """Modules with a ``register(app)`` function adding a feature's commands; each must stay light
 to import (typer only; the work is imported inside the command functions)."""

@@ -15,7 +15,7 @@ import getpass
 import re
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -78,17 +78,22 @@ def repository_identity(path: Path) -> str:
 
 
 async def run_pipeline(
-    settings: Settings, host: PluginHost, source: Source, console: Console, *, parallel: int = 4
+    settings: Settings, host: PluginHost, source: Source, console: Console, *, parallel: int = 4,
+    on_run: Callable[[str], None] | None = None,
 ) -> int:
+    """``on_run`` is told the run's id once it is recorded (``forge run --ui`` prints its page)."""
     claim = FolderClaim(settings.state_dir, "one forge run at a time drives a state directory")
     claim.acquire()  # before any run is recorded: a refused second run leaves no trace
     try:
-        return await _run_claimed(settings, host, source, console, parallel)
+        return await _run_claimed(settings, host, source, console, parallel, on_run)
     finally:
         claim.release()
 
 
-async def _run_claimed(settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int) -> int:
+async def _run_claimed(
+    settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int,
+    on_run: Callable[[str], None] | None,
+) -> int:
     storage = FsspecStore.from_settings(settings.storage)
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
     async with platform_client(settings, host) as client:
@@ -111,6 +116,8 @@ async def _run_claimed(settings: Settings, host: PluginHost, source: Source, con
         refs = [f"branch {event.branch}" if event.branch else "", f"tag {event.tag}" if event.tag else ""]
         where = ", ".join(filter(None, refs)) or "detached"
         console.print(f"run [bold]{run_id}[/]: {source.identity} @ {event.commit[:12]} ({where})")
+        if on_run is not None:
+            on_run(run_id)
         async with _closed_on_error(client, run_id):
             document = await _execute(settings, host, source, client, storage, console, run_id, parallel)
             if document is None:

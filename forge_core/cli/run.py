@@ -30,6 +30,7 @@ def run(
     branch: Annotated[str | None, typer.Option(help="Branch the commit is on (default: HEAD's).")] = None,
     tag: Annotated[str | None, typer.Option(help="Tag of the commit (default: one pointing at it).")] = None,
     parallel: Annotated[int, typer.Option(min=1, max=64, help="Tasks run at once.")] = 4,
+    ui: Annotated[bool, typer.Option("--ui", help="Serve the web console beside the run, print its page.")] = False,
 ) -> None:
     """Run the whole pipeline for one commit on this machine: discovery, then the phase groups."""
     import asyncio
@@ -48,7 +49,12 @@ def run(
         from forge_core.cli.pipeline import locate, run_pipeline
 
         source = locate(path, commit=commit, branch=branch, tag=tag)
-        code = asyncio.run(run_pipeline(settings, host, source, console, parallel=parallel))
+        if ui:
+            from forge_core.cli.ui import run_with_console
+
+            code = asyncio.run(run_with_console(settings, host, source, console, parallel))
+        else:
+            code = asyncio.run(run_pipeline(settings, host, source, console, parallel=parallel))
     except ForgeError as error:
         fail(error)
     raise typer.Exit(code)

@@ -87,11 +87,23 @@ async def finish(request: Request, code: str, state: str, cookie: str | None) ->
     if ui.oidc_client_secret is not None:
         form["client_secret"] = ui.oidc_client_secret.get_secret_value()
     answer = await _call("POST", endpoints["token_endpoint"], data=form)
-    token = answer.get("access_token")
-    if not isinstance(token, str):
-        raise AuthenticationFailed("the issuer answered without an access token", where="token_endpoint")
-    principal = await services(request).verifier.verify(token)
-    return principal, str(next_page)
+    return await _principal(request, answer), str(next_page)
+
+
+async def _principal(request: Request, answer: dict[str, Any]) -> Principal:
+    """Whom the tokens name, verified as the API verifies a bearer token: the access token when
+    it is a JWT for the API's audience, else the ID token (its audience is the client)."""
+    tokens = [t for t in (answer.get("access_token"), answer.get("id_token")) if isinstance(t, str)]
+    if not tokens:
+        raise AuthenticationFailed("the issuer answered without a token", where="token_endpoint")
+    failure: AuthenticationFailed | None = None
+    for token in tokens:
+        try:
+            return await services(request).verifier.verify(token)
+        except AuthenticationFailed as failed:
+            failure = failure or failed
+    assert failure is not None
+    raise failure
 
 
 def _client_id(request: Request) -> str:
