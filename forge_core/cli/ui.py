@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import getpass
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Annotated
 from urllib.parse import quote
 
@@ -56,8 +56,7 @@ def ui(
 async def _serve_until_stopped(settings: Settings, host: PluginHost, port: int, no_browser: bool) -> None:
     async with console_server(settings, host, port) as base:
         _show(login_link(settings, base, "/ui/runs"), no_browser)
-        typer.echo("Ctrl-C stops the console.")
-        await _stopped()
+        await _stopped(lambda: typer.echo("Ctrl-C stops the console."))
 
 
 def _show(url: str, no_browser: bool) -> None:
@@ -86,8 +85,7 @@ async def run_with_console(
             console.print(f"console: {login_link(settings, base, f'/ui/runs/{run_id}')}", soft_wrap=True)
 
         code = await run_pipeline(settings, host, source, console, parallel=parallel, on_run=announce)
-        console.print("the console stays open: Ctrl-C stops it")
-        await _stopped()
+        await _stopped(lambda: console.print("the console stays open: Ctrl-C stops it"))
     return code
 
 
@@ -143,13 +141,14 @@ async def console_server(settings: Settings, host: PluginHost, port: int = 0) ->
         await serving
 
 
-async def _stopped() -> None:
-    """Until Ctrl-C or SIGTERM."""
+async def _stopped(announce: Callable[[], None]) -> None:
+    """Until Ctrl-C or SIGTERM; ``announce`` says so once they are caught."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
+        announce()
         await stop.wait()
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -108,6 +108,31 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         yield served
 
 
+@pytest.fixture
+def nats_prefix() -> Iterator[str]:
+    """A unique prefix on the shared NATS server, its streams removed after (in a thread: the
+    browser's event loop runs in this one)."""
+    import asyncio
+
+    from forge_core.adapters.bus.connection import connect
+    from forge_core.adapters.bus.provisioning import remove_streams
+    from forge_core.settings.nats import NatsSettings
+
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+
+    async def remove() -> None:
+        client = await connect(NatsSettings(), "nats://127.0.0.1:4222")
+        try:
+            await remove_streams(client.jetstream(), name)
+        finally:
+            await client.close()
+
+    cleaner = threading.Thread(target=asyncio.run, args=(remove(),))
+    cleaner.start()
+    cleaner.join(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
