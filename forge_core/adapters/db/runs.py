@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
@@ -71,6 +72,35 @@ class SqlRuns(SqlDatabase):
             if run is None:
                 raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
             return _run(run, run.phases)
+
+    async def run_state(self, run_id: uuid.UUID) -> str:
+        # Status, exit code, error and times of every row, without building the run: cheap
+        # enough to ask several times a second for a run of thousands of tasks.
+        run = select(m.PipelineRun.status, m.PipelineRun.error, m.PipelineRun.started_at,
+                     m.PipelineRun.completed_at).where(m.PipelineRun.id == run_id)
+        phases = select(m.PhaseExecution.id, m.PhaseExecution.status, m.PhaseExecution.completed_at).where(
+            m.PhaseExecution.pipeline_run_id == run_id).order_by(m.PhaseExecution.id)
+        tasks = (
+            select(m.TaskExecution.id, m.TaskExecution.status, m.TaskExecution.error, m.TaskExecution.completed_at)
+            .join(m.PhaseExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
+            .where(m.PhaseExecution.pipeline_run_id == run_id).order_by(m.TaskExecution.id)
+        )
+        steps = (
+            select(m.StepExecution.id, m.StepExecution.status, m.StepExecution.exit_code,
+                   m.StepExecution.logs_s3_key, m.StepExecution.completed_at)
+            .join(m.TaskExecution, m.StepExecution.task_execution_id == m.TaskExecution.id)
+            .join(m.PhaseExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
+            .where(m.PhaseExecution.pipeline_run_id == run_id).order_by(m.StepExecution.id)
+        )
+        digest = hashlib.sha256()
+        async with self.sessions() as session:
+            head = (await session.execute(run)).one_or_none()
+            if head is None:
+                raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
+            for query in (phases, tasks, steps):
+                digest.update(repr([tuple(row) for row in (await session.execute(query)).all()]).encode())
+        digest.update(repr(tuple(head)).encode())
+        return digest.hexdigest()
 
     async def list_runs(
         self, page: s.Page, *, repository: str | None, branch: str | None, status: RunStatus | None

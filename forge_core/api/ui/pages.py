@@ -5,8 +5,6 @@ actions, plugins — and the login. Every page reads through the same stores and
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Annotated
 from urllib.parse import parse_qs, quote
 from uuid import UUID
@@ -16,10 +14,10 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from forge_core.api.deps import App, services
 from forge_core.api.scope import OWN_REPOSITORY, REPOSITORY_FREE
-from forge_core.api.ui import logs, oidc
+from forge_core.api.ui import live, logs, oidc
 from forge_core.api.ui.environments import Matrix, matrix
 from forge_core.api.ui.releases import tracking_details
-from forge_core.api.ui.render import ConsoleRoute, page, render
+from forge_core.api.ui.render import ConsoleRoute, page
 from forge_core.api.ui.session import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -174,36 +172,22 @@ def _status(status: str | None) -> RunStatus | None:
 
 @router.get("/runs/{run_id}")
 async def run_page(run_id: UUID, app: App, session: CurrentSession) -> Response:
+    state = await app.store.run_state(run_id)  # before the run: a change in between is sent again
     run = await app.store.get_run(run_id)
-    return page("run.html", title=f"Run {run.id}", session=session, run=run, final=run.status in s.FINAL_STATUSES)
+    return page("run.html", title=f"Run {run.id}", session=session, run=run, state=state,
+                final=run.status in s.FINAL_STATUSES)
 
 
 @router.get("/runs/{run_id}/events")
-async def run_events(run_id: UUID, request: Request, app: App, session: CurrentSession) -> Response:
-    """Server-sent events: ``run`` with the run's tree whenever it changes, ``done`` at its end."""
-    await app.store.get_run(run_id)  # a missing run is a 404 before the stream starts
-    poll = app.settings.api.ui.poll_seconds
-
-    async def events() -> AsyncIterator[str]:
-        last = ""
-        while not await request.is_disconnected():
-            run = await app.store.get_run(run_id)
-            tree = render("run_tree.html", run=run)
-            if tree != last:
-                last = tree
-                yield _event("run", tree)
-            if run.status in s.FINAL_STATUSES:
-                yield _event("done", run.status.value)
-                return
-            await asyncio.sleep(poll)
-
+async def run_events(
+    run_id: UUID, request: Request, app: App, session: CurrentSession,
+    since: Annotated[str | None, Query(max_length=64)] = None,
+) -> Response:
+    """Server-sent events: ``run`` with what changed in the run's tree, ``done`` at its end."""
+    await app.store.run_state(run_id)  # a missing run is a 404 before the stream starts
+    stream = live.run_events(app.store, run_id, since, app.settings.api.ui.poll_seconds, request.is_disconnected)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
-
-
-def _event(name: str, data: str) -> str:
-    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
-    return f"event: {name}\n{lines}\n"
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
 
 
 async def _step(app: App, run_id: UUID, step_id: UUID) -> tuple[s.Run, s.Task, s.Step]:
