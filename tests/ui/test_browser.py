@@ -213,3 +213,28 @@ def test_the_pages_fit_a_phone_and_a_desktop(console: Console, page: Any) -> Non
     page.set_viewport_size(NARROW)
     page.goto(f"{console.url}/ui/plugins")
     expect(page.locator("table")).to_contain_text("forge_docker")
+
+
+def test_the_runs_page_filters_by_repository_branch_and_status_and_stays_live(console: Console, page: Any) -> None:
+    repository = f"acme/list-{uuid.uuid4().hex[:6]}"
+    main = console.run_with_plan(repository=repository, branch="main")
+    feature = console.run_with_plan(repository=repository, branch="feature/x")
+    _status(console, "runs", feature["id"], "running")
+    page.goto(console.login_link("alice", ("read",), f"/ui/runs?repository={repository}"))
+    rows = page.locator("table.runs tbody tr")
+    expect(rows).to_have_count(2)
+    page.get_by_label("Branch").fill("feature/x")
+    page.get_by_label("Branch").dispatch_event("change")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("feature/x")
+    page.get_by_label("Branch").fill("")
+    page.get_by_label("Status").select_option("pending")
+    expect(rows).to_have_count(1)
+    expect(rows.first.locator(".sha")).to_have_text(main["commit_sha"][:12])
+    page.get_by_label("Status").select_option("")
+    expect(rows).to_have_count(2)
+    page.evaluate("window.notReloaded = true")
+    console.run_with_plan(repository=repository, branch="<b>bold</b>")  # a third run appears by itself
+    expect(rows).to_have_count(3, timeout=10_000)
+    expect(rows.first.locator("td.ref")).to_have_text("<b>bold</b>")
+    assert page.evaluate("window.notReloaded") is True
