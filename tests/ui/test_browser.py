@@ -238,3 +238,54 @@ def test_the_runs_page_filters_by_repository_branch_and_status_and_stays_live(co
     expect(rows).to_have_count(3, timeout=10_000)
     expect(rows.first.locator("td.ref")).to_have_text("<b>bold</b>")
     assert page.evaluate("window.notReloaded") is True
+
+
+def test_a_release_page_shows_its_artifacts_tracking_images_and_whether_they_verify(
+    console: Console, page: Any, tmp_path: Path
+) -> None:
+    import hashlib
+    from datetime import UTC, datetime
+
+    from forge_core.adapters.oci.layout import LayoutStore
+    from forge_core.adapters.signing_keys import load_signer
+    from forge_core.domain.models import PublishedLocation
+    from forge_core.domain.tracking import TrackingMetadata
+    from forge_core.services.sbom import files_sbom
+    from forge_core.services.tracking import create_tracking_image
+
+    repository, commit = f"acme/rel-{uuid.uuid4().hex[:6]}", uuid.uuid4().hex + "0" * 8
+    binary = tmp_path / "acmectl"
+    binary.write_bytes(b"#!/bin/sh\necho 1.2.0\n")
+    digest = "sha256:" + hashlib.sha256(binary.read_bytes()).hexdigest()
+    now = datetime.now(UTC)
+    store = LayoutStore(tmp_path / "oci")
+    images = {}
+    for name, signer in (("signed", load_signer(console.settings)), ("unsigned", None)):
+        metadata = TrackingMetadata.model_validate({
+            "name": name, "type": "binary", "project": "cli", "repository": repository, "commit": commit,
+            "run_id": "run-1", "producer": "exec", "produced_at": now, "started_at": now, "finished_at": now,
+            "digest": digest, "published": [PublishedLocation(
+                publisher="releases", type="s3", uri=f"s3://acme/cli/{name}", digest=digest)],
+        })
+        sbom = files_sbom([binary], name=name, digest=digest, timestamp=now)
+        images[name] = create_tracking_image(store, metadata, sbom, signer)
+    artifacts = [
+        {"name": name, "type": "binary", "tracking_oci_uri": image.reference, "tracking_oci_digest": image.digest,
+         "primary_published_uri": f"s3://acme/cli/{name}"}
+        for name, image in images.items()
+    ] + [{"name": "lost", "type": "binary", "tracking_oci_uri": f"oci-layout:{tmp_path}/nowhere:sha-{commit}",
+          "primary_published_uri": "s3://acme/cli/lost"}]
+    console.call("POST", "/v1/releases", json={
+        "repository": repository, "project": "cli", "commit_sha": commit, "artifacts": artifacts,
+    })
+    page.goto(console.login_link("alice", ("read",), f"/ui/releases/{repository}"))
+    page.get_by_role("link", name="#1").click()
+    expect(page.locator("h1")).to_have_text("cli release #1")
+    signed, unsigned, lost = (page.locator(f'.artifact[data-artifact="{n}"]') for n in ("signed", "unsigned", "lost"))
+    expect(signed.locator(".status")).to_have_text("verified")
+    expect(signed).to_contain_text("s3://acme/cli/signed")
+    expect(signed).to_contain_text(digest)
+    expect(signed).to_contain_text("CycloneDX 1.6")
+    expect(signed).to_contain_text("slsa.dev/provenance/v1")
+    expect(unsigned.locator(".status")).to_have_text("not verified")
+    expect(lost.locator(".error")).to_contain_text("cannot read the tracking image")
