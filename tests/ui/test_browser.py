@@ -289,3 +289,22 @@ def test_a_release_page_shows_its_artifacts_tracking_images_and_whether_they_ver
     expect(signed).to_contain_text("slsa.dev/provenance/v1")
     expect(unsigned.locator(".status")).to_have_text("not verified")
     expect(lost.locator(".error")).to_contain_text("cannot read the tracking image")
+
+
+def test_a_rollback_shows_its_decision_then_deploys_the_release_before(console: Console, page: Any) -> None:
+    repository = f"acme/back-{uuid.uuid4().hex[:6]}"
+    for _ in range(2):
+        release = console.call("POST", "/v1/releases", subject="bob", json={
+            "repository": repository, "project": "web", "commit_sha": uuid.uuid4().hex + "0" * 8,
+        })
+        console.call("POST", "/v1/deployments", subject="bob",
+                     json={"release_id": release["id"], "environment": "dev", "status": "active"})
+    page.goto(console.login_link("alice", ("read", "deploy"), f"/ui/environments?repository={repository}"))
+    dev = page.locator('td[data-environment="dev"]')
+    expect(dev.locator(".current")).to_contain_text("#2")
+    dev.get_by_role("button", name="Roll back…").click()
+    expect(page.locator("h2")).to_contain_text("web release #1 → dev")
+    expect(page.locator(".verdict")).to_have_text("Allowed")
+    page.get_by_role("button", name="Confirm rollback").click()
+    expect(page.locator(".notice")).to_contain_text("rollback to dev: #1 pending deployment")
+    expect(dev.locator(".pending")).to_contain_text("#1 (pending)")

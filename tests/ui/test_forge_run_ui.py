@@ -75,3 +75,30 @@ def test_forge_run_ui_shows_the_run_live_to_its_end(tmp_path: Path, nats_prefix:
     finally:
         if runner.poll() is None:
             runner.kill()
+
+
+def test_forge_ui_serves_the_console_and_prints_a_login_link(tmp_path: Path) -> None:
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
+    env.update(FORGE_STATE_DIR=str(tmp_path / "state"))
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "forge"), "ui", "--no-browser"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith("console: http://127.0.0.1:"), line
+        url = line.removeprefix("console: ").strip()
+        with httpx.Client(follow_redirects=True, timeout=30) as browser:
+            runs = browser.get(url)
+            assert runs.status_code == 200 and "<h1>Runs</h1>" in runs.text
+            assert str(runs.url).endswith("/ui/runs")
+            assert os.environ.get("USER", "") in runs.text or "Log out" in runs.text
+        assert "Ctrl-C stops the console." in server.stdout.readline()
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
