@@ -340,7 +340,6 @@ def _call(call: Callable[[PlatformClient], Awaitable[T]], *, reraise: tuple[type
     """Run ``call(client)`` against the Platform API; an error exits with its code (or is raised
     again if it is one of ``reraise``)."""
     import asyncio
-    import getpass
 
     from forge_core.cli.platform import platform_client
     from forge_core.domain.errors import ForgeError
@@ -349,7 +348,7 @@ def _call(call: Callable[[PlatformClient], Awaitable[T]], *, reraise: tuple[type
         settings, host = settings_and_plugins()
 
         async def go() -> T:
-            async with platform_client(settings, host, subject=getpass.getuser(),
+            async with platform_client(settings, host, subject=_login_name(),
                                        permissions=EMBEDDED_PERMISSIONS) as client:
                 return await call(client)
 
@@ -358,3 +357,13 @@ def _call(call: Callable[[PlatformClient], Awaitable[T]], *, reraise: tuple[type
         raise
     except ForgeError as error:
         fail(error)
+
+
+def _login_name() -> str:
+    """Who the embedded API's token names: the login name (a container may have none)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "forge-cli"

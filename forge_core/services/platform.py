@@ -129,6 +129,7 @@ class Platform:
         """Promote one release of each project to an environment under the repository's rules
         (``repo.cue``'s environments, recorded with the release's run; else the defaults): all or
         none. Refused: AuthorizationFailed naming each blocking rule, nothing created."""
+        self.check_environment(data.environment)  # the platform's clusters; repo.cue rules over them
         check_each_project_once([(r.repository, r.project) for r in data.releases])
         wanted = [(r.repository, r.project, r.release) for r in data.releases]  # None: from the source
         decision, deployments = await self.store.promote(
@@ -140,6 +141,7 @@ class Platform:
     async def roll_back(self, data: s.RollbackCreate, actor: str) -> s.Promotion:
         """Deploy an older release that ran in the environment before (default: the one before
         the active one), checked by the rollback rules."""
+        self.check_environment(data.environment)
         wanted = [(data.repository, data.project, data.release)]
         decision, deployments = await self.store.promote(
             data.environment, wanted, actor, promotion.rollback(data.environment),

@@ -237,6 +237,9 @@ def test_environments_recorded_with_the_run_decide(api: Api) -> None:
     unknown = promote(api, "staging", made)
     assert unknown.status_code == 400
     assert "no environment 'staging'; known: dev, production" in unknown.json()["error"]["message"]
+    moon = promote(api, "moon", made)  # not one of the platform's environments (settings)
+    assert (moon.status_code, moon.json()["error"]["details"]["where"]) == (400, "environment")
+    assert "unknown environment 'moon'; known: dev, staging, production" in moon.json()["error"]["message"]
     assert approve(api, made["id"], "carol").status_code == 201
     manager = api.headers("approver", "release-manager", subject="erin")
     body = {"release_id": made["id"], "environment": "production", "justification": "ok"}
@@ -256,10 +259,12 @@ def test_promoting_needs_the_deployer_role_and_the_token_s_repository(api: Api) 
         {"repository": repository, "project": "svc", "release": "1"}]}
     assert api.post("/v1/promotions", "viewer", json=body).status_code == 403
     assert api.post("/v1/promotions", "approver", json=body).status_code == 403
-    scoped = {"Authorization": f"Bearer {api.key.mint('ci', permissions=['deploy', 'read'], extra={'repository': 'acme/other'})}"}
-    refused = api.client.post("/v1/promotions", json=body, headers=scoped)
+    def scoped_to(repo: str) -> dict[str, str]:
+        token = api.key.mint("ci", permissions=["deploy", "read"], extra={"repository": repo})
+        return {"Authorization": f"Bearer {token}"}
+
+    refused = api.client.post("/v1/promotions", json=body, headers=scoped_to("acme/other"))
     assert refused.status_code == 403, refused.text
     assert "acme/other only" in refused.json()["error"]["message"]
-    own = {"Authorization": f"Bearer {api.key.mint('ci', permissions=['deploy', 'read'], extra={'repository': repository})}"}
-    assert api.client.post("/v1/promotions", json=body, headers=own).status_code == 201
+    assert api.client.post("/v1/promotions", json=body, headers=scoped_to(repository)).status_code == 201
     assert made["release_number"] == 1

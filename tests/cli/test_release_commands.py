@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,11 +66,11 @@ def forge_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def setup(forge_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
+def setup(forge_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Setup:
     for name in [k for k in os.environ if k.startswith("FORGE_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("FORGE_STATE_DIR", forge_env["FORGE_STATE_DIR"])
-    yield Setup(load_settings())
+    return Setup(load_settings())
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def test_promotion_from_dev_to_production_through_the_cli(setup: Setup, forge: F
     matrix = forge("status", "--repo", REPO)
     assert matrix.returncode == 0, matrix.stderr
     assert "dev" in matrix.stdout and "production" in matrix.stdout
-    assert f"#1 (pending) since" in matrix.stdout and f"by {ME}" in matrix.stdout
+    assert "#1 (pending) since" in matrix.stdout and f"by {ME}" in matrix.stdout
     history = json.loads(forge("status", "web", "--repo", REPO, "--history", "--json").stdout)
     assert history["environments"] == ["dev", "staging", "production"]
     assert history["matrix"]["web"]["production"]["status"] == "pending"
