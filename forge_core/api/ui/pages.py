@@ -172,7 +172,7 @@ def _status(status: str | None) -> RunStatus | None:
 
 @router.get("/runs/{run_id}")
 async def run_page(run_id: UUID, app: App, session: CurrentSession) -> Response:
-    state = await app.store.run_state(run_id)  # before the run: a change in between is sent again
+    state = live.digest(await app.store.run_progress(run_id))  # before the run: a change between is sent
     run = await app.store.get_run(run_id)
     return page("run.html", title=f"Run {run.id}", session=session, run=run, state=state,
                 final=run.status in s.FINAL_STATUSES)
@@ -184,7 +184,7 @@ async def run_events(
     since: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
     """Server-sent events: ``run`` with what changed in the run's tree, ``done`` at its end."""
-    await app.store.run_state(run_id)  # a missing run is a 404 before the stream starts
+    await app.store.run_progress(run_id)  # a missing run is a 404 before the stream starts
     stream = live.run_events(app.store, run_id, since, app.settings.api.ui.poll_seconds, request.is_disconnected)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
