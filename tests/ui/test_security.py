@@ -8,6 +8,7 @@ import base64
 import json
 import subprocess
 import sys
+import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -191,3 +192,31 @@ def test_the_wheel_ships_the_templates_and_static_files(tmp_path: Path) -> None:
                  "static/htmx.min.js", "static/htmx.LICENSE", "static/htmx-ext-sse.min.js",
                  "static/htmx-ext-sse.LICENSE", "static/console.css"):
         assert f"forge_core/api/ui/{name}" in names, name
+
+
+def test_the_page_names_the_progress_the_store_reports_so_its_stream_starts_quiet(console: Console) -> None:
+    """The run page's ``since`` is computed from the run it rendered; the stream compares it with
+    the store's progress: equal when nothing changed, so nothing is sent again."""
+    import asyncio
+
+    from forge_core.adapters.db.engine import create_engine
+    from forge_core.adapters.db.store import SqlStore
+    from forge_core.api.ui.live import digest, progress_of
+
+    run = console.run_with_plan(steps=("unit", "lint"))
+    key = console.write_log(run, run["task"]["steps"][0], ["ok"])
+    console.call("PUT", f"/v1/steps/{run['task']['steps'][0]['id']}/status",
+                 json={"status": "failed", "exit_code": 1, "logs_s3_key": key})
+    console.call("PUT", f"/v1/tasks/{run['task']['id']}/status", json={"status": "failed", "error": "x"})
+
+    async def both() -> tuple[str, str]:
+        engine = create_engine(console.settings.database)
+        try:
+            store = SqlStore(engine)
+            whole = await store.get_run(uuid.UUID(run["id"]))
+            return digest(progress_of(whole)), digest(await store.run_progress(whole.id))
+        finally:
+            await engine.dispose()
+
+    from_page, from_store = asyncio.run(both())
+    assert from_page == from_store

@@ -28,6 +28,23 @@ def digest(progress: s.RunProgress) -> str:
     return hashlib.sha256(progress.model_dump_json().encode()).hexdigest()[:32]
 
 
+def progress_of(run: s.Run) -> s.RunProgress:
+    """The progress a run read whole shows (what the store's ``run_progress`` says of it then)."""
+
+    def of(part: s.RunSummary | s.Phase | s.Task | s.Step) -> s.Progress:
+        return s.Progress(
+            status=part.status, error=getattr(part, "error", None), exit_code=getattr(part, "exit_code", None),
+            logs_s3_key=getattr(part, "logs_s3_key", None), started_at=part.started_at,
+            completed_at=part.completed_at,
+        )
+
+    tasks = [task for phase in run.phases for task in phase.tasks]
+    return s.RunProgress(
+        run=of(run), phases={p.id: of(p) for p in run.phases}, tasks={t.id: of(t) for t in tasks},
+        steps={step.id: of(step) for task in tasks for step in task.steps},
+    )
+
+
 async def run_events(
     runs: RunStore, run_id: UUID, since: str | None, poll: float, disconnected: Callable[[], Awaitable[bool]]
 ) -> AsyncIterator[str]:

@@ -172,8 +172,8 @@ def _status(status: str | None) -> RunStatus | None:
 
 @router.get("/runs/{run_id}")
 async def run_page(run_id: UUID, app: App, session: CurrentSession) -> Response:
-    state = live.digest(await app.store.run_progress(run_id))  # before the run: a change between is sent
     run = await app.store.get_run(run_id)
+    state = live.digest(live.progress_of(run))  # the stream sends whatever differs from it
     return page("run.html", title=f"Run {run.id}", session=session, run=run, state=state,
                 final=run.status in s.FINAL_STATUSES)
 
