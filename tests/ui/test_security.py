@@ -12,6 +12,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -223,3 +224,28 @@ def test_the_page_names_the_progress_the_store_reports_so_its_stream_starts_quie
     with ThreadPoolExecutor(1) as thread:  # a browser test may have left its event loop in this one
         from_page, from_store = thread.submit(asyncio.run, both()).result()
     assert from_page == from_store
+
+
+def test_the_plugins_page_shows_what_loaded_from_where_and_what_failed(
+    tmp_path: Path, make_distribution: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = make_distribution("acme-forge-broken", "0.3.1", plugin_id="acme_broken",
+                             source="raise RuntimeError('boom <at> import')")
+    monkeypatch.syspath_prepend(str(site))
+    with serving(tmp_path / "state", plugins={"block": ["forge_s3"]}) as served:
+        page = logged_in(served).get("/ui/plugins").text
+    rows = {row.split("<td>")[1].split("<")[0].strip(): row for row in page.split("<tr>")[2:]}
+    assert "catalyst-forge-docker" in rows["forge_docker"] and ">loaded<" in rows["forge_docker"]
+    assert ">disabled<" in rows["forge_s3"]
+    broken = rows["acme_broken"]
+    assert "acme-forge-broken 0.3.1" in broken and ">failed<" in broken
+    assert "RuntimeError: boom &lt;at&gt; import" in broken
+
+
+def test_logging_out_needs_the_csrf_token_and_ends_the_session(console: Console) -> None:
+    http = logged_in(console)
+    csrf = http.get("/ui/runs").text.split('name="csrf" value="')[1].split('"')[0]
+    assert http.post("/ui/logout", data={"next": "/"}).status_code == 403  # a cross-site form cannot log you out
+    out = http.post("/ui/logout", data={"csrf": csrf})
+    assert out.status_code == 303 and out.headers["location"] == "/ui/login"
+    assert f'{SESSION_COOKIE}=""' in out.headers["set-cookie"] and "Max-Age=0" in out.headers["set-cookie"]
