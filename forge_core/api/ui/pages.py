@@ -243,7 +243,7 @@ async def release_page(
 
 
 @router.get("/environments", openapi_extra=OWN_REPOSITORY)
-async def environments_page(request: Request, app: App, session: CurrentSession, repository: Filter = None,
+async def environments_page(app: App, session: CurrentSession, repository: Filter = None,
                             notice: Annotated[str | None, Query(max_length=500)] = None) -> Response:
     chosen = session.principal.repository or repository
     known = sorted({r.repository for r in (await _runs(app, session, None, None, None)).runs})
