@@ -21,7 +21,7 @@ from forge_core.adapters.auth.jwks import JwksCache
 from forge_core.adapters.auth.tokens import TokenVerifier
 from forge_core.adapters.db.engine import create_engine, migrate
 from forge_core.adapters.db.store import SqlStore
-from forge_core.api import errors
+from forge_core.api import errors, ui
 from forge_core.api.deps import Services, checked_parameters
 from forge_core.api.middleware import BodyLimit, Observe
 from forge_core.api.routers import auth, deployments, releases, runs, system, webhooks
@@ -96,6 +96,8 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
         app.include_router(module.router)
     for plugin_id, router in host.api_routers():
         app.include_router(router, prefix=f"/v1/plugins/{plugin_id}")
+    if settings.api.ui.enabled:
+        ui.mount(app)
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
     app.add_middleware(Observe, registry=registry)
     return app

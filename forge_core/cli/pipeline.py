@@ -24,7 +24,7 @@ import getpass
 import re
 import signal
 import subprocess
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -103,17 +103,20 @@ def repository_identity(path: Path) -> str:
 async def run_pipeline(
     settings: Settings, host: PluginHost, source: Source, console: Console, *, parallel: int = 4,
     publish: bool = False,
+    on_run: Callable[[str], None] | None = None,
 ) -> int:
+    """``on_run`` is told the run's id once it is recorded (``forge run --ui`` prints its page)."""
     claim = FolderClaim(settings.state_dir, "one forge run at a time drives a state directory")
     claim.acquire()  # before any run is recorded: a refused second run leaves no trace
     try:
-        return await _run_claimed(settings, host, source, console, parallel, publish)
+        return await _run_claimed(settings, host, source, console, parallel, publish, on_run)
     finally:
         claim.release()
 
 
 async def _run_claimed(
-    settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int, publish: bool
+    settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int, publish: bool,
+    on_run: Callable[[str], None] | None,
 ) -> int:
     storage = FsspecStore.from_settings(settings.storage)
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
@@ -138,6 +141,8 @@ async def _run_claimed(
         where = ", ".join(filter(None, refs)) or "detached"
         console.print(f"run [bold]{run_id}[/]: {source.identity} @ {event.commit[:12]} ({where})")
         report = StagesReport()
+        if on_run is not None:
+            on_run(run_id)
         async with _closed_on_error(client, run_id):
             document = await _execute(settings, host, source, client, storage, console, run_id, parallel, publish,
                                       report)

@@ -33,6 +33,7 @@ def run(
     publish: Annotated[
         bool, typer.Option("--publish", help="Publish the artifacts (default: every publisher only plans).")
     ] = False,
+    ui: Annotated[bool, typer.Option("--ui", help="Serve the web console beside the run, print its page.")] = False,
 ) -> None:
     """Run the whole pipeline for one commit on this machine: discovery, the phase groups, then the
     artifacts of the releasing projects (planned, or published with --publish)."""
@@ -52,7 +53,12 @@ def run(
         from forge_core.cli.pipeline import locate, run_pipeline
 
         source = locate(path, commit=commit, branch=branch, tag=tag)
-        code = asyncio.run(run_pipeline(settings, host, source, console, parallel=parallel, publish=publish))
+        if ui:
+            from forge_core.cli.ui import run_with_console
+
+            code = asyncio.run(run_with_console(settings, host, source, console, parallel, publish=publish))
+        else:
+            code = asyncio.run(run_pipeline(settings, host, source, console, parallel=parallel, publish=publish))
     except ForgeError as error:
         fail(error)
     raise typer.Exit(code)

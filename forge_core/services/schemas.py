@@ -294,6 +294,26 @@ class Run(RunSummary):
     artifact_records: list[ArtifactRecord] = []
 
 
+class Progress(Output):
+    """How one part of a run goes: what a live view needs of it (its names and plan aside)."""
+
+    status: RunStatus
+    error: str | None = None
+    exit_code: int | None = None
+    logs_s3_key: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+class RunProgress(Output):
+    """The progress of a run and of each of its phases, tasks and steps, by id."""
+
+    run: Progress
+    phases: dict[str, Progress]
+    tasks: dict[str, Progress]
+    steps: dict[str, Progress]
+
+
 class RunList(Output):
     runs: list[RunSummary]
     total: int

@@ -43,6 +43,34 @@ class NotifierSettings(BaseModel):
     )
 
 
+class UiSettings(BaseModel):
+    """The web console under ``/ui``: sessions, live updates, and the OIDC login in a fleet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = Field(default=True, description="Serve the console under /ui.")
+    session_ttl_seconds: int = Field(
+        default=8 * 3600, ge=60, le=7 * 86400, description="A console session ends this long after login."
+    )
+    poll_seconds: float = Field(
+        default=0.25, gt=0, le=10, description="How often a live page's stream looks for changes."
+    )
+    oidc_client_id: str | None = Field(
+        default=None,
+        description="The OIDC client the console logs in as (authorization code with PKCE); "
+        "unset: auth.oidc.client_id, else auth.oidc.audience.",
+    )
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="That client's secret, if it is confidential; never logged."
+    )
+    oidc_scopes: str = Field(default="openid profile email", description="Scopes the login asks for.")
+    public_url: str | None = Field(
+        default=None,
+        description="The console's external base URL (https://forge.example.com) for the login's "
+        "redirect; unset: from the request.",
+    )
+
+
 class ApiSettings(BaseModel):
     """The HTTP service itself."""
 
@@ -70,6 +98,7 @@ class ApiSettings(BaseModel):
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     _lists = field_validator("environments", "protected_environments", mode="before")(_split)
 

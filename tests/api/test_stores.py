@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import itertools
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +91,55 @@ def test_each_aggregate_store_works_on_its_own(database_url: str, tmp_path: Path
             assert (deployed.approval_id, deployed.release_number, previous) == (approval.id, 1, None)
             current = await deployments.current_deployment("production", repository, "api")
             assert current.id == deployed.id
+        finally:
+            await engine.dispose()
+
+    asyncio.run(scenario())
+
+
+def test_a_runs_progress_follows_every_status_of_its_parts(database_url: str, tmp_path: Path) -> None:
+    """What the console's live page polls: cheap, and it moves whenever the run's tree does."""
+    from forge_core.domain.models import RunStatus
+    from forge_core.domain.run_plan import RunPlan
+    from forge_core.services.errors import NotFound
+
+    async def scenario() -> None:
+        engine = create_engine(DatabaseSettings(url=database_url, state_dir=tmp_path))
+        await migrate(engine)
+        try:
+            runs = SqlRuns(engine)
+            run = await runs.create_run(s.RunCreate(
+                repository=f"acme/state-{uuid.uuid4().hex[:6]}", commit_sha=uuid.uuid4().hex, triggered_by="ci",
+            ), "ci")
+            seen = [await runs.run_progress(run.id)]
+            plan = RunPlan.model_validate({"phases": [{"name": "test", "group_number": 1, "tasks": [
+                {"key": "api/test", "project_name": "api", "project_path": "api",
+                 "steps": [{"name": "unit", "action": "exec"}]}]}]})
+            recorded = await runs.record_plan(run.id, plan, "ci")
+            seen.append(await runs.run_progress(run.id))
+            task = recorded.phases[0].tasks[0]
+            await runs.set_step_status(uuid.UUID(task.steps[0].id), s.StepStatusUpdate(status=RunStatus.RUNNING), "w")
+            seen.append(await runs.run_progress(run.id))
+            assert await runs.run_progress(run.id) == seen[-1]  # nothing changed: the same progress
+            await runs.set_step_status(
+                uuid.UUID(task.steps[0].id), s.StepStatusUpdate(status=RunStatus.FAILED, exit_code=2), "w"
+            )
+            seen.append(await runs.run_progress(run.id))
+            await runs.set_task_status(
+                uuid.UUID(task.id), s.TaskStatusUpdate(status=RunStatus.FAILED, error="unit failed"), "w"
+            )
+            seen.append(await runs.run_progress(run.id))
+            await runs.set_run_status(run.id, s.RunStatusUpdate(status=RunStatus.FAILED), "w")
+            seen.append(await runs.run_progress(run.id))
+            assert all(a != b for a, b in itertools.pairwise(seen))
+            last = seen[-1]
+            step_id, task_id = task.steps[0].id, task.id
+            assert (last.run.status, last.tasks[task_id].status, last.tasks[task_id].error) == (
+                RunStatus.FAILED, RunStatus.FAILED, "unit failed")
+            assert (last.steps[step_id].status, last.steps[step_id].exit_code) == (RunStatus.FAILED, 2)
+            assert last.steps[step_id].started_at is not None and list(last.phases) == [recorded.phases[0].id]
+            with pytest.raises(NotFound):
+                await runs.run_progress(uuid.uuid4())
         finally:
             await engine.dispose()
 

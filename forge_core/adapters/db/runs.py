@@ -97,6 +97,33 @@ class SqlRuns(SqlDatabase):
                 )
             return _record(row)
 
+    async def run_progress(self, run_id: uuid.UUID) -> s.RunProgress:
+        # Only the columns that change, row by row: no run is built.
+        run = select(m.PipelineRun.status, m.PipelineRun.error, m.PipelineRun.started_at,
+                     m.PipelineRun.completed_at).where(m.PipelineRun.id == run_id)
+        phase = m.PhaseExecution
+        phases = select(phase.id, phase.status, phase.started_at, phase.completed_at).where(
+            phase.pipeline_run_id == run_id)
+        task = m.TaskExecution
+        tasks = (
+            select(task.id, task.status, task.error, task.started_at, task.completed_at)
+            .join(phase, task.phase_execution_id == phase.id).where(phase.pipeline_run_id == run_id)
+        )
+        step = m.StepExecution
+        steps = (
+            select(step.id, step.status, step.exit_code, step.logs_s3_key, step.started_at, step.completed_at)
+            .join(task, step.task_execution_id == task.id).join(phase, task.phase_execution_id == phase.id)
+            .where(phase.pipeline_run_id == run_id)
+        )
+        async with self.sessions() as session:
+            head = (await session.execute(run)).mappings().one_or_none()
+            if head is None:
+                raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
+            found = [(await session.execute(query)).mappings().all() for query in (phases, tasks, steps)]
+        by_id = [{str(row["id"]): s.Progress.model_validate(dict(row)) for row in rows} for rows in found]
+        return s.RunProgress(run=s.Progress.model_validate(dict(head)), phases=by_id[0], tasks=by_id[1],
+                             steps=by_id[2])
+
     async def list_runs(
         self, page: s.Page, *, repository: str | None, branch: str | None, status: RunStatus | None
     ) -> s.RunList:
