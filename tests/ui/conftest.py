@@ -133,8 +133,11 @@ def nats_prefix() -> Iterator[str]:
     cleaner.join(timeout=30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Any]:
+    """Chromium for one test. Not shared across tests: Playwright's sync API keeps an event loop
+    running in this thread while it is open, and other tests on the same xdist worker call
+    ``asyncio.run``."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).is_file(), f"{CHROMIUM} is missing: scripts/setup installs Debian's chromium"
