@@ -31,6 +31,7 @@ from forge_core.settings.database import DEFAULT_STATE_DIR, DatabaseSettings
 from forge_core.settings.git import GitSettings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.oci import OciSettings
+from forge_core.settings.orchestrator import OrchestratorSettings
 from forge_core.settings.release import ReleaseSettings
 from forge_core.settings.render import RenderSettings
 from forge_core.settings.secrets import SecretsSettings
@@ -127,6 +128,7 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     release: ReleaseSettings = Field(default_factory=ReleaseSettings)
     cmp: CmpSettings = Field(default_factory=CmpSettings)
+    orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:
