@@ -75,7 +75,9 @@ def test_the_workflow_validates_and_orders_groups_with_the_first_failure_stoppin
     assert closers[EXIT]["container"]["args"][-1] == "{{workflow.status}}"
 
 
-def test_the_artifact_stage_runs_after_the_groups_and_before_the_close(plan: dict[str, Any], validate: Validate) -> None:
+def test_the_artifact_stage_runs_after_the_groups_and_before_the_close(
+    plan: dict[str, Any], validate: Validate,
+) -> None:
     parsed = parse_plan(plan)
     workflow = render_workflow("r1", parsed, SOURCE, ArgoSettings(), artifacts=stage())
     assert validate(workflow) == []
