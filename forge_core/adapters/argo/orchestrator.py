@@ -118,7 +118,8 @@ class ArgoOrchestrator:
         names = task_names(plan)
         for group in plan.groups():
             for phase in group:
-                await self.recorder.set_phase_status(id_of(phase), _phase_status(phase, nodes, names).value)
+                status = _phase_status(phase, nodes, names).value
+                await self._ignore_conflict(self.recorder.set_phase_status(id_of(phase), status))
                 for task in phase.tasks:
                     node = nodes.get(names.get(id_of(task), ""))
                     if node is None or node.get("phase") in {"Omitted", "Skipped", "Pending"}:
