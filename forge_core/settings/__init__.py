@@ -35,6 +35,7 @@ from forge_core.settings.orchestrator import OrchestratorSettings
 from forge_core.settings.release import ReleaseSettings
 from forge_core.settings.render import RenderSettings
 from forge_core.settings.secrets import SecretsSettings
+from forge_core.settings.server import ServerSettings
 from forge_core.settings.storage import StorageSettings
 from forge_core.settings.tracking import TrackingSettings
 from forge_core.settings.worker import WorkerSettings
@@ -129,6 +130,7 @@ class Settings(BaseSettings):
     release: ReleaseSettings = Field(default_factory=ReleaseSettings)
     cmp: CmpSettings = Field(default_factory=CmpSettings)
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:
