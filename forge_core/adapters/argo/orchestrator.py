@@ -166,7 +166,7 @@ def _phase_status(phase: PhasePlan, nodes: dict[str, Any], names: dict[str, str]
 def _failure(name: str, status: dict[str, Any], nodes: dict[str, Any], plan: RunPlan) -> RunOutcome:
     keys = {task_names(plan)[id_of(t)]: t.key for p in plan.phases for t in p.tasks}
     for task_name, node in sorted(nodes.items(), key=lambda item: str(item[1].get("finishedAt") or "")):
-        if node.get("phase") in {"Failed", "Error"} and not task_name.startswith("exit-handler"):
+        if node.get("phase") in {"Failed", "Error"} and not task_name.endswith(".onExit"):
             key = keys.get(task_name, task_name)
             return RunOutcome(RunStatus.FAILED, f"task {key} failed: {node.get('message') or 'failed'}", key)
     return RunOutcome(RunStatus.FAILED, f"Workflow {name} {status.get('phase')}: {status.get('message') or ''}".strip())
