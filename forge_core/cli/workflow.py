@@ -85,6 +85,8 @@ def _origin(path: Path) -> str | None:
 def close(
     run_id: Annotated[str, typer.Option(help="The run to close.")],
     status: Annotated[str, typer.Option(help="The Workflow's status: Succeeded, Failed or Error.")],
+    grace: Annotated[float, typer.Option(min=0, help="Unless Succeeded, wait this long first (seconds): the "
+                                         "platform closes the run with the precise reason meanwhile.")] = 0,
 ) -> None:
     """Record the run's end through the Platform API (FORGE_API__URL, FORGE_API__TOKEN); a run
     already closed (by the platform, or an earlier attempt) is left as it is."""
@@ -99,6 +101,10 @@ def close(
         if status not in ARGO_STATUSES:
             raise ConfigurationError(f"unknown Workflow status {status!r} (Succeeded, Failed, Error)", where="--status")
         recorder = make_recorder(load_settings())
+        if status != "Succeeded" and grace:
+            import time
+
+            time.sleep(grace)
         error = None if status == "Succeeded" else f"the Workflow ended {status}"
         try:
             asyncio.run(recorder.set_run_status(run_id, ARGO_STATUSES[status], error=error))

@@ -34,11 +34,10 @@ class ArgoSettings(BaseModel):
     active_deadline_seconds: int = Field(
         default=21600, ge=1, description="A Workflow still running after this long is failed by Argo."
     )
-    task_timeout: str = Field(default="45m", description="Per dispatch task timeout (Argo duration).")
-    retries: int = Field(default=2, ge=0, description="Retries of a dispatcher pod lost to the node (not of the job).")
-    resources: dict[str, dict[str, dict[str, str]]] = Field(
-        default_factory=dict,
-        description="Per job type pod resources: {ci: {requests: {cpu: 100m}, limits: {memory: 512Mi}}}.",
+    exit_grace_seconds: int = Field(
+        default=60, ge=0,
+        description="A failed Workflow's exit handler waits this long for the platform to close the run "
+        "with the precise reason before it closes it itself.",
     )
     poll_interval: float = Field(default=5.0, gt=0, description="Seconds between status reads of a Workflow.")
     request_timeout: float = Field(default=30.0, gt=0, description="Seconds an Argo Server request may take.")

@@ -136,6 +136,7 @@ class Controller:
         limit = int(strategy.get("limit", 0))
         retry_on = _RETRY_ON.match(strategy.get("expression", ""))
         attempt, code, output = 0, 0, ""
+        results: list[dict[str, str]] = []
         with tempfile.TemporaryDirectory(prefix="argo-node-") as folder:
             def local(path: str) -> str:
                 return str(Path(folder) / path.lstrip("/"))
@@ -158,6 +159,8 @@ class Controller:
                 done = subprocess.run(argv, env={**os.environ, **self.env}, capture_output=True, text=True,
                                       timeout=600)
                 code, output = done.returncode, (done.stdout + done.stderr)[-2000:]
+                results = [{"name": key, "value": Path(local(path)).read_text()}
+                           for key, path in outputs.items() if Path(local(path)).is_file()]
                 retry = code != 0 and attempt < limit and (retry_on is None or code == int(retry_on.group(1)))
                 if not retry:
                     break
@@ -165,7 +168,7 @@ class Controller:
         with lock:
             node = self._node(workflow, task_name, "Succeeded" if code == 0 else "Failed")
             node["message"] = "" if code == 0 else f"exit code {code}"
-            node["outputs"] = {"exitCode": str(code)}
+            node["outputs"] = {"exitCode": str(code), "parameters": results}
             node["log"] = output
             nodes[task_name] = node
 

@@ -72,7 +72,7 @@ def test_the_workflow_validates_and_orders_groups_with_the_first_failure_stoppin
     assert discovery.payload == {"repository": SOURCE.repository, "commit": SOURCE.commit}
     closers = {t["name"]: t for t in spec["templates"] if "container" in t}
     assert closers[CLOSE]["container"]["args"] == ["workflow", "close", "--run-id", "Run_42", "--status", "Succeeded"]
-    assert closers[EXIT]["container"]["args"][-1] == "{{workflow.status}}"
+    assert closers[EXIT]["container"]["args"][-3:] == ["{{workflow.status}}", "--grace", "60"]
 
 
 def test_the_artifact_stage_runs_after_the_groups_and_before_the_close(

@@ -14,11 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
 from forge_core.adapters.argo.client import ArgoClient, ArgoServerError
-from forge_core.adapters.argo.workflow import render_workflow, task_names, workflow_name
+from forge_core.adapters.argo.workflow import (
+    DISCOVERY,
+    artifact_task_name,
+    render_workflow,
+    task_names,
+    workflow_name,
+)
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.jobs import SourceRef
 from forge_core.domain.models import RunStatus
@@ -69,11 +76,13 @@ class ArgoOrchestrator:
                 failed = RunOutcome(RunStatus.FAILED, f"cannot submit Workflow {name}: {error}")
                 return await self._close(run_id, failed)
         await self.recorder.set_run_status(run_id, RunStatus.RUNNING.value)
-        outcome = await self._follow(name, cancel, parsed)
+        outcome = await self._follow(name, cancel, parsed, artifacts)
         await self._sync(parsed, outcome[1])
         return await self._close(run_id, outcome[0])
 
-    async def _follow(self, name: str, cancel: asyncio.Event, plan: RunPlan) -> tuple[RunOutcome, dict[str, Any]]:
+    async def _follow(
+        self, name: str, cancel: asyncio.Event, plan: RunPlan, stage: ArtifactStage | None
+    ) -> tuple[RunOutcome, dict[str, Any]]:
         """Read the Workflow until it ends; the outcome and its last seen nodes (by task name)."""
         nodes: dict[str, Any] = {}
         stopped_at: float | None = None
@@ -94,7 +103,7 @@ class ArgoOrchestrator:
                     return RunOutcome(RunStatus.CANCELLED, "cancelled"), nodes
                 if phase == "Succeeded":
                     return RunOutcome(RunStatus.SUCCESS), nodes
-                return _failure(name, status, nodes, plan), nodes
+                return _failure(name, status, nodes, plan, stage), nodes
             if cancel.is_set() and stopped_at is None:
                 stopped_at = loop.time()
                 await self._quietly(self.client.stop(name, "run cancelled"))
@@ -163,12 +172,39 @@ def _phase_status(phase: PhasePlan, nodes: dict[str, Any], names: dict[str, str]
     return RunStatus.SKIPPED
 
 
-def _failure(name: str, status: dict[str, Any], nodes: dict[str, Any], plan: RunPlan) -> RunOutcome:
-    keys = {task_names(plan)[id_of(t)]: t.key for p in plan.phases for t in p.tasks}
-    for task_name, node in sorted(nodes.items(), key=lambda item: str(item[1].get("finishedAt") or "")):
-        if node.get("phase") in {"Failed", "Error"} and not task_name.endswith(".onExit"):
-            key = keys.get(task_name, task_name)
-            return RunOutcome(RunStatus.FAILED, f"task {key} failed: {node.get('message') or 'failed'}", key)
+def _job_error(node: dict[str, Any]) -> str:
+    """The job's own error from the dispatch's ``result`` output (the JobResult), else the node's."""
+    for parameter in (node.get("outputs") or {}).get("parameters") or []:
+        if parameter.get("name") == "result" and parameter.get("value"):
+            try:
+                error = json.loads(parameter["value"]).get("error")
+            except (ValueError, AttributeError):
+                break
+            if error:
+                return str(error)
+    return str(node.get("message") or "failed")
+
+
+def _failure(
+    name: str, status: dict[str, Any], nodes: dict[str, Any], plan: RunPlan, stage: ArtifactStage | None
+) -> RunOutcome:
+    """Why the run failed, worded as the embedded orchestrator words it: the first failed task of
+    a required phase, else every failed artifact."""
+    names = task_names(plan)
+    failed = [(str(nodes[names[id_of(t)]].get("finishedAt") or ""), t.key, nodes[names[id_of(t)]])
+              for p in plan.phases if p.required for t in p.tasks
+              if (nodes.get(names[id_of(t)]) or {}).get("phase") in {"Failed", "Error"}]
+    if failed:
+        _, key, node = min(failed, key=lambda item: item[0])
+        return RunOutcome(RunStatus.FAILED, f"task {key} failed: {_job_error(node)}", key)
+    errors = [f"artifact {a.project.name}/{a.spec.name} failed: {_job_error(node)}"
+              for a in (stage.artifacts if stage else ())
+              if (node := nodes.get(artifact_task_name(a)) or {}).get("phase") in {"Failed", "Error"}]
+    if errors:
+        return RunOutcome(RunStatus.FAILED, "; ".join(errors))
+    discovery = nodes.get(DISCOVERY) or {}
+    if discovery.get("phase") in {"Failed", "Error"}:
+        return RunOutcome(RunStatus.FAILED, f"discovery: {_job_error(discovery)}")
     return RunOutcome(RunStatus.FAILED, f"Workflow {name} {status.get('phase')}: {status.get('message') or ''}".strip())
 
 

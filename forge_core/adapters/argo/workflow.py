@@ -25,7 +25,7 @@ from hera.workflows import models as m
 
 from forge_core.domain.jobs import ArtifactJobPayload, CiJobPayload, SourceRef
 from forge_core.domain.models import Job
-from forge_core.domain.run_plan import RunPlan, TaskPlan, id_of
+from forge_core.domain.run_plan import ArtifactPlan, RunPlan, TaskPlan, id_of
 from forge_core.ports.orchestrator import ArtifactStage
 from forge_core.settings.orchestrator import ArgoSettings
 
@@ -78,7 +78,7 @@ def render_workflow(
         pod_gc=m.PodGC(strategy="OnPodSuccess"),
     ) as workflow:
         close = _closer(CLOSE, run_id, "Succeeded", settings)
-        _closer(EXIT, run_id, "{{workflow.status}}", settings)
+        _closer(EXIT, run_id, "{{workflow.status}}", settings, "--grace", str(settings.exit_grace_seconds))
         with DAG(name=ENTRYPOINT, fail_fast=True):
             discovery = {"repository": source.repository, "commit": source.commit}
             _dispatch(DISCOVERY, "discovery", Job(id=f"discovery-{run_id}", type="discovery", run_id=run_id,
@@ -102,7 +102,7 @@ def render_workflow(
                         artifact=artifact, source=artifacts.source, publish=artifacts.publish, env=dict(env or {}),
                         version=artifacts.versions.get(artifact.project.name),
                     )
-                    name = "artifact-" + _dns(f"{artifact.project.name}-{artifact.spec.name}")
+                    name = artifact_task_name(artifact)
                     job = Job(id=f"artifact-{run_id}-{payload_a.artifact_id}", type="artifact", run_id=run_id,
                               payload=payload_a.model_dump(mode="json"))
                     # Every artifact runs (like the embedded stage); a failed one still fails the run.
@@ -117,6 +117,10 @@ def render_workflow(
 def task_names(plan: RunPlan) -> dict[str, str]:
     """Plan task id → the name of its DAG task (the node's display name)."""
     return {id_of(task): _task_name(task) for phase in plan.phases for task in phase.tasks}
+
+
+def artifact_task_name(artifact: ArtifactPlan) -> str:
+    return "artifact-" + _dns(f"{artifact.project.name}-{artifact.spec.name}")[:54].strip("-")
 
 
 def _task_name(task: TaskPlan) -> str:
@@ -136,12 +140,12 @@ def _dispatch(
     )
 
 
-def _closer(name: str, run_id: str, status: str, settings: ArgoSettings) -> Container:
+def _closer(name: str, run_id: str, status: str, settings: ArgoSettings, *extra: str) -> Container:
     return Container(
         name=name,
         image=settings.image,
         command=["forge"],
-        args=["workflow", "close", "--run-id", run_id, "--status", status],
+        args=["workflow", "close", "--run-id", run_id, "--status", status, *extra],
         env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=settings.api_secret))],
         retry_strategy=m.RetryStrategy(limit="3", retry_policy="Always"),
     )

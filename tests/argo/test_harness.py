@@ -1,0 +1,173 @@
+"""A generated Workflow played end to end by the controller harness against the real NATS, the
+Platform API and workers (processes), ending in the same run state as the embedded orchestrator
+on the same plan: the example monorepo at its release tag (api/v1.2.0)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "chart"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
+
+import chart_support  # noqa: E402
+from make_example import make_example  # noqa: E402
+
+from forge_core.adapters.argo.client import ArgoClient  # noqa: E402
+from forge_core.adapters.argo.orchestrator import ArgoOrchestrator  # noqa: E402
+from forge_core.adapters.argo.workflow import workflow_name  # noqa: E402
+from forge_core.adapters.bus.connection import connect  # noqa: E402
+from forge_core.adapters.bus.dispatcher import NatsDispatcher  # noqa: E402
+from forge_core.adapters.platform_client import PlatformClient  # noqa: E402
+from forge_core.adapters.storage import FsspecStore  # noqa: E402
+from forge_core.domain.jobs import ArtifactSource, SourceRef  # noqa: E402
+from forge_core.domain.plan import DiscoveryDocument  # noqa: E402
+from forge_core.services.orchestrator import EmbeddedOrchestrator  # noqa: E402
+from forge_core.services.run_launch import releasing_stage  # noqa: E402
+from forge_core.settings import load_settings  # noqa: E402
+from forge_core.settings.orchestrator import ArgoSettings  # noqa: E402
+from forge_core.testing.argo import ArgoServerStandIn  # noqa: E402
+from forge_core.testing.argo_controller import Controller  # noqa: E402
+from forge_core.testing.registry import free_port  # noqa: E402
+
+from .conftest import TOKEN  # noqa: E402
+
+FORGE = str(Path(sys.executable).parent / "forge")
+
+
+def forge(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([FORGE, *args], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def platform(tmp_path: Path, prefix: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """``forge api`` and one ``forge worker`` per job type, as processes; the API's URL and the
+    environment of a pod (NATS, storage, the API with a worker token)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
+    env.update(FORGE_STATE_DIR=str(tmp_path / "state"), FORGE_NATS__URL="nats://127.0.0.1:4222",
+               FORGE_NATS__PREFIX=prefix, FORGE_WORKER__CACHE_DIR=str(tmp_path / "cache"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    # workers read artifact records too (the artifact job keeps what an earlier attempt pushed)
+    worker_token = forge(env, "token", "create", "--role", "worker", "--role", "viewer", "--ttl", "7200").strip()
+    env.update(FORGE_API__TOKEN=worker_token)
+    processes = []
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    try:
+        with (logs / "api.log").open("w") as out:
+            processes.append(subprocess.Popen([FORGE, "api", "--port", str(port)], env=env, stdout=out,
+                                              stderr=subprocess.STDOUT))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+            assert time.monotonic() < deadline, (logs / "api.log").read_text()
+        env.update(FORGE_API__URL=url)
+        for job_type in ("discovery", "ci", "artifact"):
+            with (logs / f"{job_type}.log").open("w") as out:
+                processes.append(subprocess.Popen([FORGE, "worker", "--type", job_type], env=env, stdout=out,
+                                                  stderr=subprocess.STDOUT))
+        yield url, env
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def dispatch_template() -> dict[str, Any]:
+    (template,) = [m for m in chart_support.manifests() if m["kind"] == "WorkflowTemplate"]
+    return template
+
+
+def tree(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's final state, without ids and times: what both orchestrators must agree on."""
+    return {
+        "status": run["status"], "error": run["error"],
+        "phases": {p["name"]: (p["status"], {t["key"]: (t["status"], [s["status"] for s in t["steps"]])
+                                             for t in p["tasks"]}) for p in run["phases"]},
+        "artifacts": sorted((r["project"], r["artifact"], r["status"]) for r in run.get("artifact_records", [])),
+    }
+
+
+def test_a_generated_workflow_played_by_the_harness_ends_like_the_embedded_orchestrator(
+    platform: tuple[str, dict[str, str]], argo: ArgoServerStandIn, tmp_path: Path,
+) -> None:
+    url, env = platform
+    repo = make_example(tmp_path / "acme")
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    document = DiscoveryDocument.model_validate_json(
+        forge(env, "discover", str(repo), "--tag", "api/v1.2.0", "--branch", "main", "--json"))
+    admin = forge(env, "token", "create", "--role", "admin").strip()
+    settings = ArgoSettings(url=argo.url, token=SecretStr(TOKEN), poll_interval=0.1, exit_grace_seconds=3)
+    controller = Controller(argo, [dispatch_template()], {**env, "FORGE_BIN": FORGE})
+    nats = load_settings(nats={"url": "nats://127.0.0.1:4222", "prefix": env["FORGE_NATS__PREFIX"]},
+                         state_dir=env["FORGE_STATE_DIR"])
+
+    async def one(repository: str, kind: str) -> dict[str, Any]:
+        async with PlatformClient(url, admin) as client:
+            from forge_core.services import schemas
+
+            run = await client.create_run(schemas.RunCreate(
+                repository=repository, commit_sha=commit, branch="main", tag="api/v1.2.0", triggered_by="t",
+                trigger_type=schemas.TriggerType.TAG))
+            run_id = str(run.id)
+            recorded = await client.record_plan(run_id, document.run_plan().model_dump(mode="json"))
+            source = SourceRef(repository=str(repo), commit=commit)
+            stage = releasing_stage(document, ArtifactSource(repository=str(repo), commit=commit, branch="main",
+                                                             tag="api/v1.2.0", identity=repository), False)
+            async with PlatformClient(url, env["FORGE_API__TOKEN"]) as recorder:
+                if kind == "argo":
+                    playing = threading.Thread(target=lambda: (argo.wait_for(
+                        lambda: ("forge", workflow_name(run_id)) in argo.workflows, 30),
+                        controller.play(workflow_name(run_id))), daemon=True)
+                    playing.start()
+                    argo_client = ArgoClient(settings)
+                    try:
+                        await ArgoOrchestrator(argo_client, recorder, settings).execute(
+                            run_id, recorded, source, artifacts=stage)
+                    finally:
+                        await argo_client.close()
+                    playing.join(60)
+                else:
+                    bus = await connect(nats.nats)
+                    try:
+                        dispatcher = NatsDispatcher(bus, nats.nats, FsspecStore.from_settings(nats.storage))
+                        await EmbeddedOrchestrator(dispatcher, recorder).execute(
+                            run_id, recorded, source, artifacts=stage)
+                    finally:
+                        await bus.close()
+            final = await client.get_run(run_id)
+            return json.loads(final.model_dump_json())
+
+    argo_run = asyncio.run(one("acme/argo", "argo"))
+    embedded_run = asyncio.run(one("acme/embedded", "embedded"))
+
+    assert tree(argo_run) == tree(embedded_run)
+    assert argo_run["status"] == "success", argo_run["error"]
+    assert tree(argo_run)["phases"]["test"][1]["api/test"][0] == "success"
+    assert ("api", "api", "success") in tree(argo_run)["artifacts"]
+    # the Workflow's own closing task ran and found the run already closed, or closed it
+    assert controller.attempts["close-run"] == 1
