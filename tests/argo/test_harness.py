@@ -22,27 +22,27 @@ from pydantic import SecretStr
 sys.path.insert(0, str(Path(__file__).parents[1] / "chart"))
 sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
 
-import chart_support  # noqa: E402
-from make_example import make_example  # noqa: E402
+import chart_support
+from make_example import make_example
 
-from forge_core.adapters.argo.client import ArgoClient  # noqa: E402
-from forge_core.adapters.argo.orchestrator import ArgoOrchestrator  # noqa: E402
-from forge_core.adapters.argo.workflow import workflow_name  # noqa: E402
-from forge_core.adapters.bus.connection import connect  # noqa: E402
-from forge_core.adapters.bus.dispatcher import NatsDispatcher  # noqa: E402
-from forge_core.adapters.platform_client import PlatformClient  # noqa: E402
-from forge_core.adapters.storage import FsspecStore  # noqa: E402
-from forge_core.domain.jobs import ArtifactSource, SourceRef  # noqa: E402
-from forge_core.domain.plan import DiscoveryDocument  # noqa: E402
-from forge_core.services.orchestrator import EmbeddedOrchestrator  # noqa: E402
-from forge_core.services.run_launch import releasing_stage  # noqa: E402
-from forge_core.settings import load_settings  # noqa: E402
-from forge_core.settings.orchestrator import ArgoSettings  # noqa: E402
-from forge_core.testing.argo import ArgoServerStandIn  # noqa: E402
-from forge_core.testing.argo_controller import Controller  # noqa: E402
-from forge_core.testing.registry import free_port  # noqa: E402
+from forge_core.adapters.argo.client import ArgoClient
+from forge_core.adapters.argo.orchestrator import ArgoOrchestrator
+from forge_core.adapters.argo.workflow import workflow_name
+from forge_core.adapters.bus.connection import connect
+from forge_core.adapters.bus.dispatcher import NatsDispatcher
+from forge_core.adapters.platform_client import PlatformClient
+from forge_core.adapters.storage import FsspecStore
+from forge_core.domain.jobs import ArtifactSource, SourceRef
+from forge_core.domain.plan import DiscoveryDocument
+from forge_core.services.orchestrator import EmbeddedOrchestrator
+from forge_core.services.run_launch import releasing_stage
+from forge_core.settings import load_settings
+from forge_core.settings.orchestrator import ArgoSettings
+from forge_core.testing.argo import ArgoServerStandIn
+from forge_core.testing.argo_controller import Controller
+from forge_core.testing.registry import free_port
 
-from .conftest import TOKEN  # noqa: E402
+from .conftest import TOKEN
 
 FORGE = str(Path(sys.executable).parent / "forge")
 
