@@ -34,6 +34,7 @@ from forge_core.adapters.platform_client import PlatformClient
 from forge_core.adapters.storage import FsspecStore
 from forge_core.domain.jobs import ArtifactSource, SourceRef
 from forge_core.domain.plan import DiscoveryDocument
+from forge_core.services import schemas
 from forge_core.services.orchestrator import EmbeddedOrchestrator
 from forge_core.services.run_launch import releasing_stage
 from forge_core.settings import load_settings
@@ -54,12 +55,37 @@ def forge(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture
-def platform(tmp_path: Path, prefix: str) -> Iterator[tuple[str, dict[str, str]]]:
+def storage_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Where logs and large results go: the state folder (default), or with the parameter ``s3``
+    a bucket of a moto S3 server, as a fleet keeps them (fsspec's s3 file system)."""
+    if getattr(request, "param", "local") != "s3":
+        yield {}
+        return
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        import boto3
+
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="fleet",
+                     aws_secret_access_key="fleet-secret").create_bucket(Bucket="forge-fleet")
+        yield {"FORGE_STORAGE__URL": "s3://forge-fleet/runs", "AWS_ACCESS_KEY_ID": "fleet",
+               "AWS_SECRET_ACCESS_KEY": "fleet-secret", "AWS_DEFAULT_REGION": "us-east-1",
+               "FORGE_STORAGE__OPTIONS": json.dumps({"endpoint_url": endpoint}), "S3_ENDPOINT": endpoint}
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def platform(tmp_path: Path, prefix: str, storage_env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
     """``forge api`` and one ``forge worker`` per job type, as processes; the API's URL and the
     environment of a pod (NATS, storage, the API with a worker token)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FORGE_")}
     env.update(FORGE_STATE_DIR=str(tmp_path / "state"), FORGE_NATS__URL="nats://127.0.0.1:4222",
-               FORGE_NATS__PREFIX=prefix, FORGE_WORKER__CACHE_DIR=str(tmp_path / "cache"))
+               FORGE_NATS__PREFIX=prefix, FORGE_WORKER__CACHE_DIR=str(tmp_path / "cache"), **storage_env)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # workers read artifact records too (the artifact job keeps what an earlier attempt pushed)
@@ -111,11 +137,11 @@ def tree(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_a_generated_workflow_played_by_the_harness_ends_like_the_embedded_orchestrator(
-    platform: tuple[str, dict[str, str]], argo: ArgoServerStandIn, tmp_path: Path,
-) -> None:
-    url, env = platform
-    repo = make_example(tmp_path / "acme")
+def execute(
+    kind: str, repository: str, url: str, env: dict[str, str], argo: ArgoServerStandIn, repo: Path,
+) -> tuple[dict[str, Any], Controller]:
+    """Record a run of ``repo``'s HEAD (api/v1.2.0) as ``repository`` and execute it with the
+    ``argo`` orchestrator (the harness playing the controller) or the ``embedded`` one."""
     commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                             check=True).stdout.strip()
     document = DiscoveryDocument.model_validate_json(
@@ -123,13 +149,11 @@ def test_a_generated_workflow_played_by_the_harness_ends_like_the_embedded_orche
     admin = forge(env, "token", "create", "--role", "admin").strip()
     settings = ArgoSettings(url=argo.url, token=SecretStr(TOKEN), poll_interval=0.1, exit_grace_seconds=3)
     controller = Controller(argo, [dispatch_template()], {**env, "FORGE_BIN": FORGE})
-    nats = load_settings(nats={"url": "nats://127.0.0.1:4222", "prefix": env["FORGE_NATS__PREFIX"]},
-                         state_dir=env["FORGE_STATE_DIR"])
+    local = load_settings(nats={"url": "nats://127.0.0.1:4222", "prefix": env["FORGE_NATS__PREFIX"]},
+                          state_dir=env["FORGE_STATE_DIR"])
 
-    async def one(repository: str, kind: str) -> dict[str, Any]:
+    async def one() -> dict[str, Any]:
         async with PlatformClient(url, admin) as client:
-            from forge_core.services import schemas
-
             run = await client.create_run(schemas.RunCreate(
                 repository=repository, commit_sha=commit, branch="main", tag="api/v1.2.0", triggered_by="t",
                 trigger_type=schemas.TriggerType.TAG))
@@ -140,9 +164,13 @@ def test_a_generated_workflow_played_by_the_harness_ends_like_the_embedded_orche
                                                              tag="api/v1.2.0", identity=repository), False)
             async with PlatformClient(url, env["FORGE_API__TOKEN"]) as recorder:
                 if kind == "argo":
-                    playing = threading.Thread(target=lambda: (argo.wait_for(
-                        lambda: ("forge", workflow_name(run_id)) in argo.workflows, 30),
-                        controller.play(workflow_name(run_id))), daemon=True)
+                    name = workflow_name(run_id)
+
+                    def play() -> None:
+                        argo.wait_for(lambda: ("forge", name) in argo.workflows, 30)
+                        controller.play(name)
+
+                    playing = threading.Thread(target=play, daemon=True)
                     playing.start()
                     argo_client = ArgoClient(settings)
                     try:
@@ -152,22 +180,49 @@ def test_a_generated_workflow_played_by_the_harness_ends_like_the_embedded_orche
                         await argo_client.close()
                     playing.join(60)
                 else:
-                    bus = await connect(nats.nats)
+                    bus = await connect(local.nats)
                     try:
-                        dispatcher = NatsDispatcher(bus, nats.nats, FsspecStore.from_settings(nats.storage))
+                        dispatcher = NatsDispatcher(bus, local.nats, FsspecStore.from_settings(local.storage))
                         await EmbeddedOrchestrator(dispatcher, recorder).execute(
                             run_id, recorded, source, artifacts=stage)
                     finally:
                         await bus.close()
             final = await client.get_run(run_id)
-            return json.loads(final.model_dump_json())
+            return dict(json.loads(final.model_dump_json()))
 
-    argo_run = asyncio.run(one("acme/argo", "argo"))
-    embedded_run = asyncio.run(one("acme/embedded", "embedded"))
+    return asyncio.run(one()), controller
+
+
+def test_a_generated_workflow_played_by_the_harness_ends_like_the_embedded_orchestrator(
+    platform: tuple[str, dict[str, str]], argo: ArgoServerStandIn, tmp_path: Path,
+) -> None:
+    url, env = platform
+    repo = make_example(tmp_path / "acme")
+    argo_run, controller = execute("argo", "acme/argo", url, env, argo, repo)
+    embedded_run, _ = execute("embedded", "acme/embedded", url, env, argo, repo)
 
     assert tree(argo_run) == tree(embedded_run)
     assert argo_run["status"] == "success", argo_run["error"]
     assert tree(argo_run)["phases"]["test"][1]["api/test"][0] == "success"
     assert ("api", "api", "success") in tree(argo_run)["artifacts"]
-    # the Workflow's own closing task ran and found the run already closed, or closed it
-    assert controller.attempts["close-run"] == 1
+    assert controller.attempts["close-run"] == 1  # the Workflow's own closing task ran once
+
+
+@pytest.mark.parametrize("storage_env", ["s3"], indirect=True)
+def test_in_a_fleet_the_step_logs_go_to_s3_through_fsspec(
+    platform: tuple[str, dict[str, str]], argo: ArgoServerStandIn, tmp_path: Path, storage_env: dict[str, str],
+) -> None:
+    url, env = platform
+    repo = make_example(tmp_path / "acme")
+    run, _ = execute("argo", "acme/fleet", url, env, argo, repo)
+    assert run["status"] == "success", run["error"]
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=storage_env["S3_ENDPOINT"], region_name="us-east-1",
+                      aws_access_key_id="fleet", aws_secret_access_key="fleet-secret")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="forge-fleet", Prefix=f"runs/logs/{run['id']}/")
+            .get("Contents", [])]
+    assert keys, "no step log in the bucket"
+    logs = forge(env, "logs", str(run["id"]), "--task", "api/test")
+    assert "OK" in logs  # read back from S3: unittest's own summary
+    assert not (Path(env["FORGE_STATE_DIR"]) / "forge" / "storage" / "logs").exists()
