@@ -39,13 +39,14 @@ def _now() -> str:
 class Controller:
     def __init__(
         self, server: ArgoServerStandIn, templates: list[dict[str, Any]], env: dict[str, str], *,
-        namespace: str = "forge", on_attempt: Callable[[str, int], None] | None = None,
+        namespace: str = "forge", exit_code: Callable[[str, int, int], int] | None = None,
     ) -> None:
-        """``templates``: the WorkflowTemplates ``templateRef`` may name; ``on_attempt(task,
-        attempt)`` is called before every attempt (a test's fault injection)."""
+        """``templates``: the WorkflowTemplates ``templateRef`` may name; ``exit_code(task,
+        attempt, code)`` may replace an attempt's exit code (a test's fault: the pod lost after
+        its process ran)."""
         self.server, self.env, self.namespace = server, env, namespace
         self.library = {(t["metadata"]["name"], x["name"]): x for t in templates for x in t["spec"]["templates"]}
-        self.on_attempt = on_attempt
+        self.exit_code = exit_code
         self.attempts: dict[str, int] = {}
 
     def play(self, name: str, timeout: float = 300.0) -> str:
@@ -143,8 +144,6 @@ class Controller:
 
             while True:
                 self.attempts[task_name] = attempt + 1
-                if self.on_attempt:
-                    self.on_attempt(task_name, attempt)
                 files = {}
                 for artifact in template.get("inputs", {}).get("artifacts", []):
                     Path(local(artifact["path"])).parent.mkdir(parents=True, exist_ok=True)
@@ -159,6 +158,8 @@ class Controller:
                 done = subprocess.run(argv, env={**os.environ, **self.env}, capture_output=True, text=True,
                                       timeout=600)
                 code, output = done.returncode, (done.stdout + done.stderr)[-2000:]
+                if self.exit_code:
+                    code = self.exit_code(task_name, attempt, code)
                 results = [{"name": key, "value": Path(local(path)).read_text()}
                            for key, path in outputs.items() if Path(local(path)).is_file()]
                 retry = code != 0 and attempt < limit and (retry_on is None or code == int(retry_on.group(1)))

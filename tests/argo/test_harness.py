@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,7 @@ def tree(run: dict[str, Any]) -> dict[str, Any]:
 
 def execute(
     kind: str, repository: str, url: str, env: dict[str, str], argo: ArgoServerStandIn, repo: Path,
+    exit_code: Callable[[str, int, int], int] | None = None,
 ) -> tuple[dict[str, Any], Controller]:
     """Record a run of ``repo``'s HEAD (api/v1.2.0) as ``repository`` and execute it with the
     ``argo`` orchestrator (the harness playing the controller) or the ``embedded`` one."""
@@ -148,7 +149,7 @@ def execute(
         forge(env, "discover", str(repo), "--tag", "api/v1.2.0", "--branch", "main", "--json"))
     admin = forge(env, "token", "create", "--role", "admin").strip()
     settings = ArgoSettings(url=argo.url, token=SecretStr(TOKEN), poll_interval=0.1, exit_grace_seconds=3)
-    controller = Controller(argo, [dispatch_template()], {**env, "FORGE_BIN": FORGE})
+    controller = Controller(argo, [dispatch_template()], {**env, "FORGE_BIN": FORGE}, exit_code=exit_code)
     local = load_settings(nats={"url": "nats://127.0.0.1:4222", "prefix": env["FORGE_NATS__PREFIX"]},
                           state_dir=env["FORGE_STATE_DIR"])
 
@@ -226,3 +227,31 @@ def test_in_a_fleet_the_step_logs_go_to_s3_through_fsspec(
     logs = forge(env, "logs", str(run["id"]), "--task", "api/test")
     assert "OK" in logs  # read back from S3: unittest's own summary
     assert not (Path(env["FORGE_STATE_DIR"]) / "forge" / "storage" / "logs").exists()
+
+
+def test_a_dispatcher_pod_retried_by_argo_gets_the_answer_without_the_job_running_twice(
+    platform: tuple[str, dict[str, str]], argo: ArgoServerStandIn, tmp_path: Path,
+) -> None:
+    """The first dispatcher of api/test ran its job, then its pod was lost (exit 7, which the
+    chart's template retries): the retry publishes the same job id, and the worker answers it
+    from the stored result instead of running the task again."""
+    url, env = platform
+    repo = make_example(tmp_path / "acme")
+    retried: list[str] = []
+
+    def lost_once(task: str, attempt: int, code: int) -> int:
+        if task.startswith("api-test-") and attempt == 0:
+            retried.append(task)
+            return 7
+        return code
+
+    run, controller = execute("argo", "acme/retried", url, env, argo, repo, exit_code=lost_once)
+
+    assert run["status"] == "success", run["error"]
+    (task,) = retried
+    assert controller.attempts[task] == 2
+    ci_log = (tmp_path / "logs" / "ci.log").read_text()
+    answered = [line for line in ci_log.splitlines() if "already finished; answering from its stored result" in line]
+    assert len(answered) == 1, ci_log[-3000:]
+    steps = next(t for p in run["phases"] for t in p["tasks"] if t["key"] == "api/test")["steps"]
+    assert [s["status"] for s in steps] == ["success"] * len(steps)
