@@ -86,7 +86,11 @@ async def _serve(settings: Settings, plugins: PluginHost, host: str, port: int, 
                     orchestrator = ArgoOrchestrator(argo, client, settings.orchestrator.argo)
                 else:
                     orchestrator = EmbeddedOrchestrator(dispatcher, client, max_parallel=parallel)
-                launcher = PipelineLauncher(settings.server, dispatcher, client, orchestrator, publish=publish)
+                async def status_of(run_id: str) -> str:
+                    return (await client.get_run(run_id)).status.value
+
+                launcher = PipelineLauncher(settings.server, dispatcher, client, orchestrator, publish=publish,
+                                            status_of=status_of)
                 starter = RunStarter(app.state.services.store, launcher, poll_seconds=settings.server.poll_seconds)
                 starting = asyncio.create_task(starter.run_forever())
                 web = uvicorn.Server(uvicorn.Config(

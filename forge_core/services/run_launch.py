@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from forge_core.domain.errors import ConfigurationError, ForgeError
@@ -55,9 +56,12 @@ class PipelineLauncher:
     def __init__(
         self, settings: ServerSettings, dispatcher: JobDispatcher, recorder: RunRecorder,
         orchestrator: Orchestrator, *, publish: bool = False,
+        status_of: Callable[[str], Awaitable[str]] | None = None,
     ) -> None:
+        """``status_of``: the run's recorded status; when given, a run cancelled through the API
+        (``DELETE /v1/runs/{id}``) is stopped in the orchestrator."""
         self.settings, self.dispatcher, self.recorder = settings, dispatcher, recorder
-        self.orchestrator, self.publish = orchestrator, publish
+        self.orchestrator, self.publish, self.status_of = orchestrator, publish, status_of
         self.running: dict[str, asyncio.Task[None]] = {}
 
     async def launch(self, run: s.RunSummary) -> None:
@@ -88,10 +92,15 @@ class PipelineLauncher:
             recorded = await self.recorder.record_plan(run_id, document.run_plan().model_dump(mode="json"))
             source = ArtifactSource(repository=url, commit=run.commit_sha, branch=run.branch, tag=run.tag,
                                     identity=run.repository)
-            await self.orchestrator.execute(
-                run_id, recorded, SourceRef(repository=url, commit=run.commit_sha),
-                artifacts=releasing_stage(document, source, self.publish),
-            )
+            cancel = asyncio.Event()
+            watching = asyncio.create_task(self._watch(run_id, cancel))
+            try:
+                await self.orchestrator.execute(
+                    run_id, recorded, SourceRef(repository=url, commit=run.commit_sha), cancel=cancel,
+                    artifacts=releasing_stage(document, source, self.publish),
+                )
+            finally:
+                watching.cancel()
         except asyncio.CancelledError:
             await self._fail(run_id, "the server stopped", RunStatus.CANCELLED)
             raise
@@ -99,6 +108,18 @@ class PipelineLauncher:
             reason = str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
             log.exception("run %s stopped", run_id)
             await self._fail(run_id, reason)
+
+    async def _watch(self, run_id: str, cancel: asyncio.Event) -> None:
+        if self.status_of is None:
+            return
+        while not cancel.is_set():
+            await asyncio.sleep(self.settings.poll_seconds)
+            try:
+                if await self.status_of(run_id) == RunStatus.CANCELLED.value:
+                    log.info("run %s was cancelled: stopping it", run_id)
+                    cancel.set()
+            except ForgeError as error:  # the API is away for a moment: look again
+                log.warning("run %s: cannot read its status: %s", run_id, error)
 
     async def _fail(self, run_id: str, reason: str, status: RunStatus = RunStatus.FAILED) -> None:
         try:

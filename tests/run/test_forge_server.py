@@ -12,12 +12,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from forge_core.testing.argo import argo_server, workflow_validator
 from forge_core.testing.registry import free_port
 
 SECRET = "webhook-s3cret"
@@ -56,10 +58,17 @@ def remote(example: Path, tmp_path: Path) -> tuple[str, str, str]:
 def server(
     forge_env: dict[str, str], remote: tuple[str, str, str], tmp_path: Path,
 ) -> Iterator[tuple[str, dict[str, str]]]:
-    url = remote[0]
+    with serving(forge_env, remote[0], tmp_path) as running:
+        yield running
+
+
+@contextmanager
+def serving(
+    forge_env: dict[str, str], url: str, tmp_path: Path, **extra: str,
+) -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
     env = {**forge_env, "FORGE_API__WEBHOOK_SECRET": SECRET, "FORGE_SERVER__POLL_SECONDS": "0.2",
-           "FORGE_SERVER__REPOSITORIES": json.dumps({"acme/monorepo": url})}
+           "FORGE_SERVER__REPOSITORIES": json.dumps({"acme/monorepo": url}), **extra}
     log = tmp_path / "server.log"
     with log.open("w") as out:
         process = subprocess.Popen([FORGE, "server", "--port", str(port)], env=env, stdout=out,
@@ -141,3 +150,33 @@ def test_a_push_of_a_repository_without_a_clone_url_fails_with_the_reason(
     assert run["error"].startswith("cannot start the run: FORGE_SERVER__REPOSITORIES: no clone URL for repository "
                                    "acme/unknown")
     assert run["phases"] == []
+
+
+def test_with_the_argo_orchestrator_the_run_is_submitted_once_and_a_cancel_stops_its_workflow(
+    forge_env: dict[str, str], remote: tuple[str, str, str], tmp_path: Path,
+) -> None:
+    url, head, parent = remote
+    validate = workflow_validator(Path("/work/shared/schemas/argo-workflows/schema.json"))
+    with argo_server("argo-token", validate) as argo, serving(
+        forge_env, url, tmp_path, FORGE_ORCHESTRATOR__KIND="argo", FORGE_ORCHESTRATOR__ARGO__URL=argo.url,
+        FORGE_ORCHESTRATOR__ARGO__TOKEN="argo-token", FORGE_ORCHESTRATOR__ARGO__POLL_INTERVAL="0.2",
+    ) as (base, env):
+        created = deliver(base, push_payload("acme/monorepo", url, parent, head))
+        assert created.status_code == 201, created.text
+        run_id = created.json()["id"]
+        name = f"forge-run-{run_id}"
+        argo.wait_for(lambda: ("forge", name) in argo.workflows, timeout=120)  # after discovery, a valid Workflow
+        argo.set_status(name, {"phase": "Running"})
+        token = admin_token(env)
+        cancelled = httpx.delete(f"{base}/v1/runs/{run_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert cancelled.status_code == 204
+        argo.wait_for(lambda: argo.workflows[("forge", name)]["spec"].get("shutdown") == "Stop", timeout=30)
+        argo.set_status(name, {"phase": "Failed", "message": "Stopped with strategy 'Stop'"})
+        run = until_closed(base, token, run_id, timeout=30)
+        assert run["status"] == "cancelled"
+        assert [c for c in argo.calls if c[0] == "POST"] == [("POST", "/api/v1/workflows/forge")]
+        workflow = argo.workflow(name)
+        assert workflow is not None
+        job = json.loads(next(t for t in workflow["spec"]["templates"] if t["name"] == "run")["dag"]["tasks"][0]
+                         ["arguments"]["parameters"][0]["value"])
+        assert job["payload"] == {"repository": url, "commit": head}
