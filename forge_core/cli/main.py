@@ -39,6 +39,8 @@ FEATURES: tuple[str, ...] = (
     "forge_core.cli.cmp",
     "forge_core.cli.fleet",
     "forge_core.cli.ui",
+    "forge_core.cli.workflow",
+    "forge_core.cli.server",
 )
 """Modules with a ``register(app)`` function adding a feature's commands; each must stay light
 to import (typer only; the work is imported inside the command functions)."""

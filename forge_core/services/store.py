@@ -182,6 +182,17 @@ class OutboxStore(Protocol):
         ...
 
 
+class RunClaimStore(Protocol):
+    """Who hands a new run to the orchestrator: one claimant per run, durable in the database."""
+
+    async def claim_run(
+        self, owner: str, now: datetime, stale_before: datetime, limit: int = 10
+    ) -> s.RunSummary | None:
+        """Take the oldest pending run nobody claimed (or whose claim is older than
+        ``stale_before``) for ``owner``; None when there is none. Two callers never get one run."""
+        ...
+
+
 class Store(
     Reachable,
     RunStore,
@@ -191,6 +202,7 @@ class Store(
     ApprovalStore,
     OwnerStore,
     OutboxStore,
+    RunClaimStore,
     Protocol,
 ):
     """Every port over one database (what :class:`forge_core.services.platform.Platform` is given)."""

@@ -30,9 +30,11 @@ from forge_core.settings.database import DEFAULT_STATE_DIR, DatabaseSettings
 from forge_core.settings.git import GitSettings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.oci import OciSettings
+from forge_core.settings.orchestrator import OrchestratorSettings
 from forge_core.settings.release import ReleaseSettings
 from forge_core.settings.render import RenderSettings
 from forge_core.settings.secrets import SecretsSettings
+from forge_core.settings.server import ServerSettings
 from forge_core.settings.storage import StorageSettings
 from forge_core.settings.tracking import TrackingSettings
 from forge_core.settings.worker import WorkerSettings
@@ -135,6 +137,8 @@ class Settings(BaseSettings):
     tracking: TrackingSettings = Field(default_factory=TrackingSettings)
     release: ReleaseSettings = Field(default_factory=ReleaseSettings)
     cmp: CmpSettings = Field(default_factory=CmpSettings)
+    orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:

@@ -29,6 +29,9 @@ SERVICE_SECTIONS: dict[str, tuple[str, ...]] = {
     "forge notifier": ("state_dir", "plugins", "database", "api.notifier"),
     "forge streams apply": ("nats",),
     "forge db upgrade": ("state_dir", "database"),
+    "forge server": ("state_dir", "plugins", "database", "auth", "api", "nats", "storage", "worker", "secrets",
+                     "git", "cue", "oci", "render", "tracking", "orchestrator", "server"),
+    "forge workflow close": ("api.url", "api.token"),
 }
 """What each service reads: top-level sections, or dotted parts of one (``api.url``)."""
 

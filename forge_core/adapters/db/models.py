@@ -68,6 +68,7 @@ class PipelineRun(Base):
         UniqueConstraint("repository", "commit_sha", name="uq_pipeline_runs_repository_commit"),
         Index("ix_pipeline_runs_repository_branch_created", "repository", "branch", "created_at"),
         Index("ix_pipeline_runs_status_started", "status", "started_at"),
+        Index("ix_pipeline_runs_unclaimed", "status", "claimed_by", "created_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -86,6 +87,9 @@ class PipelineRun(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # Which run starter took the run to hand it to the orchestrator, and when (exactly once).
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None]
 
     phases: Mapped[list[PhaseExecution]] = relationship(
         back_populates="run",

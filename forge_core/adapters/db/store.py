@@ -9,6 +9,7 @@ One module per aggregate (``runs``, ``releases``, ``deployments``, ``promotions`
 from __future__ import annotations
 
 from forge_core.adapters.db.approvals import SqlApprovals
+from forge_core.adapters.db.claims import SqlRunClaims
 from forge_core.adapters.db.deployments import SqlDeployments
 from forge_core.adapters.db.outbox import SqlOutbox
 from forge_core.adapters.db.owners import SqlOwners
@@ -17,5 +18,7 @@ from forge_core.adapters.db.releases import SqlReleases
 from forge_core.adapters.db.runs import SqlRuns
 
 
-class SqlStore(SqlRuns, SqlReleases, SqlDeployments, SqlPromotions, SqlApprovals, SqlOwners, SqlOutbox):
+class SqlStore(
+    SqlRuns, SqlReleases, SqlDeployments, SqlPromotions, SqlApprovals, SqlOwners, SqlOutbox, SqlRunClaims
+):
     """Implements :class:`forge_core.services.store.Store`; each method is one transaction."""

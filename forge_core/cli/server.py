@@ -1,0 +1,108 @@
+"""``forge server``: the whole platform in one long-running process, executing the runs it is given.
+
+The Platform API (webhooks, ``POST /v1/runs``) on ``--host``/``--port``, in-process workers for
+``discovery``, ``ci`` and ``artifact`` jobs (NATS: the configured server, or a private one), the
+run starter handing each new run to the orchestrator once (the embedded one, or Argo Workflows
+when ``FORGE_ORCHESTRATOR__KIND=argo``), and the launcher fetching each run's repository from its
+clone URL (``FORGE_SERVER__*``) into the warm git cache. Ctrl-C (SIGINT, SIGTERM) stops it: runs
+still executing are closed cancelled.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from forge_core.cli.common import fail, settings_and_plugins
+
+if TYPE_CHECKING:
+    from forge_core.plugin.host import PluginHost
+    from forge_core.settings import Settings
+
+SERVER_PERMISSIONS = ("read", "run", "status")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="server")(server)
+
+
+def server(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default FORGE_API__HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default FORGE_API__PORT).")] = None,
+    publish: Annotated[bool, typer.Option(help="Artifacts publish (else every publisher only plans).")] = False,
+) -> None:
+    """Serve the API and execute every new run (workers, orchestrator, run starter in-process)."""
+    import asyncio
+    import logging
+
+    from forge_core.domain.errors import ForgeError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings, plugins = settings_and_plugins()
+        asyncio.run(_serve(settings, plugins, host or settings.api.host, port or settings.api.port, publish))
+    except ForgeError as error:
+        fail(error)
+
+
+async def _serve(settings: Settings, plugins: PluginHost, host: str, port: int, publish: bool) -> None:
+    import asyncio
+    import contextlib
+
+    import httpx
+    import uvicorn
+
+    from forge_core.adapters.auth.keys import platform_key
+    from forge_core.adapters.platform_client import PlatformClient
+    from forge_core.adapters.storage import FsspecStore
+    from forge_core.api.app import create_app
+    from forge_core.ports.orchestrator import Orchestrator
+    from forge_core.services.orchestrator import EmbeddedOrchestrator
+    from forge_core.services.run_launch import PipelineLauncher
+    from forge_core.services.run_starter import RunStarter
+    from forge_core.worker.embedded import embedded_jobs
+
+    app = create_app(settings, plugins)
+    token = platform_key(settings).mint("forge-server", permissions=SERVER_PERMISSIONS, ttl_seconds=365 * 86400)
+    parallel = settings.server.parallel
+    async with app.router.lifespan_context(app):  # migrations, the store, the outbox sender
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://forge.local", timeout=60) as http:
+            client = PlatformClient("http://forge.local", token, client=http)
+            storage = FsspecStore.from_settings(settings.storage)
+            async with embedded_jobs(
+                settings, plugins, client, storage, state_dir=settings.state_dir,
+                job_types=("discovery", "ci", "artifact"), concurrency=parallel,
+            ) as dispatcher:
+                orchestrator: Orchestrator
+                closers = []
+                if settings.orchestrator.kind == "argo":
+                    from forge_core.adapters.argo.client import ArgoClient
+                    from forge_core.adapters.argo.orchestrator import ArgoOrchestrator
+
+                    argo = ArgoClient(settings.orchestrator.argo)
+                    closers.append(argo.close)
+                    orchestrator = ArgoOrchestrator(argo, client, settings.orchestrator.argo)
+                else:
+                    orchestrator = EmbeddedOrchestrator(dispatcher, client, max_parallel=parallel)
+                async def status_of(run_id: str) -> str:
+                    return (await client.get_run(run_id)).status.value
+
+                launcher = PipelineLauncher(settings.server, dispatcher, client, orchestrator, publish=publish,
+                                            status_of=status_of)
+                starter = RunStarter(app.state.services.store, launcher, poll_seconds=settings.server.poll_seconds)
+                starting = asyncio.create_task(starter.run_forever())
+                web = uvicorn.Server(uvicorn.Config(
+                    app, host=host, port=port, lifespan="off", log_config=None, access_log=False,
+                    proxy_headers=False,
+                ))
+                try:
+                    await web.serve()  # until SIGINT/SIGTERM
+                finally:
+                    starting.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await starting
+                    await launcher.aclose()
+                    for close in closers:
+                        await close()

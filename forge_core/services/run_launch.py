@@ -1,0 +1,129 @@
+"""Launching a claimed run on this machine: fetch, discover, record the plan, orchestrate.
+
+What the run starter hands a run to in ``forge server``: the repository's clone URL comes from
+the settings (one per repository, or a template); discovery is a ``discovery`` job (its worker
+fetches the commit into the warm git cache), its plan is recorded through the API, then the
+orchestrator runs the phase groups and, for the projects that release, the artifact stage. Each
+launched run executes in the background; anything that stops it closes the run failed with why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from forge_core.domain.errors import ConfigurationError, ForgeError
+from forge_core.domain.jobs import ArtifactSource, SourceRef
+from forge_core.domain.models import Job, JobStatus, RunStatus
+from forge_core.domain.plan import DiscoveryDocument
+from forge_core.ports.orchestrator import ArtifactStage, JobDispatcher, Orchestrator
+from forge_core.ports.platform import CONFLICT, RunRecorder
+from forge_core.services import schemas as s
+from forge_core.settings.server import ServerSettings
+
+log = logging.getLogger("forge.run_launch")
+DISCOVERY_TIMEOUT = 600.0
+
+
+def clone_url(settings: ServerSettings, repository: str) -> str:
+    """Where ``repository`` (owner/name) is fetched from; a clear error when nobody said."""
+    if repository in settings.repositories:
+        return settings.repositories[repository]
+    if settings.clone_url:
+        return settings.clone_url.replace("{repository}", repository)
+    raise ConfigurationError(
+        f"no clone URL for repository {repository}: set FORGE_SERVER__REPOSITORIES "
+        f"('{{\"{repository}\": \"<url>\"}}') or FORGE_SERVER__CLONE_URL",
+        where="FORGE_SERVER__REPOSITORIES",
+    )
+
+
+def releasing_stage(document: DiscoveryDocument, source: ArtifactSource, publish: bool) -> ArtifactStage:
+    """The artifacts of the projects that release on this commit (discovery decided which)."""
+    releasing = {p.project.name: p.release.version or "" for p in document.projects if p.release.release}
+    return ArtifactStage(
+        artifacts=tuple(a for a in document.run_plan().artifacts if a.project.name in releasing),
+        source=source, publish=publish,
+        versions={name: version for name, version in releasing.items() if version},
+    )
+
+
+class PipelineLauncher:
+    """A :class:`~forge_core.services.run_starter.RunLauncher` executing runs in this process."""
+
+    def __init__(
+        self, settings: ServerSettings, dispatcher: JobDispatcher, recorder: RunRecorder,
+        orchestrator: Orchestrator, *, publish: bool = False,
+        status_of: Callable[[str], Awaitable[str]] | None = None,
+    ) -> None:
+        """``status_of``: the run's recorded status; when given, a run cancelled through the API
+        (``DELETE /v1/runs/{id}``) is stopped in the orchestrator."""
+        self.settings, self.dispatcher, self.recorder = settings, dispatcher, recorder
+        self.orchestrator, self.publish, self.status_of = orchestrator, publish, status_of
+        self.running: dict[str, asyncio.Task[None]] = {}
+
+    async def launch(self, run: s.RunSummary) -> None:
+        url = clone_url(self.settings, run.repository)  # raising here: the starter fails the run
+        run_id = str(run.id)
+        task = asyncio.create_task(self._execute(run, url), name=f"run-{run_id}")
+        self.running[run_id] = task
+        task.add_done_callback(lambda _: self.running.pop(run_id, None))
+
+    async def aclose(self) -> None:
+        """Stop the runs still executing (each is closed cancelled by the orchestrator)."""
+        for task in list(self.running.values()):
+            task.cancel()
+        await asyncio.gather(*self.running.values(), return_exceptions=True)
+
+    async def _execute(self, run: s.RunSummary, url: str) -> None:
+        run_id = str(run.id)
+        try:
+            await self.recorder.set_run_status(run_id, RunStatus.RUNNING.value)
+            payload: dict[str, Any] = {"repository": url, "commit": run.commit_sha, "branch": run.branch,
+                                       "tag": run.tag}
+            job = Job(id=f"discovery-{run_id}", type="discovery", run_id=run_id, payload=payload)
+            result = await self.dispatcher.dispatch(job, DISCOVERY_TIMEOUT)
+            if result.status is not JobStatus.SUCCESS:
+                await self._fail(run_id, f"discovery: {result.error or 'failed'}")
+                return
+            document = DiscoveryDocument.model_validate(result.output)
+            recorded = await self.recorder.record_plan(run_id, document.run_plan().model_dump(mode="json"))
+            source = ArtifactSource(repository=url, commit=run.commit_sha, branch=run.branch, tag=run.tag,
+                                    identity=run.repository)
+            cancel = asyncio.Event()
+            watching = asyncio.create_task(self._watch(run_id, cancel))
+            try:
+                await self.orchestrator.execute(
+                    run_id, recorded, SourceRef(repository=url, commit=run.commit_sha), cancel=cancel,
+                    artifacts=releasing_stage(document, source, self.publish),
+                )
+            finally:
+                watching.cancel()
+        except asyncio.CancelledError:
+            await self._fail(run_id, "the server stopped", RunStatus.CANCELLED)
+            raise
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
+            log.exception("run %s stopped", run_id)
+            await self._fail(run_id, reason)
+
+    async def _watch(self, run_id: str, cancel: asyncio.Event) -> None:
+        if self.status_of is None:
+            return
+        while not cancel.is_set():
+            await asyncio.sleep(self.settings.poll_seconds)
+            try:
+                if await self.status_of(run_id) == RunStatus.CANCELLED.value:
+                    log.info("run %s was cancelled: stopping it", run_id)
+                    cancel.set()
+            except ForgeError as error:  # the API is away for a moment: look again
+                log.warning("run %s: cannot read its status: %s", run_id, error)
+
+    async def _fail(self, run_id: str, reason: str, status: RunStatus = RunStatus.FAILED) -> None:
+        try:
+            await self.recorder.set_run_status(run_id, status.value, error=reason)
+        except ForgeError as error:
+            if error.code != CONFLICT:
+                log.warning("run %s: cannot record %s (%s): %s", run_id, status.value, reason, error)

@@ -1,0 +1,99 @@
+"""The Workflow a run gets: Argo's JSON Schema accepts it, and its DAG encodes the run's order."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from forge_core.adapters.argo.workflow import CLOSE, DISCOVERY, EXIT, render_workflow, task_names, workflow_name
+from forge_core.domain.jobs import ArtifactSource, CiJobPayload, SourceRef
+from forge_core.domain.models import Job
+from forge_core.domain.run_plan import ArtifactPlan
+from forge_core.ports.orchestrator import ArtifactStage
+from forge_core.services.orchestrator import parse_plan
+from forge_core.settings.orchestrator import ArgoSettings
+from forge_core.testing.argo import Validate
+
+SOURCE = SourceRef(repository="https://git.example/acme/monorepo.git", commit="a" * 40)
+
+
+def dag_tasks(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (run,) = [t for t in workflow["spec"]["templates"] if t["name"] == workflow["spec"]["entrypoint"]]
+    return {t["name"]: t for t in run["dag"]["tasks"]}
+
+
+def stage() -> ArtifactStage:
+    artifact = ArtifactPlan.model_validate({
+        "project": {"name": "api", "path": "api"},
+        "spec": {"name": "image", "type": "archive", "producer": "exec"},
+    }, extra="ignore")
+    source = ArtifactSource(repository=SOURCE.repository, commit=SOURCE.commit, branch="main")
+    return ArtifactStage(artifacts=(artifact,), source=source, versions={"api": "1.2.0"})
+
+
+def test_the_workflow_validates_and_orders_groups_with_the_first_failure_stopping_the_run(
+    plan: dict[str, Any], validate: Validate,
+) -> None:
+    settings = ArgoSettings(namespace="ci", service_account="dispatcher", ttl_seconds=600,
+                            dispatch_template="rel-catalyst-forge-dispatch")
+    parsed = parse_plan(plan)
+    workflow = render_workflow("Run_42", parsed, SOURCE, settings, env={"FOO": "1"})
+
+    assert validate(workflow) == []
+    assert workflow["metadata"]["name"] == workflow_name("Run_42") == "forge-run-run-42"
+    assert workflow["metadata"]["namespace"] == "ci"
+    spec = workflow["spec"]
+    assert spec["serviceAccountName"] == "dispatcher"
+    assert spec["ttlStrategy"] == {"secondsAfterCompletion": 600}
+    assert spec["podGC"] == {"strategy": "OnPodSuccess"}
+    assert spec["onExit"] == EXIT
+    tasks = dag_tasks(workflow)
+    names = task_names(parsed)
+    a, b, lint, c = (names[i] for i in ("a", "b", "l", "c"))
+    assert list(tasks) == [DISCOVERY, a, b, lint, c, CLOSE]
+    assert "depends" not in tasks[DISCOVERY]
+    for name in (a, b, lint):  # group 1 runs in parallel after discovery
+        assert tasks[name]["depends"] == f"{DISCOVERY}.Succeeded"
+        assert tasks[name]["templateRef"] == {"name": "rel-catalyst-forge-dispatch", "template": "dispatch-ci"}
+    # lint is not required: its failure does not stop the run, build still waits for it
+    assert tasks[lint]["continueOn"] == {"failed": True}
+    assert "continueOn" not in tasks[a]
+    assert tasks[c]["depends"] == f"{a}.Succeeded && {b}.Succeeded && ({lint}.Succeeded || {lint}.Failed)"
+    assert tasks[CLOSE]["depends"] == f"{c}.Succeeded"
+    (run_template,) = [t for t in spec["templates"] if t["name"] == "run"]
+    assert run_template["dag"]["failFast"] is True
+    # the job parameter is the ci job the embedded orchestrator would have dispatched
+    (param,) = tasks[a]["arguments"]["parameters"]
+    job = Job.model_validate_json(param["value"])
+    assert (job.id, job.type, job.run_id) == ("ci-a", "ci", "Run_42")
+    payload = CiJobPayload.model_validate(job.payload)
+    assert (payload.task.key, payload.source, payload.env) == ("api:a", SOURCE, {"FOO": "1"})
+    discovery = Job.model_validate_json(tasks[DISCOVERY]["arguments"]["parameters"][0]["value"])
+    assert discovery.payload == {"repository": SOURCE.repository, "commit": SOURCE.commit}
+    closers = {t["name"]: t for t in spec["templates"] if "container" in t}
+    assert closers[CLOSE]["container"]["args"] == ["workflow", "close", "--run-id", "Run_42", "--status", "Succeeded"]
+    assert closers[EXIT]["container"]["args"][-3:] == ["{{workflow.status}}", "--grace", "60"]
+
+
+def test_the_artifact_stage_runs_after_the_groups_and_before_the_close(
+    plan: dict[str, Any], validate: Validate,
+) -> None:
+    parsed = parse_plan(plan)
+    workflow = render_workflow("r1", parsed, SOURCE, ArgoSettings(), artifacts=stage())
+    assert validate(workflow) == []
+    tasks = dag_tasks(workflow)
+    c = task_names(parsed)["c"]
+    assert tasks["artifact-api-image"]["depends"] == f"{c}.Succeeded"
+    assert tasks["artifact-api-image"]["templateRef"]["template"] == "dispatch-artifact"
+    assert tasks[CLOSE]["depends"] == "artifact-api-image.Succeeded"
+    job = json.loads(tasks["artifact-api-image"]["arguments"]["parameters"][0]["value"])
+    assert job["type"] == "artifact" and job["payload"]["version"] == "1.2.0"
+
+
+def test_the_schema_check_can_fail(plan: dict[str, Any], validate: Validate) -> None:
+    workflow = render_workflow("r1", parse_plan(plan), SOURCE, ArgoSettings())
+    workflow["spec"]["ttlStrategy"]["secondsAfterCompletions"] = 1  # misspelt
+    workflow["spec"]["templates"][0]["container"]["args"] = "workflow close"  # not a list
+    errors = validate(workflow)
+    assert any("secondsAfterCompletions" in e for e in errors)
+    assert any("spec.templates.0.container.args" in e for e in errors)

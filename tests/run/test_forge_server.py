@@ -1,0 +1,182 @@
+"""``forge server``: a signed GitHub push webhook for a repository served by a local ``file://``
+remote is executed end to end (fetched into the warm cache, discovered, run); a run whose
+repository has no clone URL fails with the reason."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from forge_core.testing.argo import argo_server, workflow_validator
+from forge_core.testing.registry import free_port
+
+SECRET = "webhook-s3cret"
+FORGE = str(Path(sys.executable).parent / "forge")
+
+
+def push_payload(repository: str, clone_url: str, before: str, after: str) -> dict[str, Any]:
+    """GitHub's push event payload (the fields of its documented example that a push carries)."""
+    owner, name = repository.split("/")
+    return {
+        "ref": "refs/heads/main", "before": before, "after": after,
+        "created": False, "deleted": False, "forced": False, "base_ref": None,
+        "compare": f"https://github.com/{repository}/compare/{before[:12]}...{after[:12]}",
+        "commits": [{"id": after, "distinct": True, "message": "api: health endpoint reports the version",
+                     "author": {"name": "Acme Developer", "email": "dev@acme.test"}}],
+        "head_commit": {"id": after, "message": "api: health endpoint reports the version"},
+        "repository": {"id": 1296269, "name": name, "full_name": repository, "private": False,
+                       "owner": {"login": owner, "type": "Organization"}, "default_branch": "main",
+                       "clone_url": clone_url},
+        "pusher": {"name": "octocat", "email": "octocat@github.example"},
+        "sender": {"login": "octocat", "type": "User"},
+    }
+
+
+@pytest.fixture
+def remote(example: Path, tmp_path: Path) -> tuple[str, str, str]:
+    """The example as a bare repository behind a ``file://`` URL; the URL, HEAD and its parent."""
+    bare = tmp_path / "remote" / "monorepo.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(example), str(bare)], check=True)
+    head, parent = subprocess.run(["git", "-C", str(bare), "rev-parse", "HEAD", "HEAD~1"], check=True,
+                                  capture_output=True, text=True).stdout.split()
+    return f"file://{bare}", head, parent
+
+
+@pytest.fixture
+def server(
+    forge_env: dict[str, str], remote: tuple[str, str, str], tmp_path: Path,
+) -> Iterator[tuple[str, dict[str, str]]]:
+    with serving(forge_env, remote[0], tmp_path) as running:
+        yield running
+
+
+@contextmanager
+def serving(
+    forge_env: dict[str, str], url: str, tmp_path: Path, **extra: str,
+) -> Iterator[tuple[str, dict[str, str]]]:
+    port = free_port()
+    env = {**forge_env, "FORGE_API__WEBHOOK_SECRET": SECRET, "FORGE_SERVER__POLL_SECONDS": "0.2",
+           "FORGE_SERVER__REPOSITORIES": json.dumps({"acme/monorepo": url}), **extra}
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([FORGE, "server", "--port", str(port)], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "forge server did not start"
+            time.sleep(0.2)
+        yield base, env
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def admin_token(env: dict[str, str]) -> str:
+    made = subprocess.run([FORGE, "token", "create", "--role", "admin"], env=env, capture_output=True, text=True,
+                          check=True)
+    return made.stdout.strip()
+
+
+def deliver(base: str, payload: dict[str, Any]) -> httpx.Response:
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    return httpx.post(f"{base}/v1/webhooks/github", content=body, timeout=30, headers={
+        "X-GitHub-Event": "push", "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958",
+        "X-Hub-Signature-256": signature, "Content-Type": "application/json"})
+
+
+def until_closed(base: str, token: str, run_id: str, timeout: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        run: dict[str, Any] = httpx.get(f"{base}/v1/runs/{run_id}", headers={"Authorization": f"Bearer {token}"},
+                                        timeout=10).json()
+        if run["status"] in {"success", "failed", "cancelled"}:
+            return run
+        assert time.monotonic() < deadline, f"run still {run['status']}"
+        time.sleep(0.5)
+
+
+def tasks_of(run: dict[str, Any]) -> dict[str, str]:
+    return {task["key"]: task["status"] for phase in run["phases"] for task in phase["tasks"]}
+
+
+def test_a_signed_push_is_fetched_from_its_remote_and_run(
+    server: tuple[str, dict[str, str]], remote: tuple[str, str, str],
+) -> None:
+    base, env = server
+    url, head, parent = remote
+    created = deliver(base, push_payload("acme/monorepo", url, parent, head))
+    assert created.status_code == 201, created.text
+    run = until_closed(base, admin_token(env), created.json()["id"])
+    assert run["status"] == "success", run.get("error")
+    assert run["commit_sha"] == head and run["branch"] == "main"
+    tasks = tasks_of(run)
+    assert tasks["api/test"] == "success"
+    assert set(tasks.values()) == {"success"}
+
+
+def test_a_push_of_a_repository_without_a_clone_url_fails_with_the_reason(
+    server: tuple[str, dict[str, str]], remote: tuple[str, str, str],
+) -> None:
+    base, env = server
+    _, head, parent = remote
+    created = deliver(base, push_payload("acme/unknown", "https://git.example/acme/unknown.git", parent, head))
+    assert created.status_code == 201, created.text
+    run = until_closed(base, admin_token(env), created.json()["id"], timeout=60)
+    assert run["status"] == "failed"
+    assert run["error"].startswith("cannot start the run: FORGE_SERVER__REPOSITORIES: no clone URL for repository "
+                                   "acme/unknown")
+    assert run["phases"] == []
+
+
+def test_with_the_argo_orchestrator_the_run_is_submitted_once_and_a_cancel_stops_its_workflow(
+    forge_env: dict[str, str], remote: tuple[str, str, str], tmp_path: Path,
+) -> None:
+    url, head, parent = remote
+    validate = workflow_validator(Path("/work/shared/schemas/argo-workflows/schema.json"))
+    with argo_server("argo-token", validate) as argo, serving(
+        forge_env, url, tmp_path, FORGE_ORCHESTRATOR__KIND="argo", FORGE_ORCHESTRATOR__ARGO__URL=argo.url,
+        FORGE_ORCHESTRATOR__ARGO__TOKEN="argo-token", FORGE_ORCHESTRATOR__ARGO__POLL_INTERVAL="0.2",
+    ) as (base, env):
+        created = deliver(base, push_payload("acme/monorepo", url, parent, head))
+        assert created.status_code == 201, created.text
+        run_id = created.json()["id"]
+        name = f"forge-run-{run_id}"
+        argo.wait_for(lambda: ("forge", name) in argo.workflows, timeout=120)  # after discovery, a valid Workflow
+        argo.set_status(name, {"phase": "Running"})
+        token = admin_token(env)
+        cancelled = httpx.delete(f"{base}/v1/runs/{run_id}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert cancelled.status_code == 204
+        argo.wait_for(lambda: argo.workflows[("forge", name)]["spec"].get("shutdown") == "Stop", timeout=30)
+        argo.set_status(name, {"phase": "Failed", "message": "Stopped with strategy 'Stop'"})
+        run = until_closed(base, token, run_id, timeout=30)
+        assert run["status"] == "cancelled"
+        assert [c for c in argo.calls if c[0] == "POST"] == [("POST", "/api/v1/workflows/forge")]
+        workflow = argo.workflow(name)
+        assert workflow is not None
+        job = json.loads(next(t for t in workflow["spec"]["templates"] if t["name"] == "run")["dag"]["tasks"][0]
+                         ["arguments"]["parameters"][0]["value"])
+        assert job["payload"] == {"repository": url, "commit": head}
