@@ -24,10 +24,10 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.models import Model
@@ -48,6 +48,17 @@ ENV_FILE = "env.yaml"
 ENV_FILES_ACCEPTED = (ENV_FILE, "env.yml")  # written: env.yaml; env.yml read too (the guide's spelling)
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def full_commit(value: str) -> str:
+    """``value`` if it is a full 40-hex commit SHA in lower case (the only form images and
+    pointers are named by); ValueError otherwise."""
+    if not COMMIT.match(value):
+        raise ValueError(f"commit must be a full 40-hex SHA in lower case, got {value!r}")
+    return value
+
+
+FullCommit = Annotated[str, AfterValidator(full_commit)]
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_LABEL_MAX = 63
 # GitHub's rules: an owner is letters, digits and single hyphens; a repository name may also hold

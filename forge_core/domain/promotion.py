@@ -22,7 +22,7 @@ from pydantic import ConfigDict, Field, ValidationError, field_validator, model_
 
 from forge_core.domain.durations import parse_duration
 from forge_core.domain.errors import ForgeError
-from forge_core.domain.gitops import COMMIT, DNS_LABEL, DNS_LABEL_MAX
+from forge_core.domain.gitops import DNS_LABEL, DNS_LABEL_MAX, FullCommit
 from forge_core.domain.models import Model
 
 
@@ -257,19 +257,12 @@ class ReleaseFacts(Model):
     repository: str
     project: str
     number: int = Field(ge=1)
-    commit: str
+    commit: FullCommit
     author: str
     trigger: str
     branch: str | None = None
     tag: str | None = None
     placements: tuple[Placement, ...] = ()
-
-    @field_validator("commit")
-    @classmethod
-    def _commit(cls, value: str) -> str:
-        if not COMMIT.match(value):
-            raise ValueError(f"commit must be a full 40-hex SHA in lower case, got {value!r}")
-        return value
 
     @field_validator("trigger")
     @classmethod

@@ -27,7 +27,7 @@ from pydantic import Field, field_validator
 
 from forge_core.domain import triggers
 from forge_core.domain.errors import ForgeError
-from forge_core.domain.gitops import COMMIT, release_image_tags, repository_name
+from forge_core.domain.gitops import COMMIT, FullCommit, release_image_tags, repository_name
 from forge_core.domain.models import Model
 from forge_core.domain.oci import EMPTY, Descriptor, Manifest, canonical_json
 from forge_core.domain.rendering import dump_manifests
@@ -97,19 +97,12 @@ class ReleaseFacts(Model):
     version: int = METADATA_VERSION
     repository: str
     project: str
-    commit: str
+    commit: FullCommit
     release_number: int = Field(ge=1)
     aliases: tuple[str, ...] = ()
     trigger: ReleaseTriggerInfo
     artifacts: tuple[ReleaseArtifactRef, ...] = ()
     created: datetime
-
-    @field_validator("commit")
-    @classmethod
-    def _commit(cls, value: str) -> str:
-        if not COMMIT.match(value):
-            raise ValueError(f"commit must be a full 40-hex SHA in lower case, got {value!r}")
-        return value
 
     @field_validator("created")
     @classmethod
