@@ -61,6 +61,7 @@ from forge_core.ports.orchestrator import ArtifactStage, JobDispatcher
 from forge_core.services import errors as api_errors
 from forge_core.services import schemas
 from forge_core.services.orchestrator import EmbeddedOrchestrator
+from forge_core.services.run_launch import releasing_stage
 from forge_core.settings import Settings
 from forge_core.worker.embedded import embedded_jobs
 
@@ -355,18 +356,12 @@ def _print_discovery_failure(console: Console, output: dict[str, object], error:
 
 
 def artifact_stage(document: DiscoveryDocument, source: Source, publish: bool) -> ArtifactStage:
-    """The artifacts of the projects that release on this commit (discovery decided which)."""
-    releasing = {p.project.name: p.release.version or "" for p in document.projects if p.release.release}
+    """The artifacts of the projects that release on this commit, from the local checkout."""
     event = source.event
-    return ArtifactStage(
-        artifacts=tuple(a for a in document.run_plan().artifacts if a.project.name in releasing),
-        source=ArtifactSource(
-            repository=str(source.path), commit=event.commit, branch=event.branch, tag=event.tag,
-            identity=source.identity,
-        ),
-        publish=publish,
-        versions={name: version for name, version in releasing.items() if version},
-    )
+    return releasing_stage(document, ArtifactSource(
+        repository=str(source.path), commit=event.commit, branch=event.branch, tag=event.tag,
+        identity=source.identity,
+    ), publish)
 
 
 def _print_release_stages(
