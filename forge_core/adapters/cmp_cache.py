@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -37,7 +36,7 @@ _NOT_IN_KEY = frozenset({"FORGE_CMP__USERNAME", "FORGE_CMP__PASSWORD"})
 
 
 def _warn(message: str, *args: object) -> None:
-    # logging and tempfile are imported only when needed: a warm hit needs neither (and each
+    # logging and the file writer are imported only when needed: a warm hit needs neither (and each
     # import is milliseconds Argo CD pays per application; so NamedTuple, not dataclasses).
     import logging
 
@@ -94,20 +93,12 @@ def _write_verified(file: Path, entry: dict[str, Any]) -> None:
     """Write ``entry`` behind its sha256 through a renamed temporary file, so parallel runs (Argo CD
     renders applications concurrently) each see a whole entry or none. A cache that cannot be
     written only costs speed, so it is logged."""
-    import tempfile
+    from forge_core.adapters.files import write_atomically
 
     body = json.dumps({"format": CACHE_FORMAT, **entry}, sort_keys=True).encode()
     data = ("sha256:" + hashlib.sha256(body).hexdigest()).encode() + b"\n" + body
     try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{file.name}.", dir=file.parent)
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
-            os.replace(temporary, file)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_atomically(file, data)
     except OSError as error:
         _warn("cannot write cache entry %s (%s); the next run fetches the release again", file, error)
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from forge_core.adapters.files import write_atomically
 from forge_core.adapters.oci.streams import file_chunks, file_digest, receive
 from forge_core.domain.oci import (
     INDEX,
@@ -86,7 +86,7 @@ class LayoutStore:
             return descriptor
         target = self._blob(repository, descriptor.digest)
         if isinstance(content, bytes):
-            _write_atomically(target, content)
+            write_atomically(target, content)
         else:  # verified again while copying: a file changed since it was hashed is refused
             receive(file_chunks(content)(), descriptor, target, registry=self.location, where=repository)
         return descriptor
@@ -164,7 +164,7 @@ class LayoutStore:
             if not any(e.digest == entry.digest for e in listed):
                 index = Index(manifests=[*listed, entry])
                 raw = canonical_json(index)
-                _write_atomically(self._blob(repository, sha256_digest(raw)), raw)
+                write_atomically(self._blob(repository, sha256_digest(raw)), raw)
                 _place(entries, Descriptor.of(raw, INDEX), [tag])
         return descriptor
 
@@ -189,11 +189,11 @@ class LayoutStore:
         folder = self._folder(repository)
         (folder / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
         if not (folder / "oci-layout").is_file():
-            _write_atomically(folder / "oci-layout", LAYOUT_FILE)
+            write_atomically(folder / "oci-layout", LAYOUT_FILE)
         if not (folder / "index.json").is_file():
             with self._lock(folder):
                 if not (folder / "index.json").is_file():
-                    _write_atomically(folder / "index.json", canonical_json(Index()))
+                    write_atomically(folder / "index.json", canonical_json(Index()))
         return folder
 
     def _lock(self, folder: Path) -> filelock.FileLock:
@@ -219,7 +219,7 @@ class LayoutStore:
         with self._lock(folder):
             entries = self._entries(repository)
             yield entries
-            _write_atomically(folder / "index.json", canonical_json(Index(manifests=entries)))
+            write_atomically(folder / "index.json", canonical_json(Index(manifests=entries)))
 
     def _read_index_blob(self, repository: str, descriptor: Descriptor) -> Index:
         document = self.fetch_manifest(repository, descriptor.digest).document
@@ -245,7 +245,7 @@ class LayoutStore:
             )
         descriptor = Descriptor.of(raw, media_type)
         if not self.blob_exists(repository, descriptor.digest):
-            _write_atomically(self._blob(repository, descriptor.digest), raw)
+            write_atomically(self._blob(repository, descriptor.digest), raw)
         return descriptor
 
     def _mount(self, repository: str, source: str, digest: str) -> bool:
@@ -269,18 +269,6 @@ def _place(entries: list[Descriptor], descriptor: Descriptor, tags: Sequence[str
     for tag in tags:
         entries[:] = [e for e in entries if (e.annotations or {}).get(REF_NAME) != tag]
         entries.append(descriptor.model_copy(update={"annotations": {REF_NAME: tag}}))
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _link_or_copy(origin: Path, target: Path) -> None:
