@@ -20,11 +20,9 @@ from forge_core.plugin.host import load_plugins
 from forge_core.ports.protocols import NotifierOptions
 from forge_core.services.outbox import OutboxSender, SenderConfig
 from forge_core.settings.database import DatabaseSettings
+from forge_github.testing import GithubStandIn  # the workspace installs every plugin: never skipped
 
 from .conftest import Api, LocalIssuer, make_settings, new_sha, unique_repo
-
-pytest.importorskip("forge_github")
-from forge_github.testing import GithubStandIn
 
 TOKEN = "gh-s3cret"
 
