@@ -54,7 +54,7 @@ def run(
 
         source = locate(path, commit=commit, branch=branch, tag=tag)
         if ui:
-            from forge_core.cli.ui import run_with_console
+            from forge_core.cli.console_serving import run_with_console
 
             code = asyncio.run(run_with_console(settings, host, source, console, parallel, publish=publish))
         else:
