@@ -12,16 +12,19 @@ that landed them is the answer, so a redelivered job makes no second commit.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import random
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from forge_core.sdk import (
     ForgeError,
@@ -46,6 +49,18 @@ AUTH_FAILURES = (
 )
 
 
+class Stop(Protocol):
+    """What withdraws a publish between attempts: a job's ``threading.Event``, or a batch's."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float) -> bool: ...
+
+
+# What git says when a fast-forward push lost the race to another writer.
+OVERTAKEN = ("non-fast-forward", "fetch first", "[rejected]", "failed to update ref", "cannot lock ref")
+
+
 class GitOpsPushError(ForgeError):
     """The pointer commit did not land: ``where`` names the repository (credentials redacted)."""
 
@@ -64,6 +79,12 @@ class _GitFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def overtaken(self) -> bool:
+        """The push was refused because another writer landed first: the remote works."""
+        text = self.message.lower()
+        return any(marker in text for marker in OVERTAKEN)
 
     @property
     def auth(self) -> bool:
@@ -150,7 +171,7 @@ class GitOpsRepository:
         pointers: Sequence[ReleasePointer],
         message: str,
         *,
-        stop: threading.Event | None = None,
+        stop: Stop | None = None,
         log: Callable[[str], None] = lambda _line: None,
         heartbeat: Callable[[], None] = lambda: None,
     ) -> Landed:
@@ -158,26 +179,48 @@ class GitOpsRepository:
         if self.settings.embedded:
             self.ensure_embedded()
         self.work_root.mkdir(parents=True, exist_ok=True)
-        clone = Path(tempfile.mkdtemp(prefix="gitops-", dir=self.work_root))
-        try:
+        with self._clone() as clone:
             return self._attempts(clone, pointers, message, stop, log, heartbeat)
-        finally:
-            shutil.rmtree(clone, ignore_errors=True)  # a failed attempt leaves nothing to reuse
+
+    @contextmanager
+    def _clone(self) -> Iterator[Path]:
+        """The worker's clone of this remote, kept between publishes (its fetches are then
+        incremental, its setup paid once) while no other publish holds it; else a throwaway one.
+        Each attempt resets it onto the remote tip, so what a publish leaves is never reused as
+        is; one that failed is removed all the same, in case git left it broken."""
+        kept = self.work_root / f"clone-{hashlib.sha256(self.url.encode()).hexdigest()[:16]}"
+        with open(f"{kept}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                clone = Path(tempfile.mkdtemp(prefix="gitops-", dir=self.work_root))
+                try:
+                    yield clone
+                finally:
+                    shutil.rmtree(clone, ignore_errors=True)
+                return
+            try:
+                yield kept
+            except BaseException:
+                shutil.rmtree(kept, ignore_errors=True)
+                raise
 
     def _attempts(
         self,
         clone: Path,
         pointers: Sequence[ReleasePointer],
         message: str,
-        stop: threading.Event | None,
+        stop: Stop | None,
         log: Callable[[str], None],
         heartbeat: Callable[[], None],
     ) -> Landed:
         branch = self.settings.branch
         attempts = self.settings.push_attempts
         try:
-            self._git(None, "init", "--quiet", str(clone))
-            self._git(clone, "remote", "add", "origin", self.url)
+            if not (clone / ".git" / "HEAD").is_file():
+                shutil.rmtree(clone, ignore_errors=True)
+                self._git(None, "init", "--quiet", "--template=", str(clone))  # no sample hooks to write
+                self._git(clone, "remote", "add", "origin", self.url)
         except _GitFailed as failed:
             raise GitOpsPushError(failed.message, where=self.where) from None
         last = ""
@@ -194,7 +237,7 @@ class GitOpsRepository:
                                           details={"attempts": attempt}) from None
                 log(f"gitops: attempt {attempt}/{attempts} did not land: {last.splitlines()[-1] if last else ''}")
                 if attempt < attempts:
-                    self._sleep(attempt, stop)
+                    self._sleep(attempt, stop, overtaken=failed.overtaken)
                 continue
             log(f"gitops: {'committed' if landed.created else 'already held by'} {landed.commit} "
                 f"on {branch} of {self.where} (attempt {attempt})")
@@ -245,8 +288,11 @@ class GitOpsRepository:
         return (present.release, present.release_number, present.repository) == (
             pointer.release, pointer.release_number, pointer.repository)
 
-    def _sleep(self, attempt: int, stop: threading.Event | None) -> None:
-        ceiling = min(self.settings.backoff_max_seconds, self.settings.backoff_seconds * 2 ** (attempt - 1))
+    def _sleep(self, attempt: int, stop: Stop | None, *, overtaken: bool = False) -> None:
+        # Overtaken by another writer: it is done, so go again soon (a little jitter spreads the
+        # losers); any other failure backs off exponentially, as a remote in trouble needs.
+        ceiling = self.settings.backoff_seconds / 4 if overtaken else min(
+            self.settings.backoff_max_seconds, self.settings.backoff_seconds * 2 ** (attempt - 1))
         delay = random.uniform(ceiling / 2, ceiling)  # jitter: racing writers spread out
         if stop is not None:
             stop.wait(delay)
