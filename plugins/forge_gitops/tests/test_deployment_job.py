@@ -326,13 +326,14 @@ def test_an_https_remote_with_a_token_never_shows_it(
     lines: list[str] = []
     configs: list[str] = []
 
-    def log(line: str) -> None:  # called while the job's clone still exists: read what git keeps there
+    def log(line: str) -> None:  # called while the job's clone is in use: read what git keeps there
         lines.append(line)
-        configs.extend(c.read_text() for c in (tmp_path / "cache" / "gitops").glob("*/.git/config"))
+        configs.extend(c.read_text() for c in (tmp_path / "cache" / "gitops").glob("*/config"))
 
     ctx = job_context(tmp_path / "cache", log=log, secrets=secret_resolver())
     result = handler.handle(job("dev", entry(release)), ctx)
     assert result.status is JobStatus.SUCCESS, result.error
+    configs.extend(c.read_text() for c in (tmp_path / "cache" / "gitops").glob("*/config"))  # the kept clone
     assert configs and all(gitops_remote_token.url in c for c in configs)  # the clone's remote: no credentials
     assert not any(TOKEN in c or "extraHeader" in c or "Authorization" in c for c in configs)
     assert gitops_remote_token.history()[0] == result.output["gitops_commit"]
