@@ -11,8 +11,9 @@ test kit). Measured:
   each other through fetch / re-apply / fast-forward push): every job's latency (p50, max), the
   wall time, the wall time per deployment and the attempts.
 
-All must land (checked: one commit per deployment on a linear history). Prints the figures and
-the ratios p50 / baseline p50 and (wall / deployments) / baseline p50.
+All must land (checked: every pointer at the tip, on a linear history; a worker's waiting jobs
+share a group commit, so there are at most as many commits as deployments). Prints the figures,
+the commits and the ratios p50 / baseline p50 and (wall / deployments) / baseline p50.
 
     uv run python benchmarks/deploy.py [--deployments 20] [--workers 4]
 """
@@ -67,15 +68,22 @@ def deployments(url: str, work: Path, count: int, workers: int) -> tuple[float, 
     failures: list[str] = []
     barrier = threading.Barrier(count + 1)
 
-    def deploy(n: int) -> None:
-        job = Job(id=uuid.uuid4().hex, type="deployment", run_id="bench", payload={
+    def job(n: int, project: str) -> Job:
+        return Job(id=uuid.uuid4().hex, type="deployment", run_id="bench", payload={
             "environment": "dev", "actor": "bench", "deployments": [{
-                "repository": "acme/bench", "project": f"svc{n}", "release_commit": f"{n + 1:040x}",
+                "repository": "acme/bench", "project": project, "release_commit": f"{n + 1:040x}",
                 "release_number": 1, "release_id": str(uuid.uuid4())}]})
-        ctx: Any = job_context(work / "cache")
+
+    # Each worker has its own cache and has deployed once (its clone exists), as the raw loop's
+    # clone is made before its timing starts.
+    for index, handler in enumerate(handlers):
+        handler.handle(job(10_000 + index, f"warm{index}"), job_context(work / f"cache-{index}"))
+
+    def deploy(n: int) -> None:
+        ctx: Any = job_context(work / f"cache-{n % workers}")
         barrier.wait()
         started = time.perf_counter()
-        result = handlers[n % workers].handle(job, ctx)
+        result = handlers[n % workers].handle(job(n, f"svc{n}"), ctx)
         latencies.append(time.perf_counter() - started)
         if result.status is not JobStatus.SUCCESS:
             failures.append(str(result.error))
@@ -98,7 +106,7 @@ def deployments(url: str, work: Path, count: int, workers: int) -> tuple[float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deployments", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)  # the chart's deployment replicas
     parser.add_argument("--raw-iterations", type=int, default=20)
     options = parser.parse_args()
 
@@ -113,16 +121,20 @@ def main() -> None:
             before = len(remote.history())
             wall, latencies, attempts = deployments(remote.url, work, options.deployments,
                                                    options.workers)
-            landed = len(remote.history()) - before
+            commits = len(remote.history()) - before - options.workers  # less the warm-ups
             merges = remote.git("rev-list", "--merges", "main").strip()
+            tree = remote.git("ls-tree", "-r", "--name-only", "main").split()
         finally:
             served.stop()
-    if landed != options.deployments or merges:
-        raise SystemExit(f"expected {options.deployments} commits on a linear history, got {landed}")
+    pointers = [path for path in tree if path.endswith("/release.yaml") and "warm" not in path]
+    if len(pointers) != options.deployments or merges or not 1 <= commits <= options.deployments:
+        raise SystemExit(f"expected {options.deployments} pointers on a linear history, got {len(pointers)} "
+                         f"in {commits} commits{' with merges' if merges else ''}")
     base = statistics.median(raw)
     p50 = statistics.median(latencies)
     print(f"raw commit-and-push loop: {options.raw_iterations} iterations, p50 {base * 1000:.0f} ms")
-    print(f"{options.deployments} concurrent deployments on {options.workers} workers: all landed, wall {wall:.2f} s, "
+    print(f"{options.deployments} concurrent deployments on {options.workers} workers: all landed in {commits} "
+          f"commits, wall {wall:.2f} s, "
           f"p50 {p50 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms, "
           f"attempts p50 {statistics.median(attempts):.0f} max {max(attempts)} total {sum(attempts)}")
     print(f"p50 / raw p50 = {p50 / base:.2f}; wall per deployment / raw p50 = "

@@ -21,7 +21,11 @@ Platform API: a local run) only the commit is made.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -41,6 +45,7 @@ from forge_core.sdk import (
     redact_url,
 )
 from forge_gitops.credentials import git_auth
+from forge_gitops.grouping import GroupCommit
 from forge_gitops.repository import GitOpsRepository, Landed
 from forge_gitops.settings import GitOpsSettings, load_settings
 
@@ -105,18 +110,65 @@ def pointers_of(payload: DeploymentPayload, now: datetime) -> list[ReleasePointe
     return pointers
 
 
+@dataclass(eq=False)
+class _Delivery:
+    """One job on its way into a group commit, and what became of it."""
+
+    job: Job
+    ctx: JobContext
+    payload: DeploymentPayload
+    pointers: list[ReleasePointer]
+    ids: list[str]
+    landed: Landed | None = None
+    report_error: ForgeError | None = None
+
+
+class _EveryStopped:
+    """The stop of a batch: set once every job in it is withdrawn (one withdrawn job does not
+    hold back the others' commit; it simply lands with them)."""
+
+    def __init__(self, events: Sequence[threading.Event]) -> None:
+        self._events = events
+
+    def is_set(self) -> bool:
+        return all(event.is_set() for event in self._events)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.is_set() and (left := deadline - time.monotonic()) > 0:
+            self._events[0].wait(min(left, 0.05))
+        return self.is_set()
+
+
+def batch_message(batch: Sequence[_Delivery]) -> str:
+    """One job's commit message as it always was; several jobs' in one commit: every job's
+    subject line (environment, projects, release numbers, actor), then every pointer line."""
+    messages = [deployment_message(d.pointers, d.payload.actor, action=d.payload.action) for d in batch]
+    if len(messages) == 1:
+        return messages[0]
+    subjects = [message.splitlines()[0] for message in messages]
+    details = [line for message in messages for line in message.splitlines()[2:]]
+    return "; ".join(subjects) + "\n\n" + "\n".join(details) + "\n"
+
+
 class DeploymentHandler:
-    """One per worker. Its jobs take turns per remote (a lock per URL): racing its own threads
-    would only waste attempts; other workers' pushes are what the fetch/re-apply/retry is for."""
+    """One per worker. Its jobs for one remote land in group commits (``grouping``): racing its
+    own threads would only waste attempts; other workers' pushes are what the fetch/re-apply/retry
+    is for."""
 
     def __init__(self, settings: GitOpsSettings | None = None) -> None:
         self._settings = settings
-        self._locks: dict[str, threading.Lock] = {}
+        self._groups: dict[str, GroupCommit[_Delivery]] = {}
         self._guard = threading.Lock()
 
-    def _turn(self, url: str) -> threading.Lock:
+    def _group(self, settings: GitOpsSettings) -> GroupCommit[_Delivery]:
+        url = settings.repository_url()
         with self._guard:
-            return self._locks.setdefault(url, threading.Lock())
+            if url not in self._groups:
+                self._groups[url] = GroupCommit(
+                    partial(self._land_batch, settings), max_batch=settings.max_batch,
+                    linger=settings.batch_linger_seconds)
+            return self._groups[url]
 
     def handle(self, job: Job, ctx: JobContext) -> JobResult:
         payload = parse_payload(job.payload)
@@ -124,46 +176,68 @@ class DeploymentHandler:
         settings = self._settings or load_settings()
         reporter = ctx.deployments
         ids, created = self._pending(payload, reporter)
-        url = settings.repository_url()
-        with self._turn(url):  # reported in the order they landed, as far as this worker goes
-            try:
-                landed = self._land(settings, ctx, pointers, payload)
-            except WorkWithdrawn as withdrawn:
-                # Released for redelivery: the payload's deployments stay pending for it; the ones
-                # this delivery made would be made again, so they end here.
-                if reporter is not None:
-                    for deployment_id in created:
-                        reporter.set_deployment_status(deployment_id, "failed", reason=str(withdrawn))
-                raise
-            except ForgeError as error:
-                if reporter is not None:
-                    for deployment_id in ids:
-                        reporter.set_deployment_status(deployment_id, "failed", reason=str(error)[:4000])
-                return JobResult(job_id=job.id, status=JobStatus.FAILED, error=str(error),
-                                 output={"deployments": ids, "environment": payload.environment})
+        delivery = _Delivery(job, ctx, payload, pointers, ids)
+        try:
+            member = self._group(settings).submit(delivery, frozenset(str(p.path) for p in pointers))
+        except WorkWithdrawn as withdrawn:
+            # Released for redelivery: the payload's deployments stay pending for it; the ones
+            # this delivery made would be made again, so they end here.
+            if reporter is not None:
+                for deployment_id in created:
+                    reporter.set_deployment_status(deployment_id, "failed", reason=str(withdrawn))
+            raise
+        except ForgeError as error:
             if reporter is not None:
                 for deployment_id in ids:
-                    reporter.set_deployment_status(deployment_id, "active", gitops_commit_sha=landed.commit)
+                    reporter.set_deployment_status(deployment_id, "failed", reason=str(error)[:4000])
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, error=str(error),
+                             output={"deployments": ids, "environment": payload.environment})
+        if delivery.report_error is not None:  # landed, but the API did not hear it: the redelivery reports
+            raise delivery.report_error
+        landed = delivery.landed
+        assert landed is not None
         return JobResult(job_id=job.id, status=JobStatus.SUCCESS, output={
             "gitops_commit": landed.commit,
             "created": landed.created,
             "attempts": landed.attempts,
+            "batch": member.batch_size,
             "environment": payload.environment,
             "paths": [str(p.path) for p in pointers],
             "deployments": ids,
-            "repository": redact_url(url),
+            "repository": redact_url(settings.repository_url()),
             "branch": settings.branch,
         })
 
-    def _land(self, settings: GitOpsSettings, ctx: JobContext, pointers: list[ReleasePointer],
-              payload: DeploymentPayload) -> Landed:
-        """The pointer commit, landed; a ForgeError when it did not (git's messages are masked
-        where they are read, in the repository)."""
-        secret = self._credential(settings, ctx)
+    def _land_batch(self, settings: GitOpsSettings, batch: Sequence[_Delivery]) -> None:
+        """Land every delivery's pointers in one commit, then report each active, in landing
+        order (still in the turn, so a later commit of the same pointer reports after)."""
+        lead = batch[0].ctx
+        stop: threading.Event | _EveryStopped = lead.stop if len(batch) == 1 else _EveryStopped(
+            [d.ctx.stop for d in batch])
+
+        def log(line: str) -> None:
+            for delivery in batch:
+                delivery.ctx.log(line)
+
+        def heartbeat() -> None:
+            for delivery in batch:
+                delivery.ctx.heartbeat()
+
+        secret = self._credential(settings, lead)
         with git_auth(settings, secret) as auth:
-            repository = GitOpsRepository(settings, auth, ctx.cache_dir / "gitops")
-            message = deployment_message(pointers, payload.actor, action=payload.action)
-            return repository.publish(pointers, message, stop=ctx.stop, log=ctx.log, heartbeat=ctx.heartbeat)
+            repository = GitOpsRepository(settings, auth, lead.cache_dir / "gitops")
+            pointers = [pointer for delivery in batch for pointer in delivery.pointers]
+            landed = repository.publish(pointers, batch_message(batch), stop=stop, log=log, heartbeat=heartbeat)
+        for delivery in batch:
+            delivery.landed = landed
+            reporter = delivery.ctx.deployments
+            if reporter is None:
+                continue
+            try:
+                for deployment_id in delivery.ids:
+                    reporter.set_deployment_status(deployment_id, "active", gitops_commit_sha=landed.commit)
+            except ForgeError as error:
+                delivery.report_error = error
 
     @staticmethod
     def _pending(

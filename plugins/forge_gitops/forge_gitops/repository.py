@@ -12,16 +12,19 @@ that landed them is the answer, so a redelivered job makes no second commit.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import random
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from forge_core.sdk import (
     ForgeError,
@@ -46,6 +49,18 @@ AUTH_FAILURES = (
 )
 
 
+class Stop(Protocol):
+    """What withdraws a publish between attempts: a job's ``threading.Event``, or a batch's."""
+
+    def is_set(self) -> bool: ...
+
+    def wait(self, timeout: float) -> bool: ...
+
+
+# What git says when a fast-forward push lost the race to another writer.
+OVERTAKEN = ("non-fast-forward", "fetch first", "[rejected]", "failed to update ref", "cannot lock ref")
+
+
 class GitOpsPushError(ForgeError):
     """The pointer commit did not land: ``where`` names the repository (credentials redacted)."""
 
@@ -64,6 +79,12 @@ class _GitFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    @property
+    def overtaken(self) -> bool:
+        """The push was refused because another writer landed first: the remote works."""
+        text = self.message.lower()
+        return any(marker in text for marker in OVERTAKEN)
 
     @property
     def auth(self) -> bool:
@@ -99,6 +120,9 @@ class GitOpsRepository:
         return env
 
     def _git(self, cwd: Path | None, *args: str, input: bytes | None = None) -> str:
+        return self._git_bytes(cwd, *args, input=input).decode(errors="replace")
+
+    def _git_bytes(self, cwd: Path | None, *args: str, input: bytes | None = None) -> bytes:
         try:
             done = subprocess.run(
                 ["git", *args], cwd=cwd, env=self._env(), input=input, capture_output=True,
@@ -108,7 +132,7 @@ class GitOpsRepository:
             raise _GitFailed(f"git {args[0]} took longer than {self.settings.git_timeout_seconds:g}s") from None
         if done.returncode != 0:
             raise _GitFailed(self._mask(done.stderr.decode(errors="replace").strip() or f"git {args[0]} failed"))
-        return done.stdout.decode(errors="replace")
+        return done.stdout
 
     def _mask(self, text: str) -> str:
         return mask_secrets(text.replace(self.url, self.where), self.auth.secrets)
@@ -150,7 +174,7 @@ class GitOpsRepository:
         pointers: Sequence[ReleasePointer],
         message: str,
         *,
-        stop: threading.Event | None = None,
+        stop: Stop | None = None,
         log: Callable[[str], None] = lambda _line: None,
         heartbeat: Callable[[], None] = lambda: None,
     ) -> Landed:
@@ -158,26 +182,49 @@ class GitOpsRepository:
         if self.settings.embedded:
             self.ensure_embedded()
         self.work_root.mkdir(parents=True, exist_ok=True)
-        clone = Path(tempfile.mkdtemp(prefix="gitops-", dir=self.work_root))
-        try:
+        with self._clone() as clone:
             return self._attempts(clone, pointers, message, stop, log, heartbeat)
-        finally:
-            shutil.rmtree(clone, ignore_errors=True)  # a failed attempt leaves nothing to reuse
+
+    @contextmanager
+    def _clone(self) -> Iterator[Path]:
+        """The worker's clone of this remote, kept between publishes (its fetches are then
+        incremental, its setup paid once) while no other publish holds it; else a throwaway one.
+        Each attempt resets it onto the remote tip, so what a publish leaves is never reused as
+        is; one that failed is removed all the same, in case git left it broken."""
+        kept = self.work_root / f"clone-{hashlib.sha256(self.url.encode()).hexdigest()[:16]}"
+        with open(f"{kept}.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                clone = Path(tempfile.mkdtemp(prefix="gitops-", dir=self.work_root))
+                try:
+                    yield clone
+                finally:
+                    shutil.rmtree(clone, ignore_errors=True)
+                return
+            try:
+                yield kept
+            except BaseException:
+                shutil.rmtree(kept, ignore_errors=True)
+                raise
 
     def _attempts(
         self,
         clone: Path,
         pointers: Sequence[ReleasePointer],
         message: str,
-        stop: threading.Event | None,
+        stop: Stop | None,
         log: Callable[[str], None],
         heartbeat: Callable[[], None],
     ) -> Landed:
         branch = self.settings.branch
         attempts = self.settings.push_attempts
         try:
-            self._git(None, "init", "--quiet", str(clone))
-            self._git(clone, "remote", "add", "origin", self.url)
+            if not (clone / "HEAD").is_file():
+                shutil.rmtree(clone, ignore_errors=True)
+                # Bare, no sample hooks: the commit is built with plumbing, no working tree needed.
+                self._git(None, "init", "--bare", "--quiet", "--template=", str(clone))
+                self._git(clone, "remote", "add", "origin", self.url)
         except _GitFailed as failed:
             raise GitOpsPushError(failed.message, where=self.where) from None
         last = ""
@@ -194,7 +241,7 @@ class GitOpsRepository:
                                           details={"attempts": attempt}) from None
                 log(f"gitops: attempt {attempt}/{attempts} did not land: {last.splitlines()[-1] if last else ''}")
                 if attempt < attempts:
-                    self._sleep(attempt, stop)
+                    self._sleep(attempt, stop, overtaken=failed.overtaken)
                 continue
             log(f"gitops: {'committed' if landed.created else 'already held by'} {landed.commit} "
                 f"on {branch} of {self.where} (attempt {attempt})")
@@ -204,6 +251,8 @@ class GitOpsRepository:
 
     def _attempt(self, clone: Path, branch: str, pointers: Sequence[ReleasePointer], message: str,
                  attempt: int) -> Landed:
+        """One fetch, one read of the tip's pointer files, one commit built by ``git fast-import``
+        (a single pack: no working tree, no loose objects), one fast-forward push."""
         remote = f"refs/remotes/origin/{branch}"
         try:
             self._git(clone, "fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{branch}:{remote}")
@@ -214,39 +263,80 @@ class GitOpsRepository:
                     where=self.where,
                 ) from None
             raise
-        self._git(clone, "checkout", "--quiet", "--force", "-B", branch, remote)  # onto the remote tip
-        self._git(clone, "clean", "-fdxq")
-        changed = [p for p in pointers if not self._holds(clone, p)]
-        tip = self._git(clone, "rev-parse", "HEAD").strip()
+        tip, present = self._read_tip(clone, remote, pointers)
+        changed = [p for p in pointers if not self._holds(present.get(str(p.path)), p)]
         if not changed:
             paths = [str(p.path) for p in pointers]
-            landed_by = self._git(clone, "log", "-1", "--format=%H", "HEAD", "--", *paths).strip() or tip
+            landed_by = self._git(clone, "log", "-1", "--format=%H", tip, "--", *paths).strip() or tip
             return Landed(landed_by, created=False, attempts=attempt)
-        for pointer in changed:
-            file = clone / str(pointer.path)
-            file.parent.mkdir(parents=True, exist_ok=True)
-            file.write_text(pointer.render(), encoding="utf-8")
-        self._git(clone, "add", "--", *(str(p.path) for p in changed))
-        self._git(clone, "commit", "--quiet", "--no-verify", "-m", message)
-        commit = self._git(clone, "rev-parse", "HEAD").strip()
+        commit = self._commit(clone, tip, changed, message)
         # A fast-forward refspec (no '+', no --force): the remote refuses it if it moved on.
         self._git(clone, "push", "--quiet", "--porcelain", "origin", f"{commit}:refs/heads/{branch}")
+        self._pack_now_and_then(clone)
         return Landed(commit, created=True, attempts=attempt)
 
-    def _holds(self, clone: Path, pointer: ReleasePointer) -> bool:
+    def _read_tip(self, clone: Path, remote: str, pointers: Sequence[ReleasePointer]) -> tuple[str, dict[str, str]]:
+        """The fetched tip's commit and the text of each pointer file it holds, in one ``cat-file``."""
+        names = [remote] + [f"{remote}:{p.path}" for p in pointers]
+        out = self._git_bytes(clone, "cat-file", "--batch", input="".join(f"{n}\n" for n in names).encode())
+        texts: list[bytes | None] = []
+        at = 0
+        for _ in names:
+            newline = out.index(b"\n", at)
+            header = out[at:newline].split()
+            at = newline + 1
+            if header[-1] == b"missing":
+                texts.append(None)
+                continue
+            size = int(header[2])
+            texts.append(out[at:at + size])
+            at += size + 1  # the object, then a newline
+        tip = out[:40].decode()
+        present = {str(p.path): text.decode(errors="replace") for p, text in zip(pointers, texts[1:], strict=True)
+                   if text is not None}
+        return tip, present
+
+    def _commit(self, clone: Path, parent: str, pointers: Sequence[ReleasePointer], message: str) -> str:
+        """A commit on ``parent`` writing ``pointers``' files, made by ``git fast-import``."""
+        stream = bytearray()
+
+        def data(payload: bytes) -> None:
+            stream.extend(b"data %d\n" % len(payload) + payload + b"\n")
+
+        author = f"{self.settings.author_name} <{self.settings.author_email}>".encode()
+        stream.extend(b"commit refs/forge/publish\nmark :1\ncommitter " + author + b" now\n")
+        data(message.encode())
+        stream.extend(b"from " + parent.encode() + b"\n")
+        for pointer in pointers:
+            stream.extend(b"M 100644 inline " + str(pointer.path).encode() + b"\n")
+            data(pointer.render().encode())
+        stream.extend(b"\nget-mark :1\ndone\n")
+        out = self._git_bytes(clone, "fast-import", "--quiet", "--force", "--done", "--date-format=now",
+                              input=bytes(stream))
+        return out.decode().split()[-1]
+
+    def _pack_now_and_then(self, clone: Path) -> None:
+        """Each commit is a small pack of its own; a kept clone repacks them once there are many."""
+        if len(list((clone / "objects" / "pack").glob("*.pack"))) > 50:
+            self._git(clone, "repack", "-a", "-d", "-q")
+
+    @staticmethod
+    def _holds(present: str | None, pointer: ReleasePointer) -> bool:
         """The tip's file for ``pointer`` already deploys the same release (its time and actor aside)."""
-        file = clone / str(pointer.path)
-        if not file.is_file():
+        if present is None:
             return False
         try:
-            present = parse_release_pointer(file.read_text(encoding="utf-8"), pointer.path)
+            held = parse_release_pointer(present, pointer.path)
         except GitOpsError:
             return False  # a malformed pointer is rewritten
-        return (present.release, present.release_number, present.repository) == (
+        return (held.release, held.release_number, held.repository) == (
             pointer.release, pointer.release_number, pointer.repository)
 
-    def _sleep(self, attempt: int, stop: threading.Event | None) -> None:
-        ceiling = min(self.settings.backoff_max_seconds, self.settings.backoff_seconds * 2 ** (attempt - 1))
+    def _sleep(self, attempt: int, stop: Stop | None, *, overtaken: bool = False) -> None:
+        # Overtaken by another writer: it is done, so go again soon (a little jitter spreads the
+        # losers); any other failure backs off exponentially, as a remote in trouble needs.
+        ceiling = self.settings.backoff_seconds / 4 if overtaken else min(
+            self.settings.backoff_max_seconds, self.settings.backoff_seconds * 2 ** (attempt - 1))
         delay = random.uniform(ceiling / 2, ceiling)  # jitter: racing writers spread out
         if stop is not None:
             stop.wait(delay)

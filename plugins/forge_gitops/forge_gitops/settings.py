@@ -12,6 +12,9 @@ settings section of their own in the core, so the plugin reads its own, like the
 - ``FORGE_GITOPS__PUSH_ATTEMPTS`` (10), ``FORGE_GITOPS__BACKOFF_SECONDS`` (0.5, doubled per
   attempt, with jitter), ``FORGE_GITOPS__BACKOFF_MAX_SECONDS`` (10), ``FORGE_GITOPS__GIT_TIMEOUT_SECONDS``
   (120 per git command).
+- ``FORGE_GITOPS__MAX_BATCH`` (50): the deployment jobs that wait for one worker's turn at the
+  remote land together in one commit, at most this many (1: one commit per job);
+  ``FORGE_GITOPS__BATCH_LINGER_SECONDS`` (0.02): how long a turn waits for the jobs started with it.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class GitOpsSettings(BaseSettings):
     backoff_seconds: float = Field(default=0.5, ge=0)
     backoff_max_seconds: float = Field(default=10.0, ge=0)
     git_timeout_seconds: float = Field(default=120.0, gt=0)
+    max_batch: int = Field(default=50, ge=1, le=1000,
+                           description="Most deployment jobs one worker lands in one commit (1: a commit each).")
+    batch_linger_seconds: float = Field(default=0.02, ge=0, le=5,
+                                        description="How long a turn waits for jobs started with it.")
     author_name: str = "Catalyst Forge"
     author_email: str = "forge@catalyst-forge.invalid"
 
