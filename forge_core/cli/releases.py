@@ -82,7 +82,7 @@ def show(
     repo: Repo = None,
     as_json: Json = False,
 ) -> None:
-    """Show one release: number, commit, trigger, aliases, artifacts and image."""
+    """Show one release: number, commit, trigger, aliases (the custom ones apart), artifacts and image."""
     repository = _repository(repo)
     found = _call(lambda client: client.show_release(repository, project, ref))
     if as_json:
@@ -94,7 +94,8 @@ def show(
         f"  commit     {found.commit_sha}",
         f"  created    {_when(found.created_at)} by {found.created_by}",
         f"  trigger    {_trigger(trigger)}",
-        f"  aliases    {', '.join(a.alias for a in found.aliases) or '-'}",
+        f"  aliases    {', '.join(a.alias for a in found.aliases if a.alias_type != 'custom') or '-'}",
+        f"  custom     {', '.join(a.alias for a in found.aliases if a.alias_type == 'custom') or '-'}",
         f"  image      {found.oci_uri or '-'}" + (f"@{found.oci_digest}" if found.oci_digest else ""),
     ]
     lines += [f"  artifact   {a.name} ({a.type}): {a.primary_published_uri}" for a in found.artifacts]

@@ -128,7 +128,7 @@ def release_payload(
     return ReleaseJobPayload(
         repository=identity, project=project.project, commit=event.commit, committed_at=committed,
         branch=event.branch, tag=event.tag, trigger=project.release, resources=project.resources,
-        artifacts=artifacts, kubernetes_version=kubernetes_version,
+        artifacts=artifacts, aliases=project.aliases, kubernetes_version=kubernetes_version,
     )
 
 

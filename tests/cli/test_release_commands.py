@@ -141,6 +141,18 @@ def test_promotion_from_dev_to_production_through_the_cli(setup: Setup, forge: F
     assert len(history["history"]) == 3  # dev, staging and production, each active
 
 
+def test_release_show_lists_the_custom_aliases_apart(setup: Setup, forge: Forge) -> None:
+    web = setup.release("web")
+    setup.call("PUT", f"/v1/releases/{REPO}/web/aliases/main-latest", json={"release": "1"})
+    shown = forge("release", "show", "web", "main-latest", "--repo", REPO)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"aliases +1, v1\.0\.0\n", shown.stdout), shown.stdout
+    assert re.search(r"custom +main-latest\n", shown.stdout), shown.stdout
+    as_json = json.loads(forge("release", "show", "web", "1", "--repo", REPO, "--json").stdout)
+    assert {"alias": "main-latest", "alias_type": "custom"} in as_json["aliases"]
+    assert as_json["id"] == web["id"]
+
+
 def test_rollback_and_deploy_through_the_cli(setup: Setup, forge: Forge) -> None:
     first, second = setup.release("web"), setup.release("web", tag="v1.1.0")
     setup.land(first, "dev")
