@@ -127,6 +127,11 @@ class PlatformClient:
         # A reader of responses: fields a newer server adds are skipped, not refused.
         return s.Run.model_validate(await self._call("GET", f"/v1/runs/{run_id}"), extra="ignore")
 
+    async def run_changes(self, run_id: str, since: int = 0) -> s.RunChanges:
+        """What changed in the run after cursor ``since`` (``GET /v1/runs/{id}/progress``)."""
+        found = await self._call("GET", f"/v1/runs/{run_id}/progress", params={"since": since})
+        return s.RunChanges.model_validate(found, extra="ignore")
+
     async def list_runs(
         self,
         *,

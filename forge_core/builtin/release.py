@@ -18,8 +18,9 @@ The payload is a :class:`~forge_core.domain.jobs.ReleaseJobPayload` (JSON)::
 ``job.run_id`` is the pipeline run the release belongs to. Steps, in order, each idempotent so a
 redelivered job ends where the first would have:
 
-1. check every artifact's primary location has a digest and the alias templates, and render the deploy resources with the
-   ``kubernetes`` renderer (nothing is recorded when either fails, so no number is used up);
+1. check every artifact's primary location has a digest and the alias templates, and render the
+   deploy resources with the ``kubernetes`` renderer (nothing is recorded when any fails, so no
+   number is used up);
 2. create the release through the API (number, trigger, artifacts) — or, when the commit already
    has one, take that one;
 3. set its aliases: the number, the tag and its version (``1.2.0``), the branch (``main-42``), the

@@ -314,6 +314,16 @@ class RunProgress(Output):
     steps: dict[str, Progress]
 
 
+class RunChanges(RunProgress):
+    """``GET /v1/runs/{id}/progress?since=N``: what changed in a run after cursor ``N`` — the run's
+    progress, and only the phases, tasks, steps and artifact records that changed (all of them
+    for ``since=0``) — and the cursor to ask from next time. An id the caller has not seen means
+    the plan was recorded meanwhile: read the run (``GET /v1/runs/{id}``) once."""
+
+    cursor: int
+    artifact_records: list[ArtifactRecord] = []
+
+
 class RunList(Output):
     runs: list[RunSummary]
     total: int

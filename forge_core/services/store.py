@@ -40,6 +40,11 @@ class RunStore(Protocol):
         building the run (cheap enough for the console's live page to poll)."""
         ...
 
+    async def run_changes(self, run_id: UUID, since: int) -> s.RunChanges:
+        """What changed in the run after cursor ``since`` (every change counts the run's cursor up,
+        in commit order): cost proportional to the changes, not to the run."""
+        ...
+
     async def list_runs(
         self, page: s.Page, *, repository: str | None, branch: str | None, status: RunStatus | None
     ) -> s.RunList: ...
