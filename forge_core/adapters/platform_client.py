@@ -162,6 +162,11 @@ class PlatformClient:
         """A release by number, commit or alias, typed (``get_release`` is the ReleaseApi port's JSON)."""
         return s.Release.model_validate(await self.get_release(repository, project, ref), extra="ignore")
 
+    async def repository_environments(self, repository: str) -> s.RepositoryEnvironments:
+        """The repository's environments in promotion order (``GET /v1/environments``)."""
+        found = await self._call("GET", "/v1/environments", params={"repository": repository})
+        return s.RepositoryEnvironments.model_validate(found, extra="ignore")
+
     async def list_deployments(
         self,
         repository: str,

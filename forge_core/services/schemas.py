@@ -571,6 +571,38 @@ class RollbackCreate(Input):
     dry_run: bool = False
 
 
+class EnvironmentInfo(Output):
+    """One environment of a repository and its promotion rules (``repo.cue``'s, or the defaults')."""
+
+    name: str
+    promoted_from: str | None
+    auto_deploy: bool
+    triggers: list[str]
+    branches: list[str]
+    approvals_required: int
+    approval_roles: list[str]
+    approval_groups: list[str]
+    approval_expiry_seconds: float | None
+    self_approval: bool
+    protected: bool
+    """A direct deployment here (``POST /v1/deployments``) needs an active approval."""
+
+
+class RepositoryEnvironments(Output):
+    """``GET /v1/environments?repository=``: the environments that drive a repository's deployments
+    and promotions, in promotion order. ``source`` is ``repo.cue`` (the block recorded with the
+    repository's newest planned run, ``run_id``) or ``defaults`` (no block: the documented defaults)."""
+
+    repository: str
+    source: Literal["repo.cue", "defaults"]
+    run_id: UUID | None = None
+    environments: list[EnvironmentInfo]
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.environments]
+
+
 class Promotion(Output):
     """The decision (each project's rules, allowed or blocked and why) and, when it was carried
     out, the pending deployments it created (the deployment job commits them in one GitOps commit)."""

@@ -15,7 +15,7 @@ from typing import Protocol
 from uuid import UUID
 
 from forge_core.domain.models import RunStatus
-from forge_core.domain.promotion import GroupDecision
+from forge_core.domain.promotion import Environments, GroupDecision
 from forge_core.domain.run_plan import RunPlan
 from forge_core.services import schemas as s
 from forge_core.services.promotion import Decide
@@ -123,6 +123,11 @@ class DeploymentStore(Protocol):
 
 class PromotionStore(Protocol):
     """Promotions and rollbacks: decided and carried out in one transaction."""
+
+    async def repository_environments(self, repository: str) -> tuple[Environments | None, UUID | None]:
+        """The environments block recorded with the repository's newest run that has a plan, and
+        that run's id; (None, run id) when its repo.cue had none, (None, None) with no planned run."""
+        ...
 
     async def promote(
         self,

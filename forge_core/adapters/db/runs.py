@@ -198,8 +198,10 @@ class SqlRuns(SqlDatabase):
                         for st in steps:
                             st.progress_seq = seq
                 run.plan_artifacts = [a.model_dump(mode="json") for a in plan.artifacts]
-                if plan.environments is not None:  # what promotions of the run's releases decide by
-                    run.discovery_output = {"environments": plan.environments.model_dump(mode="json")}
+                # What promotions of the run's releases decide by, and (the newest planned run's) what
+                # environments the repository has; None: its repo.cue has no block (the defaults).
+                environments = plan.environments.model_dump(mode="json") if plan.environments else None
+                run.discovery_output = {"environments": environments}
                 # Parents first: the rows reference each other by foreign key.
                 session.add_all([phase for phase, _ in phases])
                 await session.flush()
