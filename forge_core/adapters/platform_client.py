@@ -127,6 +127,11 @@ class PlatformClient:
         # A reader of responses: fields a newer server adds are skipped, not refused.
         return s.Run.model_validate(await self._call("GET", f"/v1/runs/{run_id}"), extra="ignore")
 
+    async def run_changes(self, run_id: str, since: int = 0) -> s.RunChanges:
+        """What changed in the run after cursor ``since`` (``GET /v1/runs/{id}/progress``)."""
+        found = await self._call("GET", f"/v1/runs/{run_id}/progress", params={"since": since})
+        return s.RunChanges.model_validate(found, extra="ignore")
+
     async def list_runs(
         self,
         *,
@@ -156,6 +161,11 @@ class PlatformClient:
     async def show_release(self, repository: str, project: str, ref: str) -> s.Release:
         """A release by number, commit or alias, typed (``get_release`` is the ReleaseApi port's JSON)."""
         return s.Release.model_validate(await self.get_release(repository, project, ref), extra="ignore")
+
+    async def repository_environments(self, repository: str) -> s.RepositoryEnvironments:
+        """The repository's environments in promotion order (``GET /v1/environments``)."""
+        found = await self._call("GET", "/v1/environments", params={"repository": repository})
+        return s.RepositoryEnvironments.model_validate(found, extra="ignore")
 
     async def list_deployments(
         self,

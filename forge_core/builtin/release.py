@@ -12,18 +12,22 @@ The payload is a :class:`~forge_core.domain.jobs.ReleaseJobPayload` (JSON)::
                     "tracking": "<tracking image reference>", "tracking_digest": "sha256:…",
                     "published": [{"publisher": "docker", "type": "container",
                                    "uri": "reg/ns/api:1.2.0", "digest": "sha256:…"}]}],  # primary first
-     "aliases": ["stable"],                               # custom aliases (optional)
+     "aliases": ["stable", "{branch}-latest"],            # custom alias templates (optional)
      "kubernetes_version": "1.31"}                        # optional
 
 ``job.run_id`` is the pipeline run the release belongs to. Steps, in order, each idempotent so a
 redelivered job ends where the first would have:
 
-1. check every artifact's primary location has a digest, and render the deploy resources with the
-   ``kubernetes`` renderer (nothing is recorded when either fails, so no number is used up);
+1. check every artifact's primary location has a digest and the alias templates, and render the
+   deploy resources with the ``kubernetes`` renderer (nothing is recorded when any fails, so no
+   number is used up);
 2. create the release through the API (number, trigger, artifacts) — or, when the commit already
    has one, take that one;
 3. set its aliases: the number, the tag and its version (``1.2.0``), the branch (``main-42``), the
-   custom ones (:func:`forge_core.domain.release_image.release_aliases`);
+   custom ones, the project's ``release.aliases`` templates filled in with the number, branch, tag,
+   version and commit (:mod:`forge_core.domain.alias_templates`; a template naming a value the
+   release lacks gives none, listed in ``skipped_aliases``) —
+   :func:`forge_core.domain.release_image.release_aliases`;
 4. build and push the Release image (``<store>/<repository name>/<project>:<commit>``) to
    ``JobContext.oci`` — skipped when the release already records an image the store holds;
 5. record ``oci_uri`` and ``oci_digest`` on the release
@@ -31,7 +35,8 @@ redelivered job ends where the first would have:
 
 It needs ``JobContext.releases`` (the API's release calls) and ``JobContext.oci`` (the release
 store). The result's output holds ``release_id``, ``release_number``, ``aliases``, ``oci_uri``,
-``oci_digest`` and ``pushed`` (False when the image was already there). Every error names the project.
+``oci_digest``, ``pushed`` (False when the image was already there) and ``skipped_aliases``
+(template and why). Every error names the project.
 """
 
 from __future__ import annotations
@@ -41,6 +46,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from forge_core.adapters.oci.release_image import push_release_image, release_reference
+from forge_core.domain.alias_templates import (
+    AliasFacts,
+    AliasTemplateError,
+    Skipped,
+    check_templates,
+    expand_templates,
+)
 from forge_core.domain.errors import ConfigurationError, ForgeError
 from forge_core.domain.jobs import ArtifactResult, ReleaseJobPayload
 from forge_core.domain.models import (
@@ -62,6 +74,7 @@ from forge_core.domain.release_image import (
     release_aliases,
     release_repository,
     resource_files,
+    tag_version,
 )
 from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
@@ -102,15 +115,17 @@ class ReleaseHandler:
         api, store = _needed(ctx)
         project = payload.project.name
         artifacts = {artifact.name: _checked(artifact, project) for artifact in payload.artifacts}
+        _alias_templates(payload)  # before the number: a bad template uses none up
         rendered = _render(ctx, payload, artifacts)
         ctx.heartbeat()
         release, created = _create_or_reuse(api, job, payload)
         number = release.release_number
-        aliases = release_aliases(number, tag=payload.tag, branch=payload.branch, custom=payload.aliases,
+        custom, skipped = _custom_aliases(payload, number)
+        aliases = release_aliases(number, tag=payload.tag, branch=payload.branch, custom=custom,
                                   version=payload.trigger.version)
         release = _set_aliases(api, payload, release, aliases, reused=not created)
         if release.oci_digest is not None and _holds(store, payload, release.oci_digest):
-            return _output(release, aliases, pushed=False)
+            return _output(release, aliases, skipped, pushed=False)
         facts = ReleaseFacts(
             repository=payload.repository,
             project=project,
@@ -130,7 +145,7 @@ class ReleaseHandler:
         release = s.Release.model_validate(api.set_release_image(
             payload.repository, project, str(number), oci_uri=image.reference, oci_digest=image.digest,
         ), extra="ignore")
-        return _output(release, aliases, pushed=image.pushed)
+        return _output(release, aliases, skipped, pushed=image.pushed)
 
 
 def _payload(job: Job) -> ReleaseJobPayload:
@@ -225,6 +240,26 @@ def _create_or_reuse(api: BlockingReleaseApi, job: Job, payload: ReleaseJobPaylo
     return release, created
 
 
+def _alias_templates(payload: ReleaseJobPayload) -> None:
+    try:
+        check_templates(payload.aliases)
+    except AliasTemplateError as error:
+        raise ReleaseError(f"project {payload.project.name}: release.aliases[{error.index}]: {error}",
+                           where=f"aliases.{error.index}") from None
+
+
+def _custom_aliases(payload: ReleaseJobPayload, number: int) -> tuple[tuple[str, ...], tuple[Skipped, ...]]:
+    """The project's alias templates filled in for release ``number``."""
+    facts = AliasFacts(number=number, project=payload.project.name, commit=payload.commit, branch=payload.branch,
+                       tag=payload.tag,
+                       version=payload.trigger.version or (tag_version(payload.tag) if payload.tag else None))
+    try:
+        return expand_templates(payload.aliases, facts)
+    except AliasTemplateError as error:
+        raise ReleaseError(f"project {payload.project.name}: release.aliases[{error.index}]: {error}",
+                           where=f"aliases.{error.index}") from None
+
+
 def _set_aliases(
     api: BlockingReleaseApi,
     payload: ReleaseJobPayload,
@@ -284,7 +319,9 @@ def _holds(store: OciStore, payload: ReleaseJobPayload, digest: str) -> bool:
     return True
 
 
-def _output(release: s.Release, aliases: tuple[tuple[str, str], ...], *, pushed: bool) -> dict[str, Any]:
+def _output(
+    release: s.Release, aliases: tuple[tuple[str, str], ...], skipped: tuple[Skipped, ...], *, pushed: bool
+) -> dict[str, Any]:
     return {
         "release_id": str(release.id),
         "release_number": release.release_number,
@@ -292,4 +329,5 @@ def _output(release: s.Release, aliases: tuple[tuple[str, str], ...], *, pushed:
         "oci_uri": release.oci_uri,
         "oci_digest": release.oci_digest,
         "pushed": pushed,
+        "skipped_aliases": [{"template": s.template, "reason": s.reason} for s in skipped],
     }

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 
 from forge_core.adapters import structured_logs
@@ -39,7 +39,7 @@ from forge_core.adapters.state import FolderClaim
 from forge_core.adapters.storage import FsspecStore
 from forge_core.builtin.discovery import resolve_event
 from forge_core.cli.platform import LOCAL_PERMISSIONS, platform_client
-from forge_core.cli.progress import run_tree
+from forge_core.cli.progress import RunView, run_tree
 from forge_core.cli.stages import (
     Landed,
     StageFailed,
@@ -150,7 +150,7 @@ async def _run_claimed(
             if document is None:
                 return 2
         final = await client.get_run(run_id)
-    console.print(run_tree(final))
+    console.print(run_tree(final, report))
     _print_release_stages(console, document, final, publish, report, settings)
     console.print(f"logs: {storage.location(f'logs/{run_id}')}  (forge logs {run_id})")
     return EXIT.get(final.status, 1)  # the recorded status: a cancellation through the API wins
@@ -185,7 +185,7 @@ async def _execute(
             return None
         document = DiscoveryDocument.model_validate(result.output)
         recorded = await client.record_plan(run_id, document.run_plan().model_dump(mode="json"))
-        async with _watching(client, run_id, console) as cancel:
+        async with _watching(client, run_id, console, report) as cancel:
             recorder = UntilCancelled(client, run_id, cancel)
             orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=parallel)
             stage = artifact_stage(document, source, publish)
@@ -228,12 +228,16 @@ async def release_stages(
                     raise
                 report.not_released.append(f"{project.project.name}: not released — {unplaced.message}")
                 continue
-            console.print(f"release {project.project.name}…", highlight=False)
             payload = release_payload(
                 project, document, identity=source.identity, committed=committed, artifacts=artifacts,
                 kubernetes_version=settings.render.kubernetes_version,
             )
-            report.releases.append(await release(dispatcher, run_id, payload))
+            report.releasing(project.project.name)
+            try:
+                report.released(await release(dispatcher, run_id, payload))
+            except ForgeError as failed:
+                report.release_failed(project.project.name, str(failed))
+                raise
         pending: dict[str, list[schemas.Deployment]] = {}
         for released in report.releases:
             decision = auto_deploy_decision(document, released, author=actor)
@@ -243,8 +247,13 @@ async def release_stages(
             created = await client.create_deployment(released.release_id, decision.environment, status="pending")
             pending.setdefault(decision.environment, []).append(schemas.Deployment.model_validate(created))
         for environment, deployments in pending.items():
-            console.print(f"deploy to {environment}…", highlight=False)
-            report.landed.append(await land_deployments(dispatcher, client, deployments, actor=actor))
+            report.deploying(environment, deployments)
+            try:
+                landed = await land_deployments(dispatcher, client, deployments, actor=actor)
+            except ForgeError as failed:
+                report.deployment_failed(environment, deployments, str(failed))
+                raise
+            report.deployed(landed, deployments)
     except ForgeError as error:
         return str(error)
     return None
@@ -318,21 +327,19 @@ class UntilCancelled:
 
 
 @contextlib.asynccontextmanager
-async def _watching(client: PlatformClient, run_id: str, console: Console) -> AsyncIterator[asyncio.Event]:
-    """Live progress read back from the API; the run is cancelled by Ctrl-C or by the API
-    (``DELETE /v1/runs/{id}``), either of which sets the event the orchestrator watches."""
+async def _watching(
+    client: PlatformClient, run_id: str, console: Console, stages: StagesReport | None = None
+) -> AsyncIterator[asyncio.Event]:
+    """Live progress read back from the API (its changes only: :func:`follow`); the run is
+    cancelled by Ctrl-C or by the API (``DELETE /v1/runs/{id}``), either of which sets the event
+    the orchestrator watches."""
     cancel = asyncio.Event()
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
         loop.add_signal_handler(signal.SIGINT, cancel.set)
 
     async def watch(live: Live) -> None:
-        while True:
-            run = await client.get_run(run_id)
-            live.update(run_tree(run))
-            if run.status is RunStatus.CANCELLED:
-                cancel.set()
-            await asyncio.sleep(0.25)
+        await follow(client, run_id, live.update, cancel, stages=stages)
 
     with Live(console=console, refresh_per_second=8, transient=True) as live:
         watcher = asyncio.create_task(watch(live))
@@ -344,6 +351,34 @@ async def _watching(client: PlatformClient, run_id: str, console: Console) -> As
                 await watcher
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signal.SIGINT)
+
+
+NOTHING_SINCE = 2**62
+"""A cursor past every change: the answer holds the run's cursor and progress, no part of it."""
+
+
+async def follow(
+    client: PlatformClient, run_id: str, show: Callable[[RenderableType], object], cancel: asyncio.Event, *,
+    stages: StagesReport | None = None, interval: float = 0.25,
+) -> None:
+    """Keep showing the run: read it whole once, then only its changes every ``interval``
+    (``GET /v1/runs/{id}/progress?since=``), applied to the view node by node — a refresh costs
+    what changed. The run is read whole again only when the changes name a part the view does
+    not have (its plan was recorded meanwhile). A cancelled run sets ``cancel``. Runs until cancelled."""
+    cursor = (await client.run_changes(run_id, NOTHING_SINCE)).cursor  # first: later changes come again
+    view = RunView(await client.get_run(run_id), stages)
+    view.cursor = cursor
+    while True:
+        changes = await client.run_changes(run_id, view.cursor)
+        if not view.knows(changes):
+            view = RunView(await client.get_run(run_id), stages)
+            view.cursor = changes.cursor
+        else:
+            view.apply(changes)
+        show(view.renderable())
+        if changes.run.status is RunStatus.CANCELLED:
+            cancel.set()
+        await asyncio.sleep(interval)
 
 
 def _print_discovery_failure(console: Console, output: dict[str, object], error: str | None) -> None:

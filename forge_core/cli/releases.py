@@ -82,7 +82,7 @@ def show(
     repo: Repo = None,
     as_json: Json = False,
 ) -> None:
-    """Show one release: number, commit, trigger, aliases, artifacts and image."""
+    """Show one release: number, commit, trigger, aliases (the custom ones apart), artifacts and image."""
     repository = _repository(repo)
     found = _call(lambda client: client.show_release(repository, project, ref))
     if as_json:
@@ -94,7 +94,8 @@ def show(
         f"  commit     {found.commit_sha}",
         f"  created    {_when(found.created_at)} by {found.created_by}",
         f"  trigger    {_trigger(trigger)}",
-        f"  aliases    {', '.join(a.alias for a in found.aliases) or '-'}",
+        f"  aliases    {', '.join(a.alias for a in found.aliases if a.alias_type != 'custom') or '-'}",
+        f"  custom     {', '.join(a.alias for a in found.aliases if a.alias_type == 'custom') or '-'}",
         f"  image      {found.oci_uri or '-'}" + (f"@{found.oci_digest}" if found.oci_digest else ""),
     ]
     lines += [f"  artifact   {a.name} ({a.type}): {a.primary_published_uri}" for a in found.artifacts]
@@ -198,20 +199,26 @@ def status(
     history: Annotated[bool, typer.Option("--history", help="Every deployment, newest first.")] = False,
     as_json: Json = False,
 ) -> None:
-    """Projects by environments: which release runs where, since when and by whom."""
+    """Projects by environments (the repository's, in promotion order): which release runs where,
+    since when and by whom."""
     repository = _repository(repo)
     live = ("active", "pending")
-    listing = _call(lambda client: client.list_deployments(
-        repository, project=project, statuses=() if history else live))
+
+    async def read(client: PlatformClient) -> tuple[s.DeploymentList, s.RepositoryEnvironments]:
+        listed = await client.list_deployments(repository, project=project, statuses=() if history else live)
+        return listed, await client.repository_environments(repository)
+
+    listing, declared = _call(read)
     deployments = listing.deployments
     matrix = _matrix([d for d in deployments if d.status.value in live])
-    environments = _environment_order(deployments)
+    environments = _environment_order(declared.names, deployments)
     if as_json:
         import json
 
         document: dict[str, Any] = {
             "repository": repository,
             "environments": environments,
+            "environments_source": declared.source,
             "matrix": {p: {e: d.model_dump(mode="json") for e, d in envs.items()} for p, envs in matrix.items()},
         }
         if history:
@@ -316,12 +323,11 @@ def _matrix(deployments: list[s.Deployment]) -> dict[str, dict[str, s.Deployment
     return matrix
 
 
-def _environment_order(deployments: list[s.Deployment]) -> list[str]:
-    from forge_core.domain.promotion import DEFAULT_ENVIRONMENTS
-
+def _environment_order(declared: list[str], deployments: list[s.Deployment]) -> list[str]:
+    """The repository's environments in promotion order (repo.cue's, else the defaults), then any
+    other one something was deployed to (an environment since removed from repo.cue)."""
     seen = {d.environment for d in deployments}
-    known = [e for e in DEFAULT_ENVIRONMENTS.names if e in seen]
-    return known + sorted(seen - set(known))
+    return declared + sorted(seen - set(declared))
 
 
 def _cell(deployment: s.Deployment | None) -> str:

@@ -61,9 +61,19 @@ class Landed:
     deployments: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class StageNode:
+    """One release or deployment as the progress tree shows it: ``status`` is ``running``,
+    ``success`` or ``failed`` for a release; ``pending``, ``active`` or ``failed`` for a deployment."""
+
+    status: str
+    detail: str = ""
+
+
 @dataclass
 class StagesReport:
-    """What the release and deployment stages did, for the summary."""
+    """What the release and deployment stages did, for the summary; and, while they run, their
+    nodes of the progress tree (``changes`` counts every change, so a view redraws them only then)."""
 
     releases: list[Released] = field(default_factory=list)
     landed: list[Landed] = field(default_factory=list)
@@ -71,6 +81,45 @@ class StagesReport:
     """Per release that did not auto-deploy, the rule that stopped it."""
     not_released: list[str] = field(default_factory=list)
     """Releasing projects not released, each with why (no deploy resources, nothing located)."""
+    release_nodes: dict[str, StageNode] = field(default_factory=dict)
+    """Per project, its release: running, then release N and the image (pinned), or the error."""
+    deployment_nodes: dict[str, dict[str, StageNode]] = field(default_factory=dict)
+    """Per environment, per project: release N pending, then active with the pointer's path."""
+    changes: int = 0
+
+    def releasing(self, project: str) -> None:
+        self._set_release(project, StageNode("running", "release job running"))
+
+    def released(self, made: Released) -> None:
+        self.releases.append(made)
+        self._set_release(made.project, StageNode("success", f"release {made.number}  {made.image}"))
+
+    def release_failed(self, project: str, error: str) -> None:
+        self._set_release(project, StageNode("failed", error))
+
+    def deploying(self, environment: str, deployments: Sequence[s.Deployment]) -> None:
+        nodes = self.deployment_nodes.setdefault(environment, {})
+        for d in deployments:
+            nodes[d.project] = StageNode("pending", f"release {d.release_number} → pending")
+        self.changes += 1
+
+    def deployed(self, landed: Landed, deployments: Sequence[s.Deployment]) -> None:
+        self.landed.append(landed)
+        nodes = self.deployment_nodes.setdefault(landed.environment, {})
+        for d, path in zip(deployments, landed.paths, strict=False):
+            nodes[d.project] = StageNode(
+                "active", f"release {d.release_number} → active  {path}  (GitOps commit {landed.gitops_commit[:12]})")
+        self.changes += 1
+
+    def deployment_failed(self, environment: str, deployments: Sequence[s.Deployment], error: str) -> None:
+        nodes = self.deployment_nodes.setdefault(environment, {})
+        for d in deployments:
+            nodes[d.project] = StageNode("failed", f"release {d.release_number}: {error}")
+        self.changes += 1
+
+    def _set_release(self, project: str, node: StageNode) -> None:
+        self.release_nodes[project] = node
+        self.changes += 1
 
 
 # --- release -------------------------------------------------------------------------------------
@@ -128,7 +177,7 @@ def release_payload(
     return ReleaseJobPayload(
         repository=identity, project=project.project, commit=event.commit, committed_at=committed,
         branch=event.branch, tag=event.tag, trigger=project.release, resources=project.resources,
-        artifacts=artifacts, kubernetes_version=kubernetes_version,
+        artifacts=artifacts, aliases=project.aliases, kubernetes_version=kubernetes_version,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
+from forge_core.domain.alias_templates import AliasTemplateError, check_templates
 from forge_core.domain.durations import DURATION_PART as DURATION_PART  # re-exported: older imports
 from forge_core.domain.durations import parse_duration as parse_duration
 from forge_core.domain.errors import ForgeError
@@ -135,6 +136,8 @@ class ProjectConfig(Model):
     phases: dict[str, PhaseParticipation] = Field(default_factory=dict)
     artifacts: tuple[ArtifactSpec, ...] = ()
     triggers: tuple[TriggerSpec, ...] = ()
+    aliases: tuple[str, ...] = ()
+    """``release.aliases``: custom alias templates (:mod:`forge_core.domain.alias_templates`)."""
     resources: tuple[dict[str, Any], ...] = ()
 
     @classmethod
@@ -152,6 +155,7 @@ class ProjectConfig(Model):
             },
             artifacts=tuple(_artifact(name, spec) for name, spec in value.get("artifacts", {}).items()),
             triggers=tuple(_trigger(i, entry) for i, entry in enumerate(value.get("release", {}).get("on", []))),
+            aliases=_aliases(value.get("release", {}).get("aliases", [])),
             resources=tuple(value.get("deploy", {}).get("resources", [])),
         )
 
@@ -175,6 +179,13 @@ def _trigger(index: int, entry: dict[str, Any]) -> TriggerSpec:
         return trigger_spec(entry)
     except ValueError as exc:
         raise ValueProblem(("release", "on", index), str(exc)) from None
+
+
+def _aliases(templates: list[str]) -> tuple[str, ...]:
+    try:
+        return check_templates(templates)
+    except AliasTemplateError as exc:
+        raise ValueProblem(("release", "aliases", exc.index), str(exc)) from None
 
 
 def _duration(text: str | None) -> timedelta | None:

@@ -154,8 +154,10 @@ class ReleaseJobPayload(PlanModel):
     ``committed_at`` is the commit's time (the Release image's only timestamp, so a rebuild has the
     same digest); ``trigger`` the discovery's release decision for the project; ``resources`` its
     deploy resources as discovery gives them; ``artifacts`` the artifact stage's results;
-    ``aliases`` the project's custom aliases; ``kubernetes_version`` the version the renderer
-    validates against (the platform's ``render.kubernetes_version``; None: the renderer's default).
+    ``aliases`` the project's custom alias templates (``release.aliases``, expanded by the job:
+    :mod:`forge_core.domain.alias_templates`; plain names are themselves); ``kubernetes_version``
+    the version the renderer validates against (the platform's ``render.kubernetes_version``;
+    None: the renderer's default).
     """
 
     repository: str

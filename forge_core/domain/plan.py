@@ -62,6 +62,8 @@ class ProjectPlan(Model):
     artifacts: tuple[PlannedArtifact, ...] = ()
     release: ReleaseDecision
     resources: tuple[dict[str, Any], ...] = ()
+    aliases: tuple[str, ...] = ()
+    """``release.aliases``: the custom alias templates the release job expands."""
 
 
 class DiscoveryDocument(Model):
@@ -149,4 +151,5 @@ def plan_project(repo: RepoConfig, project: ProjectConfig, release: ReleaseDecis
         artifacts=artifacts,
         release=release,
         resources=project.resources,
+        aliases=project.aliases,
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from forge_core.domain.models import DeploymentInfo, PipelineRunInfo, ReleaseInfo, RunStatus
-from forge_core.domain.promotion import GroupDecision
+from forge_core.domain.promotion import DEFAULT_ENVIRONMENTS, Environment, Environments, GroupDecision
 from forge_core.services import promotion
 from forge_core.services import schemas as s
 from forge_core.services.errors import AuthorizationFailed, InvalidRequest
@@ -85,20 +85,44 @@ class Platform:
 
     # --- deployments and approvals --------------------------------------------------------------
 
-    def check_environment(self, environment: str) -> None:
-        if environment not in self.policy.environments:
+    async def environments(self, repository: str) -> s.RepositoryEnvironments:
+        """The environments that drive ``repository``'s deployments and promotions: repo.cue's
+        block recorded with its newest planned run, else the documented defaults."""
+        block, run_id = await self.store.repository_environments(repository)
+        environments = block or DEFAULT_ENVIRONMENTS
+        return s.RepositoryEnvironments(
+            repository=repository, source="repo.cue" if block else "defaults", run_id=run_id if block else None,
+            environments=[_environment_info(e, protected=self._protected(e, block)) for e in environments.ordered],
+        )
+
+    def _protected(self, environment: Environment, block: Environments | None) -> bool:
+        """A direct deployment needs an approval: the platform protects the environment, or the
+        repository's block asks approvals for promotions to it."""
+        return environment.name in self.policy.protected_environments or (
+            block is not None and environment.approval.required > 0)
+
+    async def check_environment(self, environment: str, repository: str) -> s.RepositoryEnvironments:
+        """``environment`` must be one of the repository's: its repo.cue block's when it has one,
+        else the platform's (``FORGE_API__ENVIRONMENTS``)."""
+        found = await self.environments(repository)
+        known = found.names if found.source == "repo.cue" else list(self.policy.environments)
+        if environment not in known:
+            where = "its repo.cue" if found.source == "repo.cue" else "the platform (FORGE_API__ENVIRONMENTS)"
             raise InvalidRequest(
-                f"unknown environment {environment!r}; "
-                f"known: {', '.join(self.policy.environments)}",
+                f"unknown environment {environment!r} for {repository}; known to {where}: {', '.join(known)}",
                 where="environment",
-                details={"environments": list(self.policy.environments)},
+                details={"environments": known, "source": found.source},
             )
+        return found
+
+    async def _repository_of(self, release_id: UUID) -> str:
+        return (await self.store.get_release_by_id(release_id)).repository
 
     async def create_deployment(self, data: s.DeploymentCreate, actor: str) -> s.Deployment:
-        self.check_environment(data.environment)
-        deployment, previous = await self.store.create_deployment(
-            data, actor, approval_required=data.environment in self.policy.protected_environments
-        )
+        found = await self.check_environment(data.environment, await self._repository_of(data.release_id))
+        protected = data.environment in self.policy.protected_environments or any(
+            e.protected for e in found.environments if e.name == data.environment)
+        deployment, previous = await self.store.create_deployment(data, actor, approval_required=protected)
         self.notify(
             "forge_deployment_changed",
             deployment=_deployment_info(deployment),
@@ -120,7 +144,7 @@ class Platform:
     async def create_approval(
         self, data: s.ApprovalCreate, actor: str, *, roles: Iterable[str] = (), groups: Iterable[str] = ()
     ) -> s.Approval:
-        self.check_environment(data.environment)
+        await self.check_environment(data.environment, await self._repository_of(data.release_id))
         return await self.store.create_approval(data, actor, roles=roles, groups=groups)
 
     # --- promotions and rollbacks ---------------------------------------------------------------
@@ -129,7 +153,8 @@ class Platform:
         """Promote one release of each project to an environment under the repository's rules
         (``repo.cue``'s environments, recorded with the release's run; else the defaults): all or
         none. Refused: AuthorizationFailed naming each blocking rule, nothing created."""
-        self.check_environment(data.environment)  # the platform's clusters; repo.cue rules over them
+        for repository in sorted({r.repository for r in data.releases}):
+            await self.check_environment(data.environment, repository)
         check_each_project_once([(r.repository, r.project) for r in data.releases])
         wanted = [(r.repository, r.project, r.release) for r in data.releases]  # None: from the source
         decision, deployments = await self.store.promote(
@@ -141,7 +166,7 @@ class Platform:
     async def roll_back(self, data: s.RollbackCreate, actor: str) -> s.Promotion:
         """Deploy an older release that ran in the environment before (default: the one before
         the active one), checked by the rollback rules."""
-        self.check_environment(data.environment)
+        await self.check_environment(data.environment, data.repository)
         wanted = [(data.repository, data.project, data.release)]
         decision, deployments = await self.store.promote(
             data.environment, wanted, actor, promotion.rollback(data.environment),
@@ -165,6 +190,18 @@ class Platform:
             environment=decision.environment, kind=kind, allowed=decision.allowed, dry_run=dry_run,
             explanation=decision.explain(), decision=decision, deployments=deployments,
         )
+
+
+def _environment_info(environment: Environment, *, protected: bool) -> s.EnvironmentInfo:
+    approval = environment.approval
+    return s.EnvironmentInfo(
+        name=environment.name, promoted_from=environment.from_, auto_deploy=environment.auto_deploy,
+        triggers=sorted(environment.triggers), branches=list(environment.branches),
+        approvals_required=approval.required, approval_roles=sorted(approval.roles),
+        approval_groups=sorted(approval.groups),
+        approval_expiry_seconds=approval.expiry.total_seconds() if approval.expiry else None,
+        self_approval=approval.self_approval, protected=protected,
+    )
 
 
 def _deployment_info(deployment: s.Deployment) -> DeploymentInfo:

@@ -314,6 +314,16 @@ class RunProgress(Output):
     steps: dict[str, Progress]
 
 
+class RunChanges(RunProgress):
+    """``GET /v1/runs/{id}/progress?since=N``: what changed in a run after cursor ``N`` — the run's
+    progress, and only the phases, tasks, steps and artifact records that changed (all of them
+    for ``since=0``) — and the cursor to ask from next time. An id the caller has not seen means
+    the plan was recorded meanwhile: read the run (``GET /v1/runs/{id}``) once."""
+
+    cursor: int
+    artifact_records: list[ArtifactRecord] = []
+
+
 class RunList(Output):
     runs: list[RunSummary]
     total: int
@@ -559,6 +569,38 @@ class RollbackCreate(Input):
     project: ProjectName
     release: ReleaseRef | None = None
     dry_run: bool = False
+
+
+class EnvironmentInfo(Output):
+    """One environment of a repository and its promotion rules (``repo.cue``'s, or the defaults')."""
+
+    name: str
+    promoted_from: str | None
+    auto_deploy: bool
+    triggers: list[str]
+    branches: list[str]
+    approvals_required: int
+    approval_roles: list[str]
+    approval_groups: list[str]
+    approval_expiry_seconds: float | None
+    self_approval: bool
+    protected: bool
+    """A direct deployment here (``POST /v1/deployments``) needs an active approval."""
+
+
+class RepositoryEnvironments(Output):
+    """``GET /v1/environments?repository=``: the environments that drive a repository's deployments
+    and promotions, in promotion order. ``source`` is ``repo.cue`` (the block recorded with the
+    repository's newest planned run, ``run_id``) or ``defaults`` (no block: the documented defaults)."""
+
+    repository: str
+    source: Literal["repo.cue", "defaults"]
+    run_id: UUID | None = None
+    environments: list[EnvironmentInfo]
+
+    @property
+    def names(self) -> list[str]:
+        return [e.name for e in self.environments]
 
 
 class Promotion(Output):

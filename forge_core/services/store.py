@@ -15,7 +15,7 @@ from typing import Protocol
 from uuid import UUID
 
 from forge_core.domain.models import RunStatus
-from forge_core.domain.promotion import GroupDecision
+from forge_core.domain.promotion import Environments, GroupDecision
 from forge_core.domain.run_plan import RunPlan
 from forge_core.services import schemas as s
 from forge_core.services.promotion import Decide
@@ -38,6 +38,11 @@ class RunStore(Protocol):
     async def run_progress(self, run_id: UUID) -> s.RunProgress:
         """Status, error, exit code and times of the run and of each phase, task and step, without
         building the run (cheap enough for the console's live page to poll)."""
+        ...
+
+    async def run_changes(self, run_id: UUID, since: int) -> s.RunChanges:
+        """What changed in the run after cursor ``since`` (every change counts the run's cursor up,
+        in commit order): cost proportional to the changes, not to the run."""
         ...
 
     async def list_runs(
@@ -118,6 +123,11 @@ class DeploymentStore(Protocol):
 
 class PromotionStore(Protocol):
     """Promotions and rollbacks: decided and carried out in one transaction."""
+
+    async def repository_environments(self, repository: str) -> tuple[Environments | None, UUID | None]:
+        """The environments block recorded with the repository's newest run that has a plan, and
+        that run's id; (None, run id) when its repo.cue had none, (None, None) with no planned run."""
+        ...
 
     async def promote(
         self,

@@ -234,12 +234,10 @@ def test_environments_recorded_with_the_run_decide(api: Api) -> None:
     ]}}
     made = release(api, repository, plan=plan)  # a branch release: this production takes any trigger
     land(api, made["id"], "dev")
-    unknown = promote(api, "staging", made)
-    assert unknown.status_code == 400
-    assert "no environment 'staging'; known: dev, production" in unknown.json()["error"]["message"]
-    moon = promote(api, "moon", made)  # not one of the platform's environments (settings)
-    assert (moon.status_code, moon.json()["error"]["details"]["where"]) == (400, "environment")
-    assert "unknown environment 'moon'; known: dev, staging, production" in moon.json()["error"]["message"]
+    unknown = promote(api, "staging", made)  # one of the platform's, not of this repository's repo.cue
+    assert (unknown.status_code, unknown.json()["error"]["details"]["where"]) == (400, "environment")
+    assert (f"unknown environment 'staging' for {repository}; known to its repo.cue: dev, production"
+            in unknown.json()["error"]["message"])
     assert approve(api, made["id"], "carol").status_code == 201
     manager = api.headers("approver", "release-manager", subject="erin")
     body = {"release_id": made["id"], "environment": "production", "justification": "ok"}
@@ -250,6 +248,77 @@ def test_environments_recorded_with_the_run_decide(api: Api) -> None:
     assert "1 of 2 approvals" in message and "counted: erin" in message
     assert "carol (holds none of role release-manager)" in message
     assert refused.json()["error"]["details"]["blocking"] == {"svc": ["approvals"]}
+
+
+QA_PLAN = {"environments": {"items": [
+    {"name": "dev", "auto_deploy": True},
+    {"name": "qa", "from": "dev", "branches": ["main"]},
+    {"name": "prod-eu", "from": "qa", "approval": {"required": 1, "expiry": "PT72H"}},
+]}}
+
+
+def test_environments_declared_in_repo_cue_are_the_repository_s(api: Api) -> None:
+    """qa and prod-eu are not the platform's (FORGE_API__ENVIRONMENTS): repo.cue drives them."""
+    repository = unique_repo()
+    made = release(api, repository, plan=QA_PLAN)
+    listed = api.get("/v1/environments", "viewer", params={"repository": repository})
+    assert listed.status_code == 200, listed.text
+    answer = listed.json()
+    assert (answer["source"], answer["run_id"] is not None) == ("repo.cue", True)
+    assert [(e["name"], e["promoted_from"], e["approvals_required"], e["protected"])
+            for e in answer["environments"]] == [
+        ("dev", None, 0, False), ("qa", "dev", 0, False), ("prod-eu", "qa", 1, True)]
+    assert answer["environments"][2]["approval_expiry_seconds"] == 72 * 3600
+
+    land(api, made["id"], "dev")
+    staged = promote(api, "qa", made)
+    assert staged.status_code == 201, staged.text
+    assert [(d["environment"], d["status"]) for d in staged.json()["deployments"]] == [("qa", "pending")]
+    # a direct deployment to prod-eu needs an approval: its repo.cue asks one for promotions there
+    direct = api.post("/v1/deployments", json={"release_id": made["id"], "environment": "prod-eu"},
+                      headers=api.headers("deployer", subject="dave"))
+    assert direct.status_code == 403, direct.text
+    assert approve(api, made["id"], "carol", environment="prod-eu").status_code == 201
+    approved = api.post("/v1/deployments", json={"release_id": made["id"], "environment": "prod-eu"},
+                        headers=api.headers("deployer", subject="dave"))
+    assert approved.status_code == 201, approved.text
+    production = api.post("/v1/deployments", json={"release_id": made["id"], "environment": "production"},
+                          headers=api.headers("deployer", subject="dave"))
+    assert production.status_code == 400  # the platform's production is not one of this repository's
+    assert "known to its repo.cue: dev, qa, prod-eu" in production.json()["error"]["message"]
+
+
+def test_without_a_block_the_defaults_and_the_platform_s_environments_apply(api: Api) -> None:
+    repository = unique_repo()
+    release(api, repository, plan={"phases": []})
+    answer = api.get("/v1/environments", "viewer", params={"repository": repository}).json()
+    assert (answer["source"], answer["run_id"]) == ("defaults", None)
+    assert [(e["name"], e["auto_deploy"], e["branches"], e["triggers"], e["approvals_required"], e["protected"])
+            for e in answer["environments"]] == [
+        ("dev", True, [], [], 0, False), ("staging", False, ["main", "release/*"], [], 0, False),
+        ("production", False, [], ["tag"], 1, True)]
+    never = api.get("/v1/environments", "viewer", params={"repository": unique_repo()}).json()
+    assert never["source"] == "defaults"
+    moon = promote(api, "moon", release(api, repository))
+    assert (moon.status_code, moon.json()["error"]["details"]["where"]) == (400, "environment")
+    assert "known to the platform (FORGE_API__ENVIRONMENTS): dev, staging, production" in moon.text
+
+
+def test_the_newest_planned_run_says_which_environments_the_repository_has(api: Api) -> None:
+    repository = unique_repo()
+    release(api, repository, plan=QA_PLAN)
+    assert api.get("/v1/environments", "viewer", params={"repository": repository}).json()["source"] == "repo.cue"
+    release(api, repository)  # a run without a plan (not discovered yet) changes nothing
+    assert api.get("/v1/environments", "viewer", params={"repository": repository}).json()["source"] == "repo.cue"
+    release(api, repository, plan={"phases": []})  # the block was removed from repo.cue
+    assert api.get("/v1/environments", "viewer", params={"repository": repository}).json()["source"] == "defaults"
+
+
+def test_the_environments_of_another_repository_are_refused_to_a_scoped_token(api: Api) -> None:
+    token = api.key.mint("ci", permissions=["read"], extra={"repository": "acme/other"})
+    answer = api.client.get("/v1/environments", params={"repository": unique_repo()},
+                            headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 403
 
 
 def test_promoting_needs_the_deployer_role_and_the_token_s_repository(api: Api) -> None:

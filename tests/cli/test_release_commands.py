@@ -141,6 +141,54 @@ def test_promotion_from_dev_to_production_through_the_cli(setup: Setup, forge: F
     assert len(history["history"]) == 3  # dev, staging and production, each active
 
 
+QA = {"environments": {"items": [
+    {"name": "dev", "auto_deploy": True},
+    {"name": "qa", "from": "dev"},
+    {"name": "prod-eu", "from": "qa", "approval": {"required": 1}},
+]}}
+
+
+def test_repo_cue_environments_drive_promote_and_status(setup: Setup, forge: Forge) -> None:
+    """Environments the platform's settings do not name, declared in the repository's repo.cue
+    (recorded with its run's plan): promotion follows their order, status shows their columns."""
+    sha = uuid.uuid4().hex + uuid.uuid4().hex[:8]
+    run = setup.call("POST", "/v1/runs", json={"repository": REPO, "commit_sha": sha, "triggered_by": "alice",
+                                               "branch": "main", "trigger_type": "push"})
+    setup.call("POST", f"/v1/runs/{run['id']}/plan", json=QA)
+    web = setup.call("POST", "/v1/releases", json={
+        "repository": REPO, "project": "web", "commit_sha": sha, "pipeline_run_id": run["id"],
+        "trigger": {"trigger_type": "branch_push", "branch": "main"}})
+    setup.land(web, "dev")
+
+    promoted = forge("promote", "web", "--to", "qa", "--repo", REPO)
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+    assert "promotion of web release 1 to qa: allowed" in promoted.stdout
+    assert "to qa is active: GitOps commit" in promoted.stdout
+    refused = forge("promote", "web", "--to", "staging", "--repo", REPO)
+    assert refused.returncode != 0
+    assert "unknown environment 'staging' for acme/shop; known to its repo.cue: dev, qa, prod-eu" in refused.stderr
+    blocked = forge("promote", "web", "--to", "prod-eu", "--repo", REPO)
+    assert blocked.returncode == 1 and "refused: rule `approvals`" in blocked.stderr
+
+    status = json.loads(forge("status", "--repo", REPO, "--json").stdout)
+    assert (status["environments"], status["environments_source"]) == (["dev", "qa", "prod-eu"], "repo.cue")
+    assert {e: d["status"] for e, d in status["matrix"]["web"].items()} == {"dev": "active", "qa": "active"}
+    table = forge("status", "--repo", REPO)
+    assert re.search(r"project +┃ dev +┃ qa +┃ prod-eu", table.stdout), table.stdout
+
+
+def test_release_show_lists_the_custom_aliases_apart(setup: Setup, forge: Forge) -> None:
+    web = setup.release("web")
+    setup.call("PUT", f"/v1/releases/{REPO}/web/aliases/main-latest", json={"release": "1"})
+    shown = forge("release", "show", "web", "main-latest", "--repo", REPO)
+    assert shown.returncode == 0, shown.stderr
+    assert re.search(r"aliases +1, v1\.0\.0\n", shown.stdout), shown.stdout
+    assert re.search(r"custom +main-latest\n", shown.stdout), shown.stdout
+    as_json = json.loads(forge("release", "show", "web", "1", "--repo", REPO, "--json").stdout)
+    assert {"alias": "main-latest", "alias_type": "custom"} in as_json["aliases"]
+    assert as_json["id"] == web["id"]
+
+
 def test_rollback_and_deploy_through_the_cli(setup: Setup, forge: Forge) -> None:
     first, second = setup.release("web"), setup.release("web", tag="v1.1.0")
     setup.land(first, "dev")

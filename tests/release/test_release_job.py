@@ -143,6 +143,38 @@ def test_aliases_number_tag_version_branch_and_custom(platform: Platform, tmp_pa
     assert image.metadata.trigger.tag == "api/v1.2.0"
 
 
+def test_custom_alias_templates_are_filled_in_and_stored_through_the_api(platform: Platform, tmp_path: Path) -> None:
+    repository = repo()
+    store = LayoutStore(tmp_path / "oci")
+    commit = new_sha()
+    templates = ["latest", "{branch}-latest", "sha-{shortCommit}", "build-{number}", "v{version}"]
+    made = run_job(platform, tmp_path, store, repository, commit, aliases=templates)
+    assert made.status is JobStatus.SUCCESS, made.error
+    assert made.output["aliases"] == ["1", "main-1", "latest", "main-latest", f"sha-{commit[:7]}", "build-1"]
+    assert made.output["skipped_aliases"] == [{"template": "v{version}", "reason": "release 1 has no {version}"}]
+    release = platform.call("GET", f"/v1/releases/{repository}/api/sha-{commit[:7]}").json()
+    assert release["release_number"] == 1
+    assert {(a["alias"], a["alias_type"]) for a in release["aliases"]} >= {
+        ("latest", "custom"), ("main-latest", "custom"), (f"sha-{commit[:7]}", "custom"), ("build-1", "custom")}
+    image = read_release_image(open_store(parse_reference(release["oci_uri"])), release["oci_uri"])
+    assert "build-1" in image.metadata.aliases
+
+    tagged = run_job(platform, tmp_path, store, repository, new_sha(), tag="api/v2.0.0", aliases=templates)
+    assert tagged.status is JobStatus.SUCCESS, tagged.error
+    assert {"v2.0.0", "build-2", "latest"} <= set(tagged.output["aliases"])
+    assert platform.call("GET", f"/v1/releases/{repository}/api/latest").json()["release_number"] == 2  # moved
+
+
+def test_a_bad_alias_template_in_the_payload_fails_naming_the_field(platform: Platform, tmp_path: Path) -> None:
+    repository = repo()
+    result = run_job(platform, tmp_path, LayoutStore(tmp_path / "oci"), repository, new_sha(),
+                     aliases=["ok", "{nope}"])
+    assert result.status is JobStatus.FAILED
+    assert result.error is not None
+    assert "project api: release.aliases[1]: alias template '{nope}': unknown placeholder {nope}" in result.error
+    assert platform.call("GET", f"/v1/releases/{repository}/api").json()["total"] == 0  # no number used up
+
+
 def test_the_image_reads_back_with_pinned_references_and_skopeo_accepts_it(
     platform: Platform, tmp_path: Path, oci_registry: RegistryServer
 ) -> None:

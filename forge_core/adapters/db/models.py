@@ -90,6 +90,9 @@ class PipelineRun(Base):
     # Which run starter took the run to hand it to the orchestrator, and when (exactly once).
     claimed_by: Mapped[str | None] = mapped_column(String(255))
     claimed_at: Mapped[datetime | None]
+    # Counts the run's changes (its own, its phases', tasks', steps' and artifact records'), bumped
+    # under the run's row lock, so the value a change stamps follows commit order.
+    progress_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
     phases: Mapped[list[PhaseExecution]] = relationship(
         back_populates="run",
@@ -116,6 +119,8 @@ class PhaseExecution(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # The run's change counter when this row last changed (GET /v1/runs/{id}/progress?since=).
+    progress_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
     run: Mapped[PipelineRun] = relationship(back_populates="phases", lazy="raise")
     tasks: Mapped[list[TaskExecution]] = relationship(
@@ -143,6 +148,8 @@ class TaskExecution(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # The run's change counter when this row last changed (GET /v1/runs/{id}/progress?since=).
+    progress_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
     phase: Mapped[PhaseExecution] = relationship(back_populates="tasks", lazy="raise")
     steps: Mapped[list[StepExecution]] = relationship(
@@ -173,6 +180,8 @@ class StepExecution(Base):
     logs_s3_key: Mapped[str | None] = mapped_column(String(1024))
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
+    # The run's change counter when this row last changed (GET /v1/runs/{id}/progress?since=).
+    progress_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
     task: Mapped[TaskExecution] = relationship(back_populates="steps", lazy="raise")
 
@@ -202,6 +211,8 @@ class ArtifactRecord(Base):
     # Each target's outcome (ArtifactTarget as JSON), in the artifact's publisher order.
     targets: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The run's change counter when this row last changed (GET /v1/runs/{id}/progress?since=).
+    progress_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
 class ReleaseCounter(Base):

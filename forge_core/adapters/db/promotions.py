@@ -30,6 +30,20 @@ LIVE = (s.DeploymentStatus.ACTIVE.value, s.DeploymentStatus.PENDING.value)
 class SqlPromotions(SqlDatabase):
     """Implements :class:`forge_core.services.store.PromotionStore`."""
 
+    async def repository_environments(self, repository: str) -> tuple[Environments | None, uuid.UUID | None]:
+        query = (
+            select(m.PipelineRun.id, m.PipelineRun.discovery_output)
+            .where(m.PipelineRun.repository == repository, m.PipelineRun.discovery_output.is_not(None))
+            .order_by(m.PipelineRun.created_at.desc(), m.PipelineRun.id.desc())
+            .limit(1)
+        )
+        async with self.sessions() as session:
+            row = (await session.execute(query)).one_or_none()
+        if row is None:
+            return None, None
+        recorded = (row.discovery_output or {}).get("environments")
+        return (Environments.model_validate(recorded) if recorded else None), row.id
+
     async def promote(
         self,
         environment: str,

@@ -124,6 +124,38 @@ class SqlRuns(SqlDatabase):
         return s.RunProgress(run=s.Progress.model_validate(dict(head)), phases=by_id[0], tasks=by_id[1],
                              steps=by_id[2])
 
+    async def run_changes(self, run_id: uuid.UUID, since: int) -> s.RunChanges:
+        # The cursor is read first: a change committed after it is sent now and again next time
+        # (harmless), one stamped at or below it has committed (its stamp came under the run's lock).
+        phase, task, step = m.PhaseExecution, m.TaskExecution, m.StepExecution
+        run = select(m.PipelineRun.progress_seq, m.PipelineRun.status, m.PipelineRun.error,
+                     m.PipelineRun.started_at, m.PipelineRun.completed_at).where(m.PipelineRun.id == run_id)
+        phases = select(phase.id, phase.status, phase.started_at, phase.completed_at).where(
+            phase.pipeline_run_id == run_id, phase.progress_seq > since)
+        tasks = (
+            select(task.id, task.status, task.error, task.started_at, task.completed_at)
+            .join(phase, task.phase_execution_id == phase.id)
+            .where(phase.pipeline_run_id == run_id, task.progress_seq > since)
+        )
+        steps = (
+            select(step.id, step.status, step.exit_code, step.logs_s3_key, step.started_at, step.completed_at)
+            .join(task, step.task_execution_id == task.id).join(phase, task.phase_execution_id == phase.id)
+            .where(phase.pipeline_run_id == run_id, step.progress_seq > since)
+        )
+        records = select(m.ArtifactRecord).where(
+            m.ArtifactRecord.pipeline_run_id == run_id, m.ArtifactRecord.progress_seq > since
+        ).order_by(m.ArtifactRecord.project, m.ArtifactRecord.artifact)
+        async with self.sessions() as session:
+            head = (await session.execute(run)).mappings().one_or_none()
+            if head is None:
+                raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
+            found = [(await session.execute(query)).mappings().all() for query in (phases, tasks, steps)]
+            changed_records = [_record(row) for row in (await session.scalars(records)).all()]
+        by_id = [{str(row["id"]): s.Progress.model_validate(dict(row)) for row in rows} for rows in found]
+        progress = {k: v for k, v in head.items() if k != "progress_seq"}
+        return s.RunChanges(cursor=int(head["progress_seq"]), run=s.Progress.model_validate(progress),
+                            phases=by_id[0], tasks=by_id[1], steps=by_id[2], artifact_records=changed_records)
+
     async def list_runs(
         self, page: s.Page, *, repository: str | None, branch: str | None, status: RunStatus | None
     ) -> s.RunList:
@@ -158,9 +190,18 @@ class SqlRuns(SqlDatabase):
                 )
                 if planned:
                     raise Conflict(f"pipeline run {run_id} already has a plan", where="run_id")
+                seq = _counted(run)
+                for phase, tasks in phases:
+                    phase.progress_seq = seq
+                    for task, steps in tasks:
+                        task.progress_seq = seq
+                        for st in steps:
+                            st.progress_seq = seq
                 run.plan_artifacts = [a.model_dump(mode="json") for a in plan.artifacts]
-                if plan.environments is not None:  # what promotions of the run's releases decide by
-                    run.discovery_output = {"environments": plan.environments.model_dump(mode="json")}
+                # What promotions of the run's releases decide by, and (the newest planned run's) what
+                # environments the repository has; None: its repo.cue has no block (the defaults).
+                environments = plan.environments.model_dump(mode="json") if plan.environments else None
+                run.discovery_output = {"environments": environments}
                 # Parents first: the rows reference each other by foreign key.
                 session.add_all([phase for phase, _ in phases])
                 await session.flush()
@@ -190,8 +231,9 @@ class SqlRuns(SqlDatabase):
             if change.changed:
                 _apply(run, update.status.value, change)
                 run.error = update.error if update.error is not None else run.error
+                seq = _counted(run)
                 if update.status == RunStatus.CANCELLED:
-                    await _cancel_children(session, run_id)
+                    await _cancel_children(session, run_id, seq)
                 commit_status(session, run)
                 changed = {"from": before.value, "to": run.status}
                 audit(session, actor, "run.status", "run", run_id, changed)
@@ -201,40 +243,51 @@ class SqlRuns(SqlDatabase):
         self, phase_id: uuid.UUID, update: s.PhaseStatusUpdate, actor: str
     ) -> None:
         async with self.transaction() as session:
+            run_id = await session.scalar(
+                select(m.PhaseExecution.pipeline_run_id).where(m.PhaseExecution.id == phase_id)
+            )
+            seq = await _count_change(session, run_id)  # the run's row first, always: no deadlock
             phase = await locked(session, m.PhaseExecution, phase_id, "phase")
             await _require_run_open(session, phase.pipeline_run_id)
-            _change(session, actor, "phase", phase, update.status)
+            if _change(session, actor, "phase", phase, update.status):
+                phase.progress_seq = seq
 
     async def set_task_status(
         self, task_id: uuid.UUID, update: s.TaskStatusUpdate, actor: str
     ) -> None:
         async with self.transaction() as session:
-            task = await locked(session, m.TaskExecution, task_id, "task")
             run_id = await session.scalar(
-                select(m.PhaseExecution.pipeline_run_id).where(
-                    m.PhaseExecution.id == task.phase_execution_id
-                )
+                select(m.PhaseExecution.pipeline_run_id)
+                .join(m.TaskExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
+                .where(m.TaskExecution.id == task_id)
             )
+            seq = await _count_change(session, run_id)  # the run's row first, always: no deadlock
+            task = await locked(session, m.TaskExecution, task_id, "task")
             await _require_run_open(session, run_id)
-            if _change(session, actor, "task", task, update.status) and update.error is not None:
-                task.error = update.error
+            if _change(session, actor, "task", task, update.status):
+                task.progress_seq = seq
+                if update.error is not None:
+                    task.error = update.error
 
     async def set_step_status(
         self, step_id: uuid.UUID, update: s.StepStatusUpdate, actor: str
     ) -> None:
         async with self.transaction() as session:
-            step = await locked(session, m.StepExecution, step_id, "step")
             run_id = await session.scalar(
                 select(m.PhaseExecution.pipeline_run_id)
                 .join(m.TaskExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
-                .where(m.TaskExecution.id == step.task_execution_id)
+                .join(m.StepExecution, m.StepExecution.task_execution_id == m.TaskExecution.id)
+                .where(m.StepExecution.id == step_id)
             )
+            seq = await _count_change(session, run_id)  # the run's row first, always: no deadlock
+            step = await locked(session, m.StepExecution, step_id, "step")
             await _require_run_open(session, run_id)
             _change(session, actor, "step", step, update.status)
             if update.exit_code is not None:
                 step.exit_code = update.exit_code
             if update.logs_s3_key is not None:
                 step.logs_s3_key = update.logs_s3_key
+            step.progress_seq = seq
 
 
 # --- queries and rules applied in the transaction ----------------------------------------------
@@ -254,7 +307,25 @@ async def _require_run_open(session: AsyncSession, run_id: uuid.UUID | None) -> 
         )
 
 
-async def _cancel_children(session: AsyncSession, run_id: uuid.UUID) -> None:
+def _counted(run: m.PipelineRun) -> int:
+    """Count a change of the locked ``run``; the value stamps the rows the change touches."""
+    run.progress_seq = (run.progress_seq or 0) + 1
+    return run.progress_seq
+
+
+async def _count_change(session: AsyncSession, run_id: uuid.UUID | None) -> int:
+    """Count a change of the run (locking its row until commit, so stamps follow commit order);
+    0 for a run that does not exist (the caller's lookup then says so)."""
+    if run_id is None:
+        return 0
+    await session.execute(
+        update(m.PipelineRun).where(m.PipelineRun.id == run_id)
+        .values(progress_seq=m.PipelineRun.progress_seq + 1).execution_options(synchronize_session=False)
+    )
+    return int(await session.scalar(select(m.PipelineRun.progress_seq).where(m.PipelineRun.id == run_id)) or 0)
+
+
+async def _cancel_children(session: AsyncSession, run_id: uuid.UUID, seq: int) -> None:
     now = m.utcnow()
     phase_ids = (
         select(m.PhaseExecution.id)
@@ -274,7 +345,7 @@ async def _cancel_children(session: AsyncSession, run_id: uuid.UUID) -> None:
         await session.execute(
             update(model)
             .where(scope, model.status.in_(OPEN_STATUSES))
-            .values(status=RunStatus.CANCELLED.value, completed_at=now)
+            .values(status=RunStatus.CANCELLED.value, completed_at=now, progress_seq=seq)
             .execution_options(synchronize_session=False)
         )
 
@@ -461,6 +532,7 @@ async def _put_record(
         setattr(row, name, value)
     row.status = update.status.value
     row.updated_at = m.utcnow()
+    row.progress_seq = _counted(run)
     await session.flush()
     audit(
         session, actor, "artifact.recorded", "run", run_id,

@@ -115,6 +115,19 @@ async def revoke_approval(approval_id: UUID, approvals: Approvals, who: Approver
 
 
 
+@router.get("/environments", response_model=s.RepositoryEnvironments, tags=["promotions"])
+async def repository_environments(
+    repository: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", max_length=255)],
+    app: App,
+    _: Reader,
+) -> s.RepositoryEnvironments:
+    """The environments of a repository, in promotion order, with their rules: its repo.cue's
+    ``environments`` block as recorded with its newest planned run (``source: repo.cue``), else the
+    documented defaults (``source: defaults``). What deployments, approvals, promotions and
+    ``forge status`` go by."""
+    return await app.platform.environments(repository)
+
+
 @router.post("/promotions", status_code=201, response_model=s.Promotion, tags=["promotions"])
 async def promote(body: s.PromotionCreate, app: App, who: Deployer, response: Response) -> s.Promotion:
     """Promote a release of each project to an environment, all or none, under the repository's

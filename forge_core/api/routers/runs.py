@@ -48,6 +48,16 @@ async def get_run(run_id: UUID, runs: Runs, who: Reader) -> Response:
     return json_of(await runs.get_run(run_id))
 
 
+@router.get("/runs/{run_id}/progress", response_model=s.RunChanges)
+async def run_progress(
+    run_id: UUID, runs: Runs, who: Reader, since: Annotated[int, Query(ge=0, le=2**62)] = 0
+) -> s.RunChanges:
+    """What changed in a run after cursor ``since`` (0: everything): the run's progress, and only
+    the phases, tasks, steps and artifact records that changed, with the cursor to ask from next.
+    A live view polls this instead of the whole run: each answer costs what changed."""
+    return await runs.run_changes(run_id, since)
+
+
 @router.delete("/runs/{run_id}", status_code=204, response_class=Response)
 async def cancel_run(run_id: UUID, app: App, runs: Runs, who: Runner) -> Response:
     """Cancel a run that has not finished; its open phases, tasks and steps are cancelled too."""

@@ -1,6 +1,7 @@
-"""The environments page's data: a repository's projects by the API's environments, each cell
+"""The environments page's data: a repository's projects by its environments (repo.cue's block as
+recorded with its newest planned run, else the defaults: :meth:`Platform.environments`), each cell
 with the deployment active now (since when, by whom), a pending one, the release a promotion
-would bring (the one active in the environment before it), its approvals, and the history."""
+would bring (the one active in the environment it is promoted from), its approvals, and the history."""
 
 from __future__ import annotations
 
@@ -38,8 +39,10 @@ class Matrix:
 
 
 async def matrix(app: Services, repository: str) -> Matrix:
-    environments = list(app.settings.api.environments)
-    protected = set(app.settings.api.protected_environments)
+    found = await app.platform.environments(repository)  # repo.cue's block, else the defaults
+    environments = found.names
+    protected = {e.name for e in found.environments if e.protected}
+    source = {e.name: e.promoted_from for e in found.environments}
     releases = (await app.store.list_releases(repository, None, s.Page(limit=200))).releases
     deployments = (
         await app.store.list_deployments(repository, s.Page(limit=HISTORY), project=None, environment=None,
@@ -52,12 +55,14 @@ async def matrix(app: Services, repository: str) -> Matrix:
     rows: list[Row] = []
     for project in projects:
         cells: list[Cell] = []
+        by_name: dict[str, Cell] = {}
         for index, environment in enumerate(environments):
             mine = [d for d in deployments if d.project == project and d.environment == environment]
             cell = Cell(environment, environment in protected, history=mine)
             cell.active = next((d for d in mine if d.status is s.DeploymentStatus.ACTIVE), None)
             cell.pending = [d for d in mine if d.status is s.DeploymentStatus.PENDING]
-            before = cells[index - 1].active if index else None
+            promoted_from = source.get(environment)
+            before = by_name[promoted_from].active if promoted_from in by_name else None
             cell.candidate = before.release_number if before else (
                 newest[project].release_number if project in newest and index == 0 else None)
             if cell.protected and before is not None:
@@ -66,5 +71,6 @@ async def matrix(app: Services, repository: str) -> Matrix:
                 )
                 cell.approvals = [a for a in listing.approvals if a.status is s.ApprovalStatus.ACTIVE]
             cells.append(cell)
+            by_name[environment] = cell
         rows.append(Row(project, newest[project].release_number if project in newest else None, cells))
     return Matrix(repository, environments, rows)
