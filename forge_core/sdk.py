@@ -19,6 +19,7 @@ from forge_core.adapters.oci import (
     write_tar_gz_of_folder,
 )
 from forge_core.adapters.oci.release_image import read_release_image
+from forge_core.adapters.processes import ProcessTree, die_with_parent
 from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import (
     ConfigurationError,
@@ -167,6 +168,7 @@ __all__ = [
     "Platform",
     "PluginError",
     "PluginLoadError",
+    "ProcessTree",
     "ProducedArtifact",
     "Producer",
     "ProducerRegistrar",
@@ -210,6 +212,7 @@ __all__ = [
     "WorkWithdrawn",
     "WrittenLayer",
     "deployment_message",
+    "die_with_parent",
     "hookimpl",
     "login_from_secrets",
     "mask_secrets",
