@@ -21,7 +21,6 @@ import contextlib
 import ctypes
 import os
 import signal
-import subprocess
 import sys
 import threading
 import uuid
@@ -112,7 +111,8 @@ class Guard:
 
     def __init__(self) -> None:
         self.root = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self._watchdog: subprocess.Popen[bytes] | None = None
+        self._watchdog: int | None = None  # its pid; this process holds the write end of its stdin
+        self._pipe: int | None = None
 
     @classmethod
     def here(cls) -> Guard:
@@ -129,17 +129,28 @@ class Guard:
         return f"{self.root}/{uuid.uuid4().hex[:12]}"
 
     def _ensure_watchdog(self) -> None:
-        if self._watchdog is not None and self._watchdog.poll() is None:
-            return
+        if self._watchdog is not None:
+            try:
+                pid, _ = os.waitpid(self._watchdog, os.WNOHANG)
+            except ChildProcessError:
+                pid = self._watchdog
+            if pid == 0:
+                return  # still watching
+            if self._pipe is not None:
+                os.close(self._pipe)
         package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        self._watchdog = subprocess.Popen(
-            [sys.executable, "-c", WATCHDOG, self.root, package_root],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,  # not in the parent's group: a Ctrl-C or group kill spares it
-            env={k: v for k, v in os.environ.items() if k != MARK_VARIABLE},
-        )
+        read, write = os.pipe()  # both close-on-exec: no other child holds the pipe open
+        env = {k: v for k, v in os.environ.items() if k != MARK_VARIABLE}
+        try:
+            # Not a Popen: the watchdog is meant to outlive this process, never to be waited for.
+            self._watchdog = os.posix_spawn(
+                sys.executable, [sys.executable, "-c", WATCHDOG, self.root, package_root], env,
+                file_actions=[(os.POSIX_SPAWN_DUP2, read, 0)],
+                setsid=True,  # not in this process's group: a Ctrl-C or a group kill spares it
+            )
+        finally:
+            os.close(read)
+        self._pipe = write
 
 
 class ProcessTree:

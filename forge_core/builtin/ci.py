@@ -68,6 +68,16 @@ def _status(outcome: StepOutcome) -> str:
     return RunStatus.SUCCESS.value if outcome.status is StepStatus.SUCCESS else RunStatus.FAILED.value
 
 
+class Withdrawn(Exception):
+    """The worker took the job back (it is stopping) and will hand it to another delivery: what
+    this one was running is recorded as nothing final, so the redelivery runs it again."""
+
+
+def _check_withdrawn(ctx: JobContext, step: StepPlan) -> None:
+    if ctx.stop.is_set() and not ctx.cancel.is_set():
+        raise Withdrawn(f"step {step.name!r}: the job was withdrawn for redelivery")
+
+
 class CiHandler:
     def handle(self, job: Job, ctx: JobContext) -> JobResult:
         try:
@@ -92,6 +102,10 @@ class CiHandler:
             recorder.set_task_status(id_of(task), RunStatus.FAILED.value, error=str(exc))
             return JobResult(job_id=job.id, status=JobStatus.FAILED, error=str(exc))
         failed = next((s for s in steps if s["status"] != RunStatus.SUCCESS.value), None)
+        if failed is not None and failed["status"] == RunStatus.CANCELLED.value and ctx.cancel.is_set():
+            error = f"step {failed['name']!r} cancelled: the run was cancelled"
+            recorder.set_task_status(id_of(task), RunStatus.CANCELLED.value, error=error)
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, output={"steps": steps}, error=error)
         if failed is not None:
             error = f"step {failed['name']!r} failed: {failed['message'] or 'exit code ' + str(failed['exit_code'])}"
             recorder.set_task_status(id_of(task), RunStatus.FAILED.value, error=error)
@@ -114,6 +128,7 @@ class CiHandler:
         reports: list[dict[str, Any]] = []
         for index, step in enumerate(task.steps):
             key = log_key(job.run_id, id_of(task), id_of(step))
+            _check_withdrawn(ctx, step)
             earlier = _start(recorder, step)
             if earlier is not None:  # a redelivery: this step ended in an earlier delivery
                 reports.append({
@@ -134,6 +149,7 @@ class CiHandler:
                     outcome = self._run_step(step, task, project, ctx, payload, values, workdir, sink.write_line)
                 # the message travels in the job's result and the task's error: masked like the log
                 outcome = outcome.model_copy(update={"message": mask_secrets(outcome.message, values.values())})
+            _check_withdrawn(ctx, step)  # stopped by the withdrawal: not a result of the step's
             status = _status(outcome)
             recorder.set_step_status(step.id, status, exit_code=outcome.exit_code, logs_key=key)
             ctx.heartbeat()
@@ -142,8 +158,9 @@ class CiHandler:
                 "duration_seconds": outcome.duration_seconds, "message": outcome.message, "logs_key": key,
             })
             if status != RunStatus.SUCCESS.value:
+                after = RunStatus.CANCELLED if status == RunStatus.CANCELLED.value else RunStatus.SKIPPED
                 for later in task.steps[index + 1:]:
-                    recorder.set_step_status(later.id, RunStatus.SKIPPED.value)
+                    recorder.set_step_status(later.id, after.value)
                 break
         return reports
 

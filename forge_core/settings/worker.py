@@ -25,6 +25,14 @@ class WorkerSettings(BaseModel):
     shutdown_grace_seconds: float = Field(
         default=25, ge=0, description="On SIGTERM, wait this long for running jobs, then release them."
     )
+    stop_wait_seconds: float = Field(
+        default=10, ge=0, description="After the grace, wait this long for released jobs' handlers to stop "
+        "(their steps killed) before handing the jobs back for redelivery.",
+    )
+    previous_delivery_wait_seconds: float = Field(
+        default=120, ge=0, description="A redelivered job waits this long for an earlier delivery still "
+        "stopping on this machine, then is left for a later redelivery (a job never runs twice at once).",
+    )
     secrets: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="Environment variables given to every step, masked in logs (JSON object).",

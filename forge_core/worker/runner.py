@@ -47,6 +47,7 @@ from forge_core.services.recording import BlockingDeployments, BlockingRecorder,
 from forge_core.services.secrets import ProviderSecrets
 from forge_core.settings import Settings
 from forge_core.settings.git import GitSettings
+from forge_core.worker.claims import JobClaims
 from forge_core.worker.metrics import WorkerMetrics
 from forge_core.worker.threads import HandlerThreads
 
@@ -110,6 +111,8 @@ class Worker:
         self.ack_wait = float(getattr(settings.nats.ack_wait, job_type))
         self.active: dict[asyncio.Task[None], Msg] = {}
         self._stops: dict[asyncio.Task[Any], threading.Event] = {}  # what tells a job's handler to stop
+        self._handlers: dict[asyncio.Task[Any], asyncio.Future[Executed]] = {}  # a job's handler thread
+        self.claims = JobClaims(self.cache_dir / "jobs", settings.worker.previous_delivery_wait_seconds)
         self.ready = asyncio.Event()
         self.lag_interval = LAG_INTERVAL
         self._client: Client | None = None
@@ -189,6 +192,12 @@ class Worker:
             stop = self._stops.get(task)
             if stop is not None:
                 stop.set()  # the handler's steps are killed: the job must not run twice at once
+        # Released only once their handlers have stopped (their steps killed), so a redelivery
+        # never starts beside them; a handler that does not stop keeps its job's lock instead.
+        handlers = [self._handlers[t] for t in unfinished if t in self._handlers]
+        if handlers:
+            await asyncio.wait(handlers, timeout=self.settings.worker.stop_wait_seconds)
+        for task in unfinished:
             message = self.active.get(task)
             if message is not None:
                 with contextlib.suppress(Exception):
@@ -245,10 +254,16 @@ class Worker:
         job = envelope.job
         heartbeat = asyncio.create_task(self._keep_alive(message))
         started = time.monotonic()
+        handler = self.threads.submit(self._execute, job, self._context(job, message))
+        current = asyncio.current_task()
+        if current is not None:
+            self._handlers[current] = handler
         try:
-            done = await self.threads.submit(self._execute, job, self._context(job, message))
+            done = await asyncio.shield(handler)  # a cancelled job leaves its thread to finish
         finally:
             heartbeat.cancel()
+            if current is not None:
+                self._handlers.pop(current, None)
         if done.status is None:
             log.info("worker %s: job %s already finished; answering from its stored result", self.job_type, job.id)
             self.metrics.duplicates.inc()
@@ -269,6 +284,14 @@ class Worker:
         stored = stored_reply(self.storage, job, limit)
         if stored is not None:
             return Executed(stored)
+        # An earlier delivery still stopping (another worker's, on this machine) is waited for.
+        with self.claims.holding(job.id, keep_alive=ctx.heartbeat, stopped=ctx.stop.is_set):
+            stored = stored_reply(self.storage, job, limit)  # it may have finished meanwhile
+            if stored is not None:
+                return Executed(stored)
+            return self._run_handler(job, ctx, limit)
+
+    def _run_handler(self, job: Job, ctx: JobContext, limit: int) -> Executed:
         raised: str | None = None
         try:
             result = self.handler.handle(job, ctx)

@@ -131,6 +131,8 @@ def run_command(
             timer.cancel()
         if not ended.is_set():  # the reading failed: nothing of the command may go on
             kill()
+        if process.stdout is not None:
+            process.stdout.close()
     return Finished(
         exit_code=exit_code,
         duration=time.monotonic() - started,
