@@ -111,6 +111,7 @@ class Worker:
         self.ack_wait = float(getattr(settings.nats.ack_wait, job_type))
         self.active: dict[asyncio.Task[None], Msg] = {}
         self._stops: dict[asyncio.Task[Any], threading.Event] = {}  # what tells a job's handler to stop
+        self._cancels: dict[asyncio.Task[Any], tuple[str, threading.Event]] = {}  # run id, cancel event
         self._handlers: dict[asyncio.Task[Any], asyncio.Future[Executed]] = {}  # a job's handler thread
         self.claims = JobClaims(self.cache_dir / "jobs", settings.worker.previous_delivery_wait_seconds)
         self.ready = asyncio.Event()
@@ -137,6 +138,8 @@ class Worker:
             await client.subscribe(
                 self.topology.max_deliveries_advisory(self.job_type), queue=consumer, cb=self._on_max_deliveries
             )
+            # Every worker (no queue group): whichever runs a job of the cancelled run stops it.
+            await client.subscribe(self.topology.cancel_subject("*"), cb=self._on_cancel)
             port, address = self.settings.worker.metrics_port, self.settings.worker.metrics_host
             if port is not None:
                 self.metrics_port = self.metrics.serve(address, port)
@@ -305,8 +308,8 @@ class Worker:
         except Exception as exc:
             raised = mask_secrets(describe(exc), self.secrets.values())
             result = JobResult(job_id=job.id, status=JobStatus.FAILED, error=raised)
-        if ctx.stop.is_set():  # withdrawn and released: the redelivery's result is the job's, not this one
-            raise asyncio.CancelledError
+        if ctx.stop.is_set() and not ctx.cancel.is_set():
+            raise asyncio.CancelledError  # withdrawn and released: the redelivery's result is the job's
         return Executed(store_result(self.storage, job, result, limit), result.status, raised)
 
     def _context(self, job: Job, message: Msg) -> JobContext:
@@ -322,17 +325,19 @@ class Worker:
         def job_log(line: str) -> None:
             log.info("job %s: %s", job.id, mask_secrets(line, self.secrets.values()))
 
-        stop = threading.Event()
+        stop, cancel = threading.Event(), threading.Event()
         current = asyncio.current_task()
         if current is not None:
             self._stops[current] = stop
-            current.add_done_callback(lambda done: self._stops.pop(done, None))
+            self._cancels[current] = (job.run_id, cancel)
+            current.add_done_callback(lambda done: (self._stops.pop(done, None), self._cancels.pop(done, None)))
         return JobContext(
             cache_dir=self.cache_dir,
             registry=self.host.registry,
             log=job_log,
             heartbeat=heartbeat,
             stop=stop,
+            cancel=cancel,
             recorder=BlockingRecorder(self.recorder, loop),
             storage=self.storage,
             git=self.git,
@@ -364,6 +369,20 @@ class Worker:
             await record_job_failure(self.recorder, job, error)
         except Exception as exc:
             log.error("worker %s: cannot record the failure of job %s: %s", self.job_type, job.id, describe(exc))
+
+    # --- cancellation ------------------------------------------------------------------------
+
+    async def _on_cancel(self, message: Msg) -> None:
+        """A run was cancelled: its jobs running here stop, their steps recorded cancelled."""
+        run_id = message.data.decode(errors="replace").strip()
+        for task, (job_run, cancel) in list(self._cancels.items()):
+            if job_run != run_id:
+                continue
+            log.info("worker %s: run %s cancelled; stopping its job", self.job_type, run_id)
+            cancel.set()  # first: the handler must see a cancel, not a withdrawal
+            stop = self._stops.get(task)
+            if stop is not None:
+                stop.set()
 
     # --- dead letters ------------------------------------------------------------------------
 
