@@ -104,7 +104,7 @@ class CiHandler:
         failed = next((s for s in steps if s["status"] != RunStatus.SUCCESS.value), None)
         if failed is not None and failed["status"] == RunStatus.CANCELLED.value and ctx.cancel.is_set():
             error = f"step {failed['name']!r} cancelled: the run was cancelled"
-            _unless_closed(lambda: recorder.set_task_status(id_of(task), RunStatus.CANCELLED.value, error=error))
+            _unless_closed(recorder.set_task_status, id_of(task), RunStatus.CANCELLED.value, error=error)
             return JobResult(job_id=job.id, status=JobStatus.FAILED, output={"steps": steps}, error=error)
         if failed is not None:
             error = f"step {failed['name']!r} failed: {failed['message'] or 'exit code ' + str(failed['exit_code'])}"
@@ -151,7 +151,7 @@ class CiHandler:
                 outcome = outcome.model_copy(update={"message": mask_secrets(outcome.message, values.values())})
             _check_withdrawn(ctx, step)  # stopped by the withdrawal: not a result of the step's
             status = _status(outcome)
-            _unless_closed(lambda: recorder.set_step_status(step.id, status, exit_code=outcome.exit_code, logs_key=key))
+            _unless_closed(recorder.set_step_status, step.id, status, exit_code=outcome.exit_code, logs_key=key)
             ctx.heartbeat()
             reports.append({
                 "id": step.id, "name": step.name, "status": status, "exit_code": outcome.exit_code,
@@ -160,7 +160,7 @@ class CiHandler:
             if status != RunStatus.SUCCESS.value:
                 after = RunStatus.CANCELLED if status == RunStatus.CANCELLED.value else RunStatus.SKIPPED
                 for later in task.steps[index + 1:]:
-                    _unless_closed(lambda: recorder.set_step_status(later.id, after.value))
+                    _unless_closed(recorder.set_step_status, later.id, after.value)
                 break
         return reports
 
@@ -236,11 +236,11 @@ def _pause(ctx: JobContext, seconds: float) -> bool:
     return ctx.stop.is_set()
 
 
-def _unless_closed(record: Any) -> None:
+def _unless_closed(record: Any, *args: Any, **options: Any) -> None:
     """Record a final status; a run cancelled meanwhile already closed it (the API refuses, saying
     so: a conflict), which is the cancellation this records anyway."""
     try:
-        record()
+        record(*args, **options)
     except ForgeError as error:
         if error.code != CONFLICT:
             raise

@@ -67,7 +67,8 @@ def test_a_job_released_at_shutdown_runs_again_cleanly_in_its_own_checkout_after
     # The first delivery notes its folder and shell, then works long; the second notes its folder
     # and whether the first one's shell is still alive.
     command = (
-        f"if [ -e {first} ]; then pwd > {second}; kill -0 $(sed -n 2p {first}) 2>/dev/null && echo OVERLAP >> {second}; "
+        f"if [ -e {first} ]; then pwd > {second}; "
+        f"kill -0 $(sed -n 2p {first}) 2>/dev/null && echo OVERLAP >> {second}; "
         f"echo second delivery; else (pwd; echo $$) > {first}; sleep 60; fi"
     )
     job = ci_job(repo, commit, [("work", "exec", command), ("after", "exec", "echo after")])
@@ -153,6 +154,9 @@ def test_a_redelivery_gives_up_naming_the_holder_when_the_earlier_one_never_ends
     claims = JobClaims(tmp_path / "jobs", wait_seconds=0.3)
     with claims.holding("job-1", keep_alive=lambda: None, stopped=lambda: False):
         other = JobClaims(tmp_path / "jobs", wait_seconds=0.3)
-        with pytest.raises(StillRunning, match=r"job job-1 is still running in an earlier delivery \(pid \d+ on "):
-            with other.holding("job-1", keep_alive=lambda: None, stopped=lambda: False):
-                pass  # pragma: no cover - never reached
+        expected = r"job job-1 is still running in an earlier delivery \(pid \d+ on "
+        with (
+            pytest.raises(StillRunning, match=expected),
+            other.holding("job-1", keep_alive=lambda: None, stopped=lambda: False),
+        ):
+            pass  # pragma: no cover - never reached

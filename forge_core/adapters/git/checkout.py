@@ -4,11 +4,13 @@ The one function jobs check out through. The first job of a commit extracts its 
 mirror (``read-tree`` + ``checkout-index`` with an index of its own, under the mirror's lock) into
 ``<trees>/<commit>``; that folder is never changed after. Every delivery then gets its own copy
 of it (``cp -a --reflink=auto``: copy-on-write where the filesystem can, else a real copy, so
-whatever a step writes or modifies in place stays in its copy), removed at the end of the block.
+whatever a step writes or modifies in place stays in its copy), moved out of the way at the end
+of the block and deleted in the background (a large tree's removal costs the job nothing).
 No mirror lock and no git command is taken for a commit already materialised.
 
 A checkout's ``.git`` is a small repository of its own (HEAD at the commit, the mirror's objects
-as an alternate), so git commands in a step see the commit as in a clone. The cache keeps the :data:`KEEP_TREES` most recently used commits.
+as an alternate), so git commands in a step see the commit as in a clone. The cache keeps the :data:`KEEP_TREES`
+most recently used commits.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import queue
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,7 +51,47 @@ def checked_out(cache: GitCache, url: str, commit: str, dest: Path) -> Iterator[
     try:
         yield dest
     finally:
-        shutil.rmtree(dest, ignore_errors=True)
+        _discard(dest, trees.parent / "trash")
+
+
+def _discard(folder: Path, trash: Path) -> None:
+    """Remove ``folder`` off the job's path: renamed into ``trash`` at once (gone from where it
+    was), deleted by a background thread; where it cannot be moved, deleted here."""
+    try:
+        trash.mkdir(parents=True, exist_ok=True)
+        moved = trash / f"{folder.name}.{uuid.uuid4().hex[:8]}"
+        os.rename(folder, moved)
+    except FileNotFoundError:
+        return
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    removals = _remover()
+    if trash not in _emptied:  # what an earlier process left there (it ended before its remover)
+        _emptied.add(trash)
+        for left in trash.iterdir():
+            if left != moved:
+                removals.put(left)
+    removals.put(moved)
+
+
+_removals: queue.SimpleQueue[Path] | None = None
+_removals_lock = threading.Lock()
+_emptied: set[Path] = set()
+
+
+def _remover() -> queue.SimpleQueue[Path]:
+    global _removals
+    with _removals_lock:
+        if _removals is None:
+            _removals = queue.SimpleQueue()
+            threading.Thread(target=_remove_forever, args=(_removals,), daemon=True, name="forge-trash").start()
+        return _removals
+
+
+def _remove_forever(removals: queue.SimpleQueue[Path]) -> None:
+    while True:
+        shutil.rmtree(removals.get(), ignore_errors=True)
 
 
 @contextmanager

@@ -4,8 +4,10 @@ and stop it.
 The command (``/bin/sh -c``) runs in its own process group and carries a mark (a
 :class:`~forge_core.sdk.ProcessTree`): when its shell ends, times out or is stopped, its group and
 every process carrying the mark are killed — background children and ``setsid`` daemons do not
-keep the step open nor outlive it, and a watchdog kills them if the worker itself is killed. Every output line (stdout and stderr, interleaved as they come) goes to ``log`` with
-secret values masked. Output is read in pieces of at most :data:`READ_CHUNK` characters (the sdk's
+keep the step open nor outlive it, and a watchdog kills them if the worker itself is killed.
+
+Every output line (stdout and stderr, interleaved as they come) goes to ``log`` with secret values
+masked. Output is read in pieces of at most :data:`READ_CHUNK` characters (the sdk's
 ``read_output``), so a line without end costs no more memory than a short one; the pieces of a
 longer line after the first start with the continuation mark. The last :data:`TAIL_LINES` pieces
 are kept for an error message.
