@@ -5,6 +5,8 @@ recorded cancelled; a redelivery waits for an earlier delivery still holding the
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +27,7 @@ from forge_core.settings import Settings
 from forge_core.worker.claims import JobClaims, StillRunning
 from forge_core.worker.runner import Worker
 
-from .conftest import running
+from .conftest import WorkerProcess, running
 from .test_ci import ci_job
 
 FINAL = {"success", "failed", "cancelled", "skipped"}
@@ -160,3 +162,50 @@ def test_a_redelivery_gives_up_naming_the_holder_when_the_earlier_one_never_ends
             other.holding("job-1", keep_alive=lambda: None, stopped=lambda: False),
         ):
             pass  # pragma: no cover - never reached
+
+
+def _dead_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)  # not left behind the test
+    return False
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_worker_that_stops_takes_its_steps_processes_with_it(
+    worker_process: Callable[..., WorkerProcess], settings: Settings, storage: FsspecStore,
+    monorepo: tuple[Path, str], tmp_path: Path, how: str,
+) -> None:
+    settings.worker.shutdown_grace_seconds = 0.2
+    repo, commit = monorepo
+    child, daemon = tmp_path / "child.pid", tmp_path / "daemon.pid"
+    command = (
+        f"sleep 300 & echo $! > {child}; "
+        f"setsid sh -c 'echo $$ > {daemon}; exec sleep 300' </dev/null >/dev/null 2>&1 & sleep 300"
+    )
+    job = ci_job(repo, commit, [("long", "exec", command)])
+
+    async def scenario() -> tuple[int, int]:
+        worker = await asyncio.to_thread(worker_process, "ci")
+        client = await connect(settings.nats)
+        try:
+            reply = asyncio.create_task(NatsDispatcher(client, settings.nats, storage).dispatch(job, timeout=60))
+            await until(lambda: all(p.exists() and p.read_text().strip() for p in (child, daemon)))
+            if how == "SIGKILL":
+                worker.kill()
+            else:
+                assert await asyncio.to_thread(worker.stop) == 0
+            reply.cancel()
+            return int(child.read_text()), int(daemon.read_text())
+        finally:
+            await client.close()
+
+    pids = asyncio.run(scenario())
+    assert all(_dead_within(pid, 5) for pid in pids)
