@@ -7,17 +7,21 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from forge_core.settings.database import DEFAULT_STATE_DIR
+
 
 def _default_cache() -> Path:
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "forge" / "worker"
+    # Under the state directory, never beside it (Settings places it under its own state_dir;
+    # this is the default of a WorkerSettings made on its own).
+    return Path(os.environ.get("FORGE_STATE_DIR") or DEFAULT_STATE_DIR) / "cache" / "worker"
 
 
 class WorkerSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     cache_dir: Path = Field(
-        default_factory=_default_cache, description="Git mirrors and checkouts (default: <state_dir>/cache/worker)."
+        default_factory=_default_cache, description="Git mirrors, materialised commits, checkouts and job locks "
+        "(default: <state_dir>/cache/worker).",
     )
     concurrency: int = Field(default=1, ge=1, le=256, description="Jobs run at once.")
     metrics_host: str = Field(default="127.0.0.1", description="Address of the Prometheus endpoint.")
