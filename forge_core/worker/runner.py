@@ -191,6 +191,7 @@ class Worker:
         grace = self.settings.worker.shutdown_grace_seconds
         log.info("worker %s: stopping, waiting up to %gs for %d job(s)", self.job_type, grace, len(self.active))
         _done, unfinished = await asyncio.wait(set(self.active), timeout=grace)
+        messages = {task: self.active.get(task) for task in unfinished}  # a stopped job leaves `active`
         for task in unfinished:
             stop = self._stops.get(task)
             if stop is not None:
@@ -201,7 +202,7 @@ class Worker:
         if handlers:
             await asyncio.wait(handlers, timeout=self.settings.worker.stop_wait_seconds)
         for task in unfinished:
-            message = self.active.get(task)
+            message = messages[task]
             if message is not None:
                 with contextlib.suppress(Exception):
                     await message.nak()  # redelivered at once to another worker

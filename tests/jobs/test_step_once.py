@@ -64,6 +64,7 @@ def test_a_job_released_at_shutdown_runs_again_cleanly_in_its_own_checkout_after
 ) -> None:
     refuse_changes_of_final_statuses(recorder, monkeypatch)
     settings.worker.shutdown_grace_seconds = 0.2
+    settings.nats.ack_wait.ci = 40  # released at shutdown: redelivered at once, not after this
     repo, commit = monorepo
     first, second = tmp_path / "first", tmp_path / "second"
     # The first delivery notes its folder and shell, then works long; the second notes its folder
@@ -84,7 +85,10 @@ def test_a_job_released_at_shutdown_runs_again_cleanly_in_its_own_checkout_after
                 await until(lambda: first.exists() and len(first.read_text().split()) == 2)
             # the first worker stopped past its grace: the job went back to the queue
             async with running(make_worker("ci")):
-                return await reply
+                began = time.monotonic()
+                result = await reply
+                assert time.monotonic() - began < 25  # handed back (nak), not left to its ack wait
+                return result
         finally:
             await client.close()
 
