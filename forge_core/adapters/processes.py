@@ -55,14 +55,20 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def marked(mark: str) -> list[int]:
+def marked(mark: str, since: int | None = None) -> list[int]:
     """The pids of this user's processes whose environment carries ``mark`` (or a mark under it:
-    ``mark`` followed by ``/``)."""
+    ``mark`` followed by ``/``). ``since``: only processes started after pid ``since`` was (pids
+    are handed out in order; after a wrap of the pid counter, all are read)."""
     exact = f"{MARK_VARIABLE}={mark}".encode()
     found: list[int] = []
     me = os.getpid()
+    if since is not None and _last_pid() < since:
+        since = None  # the counter wrapped: newer processes may have lower pids
     for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == me:
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if pid == me or (since is not None and pid < since):
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as handle:
@@ -71,16 +77,24 @@ def marked(mark: str) -> list[int]:
             continue
         for entry in environ.split(b"\0"):
             if entry == exact or entry.startswith(exact + b"/"):
-                found.append(int(name))
+                found.append(pid)
                 break
     return found
 
 
-def kill_marked(mark: str) -> int:
+def _last_pid() -> int:
+    try:
+        with open("/proc/sys/kernel/ns_last_pid") as handle:
+            return int(handle.read())
+    except (OSError, ValueError):
+        return 0  # unknown: read all
+
+
+def kill_marked(mark: str, since: int | None = None) -> int:
     """SIGKILL every process carrying ``mark`` until none is left; how many were killed."""
     killed = 0
     for _ in range(_KILL_ROUNDS):
-        pids = marked(mark)
+        pids = marked(mark, since)
         if not pids:
             break
         for pid in pids:
@@ -167,4 +181,5 @@ class ProcessTree:
         outlived the group and were killed."""
         if pgid is not None:
             kill_group(pgid)
-        return kill_marked(self.mark)
+        # What the tree started came after its root: only the processes newer than it are read.
+        return kill_marked(self.mark, since=pgid)
