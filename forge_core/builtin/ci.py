@@ -8,6 +8,10 @@ retries, …) and its limit: the step's timeout, else the task's. A failed step 
 ``retries`` say (more attempts, a delay, output filters), each attempt logged. The first step that
 does not succeed fails the task; the steps after it are skipped.
 
+A job the worker withdraws (it stops; ``ctx.stop`` alone) records nothing final: its running step
+stays ``running`` and the redelivery runs it again. A cancelled job (``ctx.cancel`` too: its run was
+cancelled) records the stopped step, the steps after it and the task ``cancelled``.
+
 It uses the worker's ``JobContext.recorder`` (a blocking RunRecorder) and ``storage`` (an
 ObjectStore). Each step gets the operator's ``step_secrets`` and its own ``secrets`` references
 resolved through ``JobContext.secrets`` (name → value, masked in its log); a reference that cannot
