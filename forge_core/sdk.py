@@ -19,6 +19,7 @@ from forge_core.adapters.oci import (
     write_tar_gz_of_folder,
 )
 from forge_core.adapters.oci.release_image import read_release_image
+from forge_core.adapters.processes import ProcessTree
 from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import (
     ConfigurationError,
@@ -167,6 +168,7 @@ __all__ = [
     "Platform",
     "PluginError",
     "PluginLoadError",
+    "ProcessTree",
     "ProducedArtifact",
     "Producer",
     "ProducerRegistrar",

@@ -55,6 +55,11 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
         )
         verifier = TokenVerifier(settings.auth, key, oidc_keys)
         sender = sender_from_settings(settings.api.notifier, host.registry, store)
+        cancels = None
+        if settings.nats.url:  # the workers listen there for cancelled runs (nats loaded only then)
+            from forge_core.adapters.bus.cancel import CancelAnnouncer
+
+            cancels = CancelAnnouncer(settings.nats)
         app.state.services = Services(
             settings=settings,
             host=host,
@@ -67,6 +72,7 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
             verifier=verifier,
             github=GithubExchange(settings.auth.github, github_keys, key, verifier.verify),
             sender=sender,
+            cancels=cancels,
         )
         in_process = sender is not None and settings.api.notifier.in_process
         task = asyncio.create_task(sender.run_forever()) if sender and in_process else None
@@ -77,6 +83,8 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if cancels is not None:
+                await cancels.close()
             for cache in (oidc_keys, github_keys):
                 if cache:
                     await cache.aclose()

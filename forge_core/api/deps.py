@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -32,6 +32,9 @@ from forge_core.services.store import (
 )
 from forge_core.settings import Settings
 
+if TYPE_CHECKING:
+    from forge_core.adapters.bus.cancel import CancelAnnouncer
+
 
 @dataclass
 class Services:
@@ -42,6 +45,8 @@ class Services:
     verifier: TokenVerifier
     github: GithubExchange
     sender: OutboxSender | None
+    cancels: CancelAnnouncer | None = None
+    """Tells the workers over the bus to stop a cancelled run's jobs (None: no NATS configured)."""
 
 
 def services(request: Request) -> Services:

@@ -8,6 +8,10 @@ retries, …) and its limit: the step's timeout, else the task's. A failed step 
 ``retries`` say (more attempts, a delay, output filters), each attempt logged. The first step that
 does not succeed fails the task; the steps after it are skipped.
 
+A job the worker withdraws (it stops; ``ctx.stop`` alone) records nothing final: its running step
+stays ``running`` and the redelivery runs it again. A cancelled job (``ctx.cancel`` too: its run was
+cancelled) records the stopped step, the steps after it and the task ``cancelled``.
+
 It uses the worker's ``JobContext.recorder`` (a blocking RunRecorder) and ``storage`` (an
 ObjectStore). Each step gets the operator's ``step_secrets`` and its own ``secrets`` references
 resolved through ``JobContext.secrets`` (name → value, masked in its log); a reference that cannot
@@ -68,6 +72,16 @@ def _status(outcome: StepOutcome) -> str:
     return RunStatus.SUCCESS.value if outcome.status is StepStatus.SUCCESS else RunStatus.FAILED.value
 
 
+class Withdrawn(Exception):
+    """The worker took the job back (it is stopping) and will hand it to another delivery: what
+    this one was running is recorded as nothing final, so the redelivery runs it again."""
+
+
+def _check_withdrawn(ctx: JobContext, step: StepPlan) -> None:
+    if ctx.stop.is_set() and not ctx.cancel.is_set():
+        raise Withdrawn(f"step {step.name!r}: the job was withdrawn for redelivery")
+
+
 class CiHandler:
     def handle(self, job: Job, ctx: JobContext) -> JobResult:
         try:
@@ -92,6 +106,10 @@ class CiHandler:
             recorder.set_task_status(id_of(task), RunStatus.FAILED.value, error=str(exc))
             return JobResult(job_id=job.id, status=JobStatus.FAILED, error=str(exc))
         failed = next((s for s in steps if s["status"] != RunStatus.SUCCESS.value), None)
+        if failed is not None and failed["status"] == RunStatus.CANCELLED.value and ctx.cancel.is_set():
+            error = f"step {failed['name']!r} cancelled: the run was cancelled"
+            _unless_closed(recorder.set_task_status, id_of(task), RunStatus.CANCELLED.value, error=error)
+            return JobResult(job_id=job.id, status=JobStatus.FAILED, output={"steps": steps}, error=error)
         if failed is not None:
             error = f"step {failed['name']!r} failed: {failed['message'] or 'exit code ' + str(failed['exit_code'])}"
             recorder.set_task_status(id_of(task), RunStatus.FAILED.value, error=error)
@@ -114,6 +132,7 @@ class CiHandler:
         reports: list[dict[str, Any]] = []
         for index, step in enumerate(task.steps):
             key = log_key(job.run_id, id_of(task), id_of(step))
+            _check_withdrawn(ctx, step)
             earlier = _start(recorder, step)
             if earlier is not None:  # a redelivery: this step ended in an earlier delivery
                 reports.append({
@@ -134,16 +153,18 @@ class CiHandler:
                     outcome = self._run_step(step, task, project, ctx, payload, values, workdir, sink.write_line)
                 # the message travels in the job's result and the task's error: masked like the log
                 outcome = outcome.model_copy(update={"message": mask_secrets(outcome.message, values.values())})
+            _check_withdrawn(ctx, step)  # stopped by the withdrawal: not a result of the step's
             status = _status(outcome)
-            recorder.set_step_status(step.id, status, exit_code=outcome.exit_code, logs_key=key)
+            _unless_closed(recorder.set_step_status, step.id, status, exit_code=outcome.exit_code, logs_key=key)
             ctx.heartbeat()
             reports.append({
                 "id": step.id, "name": step.name, "status": status, "exit_code": outcome.exit_code,
                 "duration_seconds": outcome.duration_seconds, "message": outcome.message, "logs_key": key,
             })
             if status != RunStatus.SUCCESS.value:
+                after = RunStatus.CANCELLED if status == RunStatus.CANCELLED.value else RunStatus.SKIPPED
                 for later in task.steps[index + 1:]:
-                    recorder.set_step_status(later.id, RunStatus.SKIPPED.value)
+                    _unless_closed(recorder.set_step_status, later.id, after.value)
                 break
         return reports
 
@@ -217,6 +238,16 @@ def _pause(ctx: JobContext, seconds: float) -> bool:
         if ctx.stop.wait(min(left, 1.0)):
             return True
     return ctx.stop.is_set()
+
+
+def _unless_closed(record: Any, *args: Any, **options: Any) -> None:
+    """Record a final status; a run cancelled meanwhile already closed it (the API refuses, saying
+    so: a conflict), which is the cancellation this records anyway."""
+    try:
+        record(*args, **options)
+    except ForgeError as error:
+        if error.code != CONFLICT:
+            raise
 
 
 def _start(recorder: Any, step: StepPlan) -> str | None:

@@ -3,6 +3,7 @@ checkout of the commit with the project's folder checked to be inside it."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,12 +34,13 @@ class Checkout(NamedTuple):
 
 @contextmanager
 def commit_checkout(ctx: JobContext, job: Job, source: SourceRef, project_path: str, where: str) -> Iterator[Checkout]:
-    """A checkout of ``source`` for the duration of the block (a fresh folder per job and
-    delivery): its root and the project's folder in it; a folder that is not in the commit is an
+    """A checkout of ``source`` for the duration of the block (a folder of its own for every job,
+    attempt and delivery, so a redelivery never shares one with an earlier delivery still being
+    stopped): its root and the project's folder in it; a folder that is not in the commit is an
     error at ``where``."""
     from forge_core.adapters.git import GitCache, checked_out  # gitpython: on first use, not at plugin load
 
-    dest = ctx.cache_dir / "work" / f"{job.id}.{job.attempt}"
+    dest = ctx.cache_dir / "work" / f"{job.id}.{job.attempt}.{uuid.uuid4().hex[:8]}"
     mirrors = GitCache.for_worker(ctx.cache_dir)
     with checked_out(mirrors, source.repository, source.commit, dest) as root:
         project = (root / project_path).resolve()

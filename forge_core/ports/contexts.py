@@ -172,7 +172,8 @@ class JobContext:
 
     ``cache_dir``: the handler's cache folder; ``registry``: the loaded plugins; ``log``: a log
     sink; ``heartbeat``: call it while a long job runs (it extends the job's ack deadline);
-    ``stop``: set when the worker withdraws the job (shutdown past its grace, cancellation).
+    ``stop``: set when the worker withdraws the job (shutdown past its grace) or it is cancelled
+    (then ``cancel`` is set too).
     ``recorder`` records run, task and step states through the Platform API; ``storage`` holds
     logs and results; ``git`` is the worker's mirror cache; ``secrets`` resolves the secret
     references of the targets and steps the job runs (build their ExecutionContext from what it
@@ -202,6 +203,10 @@ class JobContext:
     """Writes tracking images (the ``artifact`` handler's; None on other workers)."""
     releases: BlockingReleaseApi | None = None
     """The Platform API's release calls (the ``release`` job creates releases, aliases, images)."""
+    cancel: threading.Event = field(default_factory=threading.Event)
+    """Set together with ``stop`` when the job is cancelled (its run was): record what it stopped
+    as cancelled. ``stop`` alone means withdrawn (the worker stops and hands the job back for
+    redelivery): record no final status, the redelivery runs the work again."""
 
     def __post_init__(self) -> None:
         given = {} if isinstance(self.services, _DeprecatedServices) else dict(self.services)

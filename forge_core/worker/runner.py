@@ -47,6 +47,7 @@ from forge_core.services.recording import BlockingDeployments, BlockingRecorder,
 from forge_core.services.secrets import ProviderSecrets
 from forge_core.settings import Settings
 from forge_core.settings.git import GitSettings
+from forge_core.worker.claims import JobClaims
 from forge_core.worker.metrics import WorkerMetrics
 from forge_core.worker.threads import HandlerThreads
 
@@ -110,6 +111,9 @@ class Worker:
         self.ack_wait = float(getattr(settings.nats.ack_wait, job_type))
         self.active: dict[asyncio.Task[None], Msg] = {}
         self._stops: dict[asyncio.Task[Any], threading.Event] = {}  # what tells a job's handler to stop
+        self._cancels: dict[asyncio.Task[Any], tuple[str, threading.Event]] = {}  # run id, cancel event
+        self._handlers: dict[asyncio.Task[Any], asyncio.Future[Executed]] = {}  # a job's handler thread
+        self.claims = JobClaims(self.cache_dir / "jobs", settings.worker.previous_delivery_wait_seconds)
         self.ready = asyncio.Event()
         self.lag_interval = LAG_INTERVAL
         self._client: Client | None = None
@@ -134,6 +138,8 @@ class Worker:
             await client.subscribe(
                 self.topology.max_deliveries_advisory(self.job_type), queue=consumer, cb=self._on_max_deliveries
             )
+            # Every worker (no queue group): whichever runs a job of the cancelled run stops it.
+            await client.subscribe(self.topology.cancel_subject("*"), cb=self._on_cancel)
             port, address = self.settings.worker.metrics_port, self.settings.worker.metrics_host
             if port is not None:
                 self.metrics_port = self.metrics.serve(address, port)
@@ -185,11 +191,18 @@ class Worker:
         grace = self.settings.worker.shutdown_grace_seconds
         log.info("worker %s: stopping, waiting up to %gs for %d job(s)", self.job_type, grace, len(self.active))
         _done, unfinished = await asyncio.wait(set(self.active), timeout=grace)
+        messages = {task: self.active.get(task) for task in unfinished}  # a stopped job leaves `active`
         for task in unfinished:
             stop = self._stops.get(task)
             if stop is not None:
                 stop.set()  # the handler's steps are killed: the job must not run twice at once
-            message = self.active.get(task)
+        # Released only once their handlers have stopped (their steps killed), so a redelivery
+        # never starts beside them; a handler that does not stop keeps its job's lock instead.
+        handlers = [self._handlers[t] for t in unfinished if t in self._handlers]
+        if handlers:
+            await asyncio.wait(handlers, timeout=self.settings.worker.stop_wait_seconds)
+        for task in unfinished:
+            message = messages[task]
             if message is not None:
                 with contextlib.suppress(Exception):
                     await message.nak()  # redelivered at once to another worker
@@ -245,10 +258,16 @@ class Worker:
         job = envelope.job
         heartbeat = asyncio.create_task(self._keep_alive(message))
         started = time.monotonic()
+        handler = self.threads.submit(self._execute, job, self._context(job, message))
+        current = asyncio.current_task()
+        if current is not None:
+            self._handlers[current] = handler
         try:
-            done = await self.threads.submit(self._execute, job, self._context(job, message))
+            done = await asyncio.shield(handler)  # a cancelled job leaves its thread to finish
         finally:
             heartbeat.cancel()
+            if current is not None:
+                self._handlers.pop(current, None)
         if done.status is None:
             log.info("worker %s: job %s already finished; answering from its stored result", self.job_type, job.id)
             self.metrics.duplicates.inc()
@@ -269,6 +288,14 @@ class Worker:
         stored = stored_reply(self.storage, job, limit)
         if stored is not None:
             return Executed(stored)
+        # An earlier delivery still stopping (another worker's, on this machine) is waited for.
+        with self.claims.holding(job.id, keep_alive=ctx.heartbeat, stopped=ctx.stop.is_set):
+            stored = stored_reply(self.storage, job, limit)  # it may have finished meanwhile
+            if stored is not None:
+                return Executed(stored)
+            return self._run_handler(job, ctx, limit)
+
+    def _run_handler(self, job: Job, ctx: JobContext, limit: int) -> Executed:
         raised: str | None = None
         try:
             result = self.handler.handle(job, ctx)
@@ -282,8 +309,8 @@ class Worker:
         except Exception as exc:
             raised = mask_secrets(describe(exc), self.secrets.values())
             result = JobResult(job_id=job.id, status=JobStatus.FAILED, error=raised)
-        if ctx.stop.is_set():  # withdrawn and released: the redelivery's result is the job's, not this one
-            raise asyncio.CancelledError
+        if ctx.stop.is_set() and not ctx.cancel.is_set():
+            raise asyncio.CancelledError  # withdrawn and released: the redelivery's result is the job's
         return Executed(store_result(self.storage, job, result, limit), result.status, raised)
 
     def _context(self, job: Job, message: Msg) -> JobContext:
@@ -299,17 +326,19 @@ class Worker:
         def job_log(line: str) -> None:
             log.info("job %s: %s", job.id, mask_secrets(line, self.secrets.values()))
 
-        stop = threading.Event()
+        stop, cancel = threading.Event(), threading.Event()
         current = asyncio.current_task()
         if current is not None:
             self._stops[current] = stop
-            current.add_done_callback(lambda done: self._stops.pop(done, None))
+            self._cancels[current] = (job.run_id, cancel)
+            current.add_done_callback(lambda done: (self._stops.pop(done, None), self._cancels.pop(done, None)))
         return JobContext(
             cache_dir=self.cache_dir,
             registry=self.host.registry,
             log=job_log,
             heartbeat=heartbeat,
             stop=stop,
+            cancel=cancel,
             recorder=BlockingRecorder(self.recorder, loop),
             storage=self.storage,
             git=self.git,
@@ -341,6 +370,20 @@ class Worker:
             await record_job_failure(self.recorder, job, error)
         except Exception as exc:
             log.error("worker %s: cannot record the failure of job %s: %s", self.job_type, job.id, describe(exc))
+
+    # --- cancellation ------------------------------------------------------------------------
+
+    async def _on_cancel(self, message: Msg) -> None:
+        """A run was cancelled: its jobs running here stop, their steps recorded cancelled."""
+        run_id = message.data.decode(errors="replace").strip()
+        for task, (job_run, cancel) in list(self._cancels.items()):
+            if job_run != run_id:
+                continue
+            log.info("worker %s: run %s cancelled; stopping its job", self.job_type, run_id)
+            cancel.set()  # first: the handler must see a cancel, not a withdrawal
+            stop = self._stops.get(task)
+            if stop is not None:
+                stop.set()
 
     # --- dead letters ------------------------------------------------------------------------
 

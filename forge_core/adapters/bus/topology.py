@@ -15,6 +15,9 @@ token of the subject and each worker type has its own consumer (``worker-<type>`
 Jobs that exhausted their deliveries, and messages no worker can read, are copied to
 ``pipeline.deadletter.<type>`` and kept in the ``pipeline-deadletter`` stream (limits retention,
 so they stay for inspection) before they are removed from the work queue.
+
+A cancelled run is announced on ``pipeline.control.cancel.<run>`` (core NATS, in no stream):
+every worker running one of its jobs stops it and records it cancelled.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ _SUBJECT_ROOTS: dict[str, str] = {
 }
 DEAD_LETTER_STREAM = "pipeline-deadletter"
 DEAD_LETTER_ROOT = "pipeline.deadletter"
+CANCEL_ROOT = "pipeline.control.cancel"
+"""Core NATS (in no stream): ``<root>.<run>`` tells every worker to cancel that run's jobs."""
 
 
 def check_job_type(job_type: str) -> str:
@@ -112,6 +117,10 @@ class Topology:
     @property
     def dead_letter_subjects(self) -> str:
         return self._subject(f"{DEAD_LETTER_ROOT}.>")
+
+    def cancel_subject(self, run_id: str) -> str:
+        """Where a run's cancellation is announced (``*``: every run's, what workers listen to)."""
+        return self._subject(f"{CANCEL_ROOT}.{run_id if run_id == '*' else subject_token(run_id, 'run_id')}")
 
     def max_deliveries_advisory(self, job_type: str) -> str:
         """The server's advisory when a job of this type ran out of deliveries."""

@@ -1,9 +1,13 @@
 """Running a shell command for the step runner and the producer: one way to start, read, time out
 and stop it.
 
-The command (``/bin/sh -c``) runs in its own process group, so a timeout or a stop kills its
-children too. Every output line (stdout and stderr, interleaved as they come) goes to ``log`` with
-secret values masked. Output is read in pieces of at most :data:`READ_CHUNK` characters (the sdk's
+The command (``/bin/sh -c``) runs in its own process group and carries a mark (a
+:class:`~forge_core.sdk.ProcessTree`): when its shell ends, times out or is stopped, its group and
+every process carrying the mark are killed — background children and ``setsid`` daemons do not
+keep the step open nor outlive it, and a watchdog kills them if the worker itself is killed.
+
+Every output line (stdout and stderr, interleaved as they come) goes to ``log`` with secret values
+masked. Output is read in pieces of at most :data:`READ_CHUNK` characters (the sdk's
 ``read_output``), so a line without end costs no more memory than a short one; the pieces of a
 longer line after the first start with the continuation mark. The last :data:`TAIL_LINES` pieces
 are kept for an error message.
@@ -11,9 +15,7 @@ are kept for an error message.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -22,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from forge_core.sdk import read_output
+from forge_core.sdk import ProcessTree, read_output
 
 SHELL = "/bin/sh"
 READ_CHUNK = 32 * 1024
@@ -73,11 +75,12 @@ def run_command(
 ) -> Finished:
     """Run ``command`` to its end, its time limit or ``stop``, whichever comes first."""
     started = time.monotonic()
+    tree = ProcessTree()  # what the command starts carries its mark, even a daemon that left
     try:
         process = subprocess.Popen(
             [SHELL, "-c", command],
             cwd=cwd,
-            env=dict(env),
+            env={**env, **tree.env},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -88,11 +91,10 @@ def run_command(
         )
     except OSError as exc:
         raise CannotStart(f"cannot start {SHELL} in {cwd}: {exc}") from None
-    timed_out = threading.Event()
+    timed_out, ended = threading.Event(), threading.Event()
 
     def kill() -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        tree.kill(process.pid)
 
     def expire() -> None:
         timed_out.set()
@@ -103,12 +105,20 @@ def run_command(
         timer.daemon = True
         timer.start()
 
-    def watch_stop() -> None:  # the work was withdrawn: the whole process group goes
-        while process.poll() is None:
+    def end_with_the_shell() -> None:
+        # The command is over when its shell is: what it left running (background children,
+        # daemons) goes too, so it neither keeps the step open nor outlives it.
+        process.wait()
+        kill()
+        ended.set()
+
+    def watch_stop() -> None:  # the work was withdrawn: the whole tree goes
+        while not ended.is_set():
             if stop.wait(0.2):
                 kill()
                 return
 
+    threading.Thread(target=end_with_the_shell, daemon=True, name=f"end-{process.pid}").start()
     threading.Thread(target=watch_stop, daemon=True, name=f"stop-{process.pid}").start()
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
@@ -117,9 +127,14 @@ def run_command(
             tail.append(piece)
             log(piece)
         exit_code = process.wait()
+        ended.wait()
     finally:
         if timer is not None:
             timer.cancel()
+        if not ended.is_set():  # the reading failed: nothing of the command may go on
+            kill()
+        if process.stdout is not None:
+            process.stdout.close()
     return Finished(
         exit_code=exit_code,
         duration=time.monotonic() - started,
