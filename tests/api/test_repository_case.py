@@ -120,7 +120,8 @@ def test_the_migration_brings_rows_written_in_several_cases_to_the_first(tmp_pat
                     {"id": run_id, "name": name, "sha": sha, "at": at})
         await migrate(engine)
         async with engine.connect() as connection:
-            found = (await connection.execute(text("SELECT id, repository FROM pipeline_runs ORDER BY created_at"))).all()
+            query = text("SELECT id, repository FROM pipeline_runs ORDER BY created_at")
+            found = (await connection.execute(query)).all()
             names = (await connection.execute(text("SELECT key, name FROM repositories"))).all()
         await engine.dispose()
         assert [tuple(n) for n in names] == [("acme/old", "Acme/Old")]

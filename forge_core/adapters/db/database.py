@@ -98,8 +98,7 @@ async def stored_name(session: AsyncSession, repository: str) -> str:
 async def adopted_name(session: AsyncSession, repository: str) -> str:
     """The spelling to store a new row of ``repository`` under: the first seen, recorded now
     when this is the first (two first writers at once agree: the second waits for the first)."""
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     await session.execute(
         insert(m.Repository)
         .values(key=repository_key(repository), name=repository, first_seen_at=m.utcnow())

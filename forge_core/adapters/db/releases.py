@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from forge_core.adapters.db import models as m
-from forge_core.domain.models import same_repository
 from forge_core.adapters.db.database import SqlDatabase, adopted_name, audit, paged, stored, unique
+from forge_core.domain.models import same_repository
 from forge_core.services import schemas as s
 from forge_core.services.errors import Conflict, InvalidRequest, NotFound
 
