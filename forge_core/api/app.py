@@ -23,7 +23,7 @@ from forge_core.adapters.db.engine import create_engine, migrate
 from forge_core.adapters.db.store import SqlStore
 from forge_core.api import errors, ui
 from forge_core.api.deps import Services, checked_parameters
-from forge_core.api.middleware import BodyLimit, Observe
+from forge_core.api.middleware import BodyLimit, JsonDepthLimit, Observe
 from forge_core.api.routers import auth, deployments, releases, runs, system, webhooks
 from forge_core.api.routers.system import Metrics
 from forge_core.plugin.host import PluginHost
@@ -106,6 +106,7 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
         app.include_router(router, prefix=f"/v1/plugins/{plugin_id}")
     if settings.api.ui.enabled:
         ui.mount(app)
+    app.add_middleware(JsonDepthLimit, limit=settings.api.max_json_depth)
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
     app.add_middleware(Observe, registry=registry)
     return app

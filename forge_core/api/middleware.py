@@ -1,5 +1,5 @@
-"""Pure ASGI middleware: the body size limit, request ids with one log event per request, and
-latency metrics by route."""
+"""Pure ASGI middleware: the body size limit, the JSON nesting limit, request ids with one log
+event per request, and latency metrics by route."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from forge_core.api.errors import error_response
+from forge_core.domain.json_depth import nests_deeper_than, too_deep_message
 
 log = structlog.get_logger("forge.api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -49,6 +50,65 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited, send)
+
+
+class JsonDepthLimit:
+    """Refuse JSON bodies nested more than ``limit`` levels deep with a 400, before anything
+    parses them (a parser recurses per level: a deep enough body is a RecursionError, a 500).
+
+    Every body that says it is JSON (``application/json``, ``*+json``) or says nothing of its type
+    is read whole (the body size limit, outside, bounds it), measured, then handed on unchanged."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope) or not _says_json(scope):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # the client went away
+                    await self.app(scope, _replay([message], receive), send)
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+        except HTTPException as exc:  # the body size limit, hit while streaming
+            await error_response(exc.status_code, "invalid_request", str(exc.detail))(scope, receive, send)
+            return
+        body = b"".join(chunks)
+        if nests_deeper_than(body, self.limit):
+            response = error_response(
+                400, "invalid_request", too_deep_message(self.limit),
+                {"where": "body", "limit_depth": self.limit},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def _has_body(scope: Scope) -> bool:
+    headers = dict(scope["headers"])
+    return b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
+
+
+def _says_json(scope: Scope) -> bool:
+    kind = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"content-type"), "")
+    media = kind.split(";", 1)[0].strip().lower()
+    return media in ("", "application/json") or media.endswith("+json")
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """``messages`` first, then whatever ``receive`` gives (a disconnect)."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 class Observe:

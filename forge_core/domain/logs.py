@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from forge_core.domain.secrets import longest_form, mask_secrets, safe_cut
+from forge_core.domain.secrets import longest_form, mask_across, mask_secrets, may_begin_secret, safe_cut
 
 CONTINUATION = "↪ "
 """Starts every piece of a split line but the first: the line goes on from the piece before."""
@@ -26,8 +26,35 @@ def read_output(stream: IO[str], secrets: Iterable[str] = (), size: int = 32 * 1
 
     A line longer than that comes in pieces, each later one starting with :data:`CONTINUATION`, so
     a line without end costs no more memory than a short one. A secret is never cut between two
-    pieces (the end of a piece that could begin one waits for the next read)."""
+    pieces (the end of a piece that could begin one waits for the next read), nor shown when it is
+    split between two lines by a carriage return or a line break (text streams read ``\r`` and
+    ``\r\n`` as line ends): a line that ends like the start of a secret waits for the next one."""
     secrets = tuple(secrets)
+    return _masked_across_lines(_pieces(stream, secrets, size), secrets) if secrets else _pieces(stream, secrets, size)
+
+
+def _masked_across_lines(pieces: Iterable[str], secrets: tuple[str, ...]) -> Iterator[str]:
+    held: str | None = None  # a line whose end may begin a secret, not yet shown
+    last = ""  # the line shown last
+    for piece in pieces:
+        if not piece.startswith(CONTINUATION):  # a new line: the one before ended
+            if held is not None:
+                held, piece = mask_across(held, piece, secrets)
+            elif last:
+                _, piece = mask_across(last, piece, secrets)
+        if held is not None:
+            yield held
+            last, held = held, None
+        if may_begin_secret(piece, secrets):
+            held = piece
+            continue
+        yield piece
+        last = piece
+    if held is not None:
+        yield held
+
+
+def _pieces(stream: IO[str], secrets: tuple[str, ...], size: int) -> Iterator[str]:
     hold = longest_form(secrets)
     carry, continued = "", False
     while piece := stream.readline(size):

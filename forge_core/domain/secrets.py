@@ -38,6 +38,27 @@ def safe_cut(text: str, secrets: Iterable[str], cut: int) -> int:
     return cut
 
 
+def mask_across(before: str, after: str, secrets: Iterable[str]) -> tuple[str, str]:
+    """``before`` and ``after``, two lines in a row, with every secret that begins at the end of
+    ``before`` and ends at the start of ``after`` masked on both sides.
+
+    A step that prints a secret with a carriage return (or a line break) in its middle, as a
+    progress display or an obfuscating script does, shows it as two lines, neither of which holds
+    the whole value."""
+    for form in sorted(_values(secrets), key=len, reverse=True):
+        for head in range(len(form) - 1, 0, -1):
+            if before.endswith(form[:head]) and after.startswith(form[head:]):
+                before, after = before[:-head] + MASK, MASK + after[len(form) - head:]
+                break
+    return before, after
+
+
+def may_begin_secret(text: str, secrets: Iterable[str], least: int = 4) -> bool:
+    """Whether ``text`` ends with the first ``least`` or more characters (not all) of a secret in
+    a masked form: the line after it could hold the rest (a shorter fragment reveals little)."""
+    return any(text.endswith(form[:head]) for form in _values(secrets) for head in range(least, len(form)))
+
+
 def longest_form(secrets: Iterable[str]) -> int:
     """The length of the longest text :func:`mask_secrets` masks for ``secrets`` (0 if none)."""
     return max((len(form) for form in _values(secrets)), default=0)

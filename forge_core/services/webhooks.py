@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from forge_core.domain.json_depth import DEFAULT_MAX_DEPTH, nests_deeper_than, too_deep_message
 from forge_core.services import schemas as s
 from forge_core.services.errors import AuthenticationFailed, InvalidRequest
 
@@ -36,10 +37,12 @@ class Ignored:
     reason: str
 
 
-def run_for_event(event: str | None, body: bytes) -> s.RunCreate | Ignored:
+def run_for_event(event: str | None, body: bytes, max_depth: int = DEFAULT_MAX_DEPTH) -> s.RunCreate | Ignored:
     """The run a (verified) webhook asks for, or why it is ignored."""
     if event != "push":
         return Ignored(f"event {event!r} is not handled")
+    if nests_deeper_than(body, max_depth):  # whatever its content type said
+        raise InvalidRequest(too_deep_message(max_depth, "webhook body"), where="body")
     try:
         payload: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:

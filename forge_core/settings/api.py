@@ -97,6 +97,10 @@ class ApiSettings(BaseModel):
         description="Deployments here need an active approval.",
     )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_json_depth: int = Field(
+        default=64, ge=8, le=512,
+        description="JSON bodies nesting arrays and objects deeper than this are refused (400).",
+    )
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
 

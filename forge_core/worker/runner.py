@@ -30,6 +30,7 @@ from forge_core.adapters.artifact_tracking import ArtifactTracking
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.deadletter import MaxDeliveries, publish_dead_letter
 from forge_core.adapters.bus.provisioning import provision
+from forge_core.adapters.bus.replies import reply_subject_problem, send_reply
 from forge_core.adapters.bus.results import store_result, stored_reply
 from forge_core.adapters.bus.topology import Topology, check_job_type
 from forge_core.adapters.git import GitCache
@@ -244,9 +245,18 @@ class Worker:
             where = ".".join(str(p) for p in first["loc"]) or "message"
             reason = f"malformed job message: {where}: {first['msg']}"
         else:
-            if envelope.job.type == self.job_type:
+            if envelope.job.type != self.job_type:
+                reason = f"a {envelope.job.type!r} job on the {self.job_type!r} consumer"
+            elif envelope.reply_to is not None and (problem := reply_subject_problem(envelope.reply_to)):
+                # Its result could never reach anyone: refused before it runs, and its task fails.
+                reason = f"undeliverable reply: {problem}"
+                await self._dead_letter(message.data, reason, message.subject, "undeliverable_reply")
+                log.error("worker %s: job %s dead-lettered: %s", self.job_type, envelope.job.id, reason)
+                await self._record_failure(envelope.job, reason)
+                await message.ack()
+                return None
+            else:
                 return envelope
-            reason = f"a {envelope.job.type!r} job on the {self.job_type!r} consumer"
         log.error(
             "worker %s: %s (subject %s); moved to the dead-letter subject", self.job_type, reason, message.subject
         )
@@ -276,7 +286,7 @@ class Worker:
         if done.raised is not None:
             log.warning("worker %s: job %s failed: %s", self.job_type, job.id, done.raised)
             await self._record_failure(job, done.raised)
-        await self._reply(envelope, done.reply)
+        await self._reply(envelope, done.reply, message.data, message.subject)
         await message.ack()
         if done.status is not None:
             self.metrics.jobs.labels(type=self.job_type, status=done.status.value).inc()
@@ -361,9 +371,18 @@ class Worker:
             with contextlib.suppress(Exception):  # a blip: the next one may get through
                 await message.in_progress()
 
-    async def _reply(self, envelope: JobEnvelope, data: bytes) -> None:
-        if envelope.reply_to and self._client is not None:
-            await self._client.publish(envelope.reply_to, data)
+    async def _reply(self, envelope: JobEnvelope, data: bytes, job_message: bytes, source: str) -> None:
+        """Send the reply; one that cannot arrive (a malformed ``reply_to``, or no one listening)
+        dead-letters the job message with the reason. The job's result stays stored: a
+        redelivery or a new dispatch of the same attempt is answered from it."""
+        if envelope.reply_to is None or self._client is None:
+            return
+        problem = await send_reply(self._client, envelope.reply_to, data)
+        if problem is None:
+            return
+        reason = f"undeliverable reply: {problem}"
+        log.warning("worker %s: job %s dead-lettered: %s", self.job_type, envelope.job.id, reason)
+        await self._dead_letter(job_message, reason, source, "undeliverable_reply")
 
     async def _record_failure(self, job: Job, error: str) -> None:
         try:
@@ -417,7 +436,7 @@ class Worker:
         if envelope is not None and stored is not None:
             with contextlib.suppress(NotFoundError):
                 await self._js.delete_msg(advisory.stream, advisory.sequence)
-            await self._reply(envelope, stored)
+            await self._reply(envelope, stored, data, f"{advisory.stream}:{advisory.sequence}")
             return
         reason = (
             f"gave up after {advisory.deliveries} deliveries: the job never finished "
@@ -434,7 +453,7 @@ class Worker:
         await self._record_failure(job, reason)
         result = JobResult(job_id=job.id, status=JobStatus.FAILED, error=reason)
         reply = await asyncio.to_thread(store_result, self.storage, job, result, limit)
-        await self._reply(envelope, reply)
+        await self._reply(envelope, reply, data, f"{advisory.stream}:{advisory.sequence}")
 
 
 async def serve(worker: Worker) -> None:

@@ -7,9 +7,11 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jobs_support import RecordingRecorder
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, RetentionPolicy, StorageType
 
 from forge_core.adapters.bus.connection import connect
@@ -20,6 +22,7 @@ from forge_core.adapters.bus.results import job_result_key
 from forge_core.adapters.bus.topology import Topology
 from forge_core.adapters.storage import FsspecStore
 from forge_core.domain.errors import ConfigurationError, JobTimeoutError, MessagingError
+from forge_core.domain.jobs import JobEnvelope
 from forge_core.domain.models import Job, JobStatus
 from forge_core.settings import Settings
 from forge_core.worker.runner import Worker
@@ -254,3 +257,84 @@ def test_a_malformed_message_is_dead_lettered_and_the_worker_goes_on(
 
     asyncio.run(scenario())
     assert any("malformed job message" in r.getMessage() for r in caplog.records)
+
+
+async def _dead_letters(js: JetStreamContext, topology: Topology, count: int) -> list[Any]:
+    """The first ``count`` dead letters, waited for (a worker writes them as it goes)."""
+    for _ in range(300):
+        if (await js.stream_info(topology.dead_letter_stream)).state.messages >= count:
+            break
+        await asyncio.sleep(0.1)
+    return [await js.get_msg(topology.dead_letter_stream, seq=n) for n in range(1, count + 1)]
+
+
+def test_a_job_whose_reply_to_no_one_listens_on_is_dead_lettered_not_retried(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore, tmp_path: Path
+) -> None:
+    """The dispatcher left (a new inbox nobody subscribes to): the job runs once, its result is
+    stored, and the job goes to the dead letters with the reason instead of being redelivered."""
+    topology = Topology.from_settings(settings.nats)
+    marker = tmp_path / "marker"
+
+    async def scenario() -> None:
+        async with running(make_worker()) as worker:
+            client = await connect(settings.nats)
+            try:
+                js = client.jetstream()
+                job = artifact_job("j-orphan", marker=str(marker))
+                gone = client.new_inbox()
+                envelope = JobEnvelope(job=job, reply_to=gone).model_dump_json().encode()
+                await js.publish(topology.subject(job), envelope, stream=topology.stream("artifact"))
+                (dead,) = await _dead_letters(js, topology, 1)
+                assert dead.data == envelope
+                assert dead.headers is not None
+                reason = dead.headers[REASON_HEADER]
+                assert reason.startswith("undeliverable reply: no one listens on reply_to"), reason
+                assert gone in reason
+                await asyncio.sleep(settings.nats.ack_wait.artifact + 0.5)  # past a redelivery
+                assert (await js.stream_info(topology.stream("artifact"))).state.messages == 0
+                assert (await js.stream_info(topology.dead_letter_stream)).state.messages == 1
+                after = await NatsDispatcher(client, settings.nats, storage).dispatch(job, timeout=10)
+            finally:
+                await client.close()
+            assert worker.metrics.dead_letters.labels(type="artifact", reason="undeliverable_reply")._value.get() == 1
+        assert storage.exists(job_result_key(job))
+        assert after.status is JobStatus.SUCCESS  # the stored result answers a dispatcher that listens
+        assert marker.read_text().count("start j-orphan") == 1  # run once, never again
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("reply_to", ["an inbox with spaces", "_INBOX..x", "_INBOX.*", "_INBOX.>", ""])
+def test_a_job_with_a_malformed_reply_to_is_dead_lettered_and_its_task_failed(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore, recorder: RecordingRecorder,
+    tmp_path: Path, reply_to: str,
+) -> None:
+    topology = Topology.from_settings(settings.nats)
+    marker = tmp_path / "marker"
+
+    async def scenario() -> None:
+        async with running(make_worker()):
+            client = await connect(settings.nats)
+            try:
+                js = client.jetstream()
+                job = artifact_job("j-badreply", marker=str(marker), task={"id": "task-9"})
+                envelope = JobEnvelope(job=job, reply_to=reply_to).model_dump_json().encode()
+                await js.publish(topology.subject(job), envelope, stream=topology.stream("artifact"))
+                (dead,) = await _dead_letters(js, topology, 1)
+                assert dead.data == envelope
+                assert dead.headers is not None
+                assert dead.headers[REASON_HEADER].startswith("undeliverable reply: reply_to ")
+                await asyncio.sleep(settings.nats.ack_wait.artifact + 0.5)  # past a redelivery
+                assert (await js.stream_info(topology.stream("artifact"))).state.messages == 0
+                assert (await js.stream_info(topology.dead_letter_stream)).state.messages == 1
+                ok = await NatsDispatcher(client, settings.nats, storage).dispatch(artifact_job("j-next"), 10)
+                assert ok.status is JobStatus.SUCCESS  # the worker goes on
+            finally:
+                await client.close()
+        assert not marker.exists()  # never run: nobody could have been told its result
+        ((kind, task, status, error),) = recorder.calls
+        assert (kind, task, status) == ("task", "task-9", "failed")
+        assert error.startswith("undeliverable reply: reply_to")
+
+    asyncio.run(scenario())

@@ -7,10 +7,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Select, func, select, text
+from sqlalchemy import ColumnElement, Select, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from forge_core.adapters.db import models as m
+from forge_core.domain.models import repository_key
 from forge_core.services import schemas as s
 from forge_core.services.errors import InvalidRequest, NotFound
 
@@ -77,3 +79,29 @@ def audit(
             at=m.utcnow(),
         )
     )
+
+
+def stored(repository: str) -> ColumnElement[str]:
+    """``repository`` in the spelling it is stored in, inside a query (``Release.repository ==
+    stored(name)``): the first-seen case when any row names it, else the name as given."""
+    recorded = select(m.Repository.name).where(m.Repository.key == repository_key(repository))
+    return func.coalesce(recorded.scalar_subquery(), repository)
+
+
+async def stored_name(session: AsyncSession, repository: str) -> str:
+    """The spelling ``repository`` is stored in (the case first seen), or ``repository`` itself
+    when no row names it yet: what every query by repository name compares with."""
+    found = await session.scalar(select(m.Repository.name).where(m.Repository.key == repository_key(repository)))
+    return found or repository
+
+
+async def adopted_name(session: AsyncSession, repository: str) -> str:
+    """The spelling to store a new row of ``repository`` under: the first seen, recorded now
+    when this is the first (two first writers at once agree: the second waits for the first)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.execute(
+        insert(m.Repository)
+        .values(key=repository_key(repository), name=repository, first_seen_at=m.utcnow())
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    return await stored_name(session, repository)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import selectinload
 
 from forge_core.adapters.db import models as m
 from forge_core.adapters.db.approvals import active_approvals
-from forge_core.adapters.db.database import SqlDatabase, audit, paged
+from forge_core.adapters.db.database import SqlDatabase, audit, paged, stored
 from forge_core.services import schemas as s
 from forge_core.services.errors import AuthorizationFailed, Conflict, NotFound
 
@@ -122,7 +122,7 @@ class SqlDeployments(SqlDatabase):
         self, repository: str, page: s.Page, *, project: str | None, environment: str | None,
         statuses: Sequence[s.DeploymentStatus],
     ) -> s.DeploymentList:
-        query = _deployment_query().where(m.Deployment.repository == repository)
+        query = _deployment_query().where(m.Deployment.repository == stored(repository))
         if project is not None:
             query = query.where(m.Deployment.project == project)
         if environment is not None:
@@ -141,7 +141,7 @@ class SqlDeployments(SqlDatabase):
     ) -> s.DeploymentList:
         query = _deployment_query().where(
             m.Deployment.environment == environment,
-            m.Deployment.repository == repository,
+            m.Deployment.repository == stored(repository),
             m.Deployment.project == project,
         )
         order = (m.Deployment.deployed_at.desc(), m.Deployment.id)
@@ -165,7 +165,7 @@ def _deployment_query() -> Select[m.Deployment]:
 def _active_deployment(environment: str, repository: str, project: str) -> Select[m.Deployment]:
     return _deployment_query().where(
         m.Deployment.environment == environment,
-        m.Deployment.repository == repository,
+        m.Deployment.repository == stored(repository),
         m.Deployment.project == project,
         m.Deployment.status == s.DeploymentStatus.ACTIVE.value,
     )

@@ -62,6 +62,20 @@ def new_id() -> uuid.UUID:
     return uuid.uuid4()
 
 
+class Repository(Base):
+    """The one spelling a repository is stored and shown in: the case it was first seen in.
+
+    GitHub ignores case in ``owner/name``; every row of every table names a repository in the
+    spelling recorded here under its key (the lower-cased name), so the tables' own unique rules
+    (one run per commit, one release numbering) hold whatever case a caller writes."""
+
+    __tablename__ = "repositories"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class PipelineRun(Base):
     __tablename__ = "pipeline_runs"
     __table_args__ = (

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forge_core.adapters.db import models as m
-from forge_core.adapters.db.database import SqlDatabase, audit
+from forge_core.adapters.db.database import SqlDatabase, audit, stored
 from forge_core.adapters.db.deployments import _deployment, _deployment_query
 from forge_core.adapters.db.releases import _release_query, _resolve
 from forge_core.domain.promotion import Approval, Environments, GroupDecision, Placement, ReleaseFacts
@@ -86,7 +86,7 @@ async def _lock_projects(session: AsyncSession, projects: Sequence[tuple[str, st
     for repository, project in projects:
         await session.execute(
             select(m.ReleaseCounter.last_number)
-            .where(m.ReleaseCounter.repository == repository, m.ReleaseCounter.project == project)
+            .where(m.ReleaseCounter.repository == stored(repository), m.ReleaseCounter.project == project)
             .with_for_update()
         )
 
@@ -110,7 +110,7 @@ async def _candidate(
     )).all()
     try:
         facts = ReleaseFacts(
-            repository=repository,
+            repository=release.repository,
             project=project,
             number=release.release_number,
             commit=release.commit_sha,
@@ -157,7 +157,7 @@ async def _from_source(session: AsyncSession, environment: str, repository: str,
     """A promotion's default release: the one active where ``environment`` is promoted from (by the
     environments of the project's newest release), or the newest release for the first environment."""
     newest = await session.scalar(
-        _release_query().where(m.Release.repository == repository, m.Release.project == project)
+        _release_query().where(m.Release.repository == stored(repository), m.Release.project == project)
         .order_by(m.Release.release_number.desc()).limit(1)
     )
     if newest is None:
@@ -179,7 +179,7 @@ async def _from_source(session: AsyncSession, environment: str, repository: str,
 def _active(environment: str, repository: str, project: str) -> Select[m.Deployment]:
     return _deployment_query().where(
         m.Deployment.environment == environment,
-        m.Deployment.repository == repository,
+        m.Deployment.repository == stored(repository),
         m.Deployment.project == project,
         m.Deployment.status == s.DeploymentStatus.ACTIVE.value,
     )
@@ -192,7 +192,7 @@ async def _current(session: AsyncSession, environment: str, repository: str, pro
         .join(m.Deployment, m.Deployment.release_id == m.Release.id)
         .where(
             m.Deployment.environment == environment,
-            m.Deployment.repository == repository,
+            m.Deployment.repository == stored(repository),
             m.Deployment.project == project,
             m.Deployment.status.in_(LIVE),
         )
@@ -212,7 +212,7 @@ async def _previous(session: AsyncSession, environment: str, repository: str, pr
         select(m.Deployment.release_id)
         .where(
             m.Deployment.environment == environment,
-            m.Deployment.repository == repository,
+            m.Deployment.repository == stored(repository),
             m.Deployment.project == project,
             m.Deployment.status == s.DeploymentStatus.SUPERSEDED.value,
             m.Deployment.release_id != active.release_id,

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from forge_core.adapters.db import models as m
-from forge_core.adapters.db.database import SqlDatabase, audit, paged, unique
+from forge_core.adapters.db.database import SqlDatabase, adopted_name, audit, paged, stored, unique
+from forge_core.domain.models import same_repository
 from forge_core.services import schemas as s
 from forge_core.services.errors import Conflict, InvalidRequest, NotFound
 
@@ -27,12 +28,13 @@ class SqlReleases(SqlDatabase):
         unique([a.name for a in data.artifacts], "artifacts[].name")
         try:
             async with self.transaction() as session:
+                repository = await adopted_name(session, data.repository)  # the case first seen
                 if data.pipeline_run_id is not None:
-                    await _check_run_of(session, data.pipeline_run_id, data.repository)
-                number = await self._next_number(session, data.repository, data.project)
+                    await _check_run_of(session, data.pipeline_run_id, repository)
+                number = await self._next_number(session, repository, data.project)
                 release = m.Release(
                     id=uuid.uuid4(),
-                    repository=data.repository,
+                    repository=repository,
                     project=data.project,
                     commit_sha=data.commit_sha,
                     release_number=number,
@@ -96,7 +98,7 @@ class SqlReleases(SqlDatabase):
             return _release(release)
 
     async def list_releases(self, repository: str, project: str | None, page: s.Page) -> s.ReleaseList:
-        query = select(m.Release).where(m.Release.repository == repository)
+        query = select(m.Release).where(m.Release.repository == stored(repository))
         if project is not None:
             query = query.where(m.Release.project == project)
         order = (m.Release.created_at.desc(), m.Release.project, m.Release.release_number.desc())
@@ -172,7 +174,7 @@ def _release_query() -> Select[m.Release]:
 
 def _alias_query(repository: str, project: str, alias: str) -> Select[m.ReleaseAlias]:
     return select(m.ReleaseAlias).where(
-        m.ReleaseAlias.repository == repository,
+        m.ReleaseAlias.repository == stored(repository),
         m.ReleaseAlias.project == project,
         m.ReleaseAlias.alias == alias,
     )
@@ -182,7 +184,7 @@ async def _check_run_of(session: AsyncSession, run_id: uuid.UUID, repository: st
     run = await session.get(m.PipelineRun, run_id)
     if run is None:
         raise NotFound(f"pipeline run {run_id} does not exist", where="pipeline_run_id")
-    if run.repository != repository:
+    if not same_repository(run.repository, repository):
         raise InvalidRequest(
             f"pipeline run {run.id} is of repository {run.repository}, not {repository}",
             where="pipeline_run_id",
@@ -228,7 +230,7 @@ async def _resolve(
 ) -> m.Release:
     """A release by number, commit SHA (or a unique prefix of at least 7) or alias; ``lock``
     holds its row until the transaction ends (for an update)."""
-    base = _release_query().where(m.Release.repository == repository, m.Release.project == project)
+    base = _release_query().where(m.Release.repository == stored(repository), m.Release.project == project)
     if lock:
         base = base.with_for_update(of=m.Release)
     found: m.Release | None = None
@@ -245,7 +247,7 @@ async def _resolve(
         found = matches[0] if matches else None
     if found is None:
         alias_of = select(m.ReleaseAlias.release_id).where(
-            m.ReleaseAlias.repository == repository,
+            m.ReleaseAlias.repository == stored(repository),
             m.ReleaseAlias.project == project,
             m.ReleaseAlias.alias == ref,
         )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from forge_core.adapters.db import models as m
-from forge_core.adapters.db.database import SqlDatabase, audit, locked, paged, unique
+from forge_core.adapters.db.database import SqlDatabase, adopted_name, audit, locked, paged, stored, unique
 from forge_core.adapters.db.outbox import commit_status
 from forge_core.domain.models import RunStatus
 from forge_core.domain.run_plan import ArtifactPlan, RunPlan
@@ -36,7 +36,8 @@ class SqlRuns(SqlDatabase):
         try:
             async with self.transaction() as session:
                 run = m.PipelineRun(
-                    **data.model_dump(exclude={"trigger_type"}),
+                    **data.model_dump(exclude={"trigger_type", "repository"}),
+                    repository=await adopted_name(session, data.repository),  # the case first seen
                     id=uuid.uuid4(),
                     trigger_type=data.trigger_type.value,
                     status=RunStatus.PENDING.value,
@@ -58,7 +59,7 @@ class SqlRuns(SqlDatabase):
 
     async def find_run(self, repository: str, commit_sha: str) -> s.Run | None:
         query = _run_query().where(
-            m.PipelineRun.repository == repository, m.PipelineRun.commit_sha == commit_sha
+            m.PipelineRun.repository == stored(repository), m.PipelineRun.commit_sha == commit_sha
         )
         async with self.sessions() as session:
             run = (await session.execute(query)).unique().scalar_one_or_none()
@@ -161,7 +162,7 @@ class SqlRuns(SqlDatabase):
     ) -> s.RunList:
         query = select(m.PipelineRun)
         if repository is not None:
-            query = query.where(m.PipelineRun.repository == repository)
+            query = query.where(m.PipelineRun.repository == stored(repository))
         if branch is not None:
             query = query.where(m.PipelineRun.branch == branch)
         if status is not None:

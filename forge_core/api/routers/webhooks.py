@@ -49,7 +49,7 @@ async def github_webhook(
     body = await request.body()
     secret = app.settings.api.webhook_secret
     verify_signature(secret.get_secret_value() if secret else None, body, x_hub_signature_256)
-    wanted = run_for_event(x_github_event, body)
+    wanted = run_for_event(x_github_event, body, app.settings.api.max_json_depth)
     if isinstance(wanted, Ignored):
         return JSONResponse(WebhookIgnored(reason=wanted.reason).model_dump(), status_code=202)
     existing = await runs.find_run(wanted.repository, wanted.commit_sha)
