@@ -101,7 +101,7 @@ def test_a_token_scoped_in_another_case_reaches_the_repository(api: Api) -> None
 
 
 def test_the_migration_brings_rows_written_in_several_cases_to_the_first(tmp_path: Path) -> None:
-    """Rows of one repository written in two cases before 0007 end up in the first spelling,
+    """Rows of one repository written in two cases before 0008 end up in the first spelling,
     except a row whose rewrite would break a unique rule (it stays, reachable by id)."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'legacy.db'}"
     ids = [uuid.uuid4().hex for _ in range(3)]

@@ -6,8 +6,8 @@ spelling seen (the earliest run or release). A row whose rewrite would clash wit
 (two runs of one commit, two release numberings of one project, written in two cases) is left as
 it was and stays reachable by its id.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 19:00:00.000000
 """
 
@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0007'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
