@@ -19,7 +19,7 @@ every run, cached or not: it exists, it is a tracking image, and its digest is t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -38,12 +38,11 @@ from forge_core.domain.gitops import (
 )
 from forge_core.domain.oci import Manifest, OciError, OciNotFound, Reference, RegistryReference, parse_reference
 from forge_core.domain.release_image import release_repository
-from forge_core.domain.resource_yaml import streamable
+from forge_core.domain.resource_yaml import print_canonical
 from forge_core.domain.resources import (
     ArchiveError,
     ArchiveLimits,
     LayerFile,
-    Resource,
     ResourceError,
     parse_resources,
     render_resources,
@@ -165,6 +164,16 @@ def _render(store: OciStore, pinned: RegistryReference, reference: str, limits: 
         image = read_release_image(store, pinned, limits=limits)
     except ArchiveError as error:
         raise CmpError(f"resources layer refused: {error}", where=reference, details=error.details) from None
+    artifacts = tuple(
+        TrackedArtifact(name=a.name, reference=a.tracking.reference, digest=a.tracking.digest)
+        for a in image.metadata.artifacts
+    )
+    # A canonical layer (each file one resource as the CMP prints it) is printed as it is; the
+    # cold path of forge_core.adapters.cmp_cold prints it by the same rule, so both agree.
+    if image.metadata.resources_canonical:
+        printed = print_canonical(list(image.files.items()))
+        if printed is not None:
+            return Rendered(printed, artifacts)
     layer = f"{reference} resources layer {image.metadata.resources_digest}"
     try:
         resources = parse_resources(LayerFile(name=name, data=data) for name, data in image.files.items())
@@ -176,22 +185,7 @@ def _render(store: OciStore, pinned: RegistryReference, reference: str, limits: 
             "resource of the application",
             where=layer,
         )
-    artifacts = tuple(
-        TrackedArtifact(name=a.name, reference=a.tracking.reference, digest=a.tracking.digest)
-        for a in image.metadata.artifacts
-    )
-    return Rendered(_printed(resources, image.files, canonical=image.metadata.resources_canonical), artifacts)
-
-
-def _printed(resources: Sequence[Resource], files: Mapping[str, bytes], *, canonical: bool) -> str:
-    """The resources as printed: a canonical layer's files as they are (each one resource, written
-    as :func:`~forge_core.domain.resource_yaml.render_one` writes it), in print order; otherwise
-    (or when a file does not have that shape) every document written again. The cold path of
-    :mod:`forge_core.adapters.cmp_cold` prints a canonical layer by the same rule."""
-    one_each = len(resources) == len(files) and {resource.file for resource in resources} == set(files)
-    if canonical and one_each and all(streamable(data) for data in files.values()):
-        return "".join(files[resource.file].decode() for resource in resources)
-    return render_resources(resources)
+    return Rendered(render_resources(resources), artifacts)
 
 
 def check_provenance(

@@ -21,10 +21,11 @@ path's, never fewer:
   sha256), its artifact type, empty config and one layer of each media type; the metadata layer's
   digest, size and fields (commit, project, resources digest); the resources layer's digest and
   size, read by the safe archive reader within the configured limits;
-- the resources: each file one Kubernetes object (:mod:`forge_core.domain.resource_yaml`, the
-  rules the full path uses), no aliases, no duplicates, printed in kind/name order as the files
-  hold them (the full path prints a canonical layer the same way), then the folder's env file
-  rendered as the full path renders it; never an empty output.
+- the resources: a canonical layer printed by
+  :func:`~forge_core.domain.resource_yaml.print_canonical`, the function the full path prints one
+  with (each file one resource whose identity its text shows, no ``*``, no duplicates, in
+  kind/name order; anything else is parsed by the full path), then the folder's env file parsed
+  and rendered as the full path renders it; never an empty output.
 
 What it prints it caches (render cache by manifest digest, folder index by the run's key) exactly
 as the full path does, so the next run is warm.
@@ -59,8 +60,8 @@ from forge_core.domain.resource_yaml import (
     dump_manifests,
     in_print_order,
     load_documents,
+    print_canonical,
     resource_identity,
-    streamable,
 )
 
 # The domain's names, written again so that nothing of pydantic is imported (a test checks each).
@@ -163,6 +164,8 @@ def _generate(folder: Path, verify_provenance: bool | None, key: str | None, env
     finally:
         store.close()
     text = print_canonical(read_layer_files(io.BytesIO(layer), config.limits))
+    if text is None:
+        raise _Doubt("not a canonical layer")  # the full path parses it, and refuses or writes it again
     env = env_documents(folder, config.limits)
     cache = RenderCache(config.cache_dir)
     cache.put(digest, Rendered(text, artifacts))
@@ -260,7 +263,9 @@ def read_pointer(folder: Path, source_path: str | None) -> tuple[str, str, str]:
     labels, annotations = metadata.get("labels", {}), metadata.get("annotations", {})
     labels = {} if labels is None else labels
     annotations = {} if annotations is None else annotations
-    if not all(isinstance(value, str) and value for value in (project, namespace, release)):
+    if not (isinstance(project, str) and isinstance(namespace, str) and isinstance(release, str)):
+        raise _Doubt("a required field")
+    if not (project and namespace and release):
         raise _Doubt("a required field")
     if not isinstance(labels, dict) or not isinstance(annotations, dict) or not _COMMIT.match(release):
         raise _Doubt("labels, annotations or spec.release")
@@ -337,8 +342,10 @@ def _descriptor(value: object) -> dict[str, Any]:
     if not isinstance(value, dict) or not isinstance(value.get("mediaType"), str):
         raise _Doubt("descriptor")
     digest, size = value.get("digest"), value.get("size")
-    if not isinstance(digest, str) or not _DIGEST.match(digest) or not _is_int(size) or size < 0:
+    if not isinstance(digest, str) or not _DIGEST.match(digest) or not isinstance(size, int) or not _is_int(size):
         raise _Doubt("descriptor")
+    if size < 0:
+        raise _Doubt("descriptor size")
     urls = value.get("urls")
     if (not _string_map(value.get("annotations")) or value.get("platform") is not None
             or not isinstance(value.get("artifactType", ""), str | None)
@@ -421,21 +428,6 @@ def check_metadata(metadata: dict[str, Any], resources_digest: str, commit: str,
         found.append(TrackedArtifact(artifact["name"], artifact["tracking"]["reference"],
                                      artifact["tracking"]["digest"]))
     return tuple(found)
-
-
-def print_canonical(files: list[tuple[str, bytes]]) -> str:
-    """A canonical layer's files as the full path prints them: each one resource, in kind/name order."""
-    keys = []
-    for name, data in files:
-        documents = load_documents(name, data)
-        if len(documents) != 1 or not streamable(data):
-            raise _Doubt("not one printable document")
-        index, body = documents[0]
-        kind, resource, namespace = resource_identity(body, name, index)
-        keys.append((kind, resource, namespace or "", name, index))
-    if not keys:
-        raise _Doubt("no resources")  # the full path refuses to print nothing
-    return "".join(files[position][1].decode() for position in in_print_order(keys))
 
 
 def env_documents(folder: Path, limits: Limits) -> str:
@@ -581,16 +573,11 @@ class _Registry(_Store):
             sent = {k: v for k, v in headers.items() if k != "Authorization" or parts.netloc == origin}
             if same and self.authorization:
                 sent["Authorization"] = self.authorization
-            response = self._connection(parts.scheme, parts.netloc).request_once(
-                parts.path + (f"?{parts.query}" if parts.query else ""), sent)
-            status, answer = response.status, {k.lower(): v for k, v in response.getheaders()}
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            status, answer, body = self._connection(parts.scheme, parts.netloc).get(target, sent, limit)
             if status in (301, 302, 303, 307, 308) and "location" in answer:
-                response.read()
                 url = urljoin(url, answer["location"])
                 continue
-            body = response.read(limit + 1)
-            if len(body) > limit:
-                raise _Doubt("answer over the limit")
             return status, answer, body
         raise _Doubt("too many redirects")
 
@@ -631,22 +618,117 @@ class _Registry(_Store):
 
 
 class _Connection:
-    """One kept-alive HTTP connection (http.client, TLS only when the URL is https)."""
+    """One kept-alive HTTP/1.1 connection for GET requests, on a socket (TLS only for https).
+
+    http.client would import the email package and ssl on every cold run; a registry read needs
+    status, headers and a body framed by Content-Length, chunks or the end of the connection."""
+
+    MAX_HEADER_LINES = 100
+    MAX_LINE = 64 * 1024
 
     def __init__(self, scheme: str, netloc: str, timeout: float) -> None:
-        import http.client
+        host, colon, port = netloc.rpartition(":")
+        if not colon or not port.isdigit():
+            host, port = netloc, ("443" if scheme == "https" else "80")
+        if not host or host.startswith("["):
+            raise _Doubt("host")
+        self.scheme, self.netloc, self.host, self.port, self.timeout = scheme, netloc, host, int(port), timeout
+        self.stream: Any = None
+        self.socket: Any = None
 
-        if scheme == "https":
+    def _open(self) -> None:
+        import socket
+
+        raw = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        if self.scheme == "https":
             import ssl
 
-            self.connection: Any = http.client.HTTPSConnection(netloc, timeout=timeout,
-                                                               context=ssl.create_default_context())
-        else:
-            self.connection = http.client.HTTPConnection(netloc, timeout=timeout)
+            raw = ssl.create_default_context().wrap_socket(raw, server_hostname=self.host)
+        self.socket, self.stream = raw, raw.makefile("rb")
 
-    def request_once(self, target: str, headers: dict[str, str]) -> Any:
-        self.connection.request("GET", target, headers=headers)
-        return self.connection.getresponse()
+    def get(self, target: str, headers: Mapping[str, str], limit: int) -> tuple[int, dict[str, str], bytes]:
+        """Status, headers (lower-case names) and body of ``GET target``; a body over ``limit`` is a doubt."""
+        lines = [f"GET {target} HTTP/1.1", f"Host: {self.netloc}", "User-Agent: catalyst-forge-cmp",
+                 "Accept-Encoding: identity", *(f"{k}: {v}" for k, v in headers.items())]
+        if any("\r" in line or "\n" in line for line in lines):
+            raise _Doubt("header")
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        reused = self.socket is not None
+        if not reused:
+            self._open()
+        try:
+            self.socket.sendall(request)
+            status_line = self.stream.readline(self.MAX_LINE)
+            if not status_line and reused:
+                raise ConnectionResetError("closed while idle")
+        except OSError:
+            if not reused:
+                raise
+            self.close()  # the registry closed the kept-alive connection: once more, on a new one
+            self._open()
+            self.socket.sendall(request)
+            status_line = self.stream.readline(self.MAX_LINE)
+        version, _, rest = status_line.decode("latin-1").partition(" ")
+        if not version.startswith("HTTP/1.") or not rest[:3].isdigit():
+            raise _Doubt("not an HTTP answer")
+        status = int(rest[:3])
+        answer = self._headers()
+        body = self._body(status, answer, limit)
+        if answer.get("connection", "").lower() == "close" or version == "HTTP/1.0":
+            self.close()
+        return status, answer, body
+
+    def _headers(self) -> dict[str, str]:
+        answer: dict[str, str] = {}
+        for _line in range(self.MAX_HEADER_LINES):
+            line = self.stream.readline(self.MAX_LINE).decode("latin-1").rstrip("\r\n")
+            if not line:
+                return answer
+            name, colon, value = line.partition(":")
+            if not colon or name != name.strip():
+                raise _Doubt("header line")
+            name, value = name.lower(), value.strip()
+            answer[name] = f"{answer[name]}, {value}" if name in answer else value
+        raise _Doubt("too many headers")
+
+    def _body(self, status: int, answer: Mapping[str, str], limit: int) -> bytes:
+        if status in (204, 304) or 100 <= status < 200:
+            return b""
+        if answer.get("transfer-encoding", "").lower() == "chunked":
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                length = int(self.stream.readline(self.MAX_LINE).split(b";")[0].strip(), 16)
+                if length == 0:
+                    while self.stream.readline(self.MAX_LINE).strip():  # trailers
+                        pass
+                    return b"".join(chunks)
+                size += length
+                if size > limit:
+                    raise _Doubt("answer over the limit")
+                chunks.append(self._exactly(length))
+                self.stream.readline(self.MAX_LINE)  # the chunk's CRLF
+        if "transfer-encoding" in answer:
+            raise _Doubt("transfer encoding")
+        if "content-length" in answer:
+            length = int(answer["content-length"])
+            if length > limit or length < 0:
+                raise _Doubt("answer over the limit")
+            return self._exactly(length)
+        body = self.stream.read(limit + 1)  # framed by the end of the connection
+        self.close()
+        if len(body) > limit:
+            raise _Doubt("answer over the limit")
+        return bytes(body)
+
+    def _exactly(self, length: int) -> bytes:
+        data = self.stream.read(length)
+        if len(data) != length:
+            raise _Doubt("connection closed mid-answer")
+        return bytes(data)
 
     def close(self) -> None:
-        self.connection.close()
+        if self.socket is not None:
+            self.stream.close()
+            self.socket.close()
+        self.socket = self.stream = None

@@ -114,6 +114,84 @@ def streamable(text: bytes) -> bool:
     return text.startswith(b"---\n") and text.endswith(b"\n")
 
 
+# What a canonical file's identity fields look like, written by render_one: a plain scalar, or one
+# quoted without escapes (PyYAML quotes strings that would read as something else).
+_VALUE = r"(?:[A-Za-z0-9][A-Za-z0-9._/-]*|'[A-Za-z0-9._/-]*'|\"[A-Za-z0-9._/-]*\")"
+_TOP_LEVEL = re.compile(rf"^(apiVersion|kind): ({_VALUE})$|^(metadata):$", re.MULTILINE)
+_METADATA = re.compile(rf"^  (name|namespace): ({_VALUE})$", re.MULTILINE)
+_MARKERS = re.compile(r"^(?:---|\.\.\.)(?: |$)|^%", re.MULTILINE)
+_NEXT_TOP_LEVEL = re.compile(r"^[^ \n]", re.MULTILINE)
+_STR = "tag:yaml.org,2002:str"
+_resolver = yaml.resolver.Resolver()
+
+
+def _scalar(written: str) -> str | None:
+    """The string a written identity value reads as; None when YAML would read it as another type."""
+    if written[0] in "'\"":
+        return written[1:-1]
+    tag = _resolver.resolve(yaml.ScalarNode, written, (True, False))  # type: ignore[no-untyped-call]
+    return written if tag == _STR else None
+
+
+def canonical_identity(name: str, data: bytes) -> SortKey | None:
+    """The print-order key of a canonical file — one resource as :func:`render_one` writes it —
+    read from its text without parsing it: its one ``---``, the top-level ``apiVersion``, ``kind``
+    and ``metadata`` lines and metadata's ``name`` and ``namespace``. None when the text does not
+    have that shape (then the file is parsed and its documents written again), or holds a ``*``
+    (an alias is refused only by parsing)."""
+    if not streamable(data) or b"*" in data:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(_MARKERS.findall(text)) != 1:
+        return None
+    top: dict[str, str] = {}
+    metadata_at = -1
+    for match in _TOP_LEVEL.finditer(text):
+        field = match.group(1) or match.group(3)
+        if field in top:
+            return None
+        top[field] = match.group(2) or ""
+        if field == "metadata":
+            metadata_at = match.end()
+    if len(top) != 3:
+        return None
+    following = _NEXT_TOP_LEVEL.search(text, metadata_at + 1)
+    block = text[metadata_at:following.start() if following else len(text)]
+    found: dict[str, str] = {}
+    for match in _METADATA.finditer(block):
+        if match.group(1) in found:
+            return None
+        found[match.group(1)] = match.group(2)
+    api_version, kind = _scalar(top["apiVersion"]), _scalar(top["kind"])
+    resource = _scalar(found["name"]) if "name" in found else None
+    namespace = _scalar(found["namespace"]) if "namespace" in found else ""
+    if not api_version or not kind or not resource or namespace is None:
+        return None
+    return kind, resource, namespace, name, 1
+
+
+def print_canonical(files: Sequence[tuple[str, bytes]]) -> str | None:
+    """A canonical layer's files printed as they are, in kind/name order; None unless every file
+    is one resource :func:`canonical_identity` reads and no two share kind, namespace and name (then
+    the layer is parsed, and refused or written again, as any other)."""
+    keys = []
+    for name, data in files:
+        key = canonical_identity(name, data)
+        if key is None:
+            return None
+        keys.append(key)
+    if not keys:
+        return None
+    try:
+        order = in_print_order(keys)
+    except ResourceError:
+        return None
+    return "".join(files[position][1].decode() for position in order)
+
+
 def is_canonical(data: bytes) -> bool:
     """Whether ``data`` is one resource exactly as :func:`render_one` writes it (the release writer
     asks before it says so in the metadata)."""
