@@ -21,7 +21,7 @@ import zlib
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from forge_core.domain.resource_yaml import YAML_SUFFIXES, ArchiveError
+from forge_core.domain.canonical_layer import YAML_SUFFIXES, ArchiveError
 
 if TYPE_CHECKING:
     from forge_core.domain.resources import ArchiveLimits, LayerFile

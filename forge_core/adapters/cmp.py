@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from forge_core.adapters.cmp_cache import RenderCache, Rendered, TrackedArtifact
 from forge_core.adapters.oci.release_image import read_release_image, release_reference
+from forge_core.domain.canonical_layer import print_canonical
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.gitops import (
     ENV_FILES_ACCEPTED,
@@ -38,7 +39,6 @@ from forge_core.domain.gitops import (
 )
 from forge_core.domain.oci import Manifest, OciError, OciNotFound, Reference, RegistryReference, parse_reference
 from forge_core.domain.release_image import release_repository
-from forge_core.domain.resource_yaml import print_canonical
 from forge_core.domain.resources import (
     ArchiveError,
     ArchiveLimits,

@@ -56,13 +56,7 @@ from forge_core.adapters.cmp_cache import (
     TrackedArtifact,
     cache_dir_from_environment,
 )
-from forge_core.domain.resource_yaml import (
-    dump_manifests,
-    in_print_order,
-    load_documents,
-    print_canonical,
-    resource_identity,
-)
+from forge_core.domain.canonical_layer import in_print_order, plain_string, print_canonical
 
 # The domain's names, written again so that nothing of pydantic is imported (a test checks each).
 API_VERSION = "forge.projectcatalyst.io/v1alpha1"  # forge_core.domain.gitops
@@ -246,14 +240,14 @@ def read_pointer(folder: Path, source_path: str | None) -> tuple[str, str, str]:
     for candidate in (source_path, folder.resolve().as_posix()):
         if candidate and (location := _location(candidate)) is not None:
             break
-    import yaml
+    document = simple_mapping(text)
+    if document is None:  # not as the platform writes a pointer: the domain's reader, PyYAML's own
+        import yaml
 
-    # The domain's reader (PyYAML's own, not libyaml's: a pointer is a few lines, and the same
-    # parser accepts the same texts).
-    documents = [document for document in yaml.safe_load_all(text) if document is not None]
-    if len(documents) != 1 or not isinstance(documents[0], dict):
-        raise _Doubt("not one mapping")
-    document = documents[0]
+        documents = [document for document in yaml.safe_load_all(text) if document is not None]
+        if len(documents) != 1 or not isinstance(documents[0], dict):
+            raise _Doubt("not one mapping")
+        document = documents[0]
     metadata, spec = document.get("metadata"), document.get("spec")
     if document.get("apiVersion") != API_VERSION or document.get("kind") != POINTER_KIND:
         raise _Doubt("not a ReleasePointer")
@@ -296,6 +290,42 @@ def read_pointer(folder: Path, source_path: str | None) -> tuple[str, str, str]:
     if not _LABEL_VALUE.match(label) or len(label) > DNS_LABEL_MAX:
         raise _Doubt("repository label value")
     return repository, project, release
+
+
+_SIMPLE_LINE = re.compile(r"^((?:  )*)([A-Za-z0-9][A-Za-z0-9./_-]*):"
+                          r"(?: ([A-Za-z0-9](?:[A-Za-z0-9._/@+ -]*[A-Za-z0-9._/@+-])?|'(?:[^'\n]|'')*'))?$")
+
+
+def simple_mapping(text: str) -> dict[str, Any] | None:
+    """``text`` read as YAML when it is a block of nested mappings whose keys and values are plain
+    or single-quoted strings, two spaces a level — as the platform writes a ReleasePointer — without
+    importing a YAML parser; None for anything else (then PyYAML reads it). Plain scalars YAML
+    would read as something other than a string (``yes``, ``7``, a date) are anything else."""
+    root: dict[str, Any] = {}
+    stack: list[dict[str, Any]] = [root]
+    expect_child = False
+    for line in text.split("\n")[:-1] if text.endswith("\n") else [None]:
+        match = _SIMPLE_LINE.match(line) if line is not None else None
+        if match is None:
+            return None
+        depth, key, value = len(match.group(1)) // 2, match.group(2), match.group(3)
+        if depth > len(stack) - 1 or (expect_child and depth != len(stack) - 1):
+            return None
+        del stack[depth + 1:]
+        if plain_string(key) is None or key in stack[-1]:
+            return None
+        expect_child = value is None
+        if value is None:
+            child: dict[str, Any] = {}
+            stack[-1][key] = child
+            stack.append(child)
+        elif value.startswith("'"):
+            stack[-1][key] = value[1:-1].replace("''", "'")
+        elif plain_string(value) is not None:
+            stack[-1][key] = value
+        else:
+            return None
+    return None if expect_child or not root else root
 
 
 def _label(labels: Mapping[str, object], key: str, other: str | None) -> str:
@@ -438,6 +468,8 @@ def env_documents(folder: Path, limits: Limits) -> str:
     file = folder / present[0]
     if len(present) > 1 or file.is_symlink() or file.stat().st_size > limits.max_file_bytes:
         raise _Doubt("env file")
+    from forge_core.domain.resource_yaml import dump_manifests, load_documents, resource_identity
+
     documents = load_documents(str(file), file.read_bytes())
     keys = []
     for index, body in documents:

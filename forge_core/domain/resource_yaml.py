@@ -1,5 +1,5 @@
 """The YAML of Kubernetes resources, read and written without pydantic (the Argo CD plugin's cold
-path imports this, and only this, of the domain's YAML rules).
+path imports this for an env file).
 
 Reading: libyaml's safe loader where PyYAML has it; anchors and aliases refused (a few bytes of
 aliases can expand into gigabytes on output); each document a mapping with ``apiVersion``,
@@ -7,56 +7,19 @@ aliases can expand into gigabytes on output); each document a mapping with ``api
 ``---``-separated, no aliases, and strings a YAML 1.2 reader (Go's, in kubectl and Argo CD) would
 take for numbers, booleans or null quoted. :func:`render_one` is what the CMP prints for one
 resource: the release writer writes each resources-layer file with it, so the plugin can print a
-canonical layer's files as they are (:func:`streamable`).
+canonical layer's files as they are (:mod:`forge_core.domain.canonical_layer`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
 from yaml.events import AliasEvent
 
-from forge_core.domain.errors import ForgeError
-
-YAML_SUFFIXES = (".yaml", ".yml")
-
-
-class ResourceError(ForgeError):
-    """A document of a resources layer that is not a Kubernetes object; ``where`` is file#document."""
-
-    code = "invalid_resource"
-
-
-class ArchiveError(ForgeError):
-    """An archive refused: ``where`` is the entry (or the archive), ``details["rule"]`` the rule broken."""
-
-    code = "unsafe_archive"
-
-    def __init__(self, message: str, *, entry: str | None, rule: str):
-        self.entry, self.rule = entry, rule
-        super().__init__(f"{message} (rule: {rule})", where=entry, details={"entry": entry, "rule": rule})
-
-
-SortKey = tuple[str, str, str, str, int]
-"""(kind, name, namespace or "", file, document): the order the CMP prints resources in."""
-
-
-def in_print_order(keys: Sequence[SortKey]) -> list[int]:
-    """The positions of ``keys`` sorted by kind and name (then namespace, file, document, so equal
-    pairs stay in a fixed order); ResourceError when two share kind, namespace and name (Argo CD
-    could apply only one of them)."""
-    seen: dict[tuple[str, str, str], SortKey] = {}
-    for key in keys:
-        kind, name, namespace, file, document = key
-        first = seen.setdefault((kind, namespace, name), key)
-        if first != key:
-            raise ResourceError(f"{kind} {name!r} is defined twice (also in {first[3]}#{first[4]})",
-                                where=f"{file}#{document}")
-    return sorted(range(len(keys)), key=keys.__getitem__)
-
+from forge_core.domain.canonical_layer import ResourceError
 
 # libyaml's parser where PyYAML has it: several times faster than the pure-Python one.
 LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -106,90 +69,6 @@ def resource_identity(body: object, file: str, index: int) -> tuple[str, str, st
     if namespace is not None and not isinstance(namespace, str):
         raise ResourceError("metadata.namespace is not a string", where=f"{where}: metadata.namespace")
     return body["kind"], metadata["name"], namespace
-
-
-def streamable(text: bytes) -> bool:
-    """Whether a canonical layer's one-document file can be printed as it is, one file after
-    another: it opens with its own ``---`` (no directives before it) and ends a line."""
-    return text.startswith(b"---\n") and text.endswith(b"\n")
-
-
-# What a canonical file's identity fields look like, written by render_one: a plain scalar, or one
-# quoted without escapes (PyYAML quotes strings that would read as something else).
-_VALUE = r"(?:[A-Za-z0-9][A-Za-z0-9._/-]*|'[A-Za-z0-9._/-]*'|\"[A-Za-z0-9._/-]*\")"
-_TOP_LEVEL = re.compile(rf"^(apiVersion|kind): ({_VALUE})$|^(metadata):$", re.MULTILINE)
-_METADATA = re.compile(rf"^  (name|namespace): ({_VALUE})$", re.MULTILINE)
-_MARKERS = re.compile(r"^(?:---|\.\.\.)(?: |$)|^%", re.MULTILINE)
-_NEXT_TOP_LEVEL = re.compile(r"^[^ \n]", re.MULTILINE)
-_STR = "tag:yaml.org,2002:str"
-_resolver = yaml.resolver.Resolver()
-
-
-def _scalar(written: str) -> str | None:
-    """The string a written identity value reads as; None when YAML would read it as another type."""
-    if written[0] in "'\"":
-        return written[1:-1]
-    tag = _resolver.resolve(yaml.ScalarNode, written, (True, False))  # type: ignore[no-untyped-call]
-    return written if tag == _STR else None
-
-
-def canonical_identity(name: str, data: bytes) -> SortKey | None:
-    """The print-order key of a canonical file — one resource as :func:`render_one` writes it —
-    read from its text without parsing it: its one ``---``, the top-level ``apiVersion``, ``kind``
-    and ``metadata`` lines and metadata's ``name`` and ``namespace``. None when the text does not
-    have that shape (then the file is parsed and its documents written again), or holds a ``*``
-    (an alias is refused only by parsing)."""
-    if not streamable(data) or b"*" in data:
-        return None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if len(_MARKERS.findall(text)) != 1:
-        return None
-    top: dict[str, str] = {}
-    metadata_at = -1
-    for match in _TOP_LEVEL.finditer(text):
-        field = match.group(1) or match.group(3)
-        if field in top:
-            return None
-        top[field] = match.group(2) or ""
-        if field == "metadata":
-            metadata_at = match.end()
-    if len(top) != 3:
-        return None
-    following = _NEXT_TOP_LEVEL.search(text, metadata_at + 1)
-    block = text[metadata_at:following.start() if following else len(text)]
-    found: dict[str, str] = {}
-    for match in _METADATA.finditer(block):
-        if match.group(1) in found:
-            return None
-        found[match.group(1)] = match.group(2)
-    api_version, kind = _scalar(top["apiVersion"]), _scalar(top["kind"])
-    resource = _scalar(found["name"]) if "name" in found else None
-    namespace = _scalar(found["namespace"]) if "namespace" in found else ""
-    if not api_version or not kind or not resource or namespace is None:
-        return None
-    return kind, resource, namespace, name, 1
-
-
-def print_canonical(files: Sequence[tuple[str, bytes]]) -> str | None:
-    """A canonical layer's files printed as they are, in kind/name order; None unless every file
-    is one resource :func:`canonical_identity` reads and no two share kind, namespace and name (then
-    the layer is parsed, and refused or written again, as any other)."""
-    keys = []
-    for name, data in files:
-        key = canonical_identity(name, data)
-        if key is None:
-            return None
-        keys.append(key)
-    if not keys:
-        return None
-    try:
-        order = in_print_order(keys)
-    except ResourceError:
-        return None
-    return "".join(files[position][1].decode() for position in order)
 
 
 def is_canonical(data: bytes) -> bool:

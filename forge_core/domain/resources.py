@@ -14,16 +14,9 @@ from typing import Any
 
 from pydantic import Field
 
+from forge_core.domain.canonical_layer import YAML_SUFFIXES, ArchiveError, ResourceError, in_print_order
 from forge_core.domain.models import Model
-from forge_core.domain.resource_yaml import (
-    YAML_SUFFIXES,
-    ArchiveError,
-    ResourceError,
-    dump_manifests,
-    in_print_order,
-    load_documents,
-    resource_identity,
-)
+from forge_core.domain.resource_yaml import dump_manifests, load_documents, resource_identity
 
 __all__ = ["YAML_SUFFIXES", "ArchiveError", "ArchiveLimits", "LayerFile", "MiB", "Resource", "ResourceError",
            "parse_resources", "render_resources"]

@@ -13,9 +13,10 @@ import yaml
 from forge_core.adapters.oci import open_store
 from forge_core.adapters.oci.layout import LayoutStore
 from forge_core.adapters.oci.release_image import push_release_image, read_release_image
+from forge_core.domain.canonical_layer import canonical_identity, plain_string, print_canonical
 from forge_core.domain.oci import parse_reference
 from forge_core.domain.release_image import ReleaseFacts, ReleaseImage, ReleaseTriggerInfo, resource_files
-from forge_core.domain.resource_yaml import canonical_identity, is_canonical, print_canonical, render_one
+from forge_core.domain.resource_yaml import is_canonical, render_one
 from forge_core.domain.resources import LayerFile, parse_resources, render_resources
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -109,3 +110,20 @@ def test_render_one_is_the_file_the_writer_writes() -> None:
     document = manifests()[1]
     ((_, data),) = files_of([document])
     assert data == render_one(document).encode() and is_canonical(data)
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["Service", "apps/v1", "v1", "yes", "No", "TRUE", "off", "null", "NULL", "~", "", "0", "007", "0o17", "0x1F",
+     "0b101", "1_000", "1e3", "1.5", ".5", ".inf", "-.inf", ".nan", "1:30", "190:20:30.15", "2026-12-01",
+     "2026-12-01T13:00:00Z", "2026-1-1 1:00:00", "<<", "=", "1abc", "web-0", "a.b_c-d", "y", "n", "On", "oN",
+     "0123456789abcdef0123456789abcdef01234567", "0b1010", "+12", "-3", "12-30", "3.0.1", "api-v1.2.0"],
+)
+def test_plain_string_reads_plain_scalars_as_yaml_does(written: str) -> None:
+    try:
+        loaded = yaml.safe_load(f"key: {written}\n")["key"]
+    except yaml.YAMLError:  # `<<` and `=`: tags the safe loader has no constructor for
+        loaded = None
+    assert (plain_string(written) is not None) == isinstance(loaded, str)
+    if isinstance(loaded, str):
+        assert loaded == written

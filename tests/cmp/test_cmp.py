@@ -574,7 +574,8 @@ def test_the_full_path_against_a_registry_does_not_import_httpxs_command_line(
     cmp.registry = oci_registry.address
     folder = write_pointer(tmp_path / "gitops", project=project)
     cold, modules = heavy_modules_of(cmp, folder)
-    assert (cold.code, modules) == (0, ["forge_core.domain", "yaml"]), cold.stderr  # the lean path: no httpx
+    # the lean path: no httpx, and no YAML parser for the platform's pointer and a canonical layer
+    assert (cold.code, modules) == (0, ["forge_core.domain"]), cold.stderr
     # provenance checks run on the full path, through httpx
     checked, modules = heavy_modules_of(cmp, folder, "--verify-provenance")
     assert checked.code == 0, checked.stderr
@@ -745,3 +746,29 @@ def test_the_cold_paths_names_are_the_domains() -> None:
     fields |= {f"FORGE_OCI__{name.upper()}" for name in OciSettings.model_fields}
     assert cmp_cold._KNOWN - fields == {"FORGE_STATE_DIR", "FORGE_RELEASE__REGISTRY"}
     assert set(image.ReleaseMetadata.model_fields) == cmp_cold._METADATA_FIELDS
+
+
+def pointer_texts() -> list[str]:
+    base = {"environment": "dev", "repository": REPOSITORY, "project": PROJECT, "release": COMMIT}
+    pointers = [ReleasePointer(**base), ReleasePointer(**base, release_number=7, deployed_by="alice"),
+                ReleasePointer(**base, deployed_by="Alice O'Neil", deployed_at=datetime(2026, 12, 1, tzinfo=UTC)),
+                ReleasePointer(**base, deployed_by="yes"), ReleasePointer(**(base | {"release": "1" * 40}))]
+    texts = [pointer.render() for pointer in pointers]
+    texts += [texts[0].replace("kind: ReleasePointer", "kind: ReleasePointer # a comment"),
+              texts[0].replace("  name:", "  name:  "), texts[0] + "---\n", "spec: {release: x}\n",
+              texts[0].replace("metadata:\n", "metadata:\n  labels:\n"), texts[0].rstrip("\n"),
+              texts[0].replace("  namespace", "  name"), texts[0].replace("  labels:\n    ", "  labels:\n     "),
+              "a:\n  b: yes\n", "a:\n  b: 'it''s'\n", "a:\n    b: c\n"]
+    return texts
+
+
+def test_the_cold_paths_pointer_reader_reads_what_yaml_reads_or_steps_aside() -> None:
+    from forge_core.adapters.cmp_cold import simple_mapping
+
+    read = 0
+    for text in pointer_texts():
+        mapping = simple_mapping(text)
+        if mapping is not None:
+            read += 1
+            assert mapping == yaml.safe_load(text), text
+    assert read >= 4  # the platform's own pointers are read without PyYAML
