@@ -94,6 +94,7 @@ _REGISTRY = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _FALSE = frozenset({"0", "false", "f", "no", "n", "off"})
+_PROXIES = frozenset({"http_proxy", "https_proxy", "all_proxy"})
 
 # The settings this path reads; any other FORGE_* variable (or a config file) sends the run to the
 # full path, which reads them all.
@@ -126,6 +127,8 @@ class Config(NamedTuple):
     timeout: float
     limits: Limits
     credentials: tuple[str, str] | None
+    cafile: str | None = None  # SSL_CERT_FILE, else SSL_CERT_DIR, else certifi's bundle: as httpx verifies
+    capath: str | None = None
 
 
 def cold_generate(folder: Path, verify_provenance: bool | None, key: str | None,
@@ -147,8 +150,15 @@ def _generate(folder: Path, verify_provenance: bool | None, key: str | None, env
     repository, project, commit = read_pointer(folder, environ.get("ARGOCD_APP_SOURCE_PATH"))
     image = f"{repository.rsplit('/', 1)[-1]}/{project}"
     store: _Store = _Registry(config, image) if config.registry else _Layout(config.layout_dir / image)
+    cache = RenderCache(config.cache_dir)
     try:
         digest, manifest = store.manifest(commit)
+        cached = cache.get(digest)  # as the full path: the same digest is the same bytes
+        if cached is not None:
+            env = env_documents(folder, config.limits)
+            if key is not None:
+                FolderIndex(config.cache_dir).put(key, FolderEntry(digest, env))
+            return cached.resources + env
         metadata_layer, resources_layer = release_layers(manifest)
         metadata = _json(store.blob(metadata_layer, MAX_METADATA_BYTES))
         artifacts = check_metadata(metadata, resources_layer["digest"], commit, project)
@@ -161,7 +171,6 @@ def _generate(folder: Path, verify_provenance: bool | None, key: str | None, env
     if text is None:
         raise _Doubt("not a canonical layer")  # the full path parses it, and refuses or writes it again
     env = env_documents(folder, config.limits)
-    cache = RenderCache(config.cache_dir)
     cache.put(digest, Rendered(text, artifacts))
     if key is not None:
         FolderIndex(config.cache_dir).put(key, FolderEntry(digest, env))
@@ -210,8 +219,13 @@ def read_config(environ: Mapping[str, str]) -> Config | None:
                       for name, default in zip(Limits._fields, DEFAULT_LIMITS, strict=True)))
     if not (timeout > 0 and 1 <= attempts <= 20 and min(backoffs) > 0 and chunk >= 1024**2 and min(limits) > 0):
         return None
+    if registry and any(name.lower() in _PROXIES for name in environ):
+        return None  # httpx goes through the proxy these name; this path does not
     credentials = (username, password) if username is not None and password is not None else None
-    return Config(registry, layout, cache_dir, tuple(insecure), timeout, limits, credentials)
+    cafile, capath = environ.get("SSL_CERT_FILE") or None, environ.get("SSL_CERT_DIR") or None
+    # A registry that does not answer within seconds is left to the full path and its retries.
+    return Config(registry, layout, cache_dir, tuple(insecure), min(timeout, 10.0), limits, credentials,
+                  cafile, None if cafile else capath)
 
 
 # --- the pointer ----------------------------------------------------------------------------------
@@ -618,7 +632,7 @@ class _Registry(_Store):
             raise _Doubt("scheme")
         key = (scheme, netloc)
         if key not in self.connections:
-            self.connections[key] = _Connection(scheme, netloc, self.config.timeout)
+            self.connections[key] = _Connection(scheme, netloc, self.config)
         connection: _Connection = self.connections[key]
         return connection
 
@@ -658,24 +672,30 @@ class _Connection:
     MAX_HEADER_LINES = 100
     MAX_LINE = 64 * 1024
 
-    def __init__(self, scheme: str, netloc: str, timeout: float) -> None:
+    def __init__(self, scheme: str, netloc: str, config: Config) -> None:
         host, colon, port = netloc.rpartition(":")
         if not colon or not port.isdigit():
             host, port = netloc, ("443" if scheme == "https" else "80")
         if not host or host.startswith("["):
             raise _Doubt("host")
-        self.scheme, self.netloc, self.host, self.port, self.timeout = scheme, netloc, host, int(port), timeout
+        self.scheme, self.netloc, self.host, self.port, self.config = scheme, netloc, host, int(port), config
         self.stream: Any = None
         self.socket: Any = None
 
     def _open(self) -> None:
         import socket
 
-        raw = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        raw = socket.create_connection((self.host, self.port), timeout=self.config.timeout)
         if self.scheme == "https":
             import ssl
 
-            raw = ssl.create_default_context().wrap_socket(raw, server_hostname=self.host)
+            cafile, capath = self.config.cafile, self.config.capath
+            if cafile is None and capath is None:
+                import certifi
+
+                cafile = certifi.where()
+            context = ssl.create_default_context(cafile=cafile, capath=capath)
+            raw = context.wrap_socket(raw, server_hostname=self.host)
         self.socket, self.stream = raw, raw.makefile("rb")
 
     def get(self, target: str, headers: Mapping[str, str], limit: int) -> tuple[int, dict[str, str], bytes]:

@@ -716,6 +716,15 @@ def test_settings_the_cold_path_does_not_read_leave_the_run_to_the_full_path(
     assert read_config(environment | variables) is None
 
 
+def test_a_proxy_leaves_registry_reads_to_the_full_path(cmp: Cmp) -> None:
+    from forge_core.adapters.cmp_cold import read_config
+
+    environment = {"FORGE_STATE_DIR": str(cmp.state), "FORGE_RELEASE__REGISTRY": "registry.example:5000"}
+    assert read_config(environment) is not None
+    assert read_config(environment | {"https_proxy": "http://127.0.0.1:3128"}) is None  # httpx would use it
+    assert read_config({"FORGE_STATE_DIR": str(cmp.state), "HTTPS_PROXY": "http://127.0.0.1:3128"}) is not None
+
+
 def test_the_cold_paths_names_are_the_domains() -> None:
     from forge_core.adapters import cmp_cold
     from forge_core.adapters.oci import registry

@@ -52,6 +52,11 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+def config(folder: Path, registry: str = "") -> Config:
+    return Config(registry=registry, layout_dir=folder, cache_dir=folder, insecure=(), timeout=5,
+                  limits=Limits(1, 1, 1), credentials=None)
+
+
 @pytest.fixture
 def servers() -> Iterator[tuple[str, str, list[tuple[str, str | None]]]]:
     seen: list[tuple[str, str | None]] = []
@@ -71,7 +76,7 @@ def servers() -> Iterator[tuple[str, str, list[tuple[str, str | None]]]]:
 
 def test_bodies_by_length_chunks_and_close_on_one_kept_alive_connection(servers: tuple[str, str, list]) -> None:
     address, _, seen = servers
-    connection = _Connection("http", address, 5)
+    connection = _Connection("http", address, config(Path("/nonexistent")))
     for path in ("/plain", "/chunked", "/plain", "/close", "/plain"):
         status, _headers, body = connection.get(path, {}, len(BODY))
         assert (status, body) == (200, BODY), path
@@ -83,14 +88,12 @@ def test_an_answer_over_the_limit_is_a_doubt(servers: tuple[str, str, list]) -> 
     address, _, _ = servers
     for path in ("/plain", "/chunked"):
         with pytest.raises(_Doubt):
-            _Connection("http", address, 5).get(path, {}, len(BODY) - 1)
+            _Connection("http", address, config(Path("/nonexistent"))).get(path, {}, len(BODY) - 1)
 
 
 def test_credentials_do_not_follow_a_redirect_to_another_host(servers: tuple[str, str, list], tmp_path: Path) -> None:
     address, other, seen = servers
-    config = Config(registry=address, layout_dir=tmp_path, cache_dir=tmp_path, insecure=(), timeout=5,
-                    limits=Limits(1, 1, 1), credentials=None)
-    registry = _Registry(config, "mono/api")
+    registry = _Registry(config(tmp_path, address), "mono/api")
     registry.authorization = "Basic c2VjcmV0"
     status, _, body = registry._send(f"http://{address}/away", {}, len(BODY), to_registry=True)
     registry.close()
