@@ -33,13 +33,11 @@ as the full path does, so the next run is warm.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, NamedTuple
 
@@ -361,6 +359,8 @@ def _check_annotations(annotations: Mapping[str, object]) -> None:
     at = annotations.get(DEPLOYED_AT_ANNOTATION)
     if at is None:
         return
+    from datetime import datetime
+
     if isinstance(at, str) and _RFC3339.match(at):
         at = datetime.fromisoformat(at.replace("Z", "+00:00"))
     if not isinstance(at, datetime) or at.tzinfo is None:
@@ -643,6 +643,8 @@ class _Registry(_Store):
         params = dict(_CHALLENGE_PARAM.findall(text))
         basic = None
         if self.config.credentials is not None:
+            import base64
+
             basic = "Basic " + base64.b64encode(":".join(self.config.credentials).encode()).decode()
         if scheme.lower() == "basic" and basic is not None:
             self.authorization = basic

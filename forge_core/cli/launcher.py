@@ -37,29 +37,21 @@ def _generate_options(args: list[str]) -> tuple[Path, bool | None] | None:
     return folder, verify
 
 
-def warm_generate(args: list[str]) -> str | None:
-    """The output of ``forge cmp generate`` ``args`` from the cache, or None when it must run."""
+def generate(args: list[str]) -> str | None:
+    """The output of ``forge cmp generate`` ``args`` from the cache (warm) or the lean cold path
+    (:mod:`forge_core.adapters.cmp_cold`), or None when the full command must run."""
     from forge_core.adapters.cmp_cache import cache_dir_from_environment, folder_key, warm_output
 
     options = _generate_options(args)
-    cache = cache_dir_from_environment(os.environ)
-    if options is None or cache is None or options[1] is True:
-        return None
-    key = folder_key(*options, os.environ)
-    return None if key is None else warm_output(cache, key)
-
-
-def cold_generate(args: list[str]) -> str | None:
-    """The output of ``forge cmp generate`` ``args`` rendered by the lean cold path
-    (:mod:`forge_core.adapters.cmp_cold`), or None when the full command must run."""
-    from forge_core.adapters.cmp_cache import folder_key
-    from forge_core.adapters.cmp_cold import cold_generate as render
-
-    options = _generate_options(args)
-    if options is None or options[1] is True:
+    if options is None or options[1] is True:  # provenance is checked on every run, by the command
         return None
     key = folder_key(*options, os.environ)  # of the inputs as read before rendering, as the command does
-    return render(*options, key, os.environ)
+    cache = cache_dir_from_environment(os.environ)
+    if key is not None and cache is not None and (text := warm_output(cache, key)):
+        return text
+    from forge_core.adapters.cmp_cold import cold_generate
+
+    return cold_generate(*options, key, os.environ)
 
 
 def main() -> Any:
@@ -69,7 +61,7 @@ def main() -> Any:
     # `cmp generate` against a registry. A None entry makes httpx take its no-CLI branch.
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     if args[:2] == ["cmp", "generate"]:
-        text = warm_generate(args[2:]) or cold_generate(args[2:])
+        text = generate(args[2:])
         if text:  # never an empty output: Argo CD would prune the application
             sys.stdout.write(text)
             sys.stdout.flush()
