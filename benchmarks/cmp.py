@@ -25,6 +25,7 @@ path imports, and importing typer, pydantic-settings and the domain models (the 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import resource
 import shutil
@@ -38,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import forge_core
 from forge_core.adapters.oci.registry import RegistryStore
 from forge_core.adapters.oci.release_image import push_release_image
 from forge_core.domain.gitops import ReleasePointer
@@ -84,6 +86,9 @@ def main() -> None:
     parser.add_argument("--importtime", action="store_true",
                         help="also list where a cold run's imports go (python -X importtime, by top package)")
     args = parser.parse_args()
+    # Byte-code as an installed package has it (pip compiles it; here PYTHONDONTWRITEBYTECODE may
+    # keep the first run from writing it, and every `forge` process would compile forge_core again).
+    compileall.compile_dir(Path(forge_core.__file__).parent, quiet=1)
 
     with tempfile.TemporaryDirectory(prefix="forge-bench-cmp-") as tmp:
         folder = Path(tmp)

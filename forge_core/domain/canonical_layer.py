@@ -12,6 +12,7 @@ a resources layer.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -69,19 +70,32 @@ _MARKERS = re.compile(r"^(?:---|\.\.\.)(?: |$)|^%", re.MULTILINE)
 _NEXT_TOP_LEVEL = re.compile(r"^[^ \n]", re.MULTILINE)
 # PyYAML's implicit resolvers (yaml/resolver.py, YAML 1.1) for the plain scalars above: a plain
 # value matching one is read as a boolean, number, null or date, not a string (a test compares).
-_NOT_A_STRING = re.compile(r"""^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
+_NOT_A_STRING = r"""^(?:yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF
     |[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
     |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+\.[0-9_]*|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
     |[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+
     |<<|~|null|Null|NULL|=|
     |[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
     |[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?(?:[Tt]|[ \t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](?:\.[0-9]*)?
-     (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$""", re.X)
+     (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$"""
+
+
+# PyYAML picks its resolvers by a scalar's first character: one that starts with a letter can only
+# be read as a boolean or null, so those are looked up without compiling the pattern above.
+_LETTER_FIRST_NOT_STRINGS = frozenset({"yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False",
+                                       "FALSE", "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL"})
+
+
+@functools.cache
+def _not_a_string() -> re.Pattern[str]:
+    return re.compile(_NOT_A_STRING, re.X)
 
 
 def plain_string(written: str) -> str | None:
     """``written`` when YAML reads that plain scalar as a string; None when as anything else."""
-    return None if _NOT_A_STRING.match(written) else written
+    if written[:1].isascii() and written[:1].isalpha():
+        return None if written in _LETTER_FIRST_NOT_STRINGS else written
+    return None if _not_a_string().match(written) else written
 
 
 def _scalar(written: str) -> str | None:
