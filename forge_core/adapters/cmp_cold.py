@@ -3,26 +3,28 @@ empty cache, answered by the ``forge`` launcher (:mod:`forge_core.cli.launcher`)
 
 Argo CD starts one plugin process per application per refresh (argo-cd#11189); importing the
 platform's models, settings and HTTP client cost several times the work itself. This module does
-the same work as :func:`forge_core.adapters.cmp.generate` with the standard library and libyaml,
-and answers only when it is sure of the answer the full path would give: it never reports an
-error. Anything it does not handle, or does not like — a config file, a ``FORGE_*`` variable it
-does not know, provenance checks, an auth scheme or status it does not expect, a digest that does
-not match, an archive or resource the safe reader or the YAML rules refuse, a Release image whose
-resources layer is not canonical (``resources_canonical`` in its metadata) — makes it return None,
+the same work as :func:`forge_core.adapters.cmp.generate` with the standard library (PyYAML only
+for an env file or a pointer the platform did not write), and answers only when it is sure of the
+answer the full path would give: it never reports an error. Anything it does not handle, or does
+not like — a config file, a ``FORGE_*`` variable it does not know, provenance checks, an auth
+scheme or status it does not expect, a digest that does not match, an archive or resource the
+safe reader or the YAML rules refuse, a Release image whose resources layer is not canonical
+(``resources_canonical`` in its metadata) — makes it return None,
 and the full command runs: it renders or reports, as before. So the checks here are the full
 path's, never fewer:
 
-- the pointer: ``release.yaml`` a regular file; environment, repository and project from the
+- the pointer: ``release.yaml`` a regular file, read by :func:`simple_mapping` (nested mappings of
+  strings, as the platform writes it) or PyYAML; environment, repository and project from the
   labels or the path (Argo CD's source path, else the folder), never by splitting on hyphens; every
   check of :func:`forge_core.domain.gitops.parse_release_pointer` and the ReleasePointer model;
 - the image: tag ``<commit>``, else ``sha-<commit>``, in the release registry (anonymous, basic or
-  bearer-token auth; plain http only for loopback and ``oci.insecure_registries``) or the embedded
+  bearer-token auth; plain http only for loopback and ``oci.insecure_registries``; no proxy) or the embedded
   layout folder; the manifest's digest (the registry's ``Docker-Content-Digest`` must be the bytes'
   sha256), its artifact type, empty config and one layer of each media type; the metadata layer's
   digest, size and fields (commit, project, resources digest); the resources layer's digest and
   size, read by the safe archive reader within the configured limits;
-- the resources: a canonical layer printed by
-  :func:`~forge_core.domain.resource_yaml.print_canonical`, the function the full path prints one
+- the resources: the digest's render-cache entry when there is one, else a canonical layer printed
+  by :func:`~forge_core.domain.canonical_layer.print_canonical`, the function the full path prints one
   with (each file one resource whose identity its text shows, no ``*``, no duplicates, in
   kind/name order; anything else is parsed by the full path), then the folder's env file parsed
   and rendered as the full path renders it; never an empty output.
