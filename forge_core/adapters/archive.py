@@ -19,9 +19,24 @@ import gzip
 import tarfile
 import zlib
 from pathlib import PurePosixPath
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from forge_core.domain.resources import YAML_SUFFIXES, ArchiveError, ArchiveLimits, LayerFile
+from forge_core.domain.canonical_layer import YAML_SUFFIXES, ArchiveError
+
+if TYPE_CHECKING:
+    from forge_core.domain.resources import ArchiveLimits, LayerFile
+
+
+class Limits(Protocol):
+    """What the reader needs of :class:`~forge_core.domain.resources.ArchiveLimits` (the Argo CD
+    plugin's cold path passes its own, read without pydantic)."""
+
+    @property
+    def max_total_bytes(self) -> int: ...
+    @property
+    def max_file_bytes(self) -> int: ...
+    @property
+    def max_entries(self) -> int: ...
 
 
 class _Readable(Protocol):
@@ -79,9 +94,16 @@ def read_yaml_layer(stream: BinaryIO, limits: ArchiveLimits | None = None) -> tu
 
     ``stream`` is read front to back once (a registry blob response or an open file will do).
     """
-    limits = limits or ArchiveLimits()
+    from forge_core.domain.resources import ArchiveLimits, LayerFile
+
+    files = read_layer_files(stream, limits or ArchiveLimits())
+    return tuple(LayerFile(name=name, data=data) for name, data in files)
+
+
+def read_layer_files(stream: BinaryIO, limits: Limits) -> list[tuple[str, bytes]]:
+    """:func:`read_yaml_layer` without the domain models: (name, bytes), sorted by name."""
     inflated = _BoundedStream(gzip.GzipFile(fileobj=stream, mode="rb"), limits.max_total_bytes)
-    files: dict[str, LayerFile] = {}
+    files: dict[str, bytes] = {}
     seen: set[str] = set()
     try:
         # typeshed wants a full file object for stream mode; tarfile only calls read() on it
@@ -108,9 +130,9 @@ def read_yaml_layer(stream: BinaryIO, limits: ArchiveLimits | None = None) -> tu
                 content = archive.extractfile(member)
                 if content is None:  # tarfile's way of saying "no data": never for a regular file
                     raise ArchiveError("regular file without content", entry=name, rule="format")
-                files[name] = LayerFile(name=name, data=content.read())
+                files[name] = content.read()
     except ArchiveError:
         raise
     except (tarfile.TarError, gzip.BadGzipFile, zlib.error, EOFError, OSError) as error:
         raise ArchiveError(f"not a readable tar.gz: {error}", entry=None, rule="format") from error
-    return tuple(files[name] for name in sorted(files))
+    return [(name, files[name]) for name in sorted(files)]

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from forge_core.adapters.cmp_cache import RenderCache, Rendered, TrackedArtifact
 from forge_core.adapters.oci.release_image import read_release_image, release_reference
+from forge_core.domain.canonical_layer import print_canonical
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.gitops import (
     ENV_FILES_ACCEPTED,
@@ -163,6 +164,16 @@ def _render(store: OciStore, pinned: RegistryReference, reference: str, limits: 
         image = read_release_image(store, pinned, limits=limits)
     except ArchiveError as error:
         raise CmpError(f"resources layer refused: {error}", where=reference, details=error.details) from None
+    artifacts = tuple(
+        TrackedArtifact(name=a.name, reference=a.tracking.reference, digest=a.tracking.digest)
+        for a in image.metadata.artifacts
+    )
+    # A canonical layer (each file one resource as the CMP prints it) is printed as it is; the
+    # cold path of forge_core.adapters.cmp_cold prints it by the same rule, so both agree.
+    if image.metadata.resources_canonical:
+        printed = print_canonical(list(image.files.items()))
+        if printed is not None:
+            return Rendered(printed, artifacts)
     layer = f"{reference} resources layer {image.metadata.resources_digest}"
     try:
         resources = parse_resources(LayerFile(name=name, data=data) for name, data in image.files.items())
@@ -174,10 +185,6 @@ def _render(store: OciStore, pinned: RegistryReference, reference: str, limits: 
             "resource of the application",
             where=layer,
         )
-    artifacts = tuple(
-        TrackedArtifact(name=a.name, reference=a.tracking.reference, digest=a.tracking.digest)
-        for a in image.metadata.artifacts
-    )
     return Rendered(render_resources(resources), artifacts)
 
 

@@ -4,8 +4,10 @@ Argo CD runs ``forge cmp generate`` in the application's folder of the GitOps re
 must hold only Kubernetes objects and a non-zero exit fails the sync, so every error goes to
 stderr with a non-zero exit and nothing on stdout. Argo CD calls it for every application on every
 refresh (argo-cd#11189: plugins are the slow path), so start-up imports typer only and the work
-is imported when a command runs. A warm run never gets here: the ``forge`` launcher
-(:mod:`forge_core.cli.launcher`) answers it from the folder index this command writes.
+is imported when a command runs. Most runs never get here: the ``forge`` launcher
+(:mod:`forge_core.cli.launcher`) answers a warm one from the folder index this command writes, and
+a cold one through the lean path of :mod:`forge_core.adapters.cmp_cold` when that is sure of the
+answer; this command renders the rest, and reports every error.
 """
 
 from __future__ import annotations

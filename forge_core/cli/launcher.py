@@ -1,11 +1,13 @@
-"""The ``forge`` console script: a warm ``forge cmp generate`` is answered here, before typer,
-pydantic or httpx are imported; everything else goes to :func:`forge_core.cli.main.main`.
+"""The ``forge`` console script: ``forge cmp generate`` is answered here when it can be, before
+typer, pydantic or httpx are imported; everything else goes to :func:`forge_core.cli.main.main`.
 
 Argo CD runs the plugin once per application per refresh (argo-cd#11189), and each ``forge``
 process used to spend most of its time importing. A hit in the plugin's folder index
 (:mod:`forge_core.adapters.cmp_cache`, keyed by every input of the run and verified by sha256)
-prints what the same inputs printed before; a miss, an option this launcher does not know, or any
-doubt runs the command as usual, which renders, reports errors and fills the index.
+prints what the same inputs printed before; on a miss the lean cold path
+(:mod:`forge_core.adapters.cmp_cold`: the standard library and libyaml) fetches, checks and prints
+a canonical Release image and fills the caches. An option this launcher does not know, an error,
+or any doubt runs the command as usual, which renders, reports errors and fills the index.
 """
 
 from __future__ import annotations
@@ -35,16 +37,21 @@ def _generate_options(args: list[str]) -> tuple[Path, bool | None] | None:
     return folder, verify
 
 
-def warm_generate(args: list[str]) -> str | None:
-    """The output of ``forge cmp generate`` ``args`` from the cache, or None when it must run."""
+def generate(args: list[str]) -> str | None:
+    """The output of ``forge cmp generate`` ``args`` from the cache (warm) or the lean cold path
+    (:mod:`forge_core.adapters.cmp_cold`), or None when the full command must run."""
     from forge_core.adapters.cmp_cache import cache_dir_from_environment, folder_key, warm_output
 
     options = _generate_options(args)
-    cache = cache_dir_from_environment(os.environ)
-    if options is None or cache is None or options[1] is True:
+    if options is None or options[1] is True:  # provenance is checked on every run, by the command
         return None
-    key = folder_key(*options, os.environ)
-    return None if key is None else warm_output(cache, key)
+    key = folder_key(*options, os.environ)  # of the inputs as read before rendering, as the command does
+    cache = cache_dir_from_environment(os.environ)
+    if key is not None and cache is not None and (text := warm_output(cache, key)):
+        return text
+    from forge_core.adapters.cmp_cold import cold_generate
+
+    return cold_generate(*options, key, os.environ)
 
 
 def main() -> Any:
@@ -54,7 +61,7 @@ def main() -> Any:
     # `cmp generate` against a registry. A None entry makes httpx take its no-CLI branch.
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     if args[:2] == ["cmp", "generate"]:
-        text = warm_generate(args[2:])
+        text = generate(args[2:])
         if text:  # never an empty output: Argo CD would prune the application
             sys.stdout.write(text)
             sys.stdout.flush()

@@ -9,7 +9,9 @@ config and two layers, found by media type (never by position):
   digest and its primary published location, and the resources layer's digest;
 - :data:`RESOURCES` — a reproducible tar.gz of the rendered resources, **one ``.yaml`` file per
   resource**, named ``<position>-<kind>-<name>.yaml`` in the renderer's order (kind, name,
-  namespace), so a file name says what it holds and sorting the names keeps the order.
+  namespace), so a file name says what it holds and sorting the names keeps the order. Each file
+  is the resource as the CMP prints it (keys sorted; metadata ``resources_canonical``), so the
+  plugin prints the files' bytes after checking them instead of writing the YAML again.
 
 Nothing in the image depends on when it was built: the manifest's ``created`` annotation is the
 commit's time, archive entries have mtime 0 and uid/gid 0, gzip has mtime 0. The same release at
@@ -30,7 +32,7 @@ from forge_core.domain.errors import ForgeError
 from forge_core.domain.gitops import COMMIT, FullCommit, release_image_tags, repository_name
 from forge_core.domain.models import Model
 from forge_core.domain.oci import EMPTY, Descriptor, Manifest, canonical_json
-from forge_core.domain.rendering import dump_manifests
+from forge_core.domain.resource_yaml import render_one
 
 ARTIFACT_TYPE = "application/vnd.forge.release.v1"
 METADATA = "application/vnd.forge.release.metadata.v1+json"
@@ -116,6 +118,11 @@ class ReleaseMetadata(ReleaseFacts):
     """The metadata layer's content: the facts and ``resources_digest``, the resources layer's digest."""
 
     resources_digest: str
+    resources_canonical: bool = False
+    """True (what the writer sets): each file of the resources layer is one resource as the CMP
+    prints it (:func:`~forge_core.domain.resource_yaml.render_one`), so the CMP prints the files'
+    bytes in its order rather than writing them again. False (older or foreign images): the CMP
+    writes every document again."""
 
     def to_json(self) -> bytes:
         """The one serialisation written (compact, fields in order): same metadata, same bytes."""
@@ -139,14 +146,15 @@ def release_repository(repository: str, project: str) -> str:
 
 def resource_files(manifests: Iterable[Mapping[str, Any]]) -> dict[str, bytes]:
     """One YAML file per rendered manifest, in the given (renderer's) order, named so that their
-    sorted names keep that order: ``0001-deployment-api.yaml``."""
+    sorted names keep that order: ``0001-deployment-api.yaml``. Each holds the manifest as the CMP
+    prints it (keys sorted), which the metadata's ``resources_canonical`` says."""
     files: dict[str, bytes] = {}
     for position, manifest in enumerate(manifests, start=1):
         metadata = manifest.get("metadata")
         name = metadata.get("name") if isinstance(metadata, Mapping) else None
         kind = _FILE_PART.sub("-", str(manifest.get("kind", "resource")).lower()).strip("-")
         label = _FILE_PART.sub("-", str(name or "unnamed").lower()).strip("-")
-        files[f"{position:04d}-{kind}-{label}.yaml"] = dump_manifests([manifest]).encode()
+        files[f"{position:04d}-{kind}-{label}.yaml"] = render_one(manifest).encode()
     return files
 
 

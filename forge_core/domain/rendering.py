@@ -21,12 +21,11 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import yaml
-
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.manifest_schemas import ManifestSchemas
 from forge_core.domain.manifest_schemas import kubernetes_version as supported_version
 from forge_core.domain.models import ArtifactReference, Model, RenderedResources, RenderRequest
+from forge_core.domain.resource_yaml import dump_manifests
 
 ARTIFACT_REFERENCE = re.compile(r"^@artifact\((?P<name>[A-Za-z0-9_.-]+)\)(?:\.(?P<field>[A-Za-z0-9_]+))?$")
 ROOT = "deploy.resources"
@@ -209,37 +208,3 @@ def _duplicates(manifests: list[dict[str, Any]]) -> list[RenderProblem]:
     return problems
 
 
-# Plain scalars a YAML 1.2 reader (Go's, in kubectl and Argo CD) would not read as strings, beyond
-# the YAML 1.1 ones PyYAML already quotes: 1e3, 0o17, 0x1F, .inf, null spellings, etc.
-_YAML12_NON_STRING = re.compile(
-    r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?\.(inf|Inf|INF)"
-    r"|\.(nan|NaN|NAN)|true|True|TRUE|false|False|FALSE|null|Null|NULL|~|"
-)
-
-
-# libyaml's emitter where PyYAML has it: the same bytes as the pure-Python one, several times faster
-# (the CMP prints a release's resources on every Argo CD refresh).
-_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-
-
-class _SafeDumper(_Dumper):  # type: ignore[misc]  # a base chosen at import
-    """No anchors or aliases (a repeated object is written again), and strings that another YAML
-    reader could take for numbers, booleans or null are quoted."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = '"' if _YAML12_NON_STRING.fullmatch(value) else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_SafeDumper.add_representer(str, _represent_str)
-
-
-def dump_manifests(manifests: Iterable[Mapping[str, Any]], *, sort_keys: bool = False) -> str:
-    """``---``-separated YAML of ``manifests``, keys in the author's order (or sorted): same input,
-    same bytes."""
-    return yaml.dump_all(list(manifests), Dumper=_SafeDumper, sort_keys=sort_keys, explicit_start=True,
-                         default_flow_style=False, allow_unicode=True, width=4096)

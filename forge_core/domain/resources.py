@@ -12,15 +12,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import yaml
 from pydantic import Field
-from yaml.events import AliasEvent
 
-from forge_core.domain.errors import ForgeError
+from forge_core.domain.canonical_layer import YAML_SUFFIXES, ArchiveError, ResourceError, in_print_order
 from forge_core.domain.models import Model
+from forge_core.domain.resource_yaml import dump_manifests, load_documents, resource_identity
+
+__all__ = ["YAML_SUFFIXES", "ArchiveError", "ArchiveLimits", "LayerFile", "MiB", "Resource", "ResourceError",
+           "parse_resources", "render_resources"]
 
 MiB = 1024 * 1024
-YAML_SUFFIXES = (".yaml", ".yml")
 
 
 class ArchiveLimits(Model):
@@ -33,22 +34,6 @@ class ArchiveLimits(Model):
     max_total_bytes: int = Field(default=64 * MiB, gt=0)
     max_file_bytes: int = Field(default=16 * MiB, gt=0)
     max_entries: int = Field(default=10_000, gt=0)
-
-
-class ArchiveError(ForgeError):
-    """An archive refused: ``where`` is the entry (or the archive), ``details["rule"]`` the rule broken."""
-
-    code = "unsafe_archive"
-
-    def __init__(self, message: str, *, entry: str | None, rule: str):
-        self.entry, self.rule = entry, rule
-        super().__init__(f"{message} (rule: {rule})", where=entry, details={"entry": entry, "rule": rule})
-
-
-class ResourceError(ForgeError):
-    """A document of a resources layer that is not a Kubernetes object; ``where`` is file#document."""
-
-    code = "invalid_resource"
 
 
 class LayerFile(Model):
@@ -73,17 +58,6 @@ class Resource(Model):
         return (self.kind, self.name, self.namespace or "", self.file, self.document)
 
 
-# libyaml's parser where PyYAML has it: several times faster than the pure-Python one.
-_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _refuse_aliases(text: str) -> None:
-    for event in yaml.parse(text, Loader=_LOADER):
-        if isinstance(event, AliasEvent):
-            mark: Any = event.start_mark  # libyaml's Mark, which the stubs do not count as one
-            raise yaml.constructor.ConstructorError(None, None, "YAML aliases are not accepted in resources", mark)
-
-
 def parse_resources(files: Iterable[LayerFile]) -> tuple[Resource, ...]:
     """Every Kubernetes object in ``files``, sorted by (kind, metadata.name); empty documents skipped.
 
@@ -93,57 +67,19 @@ def parse_resources(files: Iterable[LayerFile]) -> tuple[Resource, ...]:
     resources: list[Resource] = []
     for file in files:
         resources.extend(_documents(file))
-    seen: dict[tuple[str, str, str], Resource] = {}
-    for resource in resources:
-        key = (resource.kind, resource.namespace or "", resource.name)
-        if key in seen:
-            first = seen[key]
-            raise ResourceError(
-                f"{resource.kind} {resource.name!r} is defined twice (also in {first.file}#{first.document})",
-                where=f"{resource.file}#{resource.document}",
-            )
-        seen[key] = resource
-    return tuple(sorted(resources, key=lambda r: r.sort_key))
+    order = in_print_order([r.sort_key for r in resources])
+    return tuple(resources[position] for position in order)
 
 
 def _documents(file: LayerFile) -> list[Resource]:
-    try:
-        text = file.data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ResourceError(f"not UTF-8 text (byte {error.start})", where=file.name) from error
     found: list[Resource] = []
-    try:
-        _refuse_aliases(text)
-        for index, body in enumerate(yaml.load_all(text, Loader=_LOADER), start=1):
-            if body is not None:
-                found.append(_resource(body, file.name, index))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f"{file.name}:{mark.line + 1}" if mark is not None else file.name
-        raise ResourceError(f"not valid YAML: {getattr(error, 'problem', None) or error}", where=where) from error
+    for index, body in load_documents(file.name, file.data):
+        kind, name, namespace = resource_identity(body, file.name, index)
+        found.append(Resource(kind=kind, name=name, namespace=namespace, file=file.name, document=index, body=body))
     return found
-
-
-def _resource(body: object, file: str, index: int) -> Resource:
-    where = f"{file}#{index}"
-    if not isinstance(body, dict):
-        raise ResourceError(f"a resource is a mapping, got {type(body).__name__}", where=where)
-    for field in ("apiVersion", "kind"):
-        if not isinstance(body.get(field), str) or not body[field]:
-            raise ResourceError(f"{field} is missing or not a string", where=f"{where}: {field}")
-    metadata = body.get("metadata")
-    if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str) or not metadata["name"]:
-        raise ResourceError("metadata.name is missing or not a string", where=f"{where}: metadata.name")
-    namespace = metadata.get("namespace")
-    if namespace is not None and not isinstance(namespace, str):
-        raise ResourceError("metadata.namespace is not a string", where=f"{where}: metadata.namespace")
-    return Resource(kind=body["kind"], name=metadata["name"], namespace=namespace, file=file, document=index,
-                    body=body)
 
 
 def render_resources(resources: Iterable[Resource]) -> str:
     """The objects as one multi-document YAML stream (keys sorted: same objects, same bytes), with
     the renderer's quoting: strings a YAML 1.2 reader (Argo CD's) would take for numbers stay strings."""
-    from forge_core.domain.rendering import dump_manifests  # the renderer's validators stay unloaded
-
     return dump_manifests((r.body for r in resources), sort_keys=True)

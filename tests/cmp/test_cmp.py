@@ -81,12 +81,14 @@ def push_release(store: OciStore, project: str = PROJECT, count: int = 3,
     return push_release_image(store, facts(project, artifacts), resource_files(manifests(count))).digest
 
 
-def push_raw_release(store: OciStore, layer: bytes, project: str = PROJECT) -> str:
+def push_raw_release(store: OciStore, layer: bytes, project: str = PROJECT, *, canonical: bool = False) -> str:
     """A Release image whose resources layer is ``layer`` as given (for layers forge never writes:
-    traversal, links, bombs); metadata and manifest as the writer's domain builds them."""
+    traversal, links, bombs); metadata and manifest as the writer's domain builds them, the
+    metadata claiming a canonical layer when ``canonical`` says so (whether it is one or not)."""
     repository = release_repository(REPOSITORY, project)
     resources = Descriptor.of(layer, RESOURCES)
-    metadata = ReleaseMetadata(**facts(project).model_dump(), resources_digest=resources.digest).to_json()
+    metadata = ReleaseMetadata(**facts(project).model_dump(), resources_digest=resources.digest,
+                               resources_canonical=canonical).to_json()
     manifest = release_manifest(ReleaseMetadata.model_validate_json(metadata), Descriptor.of(metadata, METADATA),
                                 resources)
     store.push_blob(repository, EMPTY_JSON, EMPTY)
@@ -398,9 +400,11 @@ def many(archive: tarfile.TarFile) -> None:
     ],
     ids=["traversal", "absolute", "symlink", "size-bomb", "100000-files"],
 )
-def test_a_hostile_resources_layer_is_refused(tmp_path: Path, cmp: Cmp,
-                                             layer: Callable[[tarfile.TarFile], None], rule: str) -> None:
-    digest = push_raw_release(LayoutStore(cmp.state / "oci"), tar_gz(layer))
+@pytest.mark.parametrize("canonical", [False, True], ids=["plain", "claims-canonical"])
+def test_a_hostile_resources_layer_is_refused(tmp_path: Path, cmp: Cmp, layer: Callable[[tarfile.TarFile], None],
+                                             rule: str, canonical: bool) -> None:
+    # Claiming a canonical layer takes the launcher's cold path as far as the archive reader.
+    digest = push_raw_release(LayoutStore(cmp.state / "oci"), tar_gz(layer), canonical=canonical)
     run = cmp(write_pointer(tmp_path / "gitops"))
     assert run.code != 0 and run.stdout == ""
     assert f"rule: {rule}" in run.stderr and "resources layer refused" in run.stderr
@@ -423,9 +427,11 @@ def test_an_empty_resources_layer_fails_rather_than_printing_nothing(tmp_path: P
     assert "holds no Kubernetes objects" in run.stderr and "prune" in run.stderr
 
 
-def test_a_resource_without_a_kind_names_the_layer_and_file(tmp_path: Path, cmp: Cmp) -> None:
-    push_raw_release(LayoutStore(cmp.state / "oci"),
-                     tar_gz(lambda a: add_file(a, "0001-x.yaml", b"apiVersion: v1\nmetadata: {name: x}\n")))
+@pytest.mark.parametrize("canonical", [False, True], ids=["plain", "claims-canonical"])
+def test_a_resource_without_a_kind_names_the_layer_and_file(tmp_path: Path, cmp: Cmp, canonical: bool) -> None:
+    bad = b"---\napiVersion: v1\nmetadata:\n  name: x\n"  # canonical in shape, but no kind
+    push_raw_release(LayoutStore(cmp.state / "oci"), tar_gz(lambda a: add_file(a, "0001-x.yaml", bad)),
+                     canonical=canonical)
     run = cmp(write_pointer(tmp_path / "gitops"))
     assert run.code != 0 and run.stdout == ""
     assert "resources layer sha256:" in run.stderr and "0001-x.yaml#1" in run.stderr and "kind" in run.stderr
@@ -537,7 +543,7 @@ def heavy_modules_of(cmp: Cmp, folder: Path, *args: str) -> tuple[Run, list[str]
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("FORGE_", "ARGOCD_", "XDG_"))}
     environment |= {"FORGE_STATE_DIR": str(cmp.state), "FORGE_CMP__CACHE_DIR": str(cmp.cache),
-                    "FORGE_RELEASE__REGISTRY": cmp.registry, "FORGE_OCI__ATTEMPTS": "1"}
+                    "FORGE_RELEASE__REGISTRY": cmp.registry, "FORGE_OCI__ATTEMPTS": "1"} | (cmp.env or {})
     done = subprocess.run([sys.executable, "-c", code], cwd=folder, env=environment, capture_output=True,
                           text=True, timeout=120)
     *messages, modules = done.stderr.strip().splitlines()
@@ -549,7 +555,7 @@ def test_a_warm_run_imports_neither_pydantic_nor_httpx_nor_typer(tmp_path: Path,
     folder = write_pointer(tmp_path / "gitops", env_file={"env.yaml": ENV_YAML})
     cold, cold_modules = heavy_modules_of(cmp, folder)
     assert cold.code == 0, cold.stderr
-    assert "pydantic" in cold_modules  # the first run renders through the domain
+    assert cold_modules == ["forge_core.domain", "yaml"]  # the lean cold path: resource_yaml, no models
     warm, warm_modules = heavy_modules_of(cmp, folder)
     assert (warm.code, warm.stdout, warm_modules) == (0, cold.stdout, [])
     (folder_entry,) = (cmp.cache / "folders").iterdir()
@@ -559,15 +565,20 @@ def test_a_warm_run_imports_neither_pydantic_nor_httpx_nor_typer(tmp_path: Path,
     assert list((cmp.cache / "folders").iterdir()) == [folder_entry]
 
 
-def test_a_cold_run_against_a_registry_does_not_import_httpxs_command_line(
+def test_the_full_path_against_a_registry_does_not_import_httpxs_command_line(
     tmp_path: Path, cmp: Cmp, oci_registry: RegistryServer
 ) -> None:
     project = f"p{uuid.uuid4().hex[:8]}"
     with RegistryStore(oci_registry.address) as store:
         push_release(store, project=project)
     cmp.registry = oci_registry.address
-    cold, modules = heavy_modules_of(cmp, write_pointer(tmp_path / "gitops", project=project))
-    assert cold.code == 0, cold.stderr
+    folder = write_pointer(tmp_path / "gitops", project=project)
+    cold, modules = heavy_modules_of(cmp, folder)
+    # the lean path: no httpx, and no YAML parser for the platform's pointer and a canonical layer
+    assert (cold.code, modules) == (0, ["forge_core.domain"]), cold.stderr
+    # provenance checks run on the full path, through httpx
+    checked, modules = heavy_modules_of(cmp, folder, "--verify-provenance")
+    assert checked.code == 0, checked.stderr
     assert "httpx" in modules and "rich" not in modules and "pygments" not in modules
 
 
@@ -616,3 +627,157 @@ def test_the_launchers_names_are_the_domains() -> None:
     assert (cmp_cache.POINTER_FILE, cmp_cache.ENV_FILES) == (gitops.POINTER_FILE, gitops.ENV_FILES_ACCEPTED)
     assert (cmp_cache.CONFIG_FILE_VARIABLE, cmp_cache.DEFAULT_CONFIG_FILE) == (CONFIG_FILE_VARIABLE,
                                                                                DEFAULT_CONFIG_FILE)
+
+
+# --- the launcher's lean cold path ----------------------------------------------------------------
+
+
+def varied() -> list[dict[str, Any]]:
+    """Resources whose YAML needs quoting, namespaces, multi-line and non-ASCII text."""
+    return [*manifests(2),
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "0123", "namespace": "team-a"},
+             "data": {"script": "#!/bin/sh\necho 'hi'\n", "number": "1e3", "greeting": "héllo", "empty": ""}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "0123", "namespace": "team-b"},
+             "data": {"on": "yes", "null": "~"}},
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a", "labels": {"a": "true"}}}]
+
+
+def full_path(cmp: Cmp, tmp_path: Path) -> dict[str, str]:
+    """Settings that send `forge cmp generate` down the full path: a config file (empty here),
+    which only the settings models read, and a cache of its own."""
+    config = tmp_path / "forge.toml"
+    config.write_text("")
+    return {"FORGE_CONFIG_FILE": str(config), "FORGE_CMP__CACHE_DIR": str(tmp_path / "full-cache")}
+
+
+@pytest.mark.parametrize("where", ["layout", "registry", "token-auth"])
+def test_the_cold_path_prints_what_the_full_path_prints(tmp_path: Path, cmp: Cmp, where: str,
+                                                        oci_registry: RegistryServer,
+                                                        oci_registry_token: RegistryServer) -> None:
+    project = f"p{uuid.uuid4().hex[:8]}"
+    facts_ = facts(project)
+    if where == "layout":
+        push_release_image(LayoutStore(cmp.state / "oci"), facts_, resource_files(varied()))
+    else:
+        from forge_core.domain.oci import RegistryCredentials
+        from forge_core.testing.registry import USER
+
+        server = oci_registry if where == "registry" else oci_registry_token
+        credentials = RegistryCredentials(USER, server.password) if server.password else None
+        with RegistryStore(server.address, credentials=credentials) as store:
+            push_release_image(store, facts_, resource_files(varied()))
+        cmp.registry = server.address
+        if server.password:
+            cmp.env = {"FORGE_CMP__USERNAME": USER, "FORGE_CMP__PASSWORD": server.password}
+    folder = write_pointer(tmp_path / "gitops", project=project, env_file={"env.yaml": ENV_YAML})
+    cold, modules = heavy_modules_of(cmp, folder)
+    assert (cold.code, cold.stderr, modules) == (0, "", ["forge_core.domain", "yaml"])
+    full = cmp(folder, **full_path(cmp, tmp_path))
+    assert (full.code, full.stdout) == (0, cold.stdout), full.stderr
+    found = kinds_and_names(cold.stdout)
+    assert found[:-1] == sorted(found[:-1]) and found[-1] == ("EnvironmentConfig", "mono-repo-api-server")
+    assert 'number: "1e3"' in cold.stdout and 'name: "0123"' in cold.stdout and "héllo" in cold.stdout
+    warm, modules = heavy_modules_of(cmp, folder)  # the cold path filled the caches
+    assert (warm.code, warm.stdout, modules) == (0, cold.stdout, [])
+
+
+def test_a_layer_the_text_does_not_show_is_parsed_by_the_full_path(tmp_path: Path, cmp: Cmp) -> None:
+    # A `*` could be an alias, which only parsing tells: the launcher leaves the layer to the full path.
+    starred = [*manifests(1), {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cors"},
+                               "data": {"origins": "*"}}]
+    push_release_image(LayoutStore(cmp.state / "oci"), facts(), resource_files(starred))
+    folder = write_pointer(tmp_path / "gitops")
+    run, modules = heavy_modules_of(cmp, folder)
+    assert run.code == 0, run.stderr
+    assert "pydantic" in modules and "origins: '*'" in run.stdout
+    assert cmp(folder, **full_path(cmp, tmp_path)).stdout == run.stdout
+
+
+def test_an_alias_in_a_layer_claiming_canonical_is_refused(tmp_path: Path, cmp: Cmp) -> None:
+    aliased = b"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: &d {a: b}\nmore: *d\n"
+    push_raw_release(LayoutStore(cmp.state / "oci"), tar_gz(lambda a: add_file(a, "0001-x.yaml", aliased)),
+                     canonical=True)
+    run = cmp(write_pointer(tmp_path / "gitops"))
+    assert run.code != 0 and run.stdout == "" and "aliases are not accepted" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"FORGE_CMP__VERIFY_PROVENANCE": "true"}, {"FORGE_OCI__ATTEMPTS": "0"}, {"forge_cmp__cache_dir": "/elsewhere"},
+     {"FORGE_CMP__USERNAME": "only-a-user"}, {"FORGE_API__URL": "http://127.0.0.1:9"}],
+    ids=["provenance", "invalid-setting", "lower-case", "half-credentials", "another-setting"],
+)
+def test_settings_the_cold_path_does_not_read_leave_the_run_to_the_full_path(
+        tmp_path: Path, cmp: Cmp, variables: dict[str, str]) -> None:
+    from forge_core.adapters.cmp_cold import read_config
+
+    environment = {"FORGE_STATE_DIR": str(cmp.state), "FORGE_CMP__CACHE_DIR": str(cmp.cache)}
+    assert read_config(environment) is not None
+    assert read_config(environment | variables) is None
+
+
+def test_a_proxy_leaves_registry_reads_to_the_full_path(cmp: Cmp) -> None:
+    from forge_core.adapters.cmp_cold import read_config
+
+    environment = {"FORGE_STATE_DIR": str(cmp.state), "FORGE_RELEASE__REGISTRY": "registry.example:5000"}
+    assert read_config(environment) is not None
+    assert read_config(environment | {"https_proxy": "http://127.0.0.1:3128"}) is None  # httpx would use it
+    assert read_config({"FORGE_STATE_DIR": str(cmp.state), "HTTPS_PROXY": "http://127.0.0.1:3128"}) is not None
+
+
+def test_the_cold_paths_names_are_the_domains() -> None:
+    from forge_core.adapters import cmp_cold
+    from forge_core.adapters.oci import registry
+    from forge_core.adapters.oci import release_image as image_adapter
+    from forge_core.domain import gitops, oci
+    from forge_core.domain import release_image as image
+    from forge_core.domain.resources import ArchiveLimits
+    from forge_core.settings.cmp import CmpSettings
+    from forge_core.settings.oci import OciSettings
+
+    assert (cmp_cold.API_VERSION, cmp_cold.POINTER_KIND, cmp_cold.GITOPS_ROOT) == (
+        gitops.API_VERSION, gitops.KIND, gitops.GITOPS_ROOT)
+    assert (cmp_cold.ENVIRONMENT_LABEL, cmp_cold.PROJECT_LABEL, cmp_cold.REPOSITORY_LABEL) == (
+        gitops.ENVIRONMENT_LABEL, gitops.PROJECT_LABEL, gitops.REPOSITORY_LABEL)
+    assert (cmp_cold.RELEASE_NUMBER_ANNOTATION, cmp_cold.DEPLOYED_BY_ANNOTATION, cmp_cold.DEPLOYED_AT_ANNOTATION) == (
+        gitops.RELEASE_NUMBER_ANNOTATION, gitops.DEPLOYED_BY_ANNOTATION, gitops.DEPLOYED_AT_ANNOTATION)
+    assert (cmp_cold.ARTIFACT_TYPE, cmp_cold.METADATA, cmp_cold.RESOURCES) == (
+        image.ARTIFACT_TYPE, image.METADATA, image.RESOURCES)
+    assert (cmp_cold.MANIFEST_TYPES, cmp_cold.EMPTY, cmp_cold.REF_NAME) == (oci.MANIFEST_TYPES, oci.EMPTY,
+                                                                             oci.REF_NAME)
+    assert (cmp_cold.MAX_MANIFEST_BYTES, cmp_cold.MAX_METADATA_BYTES) == (registry.MAX_MANIFEST_SIZE,
+                                                                           image_adapter.MAX_METADATA_BYTES)
+    limits = ArchiveLimits()
+    assert (limits.max_total_bytes, limits.max_file_bytes, limits.max_entries) == cmp_cold.DEFAULT_LIMITS
+    # every setting the cold path reads is one of the settings models'
+    fields = {f"FORGE_CMP__{name.upper()}" for name in CmpSettings.model_fields}
+    fields |= {f"FORGE_CMP__LIMITS__{name.upper()}" for name in ArchiveLimits.model_fields}
+    fields |= {f"FORGE_OCI__{name.upper()}" for name in OciSettings.model_fields}
+    assert cmp_cold._KNOWN - fields == {"FORGE_STATE_DIR", "FORGE_RELEASE__REGISTRY"}
+    assert set(image.ReleaseMetadata.model_fields) == cmp_cold._METADATA_FIELDS
+
+
+def pointer_texts() -> list[str]:
+    base = {"environment": "dev", "repository": REPOSITORY, "project": PROJECT, "release": COMMIT}
+    pointers = [ReleasePointer(**base), ReleasePointer(**base, release_number=7, deployed_by="alice"),
+                ReleasePointer(**base, deployed_by="Alice O'Neil", deployed_at=datetime(2026, 12, 1, tzinfo=UTC)),
+                ReleasePointer(**base, deployed_by="yes"), ReleasePointer(**(base | {"release": "1" * 40}))]
+    texts = [pointer.render() for pointer in pointers]
+    texts += [texts[0].replace("kind: ReleasePointer", "kind: ReleasePointer # a comment"),
+              texts[0].replace("  name:", "  name:  "), texts[0] + "---\n", "spec: {release: x}\n",
+              texts[0].replace("metadata:\n", "metadata:\n  labels:\n"), texts[0].rstrip("\n"),
+              texts[0].replace("  namespace", "  name"), texts[0].replace("  labels:\n    ", "  labels:\n     "),
+              "a:\n  b: yes\n", "a:\n  b: 'it''s'\n", "a:\n    b: c\n"]
+    return texts
+
+
+def test_the_cold_paths_pointer_reader_reads_what_yaml_reads_or_steps_aside() -> None:
+    from forge_core.adapters.cmp_cold import simple_mapping
+
+    read = 0
+    for text in pointer_texts():
+        mapping = simple_mapping(text)
+        if mapping is not None:
+            read += 1
+            assert mapping == yaml.safe_load(text), text
+    assert read >= 4  # the platform's own pointers are read without PyYAML

@@ -50,6 +50,7 @@ from forge_core.domain.release_image import (
     release_manifest,
     release_repository,
 )
+from forge_core.domain.resource_yaml import is_canonical
 from forge_core.domain.resources import ArchiveLimits
 from forge_core.ports.oci import OciStore
 from forge_core.settings.oci import OciSettings
@@ -97,7 +98,10 @@ def push_release_image(store: OciStore, facts: ReleaseFacts, files: Mapping[str,
     with tempfile.TemporaryDirectory(prefix="forge-release-") as work:
         resources = write_tar_gz(Path(work) / "resources.tar.gz", dict(files)).read_bytes()
     resources_layer = Descriptor.of(resources, RESOURCES)
-    metadata = ReleaseMetadata(**facts.model_dump(), resources_digest=resources_layer.digest)
+    # Files as the CMP prints them (resource_files writes them so) let it print their bytes as they are.
+    canonical = all(is_canonical(data) for data in files.values())
+    metadata = ReleaseMetadata(**facts.model_dump(), resources_digest=resources_layer.digest,
+                               resources_canonical=canonical)
     metadata_bytes = metadata.to_json()
     manifest = release_manifest(metadata, Descriptor.of(metadata_bytes, METADATA), resources_layer)
     digest = sha256_digest(canonical_json(manifest))
