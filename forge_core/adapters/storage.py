@@ -112,6 +112,18 @@ class FsspecStore:
         with self.fs.open(self._path(key), "rb") as handle:
             yield handle
 
+    def read_range(self, key: str, offset: int, limit: int) -> tuple[bytes, int]:
+        """At most ``limit`` bytes of an object from ``offset``, and the object's size when read
+        (a log still being written grows: the size tells a reader whether it has caught up)."""
+        path = self._path(key)
+        with self.fs.open(path, "rb") as handle:
+            size = int(self.fs.size(path))
+            if offset >= size:
+                return b"", size
+            handle.seek(offset)
+            data: bytes = handle.read(min(limit, size - offset))
+        return data, size
+
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(key)))
 
