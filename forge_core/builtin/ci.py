@@ -219,9 +219,10 @@ def _pause(ctx: JobContext, seconds: float) -> bool:
     return ctx.stop.is_set()
 
 
-def _start(recorder: Any, step: StepPlan) -> str | None:
-    """Record the step as running; None, or the final status it already has when the job is a
-    redelivery of one that got past it (a final status is final: the API refuses the change)."""
+def _start(recorder: Any, step: StepPlan, key: str) -> str | None:
+    """Record the step as running, with its log's key (so its log can be followed while it runs);
+    None, or the final status it already has when the job is a redelivery of one that got past it
+    (a final status is final: the API refuses the change)."""
     try:
         recorder.set_step_status(step.id, RunStatus.RUNNING.value, logs_key=key)
     except ForgeError as error:
