@@ -95,8 +95,6 @@ def logs(
 ) -> None:
     """Print the logs of a run's steps (of one task with --task), read from the Platform API a
     page at a time: a log of any size is copied through, never held whole."""
-    import asyncio
-
     from forge_core.domain.errors import ConfigurationError, ForgeError
 
     async def show(client: PlatformClient) -> None:
