@@ -42,6 +42,7 @@ class LogPage:
     next_offset: int
     size: int
     step_status: str
+    no_log: str | None = None  # why the step has no log (it ended without running)
 
     @property
     def complete(self) -> bool:
@@ -184,6 +185,7 @@ class PlatformClient:
                 next_offset=int(response.headers["X-Forge-Log-Next-Offset"]),
                 size=int(response.headers["X-Forge-Log-Size"]),
                 step_status=response.headers["X-Forge-Step-Status"],
+                no_log=response.headers.get("X-Forge-No-Log"),
             )
         except (KeyError, ValueError):
             raise PlatformError("the Platform API answered a log page without its headers", where=path) from None

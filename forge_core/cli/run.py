@@ -127,13 +127,8 @@ async def _print_step_log(client: PlatformClient, run_id: str, task_key: str, st
     import asyncio
     import sys
 
-    from forge_core.domain.models import RunStatus
     from forge_core.services.errors import NotFound
 
-    if step.status in (RunStatus.SKIPPED, RunStatus.CANCELLED) and step.logs_s3_key is None:
-        typer.secho(f"== {task_key} / {step.name} ({step.status.value})", bold=True)
-        typer.echo("(no log: the step did not run)")
-        return
     offset, status = 0, step.status.value
     header_shown = False
     while True:
@@ -148,6 +143,9 @@ async def _print_step_log(client: PlatformClient, run_id: str, task_key: str, st
             typer.secho(f"== {task_key} / {step.name} ({page.step_status})", bold=True)
             sys.stdout.flush()
             header_shown = True
+        if page.no_log:
+            typer.echo(f"(no log: {page.no_log})")
+            return
         if page.data:
             sys.stdout.buffer.write(page.data)
             sys.stdout.buffer.flush()

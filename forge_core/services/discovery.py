@@ -26,6 +26,7 @@ from forge_core.services.cue_source import locate_in
 from forge_core.services.discovery_cache import DiscoveryCache, digest
 from forge_core.services.evaluation import (
     CueEvaluator,
+    CueLimitError,
     Header,
     Mapped,
     Source,
@@ -39,6 +40,7 @@ from forge_core.services.evaluation import (
 from forge_core.services.plugin_checks import PluginChecks, Problem
 
 REPO_FILE = ".forge/repo.cue"
+MEMORY_LIMIT = "FORGE_CUE__MAX_MEMORY_MB"
 PROJECT_FILE = "project.cue"
 RUNTIME_NAME = "#forge"
 
@@ -110,8 +112,14 @@ class _Outcome:
 class Discovery:
     """Discovers commits with one evaluator, registry and cache (a worker keeps one alive)."""
 
-    def __init__(self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache) -> None:
+    def __init__(
+        self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache, *, max_file_bytes: int | None = None
+    ) -> None:
+        """``max_file_bytes``: the largest CUE file read (default: the evaluator's settings'
+        ``max_file_bytes``, when it has settings; else no limit but the evaluator's own)."""
         self.registry, self.evaluator, self.cache = registry, evaluator, cache
+        limits = getattr(evaluator, "limits", None)
+        self.max_file_bytes = max_file_bytes or getattr(limits, "max_file_bytes", None)
         self.names = installed_names(registry)
         self.checks = PluginChecks(registry)
         self._publishers: dict[str, PublishTarget] = {}
@@ -126,11 +134,14 @@ class Discovery:
             missing = Diagnostic(file=REPO_FILE, message="the repository has no .forge/repo.cue at its root")
             return DiscoveryDocument(event=event, diagnostics=(missing,))
         runtime = runtime_values(event)
+        too_large = self._too_large(repo_entry)
+        if too_large is not None:
+            return DiscoveryDocument(event=event, diagnostics=(too_large,))
         projects, diagnostics = self._find_projects(entries)
         module = ModuleTree(entries)
         repo_key = digest(self._fingerprint, repo_entry.oid)
         repo_cached = self.cache.lookup(repo_key, runtime, module.state)
-        misses = []
+        misses, refused = [], 0
         for project in projects:
             if project.oid is None:
                 continue
@@ -138,6 +149,10 @@ class Discovery:
             project.static_key = digest(self._fingerprint, repo_entry.oid, forge_tree, project.path)
             hit = self.cache.lookup(project.static_key, runtime, module.state)
             if hit is None or repo_cached is None:
+                oversized = [d for path, _ in project.blob_ids() if (d := self._too_large(entries[path])) is not None]
+                if oversized:  # never read, never evaluated, never cached (the limit may change)
+                    project.diagnostics, refused = oversized, refused + 1
+                    continue
                 misses.append(project)
             else:
                 project.value = hit.get("value")
@@ -150,7 +165,8 @@ class Discovery:
             repo_source = Source("repo", REPO_FILE, repo_text)
             for project in misses:
                 project.texts = {path: blobs[oid] for path, oid in project.blob_ids()}
-            repo_value, repo_diagnostics, repo_depends = self._evaluate(repo_source, misses, runtime, module, source)
+            checked = _SizeChecked(source, entries, self.max_file_bytes)
+            repo_value, repo_diagnostics, repo_depends = self._evaluate(repo_source, misses, runtime, module, checked)
             if repo_value is None:  # never cached: an invalid repo.cue is evaluated again next time
                 return DiscoveryDocument(event=event, diagnostics=tuple(repo_diagnostics))
             self.cache.store(repo_key, runtime, False, {"value": repo_value}, repo_depends, module.state)
@@ -185,7 +201,7 @@ class Discovery:
             diagnostics=tuple(sorted(diagnostics, key=lambda d: (d.file, d.line or 0, d.column or 0))),
             environments=repo.environments,
             evaluated=len(misses),
-            cached=sum(1 for p in projects if p.oid) - len(misses),
+            cached=sum(1 for p in projects if p.oid) - len(misses) - refused,
         )
 
     # --- finding projects ------------------------------------------------------------------
@@ -213,6 +229,18 @@ class Discovery:
             more = tuple(sorted(others.get(folder, ())))
             projects.append(_Project(key=f"p{index}", path=folder, file=file, oid=entry.oid, others=more))
         return projects, diagnostics
+
+    def _too_large(self, entry: Any) -> Diagnostic | None:
+        """A diagnostic for a file over ``max_file_bytes`` (known from the tree, before reading)."""
+        size = getattr(entry, "size", None)
+        if self.max_file_bytes is None or size is None or size <= self.max_file_bytes:
+            return None
+        folder = entry.path.partition("/.forge/")[0] if "/.forge/" in entry.path else None
+        return Diagnostic(
+            file=entry.path, project=project_name(folder) if folder else None,
+            message=f"the file is {_size(size)}, over the limit of {_size(self.max_file_bytes)} for one CUE "
+            f"file (FORGE_CUE__MAX_FILE_BYTES): it was neither read nor evaluated",
+        )
 
     # --- evaluation ------------------------------------------------------------------------
 
@@ -350,7 +378,15 @@ class Discovery:
         """Export one batch (each project: its files); on errors, set the failing projects aside and
         evaluate the rest again; errors that name no value (syntax errors) are narrowed down by halving."""
         batch = build_batch(repo, [item for files in projects for item in files], headers, self.names, runtime)
-        result = self.evaluator.export(batch.files, layout)
+        try:
+            result = self.evaluator.export(batch.files, layout)
+        except CueLimitError as hit:
+            if hit.where == MEMORY_LIMIT and len(projects) > 1:  # find the project: halve (a memory cap is hit fast)
+                half = len(projects) // 2
+                self._run(repo, projects[:half], headers, runtime, outcome, layout)
+                self._run(repo, projects[half:], headers, runtime, outcome, layout)
+                return  # each half fits alone: evaluated apart, as it has to be
+            raise _naming_the_files(hit, repo, projects) from None
         keys = [files[0].key for files in projects]
         if result.ok:
             outcome.repo = result.value["repo"]
@@ -449,3 +485,52 @@ def _diagnostic(files: Mapping[str, str], problem: Problem, project: str | None 
     found = locate_in(files, problem.path)
     file, (line, column) = found if found else (next(iter(files)), (None, None))
     return Diagnostic(file=file, line=line, column=column, message=problem.message, project=project)
+
+
+def _size(size: int) -> str:
+    return f"{size} bytes" if size < 1024 * 1024 else f"{size / (1024 * 1024):.1f} MiB ({size} bytes)"
+
+
+_NAMED = 10
+"""How many of an evaluation's files a limit error names (the rest are counted)."""
+
+
+def _naming_the_files(hit: CueLimitError, repo: Source, projects: list[list[Source]]) -> CueLimitError:
+    """``hit`` (a limit of one evaluation) saying which files that evaluation held: one project's
+    file when it held one project; the first few and a count when it held a batch."""
+    files = [item.file for group in projects for item in group]
+    if not files:
+        what = f"evaluating {repo.file}"
+    elif len(projects) == 1:
+        name = project_name(files[0].partition("/.forge/")[0])
+        what = f"evaluating {', '.join(files)} (project {name}) with {repo.file}"
+    else:
+        named = ", ".join(files[:_NAMED]) + (f" and {len(files) - _NAMED} more" if len(files) > _NAMED else "")
+        what = f"evaluating {repo.file} with the files of {len(projects)} projects in one batch: {named}"
+    return CueLimitError(
+        f"{hit.message}, {what}", where=hit.where, details={**hit.details, "files": [repo.file, *files]}
+    )
+
+
+class _SizeChecked:
+    """A commit's files as discovery reads them, refusing a file over ``limit`` before reading it
+    (a module's file: every project importing the module needs it, so the discovery fails)."""
+
+    def __init__(self, source: CommitSource, entries: Mapping[str, Any], limit: int | None) -> None:
+        self.source, self.limit = source, limit
+        self.sizes = {e.oid: (e.path, getattr(e, "size", None)) for e in entries.values() if e.type == "blob"}
+
+    def entries(self, commit: str) -> list[Any]:
+        return self.source.entries(commit)
+
+    def read_blobs(self, oids: Iterable[str]) -> dict[str, str]:
+        wanted = list(oids)
+        for oid in wanted:
+            path, size = self.sizes.get(oid, ("", None))
+            if self.limit is not None and size is not None and size > self.limit:
+                raise CueLimitError(
+                    f"{path} is {_size(size)}, over the limit of {_size(self.limit)} for one CUE file; it "
+                    "was not read",
+                    where="FORGE_CUE__MAX_FILE_BYTES", details={"file": path, "size": size, "limit": self.limit},
+                )
+        return self.source.read_blobs(wanted)

@@ -144,12 +144,13 @@ def test_a_step_without_a_log_is_named(log_api: LogApi) -> None:
     assert (pending.status_code, pending.content, pending.headers["x-forge-step-status"]) == (200, b"", "pending")
     assert status(log_api, "steps", later, status="skipped") == 204
     skipped = log_api.get(f"/v1/runs/{step.ids['run']}/steps/{later}/log", "viewer")
-    assert skipped.status_code == 404
-    assert skipped.json()["error"]["message"] == f"step {later} has no log: it did not run (skipped)"
+    assert (skipped.status_code, skipped.content, skipped.headers["x-forge-step-status"]) == (200, b"", "skipped")
+    assert skipped.headers["x-forge-no-log"] == "the step did not run"
+    assert "x-forge-no-log" not in pending.headers
     finish(log_api, step)  # its log was never written
     missing = log_api.get(step.path, "viewer")
     assert missing.status_code == 404
-    assert "is missing from the storage" in missing.json()["error"]["message"]
+    assert missing.json()["error"]["message"] == "the step's log is missing from the storage"
 
 
 def plan_steps(api: LogApi, step: Step) -> list[dict[str, Any]]:
@@ -254,5 +255,5 @@ def test_forge_logs_follow_prints_a_running_steps_lines_until_it_ends(log_api: L
     lines = out.read_bytes().decode().splitlines()
     assert lines == [
         "== test/api / lint (running)", "started", "halfway", "done",
-        "== test/api / unit (pending)", f"(step {later} has no log: it did not run (skipped))",
+        "== test/api / unit (skipped)", "(no log: the step did not run)",
     ]

