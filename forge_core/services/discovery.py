@@ -134,9 +134,6 @@ class Discovery:
             missing = Diagnostic(file=REPO_FILE, message="the repository has no .forge/repo.cue at its root")
             return DiscoveryDocument(event=event, diagnostics=(missing,))
         runtime = runtime_values(event)
-        too_large = self._too_large(repo_entry)
-        if too_large is not None:
-            return DiscoveryDocument(event=event, diagnostics=(too_large,))
         projects, diagnostics = self._find_projects(entries)
         module = ModuleTree(entries)
         repo_key = digest(self._fingerprint, repo_entry.oid)
@@ -149,10 +146,6 @@ class Discovery:
             project.static_key = digest(self._fingerprint, repo_entry.oid, forge_tree, project.path)
             hit = self.cache.lookup(project.static_key, runtime, module.state)
             if hit is None or repo_cached is None:
-                oversized = [d for path, _ in project.blob_ids() if (d := self._too_large(entries[path])) is not None]
-                if oversized:  # never read, never evaluated, never cached (the limit may change)
-                    project.diagnostics, refused = oversized, refused + 1
-                    continue
                 misses.append(project)
             else:
                 project.value = hit.get("value")
@@ -160,12 +153,21 @@ class Discovery:
         repo_value = repo_cached.get("value") if repo_cached else None
         repo_text: str | None = None
         if misses or repo_cached is None:
+            sizes = self._sizes(source, [repo_entry.oid, *(oid for p in misses for _, oid in p.blob_ids())])
+            too_large = self._too_large(REPO_FILE, sizes.get(repo_entry.oid))
+            if too_large is not None:
+                return DiscoveryDocument(event=event, diagnostics=(too_large,))
+            for project in list(misses):
+                oversized = [d for path, oid in project.blob_ids() if (d := self._too_large(path, sizes.get(oid)))]
+                if oversized:  # never read, never evaluated, never cached (the limit may change)
+                    project.diagnostics, refused = oversized, refused + 1
+                    misses.remove(project)
             blobs = source.read_blobs([repo_entry.oid, *(oid for p in misses for _, oid in p.blob_ids())])
             repo_text = blobs[repo_entry.oid]
             repo_source = Source("repo", REPO_FILE, repo_text)
             for project in misses:
                 project.texts = {path: blobs[oid] for path, oid in project.blob_ids()}
-            checked = _SizeChecked(source, entries, self.max_file_bytes)
+            checked = _SizeChecked(source, entries, self.max_file_bytes) if self.max_file_bytes else source
             repo_value, repo_diagnostics, repo_depends = self._evaluate(repo_source, misses, runtime, module, checked)
             if repo_value is None:  # never cached: an invalid repo.cue is evaluated again next time
                 return DiscoveryDocument(event=event, diagnostics=tuple(repo_diagnostics))
@@ -230,14 +232,21 @@ class Discovery:
             projects.append(_Project(key=f"p{index}", path=folder, file=file, oid=entry.oid, others=more))
         return projects, diagnostics
 
-    def _too_large(self, entry: Any) -> Diagnostic | None:
-        """A diagnostic for a file over ``max_file_bytes`` (known from the tree, before reading)."""
-        size = getattr(entry, "size", None)
+    def _sizes(self, source: CommitSource, oids: list[str]) -> dict[str, int]:
+        """The sizes of blobs about to be read (when there is a limit and the source tells them)."""
+        sizes = getattr(source, "blob_sizes", None)
+        if self.max_file_bytes is None or sizes is None:
+            return {}
+        found: dict[str, int] = sizes(oids)
+        return found
+
+    def _too_large(self, path: str, size: int | None) -> Diagnostic | None:
+        """A diagnostic for a file over ``max_file_bytes`` (its size known before it is read)."""
         if self.max_file_bytes is None or size is None or size <= self.max_file_bytes:
             return None
-        folder = entry.path.partition("/.forge/")[0] if "/.forge/" in entry.path else None
+        folder = path.partition("/.forge/")[0] if "/.forge/" in path else None
         return Diagnostic(
-            file=entry.path, project=project_name(folder) if folder else None,
+            file=path, project=project_name(folder) if folder else None,
             message=f"the file is {_size(size)}, over the limit of {_size(self.max_file_bytes)} for one CUE "
             f"file (FORGE_CUE__MAX_FILE_BYTES): it was neither read nor evaluated",
         )
@@ -516,18 +525,19 @@ class _SizeChecked:
     """A commit's files as discovery reads them, refusing a file over ``limit`` before reading it
     (a module's file: every project importing the module needs it, so the discovery fails)."""
 
-    def __init__(self, source: CommitSource, entries: Mapping[str, Any], limit: int | None) -> None:
+    def __init__(self, source: CommitSource, entries: Mapping[str, Any], limit: int) -> None:
         self.source, self.limit = source, limit
-        self.sizes = {e.oid: (e.path, getattr(e, "size", None)) for e in entries.values() if e.type == "blob"}
+        self.paths = {e.oid: e.path for e in entries.values() if e.type == "blob"}
 
     def entries(self, commit: str) -> list[Any]:
         return self.source.entries(commit)
 
     def read_blobs(self, oids: Iterable[str]) -> dict[str, str]:
         wanted = list(oids)
-        for oid in wanted:
-            path, size = self.sizes.get(oid, ("", None))
-            if self.limit is not None and size is not None and size > self.limit:
+        sizes = getattr(self.source, "blob_sizes", None)
+        for oid, size in (sizes(wanted) if sizes else {}).items():
+            if size > self.limit:
+                path = self.paths.get(oid, oid)
                 raise CueLimitError(
                     f"{path} is {_size(size)}, over the limit of {_size(self.limit)} for one CUE file; it "
                     "was not read",

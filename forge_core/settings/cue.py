@@ -38,7 +38,7 @@ class CueSettings(BaseModel):
         default=1024 * 1024,
         ge=1024,
         description="Largest CUE file discovery reads (repo.cue, a project's .forge files, a file of "
-        "the repository's CUE module), checked from the commit's tree before the file is read: a "
+        "the repository's CUE module), its size asked of git before the file is read: a "
         "project's file over it is a diagnostic naming the file (the other projects are still "
         "planned). 1 MiB is a hundred times a large project.cue.",
     )

@@ -30,7 +30,6 @@ class TreeEntry:
     path: str
     type: str  # "blob" or "tree"
     oid: str
-    size: int | None = None  # a blob's size in bytes (None for a tree)
 
 
 def run_git(git_dir: Path, *args: str, input: bytes | None = None) -> bytes:
@@ -74,16 +73,29 @@ class CommitReader:
             return None
 
     def entries(self, commit: str) -> list[TreeEntry]:
-        """Every file and folder of the commit's tree, with its object id (and a file's size, so
-        a file too large to read is known before it is read)."""
-        out = run_git(self.git_dir, "ls-tree", "-r", "-t", "-l", "-z", "--full-tree", commit)
+        """Every file and folder of the commit's tree, with its object id."""
+        out = run_git(self.git_dir, "ls-tree", "-r", "-t", "-z", "--full-tree", commit)
         entries = []
         for record in out.split(b"\0"):
             if record:
                 meta, _, path = record.partition(b"\t")
-                _mode, kind, oid, size = meta.decode().split()
-                entries.append(TreeEntry(path.decode(), kind, oid, int(size) if size.isdigit() else None))
+                _mode, kind, oid = meta.decode().split()
+                entries.append(TreeEntry(path.decode(), kind, oid))
         return entries
+
+    def blob_sizes(self, oids: Iterable[str]) -> dict[str, int]:
+        """The size in bytes of each blob, without reading it (one ``git cat-file --batch-check``)."""
+        wanted = list(dict.fromkeys(oids))
+        if not wanted:
+            return {}
+        out = run_git(self.git_dir, "cat-file", "--batch-check", input="".join(f"{o}\n" for o in wanted).encode())
+        sizes = {}
+        for oid, line in zip(wanted, out.decode().splitlines(), strict=True):
+            fields = line.split()
+            if len(fields) != 3:
+                raise GitError(f"cannot read object {oid}", where=str(self.git_dir))
+            sizes[oid] = int(fields[2])
+        return sizes
 
     def read_blobs(self, oids: Iterable[str]) -> dict[str, str]:
         """The text of each blob, read by one ``git cat-file --batch``."""
@@ -114,6 +126,7 @@ class WorkingTreeReader:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._texts: dict[str, str] = {}
+        self._sizes: dict[str, int] = {}
 
     def _files(self) -> list[str]:
         try:
@@ -129,7 +142,6 @@ class WorkingTreeReader:
         """The files discovery can read: every ``.forge/`` folder's, ``cue.mod/``'s and other
         ``.cue`` files (a module's packages); the folders holding ``.forge`` or ``cue.mod`` files."""
         blobs: dict[str, str] = {}
-        sizes: dict[str, int] = {}
         for path in self._files():
             parts = path.split("/")
             wanted = ".forge" in parts[:-1] or parts[0] == "cue.mod" or path.endswith(".cue")
@@ -137,8 +149,8 @@ class WorkingTreeReader:
                 data = (self.root / path).read_bytes()
                 oid = _blob_id(data)
                 self._texts[oid] = data.decode("utf-8", errors="replace")
+                self._sizes[oid] = len(data)
                 blobs[path] = oid
-                sizes[path] = len(data)
         folders: dict[str, list[str]] = {}
         for path, oid in blobs.items():
             parts = path.split("/")
@@ -150,7 +162,10 @@ class WorkingTreeReader:
             TreeEntry(folder, "tree", hashlib.sha1("\n".join(sorted(i)).encode(), usedforsecurity=False).hexdigest())
             for folder, i in folders.items()
         ]
-        return [*trees, *(TreeEntry(path, "blob", oid, sizes[path]) for path, oid in blobs.items())]
+        return [*trees, *(TreeEntry(path, "blob", oid) for path, oid in blobs.items())]
+
+    def blob_sizes(self, oids: Iterable[str]) -> dict[str, int]:
+        return {oid: self._sizes[oid] for oid in oids}
 
     def read_blobs(self, oids: Iterable[str]) -> dict[str, str]:
         return {oid: self._texts[oid] for oid in oids}
