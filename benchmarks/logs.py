@@ -38,7 +38,8 @@ import httpx
 FORGE = str(Path(sys.executable).parent / "forge")
 PLAN = {"phases": [{"name": "test", "group_number": 1, "tasks": [
     {"key": "api/test", "project_name": "api", "project_path": "api",
-     "steps": [{"name": "big", "action": "exec", "target": "true"}, {"name": "small", "action": "exec", "target": "true"}]},
+     "steps": [{"name": "big", "action": "exec", "target": "true"},
+               {"name": "small", "action": "exec", "target": "true"}]},
 ]}]}
 
 
