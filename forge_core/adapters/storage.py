@@ -11,8 +11,7 @@ from typing import IO, Any
 import fsspec
 
 from forge_core.domain.errors import ConfigurationError
-from forge_core.domain.logs import split_line
-from forge_core.domain.secrets import mask_secrets
+from forge_core.domain.logs import bounded_pieces
 from forge_core.ports.storage import LineSink
 from forge_core.settings.storage import LogSettings, StorageSettings
 
@@ -35,8 +34,7 @@ class _LogSink:
         self._dropped_bytes = self._dropped_lines = 0
 
     def write_line(self, line: str) -> None:
-        text = mask_secrets(line.rstrip("\n"), self._secrets)
-        for piece in split_line(text, self._limits.max_line_length):
+        for piece in bounded_pieces(line.rstrip("\n"), self._limits.max_line_length, self._secrets):
             self._write(piece + "\n")
 
     def _write(self, text: str) -> None:
