@@ -40,7 +40,8 @@ from forge_core.services.evaluation import (
 from forge_core.services.plugin_checks import PluginChecks, Problem
 
 REPO_FILE = ".forge/repo.cue"
-MEMORY_LIMIT = "FORGE_CUE__MAX_MEMORY_MB"
+HALVED_LIMITS = ("FORGE_CUE__MAX_INPUT_BYTES", "FORGE_CUE__MAX_MEMORY_MB")
+"""A batch that hits one of these is evaluated in halves: the project that hits it alone is named."""
 PROJECT_FILE = "project.cue"
 RUNTIME_NAME = "#forge"
 
@@ -390,7 +391,8 @@ class Discovery:
         try:
             result = self.evaluator.export(batch.files, layout)
         except CueLimitError as hit:
-            if hit.where == MEMORY_LIMIT and len(projects) > 1:  # find the project: halve (a memory cap is hit fast)
+            if hit.where in HALVED_LIMITS and len(projects) > 1:  # halve: the input size is checked before
+                # evaluating, and a memory cap is hit fast; a timeout would cost itself again each time
                 half = len(projects) // 2
                 self._run(repo, projects[:half], headers, runtime, outcome, layout)
                 self._run(repo, projects[half:], headers, runtime, outcome, layout)

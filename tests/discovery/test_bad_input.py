@@ -366,3 +366,22 @@ def test_a_timeout_in_a_batch_names_the_batch_files(limited, make_repo) -> None:
     )
     assert caught.value.message.endswith(" and 3 more")
     assert caught.value.details["files"][0] == ".forge/repo.cue" and len(caught.value.details["files"]) == 14
+
+
+def test_a_batch_over_the_input_limit_is_evaluated_in_halves(limited, make_repo) -> None:
+    padded = project_cue() + "// a comment of about fifty bytes, again and again\n" * 40  # 2 KB
+    files = {".forge/repo.cue": REPO_CUE, **{f"p{i:02}/.forge/project.cue": padded for i in range(40)}}
+    document = limited(max_input_bytes=32 * 1024)(make_repo(files))  # the batch is over 80 KB
+    assert document.diagnostics == ()
+    assert len(planned(document)) == 40
+
+
+def test_one_project_over_the_input_limit_fails_discovery_naming_it(limited, make_repo) -> None:
+    from forge_core.adapters.cue import CueLimitError
+
+    files = {".forge/repo.cue": REPO_CUE, "a/.forge/project.cue": project_cue(),
+             "big/.forge/project.cue": project_cue() + "// pad\n" * 3000}
+    with pytest.raises(CueLimitError) as caught:
+        limited(max_input_bytes=16 * 1024)(make_repo(files))
+    assert caught.value.where == "FORGE_CUE__MAX_INPUT_BYTES"
+    assert caught.value.message.endswith(", evaluating big/.forge/project.cue (project big) with .forge/repo.cue")
