@@ -57,7 +57,6 @@ def serve(state: Path) -> tuple[str, str, Any]:
     os.environ["FORGE_STATE_DIR"] = str(state)
     settings = load_settings()
     app = create_app(settings, load_plugins(settings.plugins))
-    structured_logs.configure(path=state / "api.log")  # request logs out of the figures
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -65,6 +64,7 @@ def serve(state: Path) -> tuple[str, str, Any]:
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.02)
+    structured_logs.configure(path=state / "api.log")  # after the lifespan's: request logs out of the figures
     token = platform_key(settings).mint("bench", roles=["admin"], ttl_seconds=3600)
     return f"http://127.0.0.1:{port}", token, server
 
