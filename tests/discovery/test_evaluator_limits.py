@@ -68,7 +68,7 @@ def test_an_expansion_bomb_stops_at_the_memory_cap_and_the_evaluator_recovers(sc
 def test_an_evaluation_past_the_timeout_is_killed_and_the_next_one_gets_a_fresh_process(
     scratch_root: Path,
 ) -> None:
-    evaluator = node_evaluator(timeout_seconds=6.0)
+    evaluator = node_evaluator(timeout_seconds=12.0)
     try:
         assert evaluator.export(SMALL).value == {"a": 1}
         first = evaluator._process
@@ -76,9 +76,9 @@ def test_an_evaluation_past_the_timeout_is_killed_and_the_next_one_gets_a_fresh_
         started = time.monotonic()
         with pytest.raises(CueLimitError) as caught:
             evaluator.export({"slow.cue": SLOW})
-        assert time.monotonic() - started < 20
+        assert time.monotonic() - started < 60  # the timeout, the kill and a slack for a loaded machine
         assert caught.value.where == "FORGE_CUE__TIMEOUT_SECONDS"
-        assert "within 6 s" in caught.value.message
+        assert "within 12 s" in caught.value.message
         assert first.poll() is not None  # killed
         assert list(scratch_root.iterdir()) == []  # its files went with it
         assert evaluator.export({"a.cue": "package x\na: 2\n"}).value == {"a": 2}
