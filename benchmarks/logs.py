@@ -141,9 +141,10 @@ def main() -> None:
         fixed = statistics.median(t for t, _ in rows[f"{name}-small"])
         rss = statistics.median(r for _, r in rows[name]) / 1024
         small_rss = statistics.median(r for _, r in rows[f"{name}-small"]) / 1024
-        log_time = max(elapsed - fixed, 1e-9)
-        print(f"  {label:<37}{elapsed:7.2f} s, of it {fixed:.2f} s the command's fixed cost (a one-line log); "
-              f"the log: {log_time:.2f} s, {options.mib / log_time:.0f} MiB/s, {log_time / copy:.1f}x the copy; "
+        log_time = elapsed - fixed
+        share = (f"the log: {log_time:.2f} s, {options.mib / log_time:.0f} MiB/s, {log_time / copy:.1f}x the copy"
+                 if log_time > 0 else "the log's own time is within the noise of the fixed cost")
+        print(f"  {label:<37}{elapsed:7.2f} s, the command's fixed cost (a one-line log) {fixed:.2f} s; {share}; "
               f"peak RSS {rss:.0f} MiB ({rss - small_rss:+.0f} MiB beside the one-line log's)")
 
 
