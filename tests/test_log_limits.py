@@ -115,3 +115,35 @@ def test_read_output_never_cuts_a_secret_between_pieces() -> None:
     assert secret not in joined and "0123" not in joined
     assert joined == ("x" * 10 + "****") * 20 + "short" + "y" * 7 + "****"
     assert "short" in pieces and pieces[pieces.index("short") + 1].startswith("y")
+
+
+def test_pieces_of_a_line_handed_over_whole_are_those_of_the_masked_line() -> None:
+    from forge_core.domain.logs import bounded_pieces
+
+    secret = "s3cr3t-value"
+    for length in (0, 5, 99, 100, 101, 399, 400, 401, 1000, 12345):
+        for offset in (0, 95, 98, 190, 383):  # secrets across the windows' edges
+            line = ("ab" * length)[:length]
+            line = line[:offset] + secret + line[offset:] + secret
+            expected = split_line(line.replace(secret, "****"), 100)
+            assert list(bounded_pieces(line, 100, (secret,))) == expected, (length, offset)
+    assert list(bounded_pieces("", 100)) == [""]
+
+
+def test_a_200_mb_line_written_whole_costs_the_sink_a_few_pieces(tmp_path: Path) -> None:
+    import tracemalloc
+
+    store = FsspecStore(str(tmp_path), logs=LogSettings(max_bytes=2 * MiB))
+    line = "z" * (100 * MiB) + "secret-value" + "z" * (100 * MiB)
+    with store.open_log("logs/r/t/s.log", ("secret-value",)) as sink:
+        tracemalloc.start()
+        try:
+            sink.write_line(line)  # a runner that logs a whole line, not read_output's pieces
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert peak < 8 * MiB, f"writing the line took {peak / MiB:.0f} MiB"  # a masked copy and a list: 400+
+    with (tmp_path / "logs/r/t/s.log").open(encoding="utf-8") as log:
+        assert log.readline() == "z" * LogSettings().max_line_length + "\n"
+        rest = log.read()
+    assert "secret-value" not in rest and rest.endswith("z\n") and "bytes in" in rest

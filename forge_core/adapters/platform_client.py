@@ -4,6 +4,7 @@ ForgeError subclass, with the server's code, message and details."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -30,6 +31,26 @@ class PlatformError(ForgeError):
 
     code = "internal_error"
     exit_code = 8
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """A page of a step's log: its bytes, where the next starts, the stored size and the step's
+    status when it was read (``GET /v1/runs/{run_id}/steps/{step_id}/log``)."""
+
+    data: bytes
+    next_offset: int
+    size: int
+    step_status: str
+    no_log: str | None = None  # why the step has no log (it ended without running)
+
+    @property
+    def complete(self) -> bool:
+        """The log is read to its end and its step has ended: nothing more will come."""
+        return self.next_offset >= self.size and self.step_status in FINAL
+
+
+FINAL = frozenset(status.value for status in s.FINAL_STATUSES)
 
 
 class PlatformClient:
@@ -62,6 +83,16 @@ class PlatformClient:
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
     ) -> Any:
+        response = await self._request(method, path, body, params)
+        return response.json() if response.content else None
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> httpx.Response:
         try:
             response = await self._client.request(
                 method, path, json=body, params=params, headers=self._headers
@@ -72,7 +103,7 @@ class PlatformClient:
             ) from None
         if response.status_code >= 400:
             raise _error(response, path)
-        return response.json() if response.content else None
+        return response
 
     # --- RunRecorder ----------------------------------------------------------------------------
 
@@ -148,6 +179,21 @@ class PlatformClient:
 
     async def cancel_run(self, run_id: str) -> None:
         await self._call("DELETE", f"/v1/runs/{run_id}")
+
+    async def step_log(self, run_id: str, step_id: str, *, offset: int = 0, limit: int = 1024 * 1024) -> LogPage:
+        """One page of a step's stored log: at most ``limit`` bytes from ``offset``."""
+        path = f"/v1/runs/{run_id}/steps/{step_id}/log"
+        response = await self._request("GET", path, params={"offset": offset, "limit": limit})
+        try:
+            return LogPage(
+                data=response.content,
+                next_offset=int(response.headers["X-Forge-Log-Next-Offset"]),
+                size=int(response.headers["X-Forge-Log-Size"]),
+                step_status=response.headers["X-Forge-Step-Status"],
+                no_log=response.headers.get("X-Forge-No-Log"),
+            )
+        except (KeyError, ValueError):
+            raise PlatformError("the Platform API answered a log page without its headers", where=path) from None
 
     # --- releases, deployments, promotions (the CLI's) ------------------------------------------
 

@@ -11,8 +11,7 @@ from typing import IO, Any
 import fsspec
 
 from forge_core.domain.errors import ConfigurationError
-from forge_core.domain.logs import split_line
-from forge_core.domain.secrets import mask_secrets
+from forge_core.domain.logs import bounded_pieces
 from forge_core.ports.storage import LineSink
 from forge_core.settings.storage import LogSettings, StorageSettings
 
@@ -35,8 +34,7 @@ class _LogSink:
         self._dropped_bytes = self._dropped_lines = 0
 
     def write_line(self, line: str) -> None:
-        text = mask_secrets(line.rstrip("\n"), self._secrets)
-        for piece in split_line(text, self._limits.max_line_length):
+        for piece in bounded_pieces(line.rstrip("\n"), self._limits.max_line_length, self._secrets):
             self._write(piece + "\n")
 
     def _write(self, text: str) -> None:
@@ -111,6 +109,18 @@ class FsspecStore:
     def open_bytes(self, key: str) -> Iterator[IO[bytes]]:
         with self.fs.open(self._path(key), "rb") as handle:
             yield handle
+
+    def read_range(self, key: str, offset: int, limit: int) -> tuple[bytes, int]:
+        """At most ``limit`` bytes of an object from ``offset``, and the object's size when read
+        (a log still being written grows: the size tells a reader whether it has caught up)."""
+        path = self._path(key)
+        with self.fs.open(path, "rb") as handle:
+            size = int(self.fs.size(path))
+            if offset >= size:
+                return b"", size
+            handle.seek(offset)
+            data: bytes = handle.read(min(limit, size - offset))
+        return data, size
 
     def exists(self, key: str) -> bool:
         return bool(self.fs.exists(self._path(key)))

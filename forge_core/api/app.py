@@ -24,7 +24,7 @@ from forge_core.adapters.db.store import SqlStore
 from forge_core.api import errors, ui
 from forge_core.api.deps import Services, checked_parameters
 from forge_core.api.middleware import BodyLimit, JsonDepthLimit, Observe
-from forge_core.api.routers import auth, deployments, releases, runs, system, webhooks
+from forge_core.api.routers import auth, deployments, logs, releases, runs, system, webhooks
 from forge_core.api.routers.system import Metrics
 from forge_core.plugin.host import PluginHost
 from forge_core.services.outbox import sender_from_settings
@@ -100,7 +100,7 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
     registry = CollectorRegistry()
     app.state.metrics = Metrics(registry)
     errors.install(app)
-    for module in (runs, releases, deployments, webhooks, auth, system):
+    for module in (runs, logs, releases, deployments, webhooks, auth, system):
         app.include_router(module.router)
     for plugin_id, router in host.api_routers():
         app.include_router(router, prefix=f"/v1/plugins/{plugin_id}")

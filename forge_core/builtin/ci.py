@@ -133,7 +133,7 @@ class CiHandler:
         for index, step in enumerate(task.steps):
             key = log_key(job.run_id, id_of(task), id_of(step))
             _check_withdrawn(ctx, step)
-            earlier = _start(recorder, step)
+            earlier = _start(recorder, step, key)
             if earlier is not None:  # a redelivery: this step ended in an earlier delivery
                 reports.append({
                     "id": step.id, "name": step.name, "status": earlier, "exit_code": None,
@@ -250,11 +250,12 @@ def _unless_closed(record: Any, *args: Any, **options: Any) -> None:
             raise
 
 
-def _start(recorder: Any, step: StepPlan) -> str | None:
-    """Record the step as running; None, or the final status it already has when the job is a
-    redelivery of one that got past it (a final status is final: the API refuses the change)."""
+def _start(recorder: Any, step: StepPlan, key: str) -> str | None:
+    """Record the step as running, with its log's key (so its log can be followed while it runs);
+    None, or the final status it already has when the job is a redelivery of one that got past it
+    (a final status is final: the API refuses the change)."""
     try:
-        recorder.set_step_status(step.id, RunStatus.RUNNING.value)
+        recorder.set_step_status(step.id, RunStatus.RUNNING.value, logs_key=key)
     except ForgeError as error:
         if error.code != CONFLICT:
             raise

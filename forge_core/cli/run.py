@@ -12,7 +12,7 @@ from forge_core.cli.common import fail, settings_and_plugins
 
 if TYPE_CHECKING:
     from forge_core.adapters.platform_client import PlatformClient
-    from forge_core.ports.storage import ObjectStore
+    from forge_core.services.schemas import Step
 
 T = TypeVar("T")
 
@@ -89,47 +89,76 @@ def runs(
 def logs(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run's id.")],
     task: Annotated[str | None, typer.Option(help="Only this task (its key, e.g. api/test, or id).")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Wait for steps still running, printing their lines as they come.")
+    ] = False,
 ) -> None:
-    """Print the logs of a run's steps (of one task with --task)."""
-    from forge_core.adapters.storage import FsspecStore
+    """Print the logs of a run's steps (of one task with --task), read from the Platform API a
+    page at a time: a log of any size is copied through, never held whole."""
     from forge_core.domain.errors import ConfigurationError, ForgeError
-    from forge_core.settings import load_settings
 
-    try:
-        found = _with_client(lambda client: client.get_run(run_id))
+    async def show(client: PlatformClient) -> None:
+        found = await client.get_run(run_id)
         tasks = [t for phase in found.phases for t in phase.tasks]
         if task is not None:
             tasks = [t for t in tasks if task in (t.key, str(t.id))]
             if not tasks:
                 keys = ", ".join(t.key for phase in found.phases for t in phase.tasks)
                 raise ConfigurationError(f"run {run_id} has no task {task!r}; its tasks: {keys}", where="--task")
-        storage = FsspecStore.from_settings(load_settings().storage)
+        for each in tasks:
+            for step in each.steps:
+                await _print_step_log(client, str(found.id), each.key, step, follow=follow)
+
+    try:
+        _with_client(show)
     except ForgeError as error:
         fail(error)
-    for each in tasks:
-        for step in each.steps:
-            typer.secho(f"== {each.key} / {step.name} ({step.status.value})", bold=True)
-            if step.logs_s3_key is None:
-                typer.echo("(no log: the step did not run)")
-                continue
-            try:
-                _print_log(storage, step.logs_s3_key)
-            except FileNotFoundError:
-                typer.echo(f"(log missing at {storage.location(step.logs_s3_key)})")
+    except KeyboardInterrupt:  # Ctrl-C while following
+        raise typer.Exit(130) from None
 
 
 LOG_CHUNK = 1024 * 1024
-"""How much of a log ``forge logs`` holds at a time: a log is copied through, never read whole."""
+"""How much of a log ``forge logs`` asks the API for (and holds) at a time."""
+FOLLOW_INTERVAL = 0.5
+"""Seconds between two looks at a running step's log with --follow."""
 
 
-def _print_log(storage: ObjectStore, key: str) -> None:
-    import shutil
+async def _print_step_log(client: PlatformClient, run_id: str, task_key: str, step: Step, *, follow: bool) -> None:
+    import asyncio
     import sys
 
-    with storage.open_bytes(key) as handle:  # opened first: a missing log prints nothing of it
-        sys.stdout.flush()
-        shutil.copyfileobj(handle, sys.stdout.buffer, LOG_CHUNK)
-        sys.stdout.buffer.flush()
+    from forge_core.services.errors import NotFound
+
+    offset, status = 0, step.status.value
+    header_shown = False
+    while True:
+        try:
+            page = await client.step_log(run_id, step.id, offset=offset, limit=LOG_CHUNK)
+        except NotFound as missing:
+            if not header_shown:
+                typer.secho(f"== {task_key} / {step.name} ({status})", bold=True)
+            typer.echo(f"({missing.message})")
+            return
+        if not header_shown:  # named with the status the first page was read with
+            typer.secho(f"== {task_key} / {step.name} ({page.step_status})", bold=True)
+            sys.stdout.flush()
+            header_shown = True
+        if page.no_log:
+            typer.echo(f"(no log: {page.no_log})")
+            return
+        if page.data:
+            sys.stdout.buffer.write(page.data)
+            sys.stdout.buffer.flush()
+        offset = page.next_offset
+        if offset < page.size:
+            continue  # more is stored: the next page at once
+        if page.complete:
+            return
+        if not follow:
+            if offset == 0:
+                typer.echo(f"(no log yet: the step is {page.step_status}; --follow waits for it)")
+            return
+        await asyncio.sleep(FOLLOW_INTERVAL)
 
 
 def cancel(run_id: Annotated[str, typer.Argument(metavar="RUN", help="The run's id.")]) -> None:

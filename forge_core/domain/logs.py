@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
 from forge_core.domain.secrets import longest_form, mask_across, mask_secrets, may_begin_secret, safe_cut
@@ -19,6 +19,35 @@ def split_line(line: str, limit: int) -> list[str]:
     pieces = [line[:limit]]
     pieces += [CONTINUATION + line[start:start + room] for start in range(limit, len(line), room)]
     return pieces
+
+
+def bounded_pieces(line: str, limit: int, secrets: Sequence[str] = ()) -> Iterator[str]:
+    """``line`` masked, in the pieces :func:`split_line` makes, made one at a time.
+
+    A line handed over whole (a runner that does not read in pieces) is masked a window at a time,
+    never cut inside a secret, so a line of any length costs a few pieces' memory beyond itself,
+    never a masked copy and a list of every piece."""
+    if len(line) <= 4 * limit:
+        yield from split_line(mask_secrets(line, secrets), limit)
+        return
+    hold = longest_form(secrets)
+    step, room = max(limit, 2 * hold), max(limit - len(CONTINUATION), 1)
+    pending, carry, start, first = "", "", 0, True
+    while start < len(line):
+        text = carry + line[start:start + step]
+        start += step
+        cut = safe_cut(text, secrets, len(text) - hold) if hold and start < len(line) else len(text)
+        body, carry = text[:cut], text[cut:]
+        pending += mask_secrets(body, secrets)
+        while len(pending) >= (size := limit if first else room):
+            yield ("" if first else CONTINUATION) + pending[:size]
+            pending, first = pending[size:], False
+    if carry:
+        pending += mask_secrets(carry, secrets)
+    while pending:
+        size = limit if first else room
+        yield ("" if first else CONTINUATION) + pending[:size]
+        pending, first = pending[size:], False
 
 
 def read_output(stream: IO[str], secrets: Iterable[str] = (), size: int = 32 * 1024) -> Iterator[str]:

@@ -26,6 +26,7 @@ from forge_core.services.cue_source import locate_in
 from forge_core.services.discovery_cache import DiscoveryCache, digest
 from forge_core.services.evaluation import (
     CueEvaluator,
+    CueLimitError,
     Header,
     Mapped,
     Source,
@@ -39,6 +40,8 @@ from forge_core.services.evaluation import (
 from forge_core.services.plugin_checks import PluginChecks, Problem
 
 REPO_FILE = ".forge/repo.cue"
+HALVED_LIMITS = ("FORGE_CUE__MAX_INPUT_BYTES", "FORGE_CUE__MAX_MEMORY_MB")
+"""A batch that hits one of these is evaluated in halves: the project that hits it alone is named."""
 PROJECT_FILE = "project.cue"
 RUNTIME_NAME = "#forge"
 
@@ -110,8 +113,14 @@ class _Outcome:
 class Discovery:
     """Discovers commits with one evaluator, registry and cache (a worker keeps one alive)."""
 
-    def __init__(self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache) -> None:
+    def __init__(
+        self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache, *, max_file_bytes: int | None = None
+    ) -> None:
+        """``max_file_bytes``: the largest CUE file read (default: the evaluator's settings'
+        ``max_file_bytes``, when it has settings; else no limit but the evaluator's own)."""
         self.registry, self.evaluator, self.cache = registry, evaluator, cache
+        limits = getattr(evaluator, "limits", None)
+        self.max_file_bytes = max_file_bytes or getattr(limits, "max_file_bytes", None)
         self.names = installed_names(registry)
         self.checks = PluginChecks(registry)
         self._publishers: dict[str, PublishTarget] = {}
@@ -130,7 +139,7 @@ class Discovery:
         module = ModuleTree(entries)
         repo_key = digest(self._fingerprint, repo_entry.oid)
         repo_cached = self.cache.lookup(repo_key, runtime, module.state)
-        misses = []
+        misses, refused = [], 0
         for project in projects:
             if project.oid is None:
                 continue
@@ -145,12 +154,22 @@ class Discovery:
         repo_value = repo_cached.get("value") if repo_cached else None
         repo_text: str | None = None
         if misses or repo_cached is None:
+            sizes = self._sizes(source, [repo_entry.oid, *(oid for p in misses for _, oid in p.blob_ids())])
+            too_large = self._too_large(REPO_FILE, sizes.get(repo_entry.oid))
+            if too_large is not None:
+                return DiscoveryDocument(event=event, diagnostics=(too_large,))
+            for project in list(misses):
+                oversized = [d for path, oid in project.blob_ids() if (d := self._too_large(path, sizes.get(oid)))]
+                if oversized:  # never read, never evaluated, never cached (the limit may change)
+                    project.diagnostics, refused = oversized, refused + 1
+                    misses.remove(project)
             blobs = source.read_blobs([repo_entry.oid, *(oid for p in misses for _, oid in p.blob_ids())])
             repo_text = blobs[repo_entry.oid]
             repo_source = Source("repo", REPO_FILE, repo_text)
             for project in misses:
                 project.texts = {path: blobs[oid] for path, oid in project.blob_ids()}
-            repo_value, repo_diagnostics, repo_depends = self._evaluate(repo_source, misses, runtime, module, source)
+            checked = _SizeChecked(source, entries, self.max_file_bytes) if self.max_file_bytes else source
+            repo_value, repo_diagnostics, repo_depends = self._evaluate(repo_source, misses, runtime, module, checked)
             if repo_value is None:  # never cached: an invalid repo.cue is evaluated again next time
                 return DiscoveryDocument(event=event, diagnostics=tuple(repo_diagnostics))
             self.cache.store(repo_key, runtime, False, {"value": repo_value}, repo_depends, module.state)
@@ -185,7 +204,7 @@ class Discovery:
             diagnostics=tuple(sorted(diagnostics, key=lambda d: (d.file, d.line or 0, d.column or 0))),
             environments=repo.environments,
             evaluated=len(misses),
-            cached=sum(1 for p in projects if p.oid) - len(misses),
+            cached=sum(1 for p in projects if p.oid) - len(misses) - refused,
         )
 
     # --- finding projects ------------------------------------------------------------------
@@ -213,6 +232,25 @@ class Discovery:
             more = tuple(sorted(others.get(folder, ())))
             projects.append(_Project(key=f"p{index}", path=folder, file=file, oid=entry.oid, others=more))
         return projects, diagnostics
+
+    def _sizes(self, source: CommitSource, oids: list[str]) -> dict[str, int]:
+        """The sizes of blobs about to be read (when there is a limit and the source tells them)."""
+        sizes = getattr(source, "blob_sizes", None)
+        if self.max_file_bytes is None or sizes is None:
+            return {}
+        found: dict[str, int] = sizes(oids)
+        return found
+
+    def _too_large(self, path: str, size: int | None) -> Diagnostic | None:
+        """A diagnostic for a file over ``max_file_bytes`` (its size known before it is read)."""
+        if self.max_file_bytes is None or size is None or size <= self.max_file_bytes:
+            return None
+        folder = path.partition("/.forge/")[0] if "/.forge/" in path else None
+        return Diagnostic(
+            file=path, project=project_name(folder) if folder else None,
+            message=f"the file is {_size(size)}, over the limit of {_size(self.max_file_bytes)} for one CUE "
+            f"file (FORGE_CUE__MAX_FILE_BYTES): it was neither read nor evaluated",
+        )
 
     # --- evaluation ------------------------------------------------------------------------
 
@@ -350,7 +388,16 @@ class Discovery:
         """Export one batch (each project: its files); on errors, set the failing projects aside and
         evaluate the rest again; errors that name no value (syntax errors) are narrowed down by halving."""
         batch = build_batch(repo, [item for files in projects for item in files], headers, self.names, runtime)
-        result = self.evaluator.export(batch.files, layout)
+        try:
+            result = self.evaluator.export(batch.files, layout)
+        except CueLimitError as hit:
+            if hit.where in HALVED_LIMITS and len(projects) > 1:  # halve: the input size is checked before
+                # evaluating, and a memory cap is hit fast; a timeout would cost itself again each time
+                half = len(projects) // 2
+                self._run(repo, projects[:half], headers, runtime, outcome, layout)
+                self._run(repo, projects[half:], headers, runtime, outcome, layout)
+                return  # each half fits alone: evaluated apart, as it has to be
+            raise _naming_the_files(hit, repo, projects) from None
         keys = [files[0].key for files in projects]
         if result.ok:
             outcome.repo = result.value["repo"]
@@ -449,3 +496,53 @@ def _diagnostic(files: Mapping[str, str], problem: Problem, project: str | None 
     found = locate_in(files, problem.path)
     file, (line, column) = found if found else (next(iter(files)), (None, None))
     return Diagnostic(file=file, line=line, column=column, message=problem.message, project=project)
+
+
+def _size(size: int) -> str:
+    return f"{size} bytes" if size < 1024 * 1024 else f"{size / (1024 * 1024):.1f} MiB ({size} bytes)"
+
+
+_NAMED = 10
+"""How many of an evaluation's files a limit error names (the rest are counted)."""
+
+
+def _naming_the_files(hit: CueLimitError, repo: Source, projects: list[list[Source]]) -> CueLimitError:
+    """``hit`` (a limit of one evaluation) saying which files that evaluation held: one project's
+    file when it held one project; the first few and a count when it held a batch."""
+    files = [item.file for group in projects for item in group]
+    if not files:
+        what = f"evaluating {repo.file}"
+    elif len(projects) == 1:
+        name = project_name(files[0].partition("/.forge/")[0])
+        what = f"evaluating {', '.join(files)} (project {name}) with {repo.file}"
+    else:
+        named = ", ".join(files[:_NAMED]) + (f" and {len(files) - _NAMED} more" if len(files) > _NAMED else "")
+        what = f"evaluating {repo.file} with the files of {len(projects)} projects in one batch: {named}"
+    return CueLimitError(
+        f"{hit.message}, {what}", where=hit.where, details={**hit.details, "files": [repo.file, *files]}
+    )
+
+
+class _SizeChecked:
+    """A commit's files as discovery reads them, refusing a file over ``limit`` before reading it
+    (a module's file: every project importing the module needs it, so the discovery fails)."""
+
+    def __init__(self, source: CommitSource, entries: Mapping[str, Any], limit: int) -> None:
+        self.source, self.limit = source, limit
+        self.paths = {e.oid: e.path for e in entries.values() if e.type == "blob"}
+
+    def entries(self, commit: str) -> list[Any]:
+        return self.source.entries(commit)
+
+    def read_blobs(self, oids: Iterable[str]) -> dict[str, str]:
+        wanted = list(oids)
+        sizes = getattr(self.source, "blob_sizes", None)
+        for oid, size in (sizes(wanted) if sizes else {}).items():
+            if size > self.limit:
+                path = self.paths.get(oid, oid)
+                raise CueLimitError(
+                    f"{path} is {_size(size)}, over the limit of {_size(self.limit)} for one CUE file; it "
+                    "was not read",
+                    where="FORGE_CUE__MAX_FILE_BYTES", details={"file": path, "size": size, "limit": self.limit},
+                )
+        return self.source.read_blobs(wanted)

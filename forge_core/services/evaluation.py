@@ -59,6 +59,12 @@ class EvaluatorError(ForgeError):
     exit_code = 3
 
 
+class CueLimitError(EvaluatorError):
+    """An evaluation went past one of its limits (input size, time, memory); ``where`` is the setting."""
+
+    code = "cue_limit_exceeded"
+
+
 class CueEvaluator(Protocol):
     """Exports one package of CUE files as JSON, or reports every error (adapters.cue)."""
 

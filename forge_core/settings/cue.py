@@ -34,6 +34,14 @@ class CueSettings(BaseModel):
         "their imports), checked before evaluating. 10 MiB is hundreds of times a large monorepo's "
         "configuration; a 50 MB file could not be evaluated in minutes.",
     )
+    max_file_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest CUE file discovery reads (repo.cue, a project's .forge files, a file of "
+        "the repository's CUE module), its size asked of git before the file is read: a "
+        "project's file over it is a diagnostic naming the file (the other projects are still "
+        "planned). 1 MiB is a hundred times a large project.cue.",
+    )
     timeout_seconds: float = Field(
         default=300.0,
         gt=0,

@@ -215,3 +215,173 @@ def test_a_step_secret_without_its_name_is_reported_naming_the_field(discover, m
     (diagnostic,) = discover(repo).diagnostics
     assert diagnostic.file == "a/.forge/project.cue"
     assert "phases.build.steps.0.secrets.TOKEN.secretName: incomplete value" in diagnostic.message
+
+
+# --- limits: what one evaluation may read, take and cost ------------------------------------------
+
+BOMB = "\n".join([
+    "", '_a0: "xxxxxxxxxxxxxxxx"', *(f"_a{i}: _a{i - 1} + _a{i - 1}" for i in range(1, 30)),
+    'phases: build: steps: [{name: "b", action: "earthly", target: _a29}]', "",
+])
+"""Each (hidden, so schema-allowed) field doubles the one before: about 8 GiB by _a29, a step's target."""
+SLOW = (
+    'import "list"\n_x: len([for a in list.Range(0,3000,1) for b in list.Range(0,3000,1) if a == b {a}])\n'
+    'phases: build: steps: [{name: "s", action: "earthly", target: "+\\(_x)"}]\n'
+)
+"""Nine million iterations (a step's target): minutes of work in little memory."""
+
+
+@pytest.fixture
+def scratch_root(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """The temporary folder evaluations write to, private to the test."""
+    import tempfile
+
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+@pytest.fixture
+def limited(host, tmp_path):
+    """``limited(**cue_settings)``: discover like ``forge discover`` with an evaluator of its own limits."""
+    from forge_core.adapters.cue import open_evaluator
+    from forge_core.adapters.git import CommitReader
+    from forge_core.builtin.discovery import new_discovery, resolve_event
+    from forge_core.settings.cue import CueSettings
+
+    opened = []
+
+    def make(**limits):
+        evaluator = open_evaluator(CueSettings(**limits))
+        opened.append(evaluator)
+        discovery = new_discovery(host.registry, evaluator, tmp_path / "limited-cache")
+
+        def run(repo):
+            reader = CommitReader(repo)
+            return discovery.discover(reader, resolve_event(reader, reader.name, commit=None, branch=None, tag=None))
+
+        return run
+
+    yield make
+    for evaluator in opened:
+        evaluator.close()
+
+
+def test_a_50_mb_file_is_refused_unread_naming_it_and_the_other_projects_are_planned(discover, make_repo) -> None:
+    import tracemalloc
+
+    huge = "package project\n\n" + "// a comment line, fifty bytes long, over and over\n" * (1024 * 1024)
+    assert len(huge) > 50 * 1000 * 1000
+    repo = make_repo({
+        ".forge/repo.cue": REPO_CUE,
+        "a/.forge/project.cue": project_cue(),
+        "b/.forge/project.cue": project_cue(),
+        "b/.forge/generated.cue": huge,
+    })
+    del huge
+    tracemalloc.start()
+    try:
+        document = discover(repo)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    (diagnostic,) = document.diagnostics
+    assert (diagnostic.file, diagnostic.line, diagnostic.project) == ("b/.forge/generated.cue", None, "b")
+    assert diagnostic.message.startswith("the file is 51.0 MiB (53477393 bytes), over the limit of 1.0 MiB")
+    assert "FORGE_CUE__MAX_FILE_BYTES" in diagnostic.message and "neither read nor evaluated" in diagnostic.message
+    assert planned(document) == ["a"]
+    assert peak < 20 * 1024 * 1024, f"discovery held {peak / 2**20:.0f} MiB: the file was read"
+    assert discover(repo).diagnostics == document.diagnostics  # never cached as evaluated
+
+
+def test_a_repo_cue_over_the_limit_is_the_one_diagnostic(limited, make_repo) -> None:
+    repo = make_repo({".forge/repo.cue": REPO_CUE + "// pad\n" * 400, "a/.forge/project.cue": project_cue()})
+    document = limited(max_file_bytes=2048)(repo)
+    (diagnostic,) = document.diagnostics
+    assert diagnostic.file == ".forge/repo.cue"
+    assert "over the limit of 2048 bytes" in diagnostic.message
+    assert document.projects == ()
+
+
+def test_a_module_file_over_the_limit_fails_discovery_naming_it(limited, make_repo) -> None:
+    from forge_core.adapters.cue import CueLimitError
+
+    repo = make_repo({
+        ".forge/repo.cue": REPO_CUE,
+        "cue.mod/module.cue": 'module: "acme.example/m"\n',
+        "cue/data/data.cue": "package data\n\nx: 1\n" + "// pad\n" * 400,
+        "a/.forge/project.cue": project_cue().replace(
+            "package project\n", 'package project\n\nimport "acme.example/m/cue/data"\n\nx: data.x\n'
+        ),
+    })
+    with pytest.raises(CueLimitError) as caught:
+        limited(max_file_bytes=2048)(repo)
+    assert caught.value.where == "FORGE_CUE__MAX_FILE_BYTES"
+    assert caught.value.message.startswith("cue/data/data.cue is ")
+    assert "over the limit of 2048 bytes" in caught.value.message
+
+
+def test_an_expansion_bomb_fails_discovery_naming_the_project_file(limited, make_repo, scratch_root) -> None:
+    from forge_core.adapters.cue import CueLimitError
+
+    files = {".forge/repo.cue": REPO_CUE, "b/.forge/project.cue": project_cue(BOMB)}
+    files.update({f"p{i}/.forge/project.cue": project_cue() for i in range(2)})
+    with pytest.raises(CueLimitError) as caught:
+        limited(max_memory_mb=256)(make_repo(files))
+    assert caught.value.where == "FORGE_CUE__MAX_MEMORY_MB"
+    assert caught.value.message.startswith("the CUE evaluation ran out of memory under the cap of 256 MiB")
+    # found among the three projects of the batch, by halving it
+    assert caught.value.message.endswith(", evaluating b/.forge/project.cue (project b) with .forge/repo.cue")
+    assert list(scratch_root.iterdir()) == []  # the killed evaluations' files are gone
+
+
+def test_an_evaluation_past_the_timeout_fails_discovery_naming_the_project_file(
+    limited, make_repo, scratch_root
+) -> None:
+    from forge_core.adapters.cue import CueLimitError
+
+    repo = make_repo({".forge/repo.cue": REPO_CUE, "slow/.forge/project.cue": project_cue().replace(
+        "package project\n", "package project\n\n" + SLOW)})
+    with pytest.raises(CueLimitError) as caught:
+        limited(timeout_seconds=4)(repo)
+    assert caught.value.where == "FORGE_CUE__TIMEOUT_SECONDS"
+    assert "did not finish within 4 s" in caught.value.message
+    assert caught.value.message.endswith(
+        ", evaluating slow/.forge/project.cue (project slow) with .forge/repo.cue"
+    )
+    assert list(scratch_root.iterdir()) == []
+
+
+def test_a_timeout_in_a_batch_names_the_batch_files(limited, make_repo) -> None:
+    from forge_core.adapters.cue import CueLimitError
+
+    files = {".forge/repo.cue": REPO_CUE, "slow/.forge/project.cue": project_cue().replace(
+        "package project\n", "package project\n\n" + SLOW)}
+    files.update({f"p{i:02}/.forge/project.cue": project_cue() for i in range(12)})
+    with pytest.raises(CueLimitError) as caught:
+        limited(timeout_seconds=4)(make_repo(files))
+    assert "evaluating .forge/repo.cue with the files of 13 projects in one batch: p00/.forge/project.cue" in (
+        caught.value.message
+    )
+    assert caught.value.message.endswith(" and 3 more")
+    assert caught.value.details["files"][0] == ".forge/repo.cue" and len(caught.value.details["files"]) == 14
+
+
+def test_a_batch_over_the_input_limit_is_evaluated_in_halves(limited, make_repo) -> None:
+    padded = project_cue() + "// a comment of about fifty bytes, again and again\n" * 40  # 2 KB
+    files = {".forge/repo.cue": REPO_CUE, **{f"p{i:02}/.forge/project.cue": padded for i in range(40)}}
+    document = limited(max_input_bytes=32 * 1024)(make_repo(files))  # the batch is over 80 KB
+    assert document.diagnostics == ()
+    assert len(planned(document)) == 40
+
+
+def test_one_project_over_the_input_limit_fails_discovery_naming_it(limited, make_repo) -> None:
+    from forge_core.adapters.cue import CueLimitError
+
+    files = {".forge/repo.cue": REPO_CUE, "a/.forge/project.cue": project_cue(),
+             "big/.forge/project.cue": project_cue() + "// pad\n" * 3000}
+    with pytest.raises(CueLimitError) as caught:
+        limited(max_input_bytes=16 * 1024)(make_repo(files))
+    assert caught.value.where == "FORGE_CUE__MAX_INPUT_BYTES"
+    assert caught.value.message.endswith(", evaluating big/.forge/project.cue (project big) with .forge/repo.cue")

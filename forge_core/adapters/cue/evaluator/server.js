@@ -3,9 +3,19 @@
 // Replies, one a line on stdout, prefixed so stray output can never be mistaken for one:
 // @forge-cue {"id": N, "code": EXIT, "stdout": TEXT, "stderr": TEXT}; the first (id 0) names the version,
 // sent once the WebAssembly module is compiled, so a request's time limit measures its evaluation only.
+// The process dies with its parent (killed, crashed): a watcher thread, which runs even while an
+// evaluation keeps the main thread busy, kills it once its parent has gone.
 "use strict";
 const readline = require("readline");
+const { Worker } = require("worker_threads");
 const { cue, version, ready } = require("./run.js");
+
+const watcher = new Worker(
+  `const parent = ${process.ppid};
+  setInterval(() => { if (process.ppid !== parent) process.kill(${process.pid}, "SIGKILL"); }, 250);`,
+  { eval: true },
+);
+watcher.unref();
 
 const reply = (message) => process.stdout.write("@forge-cue " + JSON.stringify(message) + "\n");
 console.log = console.error; // the CUE runtime's own chatter goes to stderr
