@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -33,6 +33,10 @@ from forge_core.services.store import (
 from forge_core.settings import Settings
 
 
+class Wakeable(Protocol):
+    def wake(self) -> None: ...
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -42,6 +46,8 @@ class Services:
     verifier: TokenVerifier
     github: GithubExchange
     sender: OutboxSender | None
+    starter: Wakeable | None = None
+    """The run starter of this replica, woken when a run is created (None: another process starts runs)."""
 
 
 def services(request: Request) -> Services:
