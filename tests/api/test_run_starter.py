@@ -25,7 +25,7 @@ from forge_core.services.run_starter import RunStarter
 from forge_core.settings import load_settings
 from forge_core.testing.argo import ArgoServerStandIn, argo_server, workflow_validator
 
-from .conftest import WEBHOOK_SECRET, Api, create_run, make_settings, new_sha, unique_repo
+from .conftest import Api, create_run, make_settings, new_sha, unique_repo
 from .issuer import LocalIssuer
 from .test_webhooks import deliver, push, signed
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "chart"))
+
+import chart_support
 
 from forge_core.adapters.argo.workflow import CLOSE, DISCOVERY, EXIT, render_workflow, task_names, workflow_name
 from forge_core.domain.jobs import ArtifactSource, CiJobPayload, SourceRef
@@ -70,9 +76,38 @@ def test_the_workflow_validates_and_orders_groups_with_the_first_failure_stoppin
     assert (payload.task.key, payload.source, payload.env) == ("api:a", SOURCE, {"FOO": "1"})
     discovery = Job.model_validate_json(tasks[DISCOVERY]["arguments"]["parameters"][0]["value"])
     assert discovery.payload == {"repository": SOURCE.repository, "commit": SOURCE.commit}
-    closers = {t["name"]: t for t in spec["templates"] if "container" in t}
-    assert closers[CLOSE]["container"]["args"] == ["workflow", "close", "--run-id", "Run_42", "--status", "Succeeded"]
-    assert closers[EXIT]["container"]["args"][-3:] == ["{{workflow.status}}", "--grace", "60"]
+    # the run is closed by the chart's close-run template: by the last task, else the exit handler
+    close_ref = {"name": "rel-catalyst-forge-dispatch", "template": "close-run"}
+    assert tasks[CLOSE]["templateRef"] == close_ref
+    assert parameters(tasks[CLOSE]) == {"run-id": "Run_42", "status": "Succeeded", "grace": "0"}
+    (exit_handler,) = [t for t in spec["templates"] if t["name"] == EXIT]
+    ((step,),) = exit_handler["steps"]
+    assert step["templateRef"] == close_ref
+    assert parameters(step) == {"run-id": "Run_42", "status": "{{workflow.status}}", "grace": "60"}
+    assert not [t for t in spec["templates"] if "container" in t]  # every pod is the chart's
+
+
+def parameters(task: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["value"] for p in task["arguments"]["parameters"]}
+
+
+def test_every_template_a_workflow_references_is_in_the_charts_workflow_template_with_its_parameters(
+    plan: dict[str, Any],
+) -> None:
+    (library,) = [m for m in chart_support.manifests() if m["kind"] == "WorkflowTemplate"]
+    settings = ArgoSettings(dispatch_template=library["metadata"]["name"])
+    workflow = render_workflow("r1", parse_plan(plan), SOURCE, settings, artifacts=stage())
+    offered = {t["name"]: {p["name"] for p in t["inputs"]["parameters"]} for t in library["spec"]["templates"]}
+    referencing = [*dag_tasks(workflow).values(),
+                   *(s for t in workflow["spec"]["templates"] for group in t.get("steps", []) for s in group)]
+    used = set()
+    for task in referencing:
+        ref = task["templateRef"]
+        assert ref["name"] == library["metadata"]["name"]
+        assert ref["template"] in offered, ref
+        assert set(parameters(task)) <= offered[ref["template"]], task["name"]
+        used.add(ref["template"])
+    assert {"dispatch-discovery", "dispatch-ci", "dispatch-artifact", "close-run"} <= used
 
 
 def test_the_artifact_stage_runs_after_the_groups_and_before_the_close(
@@ -93,7 +128,7 @@ def test_the_artifact_stage_runs_after_the_groups_and_before_the_close(
 def test_the_schema_check_can_fail(plan: dict[str, Any], validate: Validate) -> None:
     workflow = render_workflow("r1", parse_plan(plan), SOURCE, ArgoSettings())
     workflow["spec"]["ttlStrategy"]["secondsAfterCompletions"] = 1  # misspelt
-    workflow["spec"]["templates"][0]["container"]["args"] = "workflow close"  # not a list
+    workflow["spec"]["templates"][0]["steps"] = "close-run"  # not a list of step groups
     errors = validate(workflow)
     assert any("secondsAfterCompletions" in e for e in errors)
-    assert any("spec.templates.0.container.args" in e for e in errors)
+    assert any("spec.templates.0.steps" in e for e in errors)

@@ -3,9 +3,10 @@
 Shape: a ``discovery`` dispatch first (the commit still evaluates where the pods run), then per
 phase group the ``ci`` dispatch of every task, in parallel within the group (each task depends on
 every task of the group before), then the artifact stage's ``artifact`` dispatches, then a task
-that closes the run through the API. Every dispatch references the chart's WorkflowTemplate
-(``<release>-catalyst-forge-dispatch``, template ``dispatch-<type>``, parameter ``job``), which
-owns the pod: image, environment, resources, the retry of a lost bus (exit 7) and pod security.
+that closes the run through the API. Every task references the chart's WorkflowTemplate
+(``<release>-catalyst-forge-dispatch``: template ``dispatch-<type>`` with parameter ``job``, and
+``close-run`` with ``run-id``, ``status`` and ``grace``), which owns the pod: image, environment,
+the close-run token, resources, the retry of a lost bus (exit 7) and pod security.
 
 A failing task of a required phase stops the run: later tasks depend on ``Succeeded`` and the DAG
 fails fast. A phase that is not required has ``continueOn.failed`` and its dependants accept
@@ -20,7 +21,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from hera.workflows import DAG, Container, Task, Workflow
+from hera.workflows import DAG, Step, Steps, Task, Workflow
 from hera.workflows import models as m
 
 from forge_core.domain.jobs import ArtifactJobPayload, CiJobPayload, SourceRef
@@ -77,8 +78,9 @@ def render_workflow(
         ttl_strategy=m.TTLStrategy(seconds_after_completion=settings.ttl_seconds),
         pod_gc=m.PodGC(strategy="OnPodSuccess"),
     ) as workflow:
-        close = _closer(CLOSE, run_id, "Succeeded", settings)
-        _closer(EXIT, run_id, "{{workflow.status}}", settings, "--grace", str(settings.exit_grace_seconds))
+        with Steps(name=EXIT):  # the backstop: closes the run when the close-run task never did
+            Step(name=CLOSE, template_ref=_close_template(settings),
+                 arguments=_close_arguments(run_id, "{{workflow.status}}", settings.exit_grace_seconds))
         with DAG(name=ENTRYPOINT, fail_fast=True):
             discovery = {"repository": source.repository, "commit": source.commit}
             _dispatch(DISCOVERY, "discovery", Job(id=f"discovery-{run_id}", type="discovery", run_id=run_id,
@@ -109,7 +111,8 @@ def render_workflow(
                     _dispatch(name, "artifact", job, _depends(previous), settings)
                     nodes.append(_Node(name, tolerated=False))
                 previous = nodes
-            Task(name=CLOSE, template=close, depends=_depends(previous))
+            Task(name=CLOSE, template_ref=_close_template(settings), arguments=_close_arguments(run_id, "Succeeded"),
+                 depends=_depends(previous))
     manifest: dict[str, Any] = workflow.to_dict()
     return manifest
 
@@ -140,12 +143,9 @@ def _dispatch(
     )
 
 
-def _closer(name: str, run_id: str, status: str, settings: ArgoSettings, *extra: str) -> Container:
-    return Container(
-        name=name,
-        image=settings.image,
-        command=["forge"],
-        args=["workflow", "close", "--run-id", run_id, "--status", status, *extra],
-        env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=settings.api_secret))],
-        retry_strategy=m.RetryStrategy(limit="3", retry_policy="Always"),
-    )
+def _close_template(settings: ArgoSettings) -> m.TemplateRef:
+    return m.TemplateRef(name=settings.dispatch_template, template=CLOSE)
+
+
+def _close_arguments(run_id: str, status: str, grace: int = 0) -> dict[str, str]:
+    return {"run-id": run_id, "status": status, "grace": str(grace)}
