@@ -45,13 +45,17 @@ def clone_url(settings: ServerSettings, run: s.RunSummary) -> str:
     )
 
 
-def releasing_stage(document: DiscoveryDocument, source: ArtifactSource, publish: bool) -> ArtifactStage:
-    """The artifacts of the projects that release on this commit (discovery decided which)."""
+def releasing_stage(
+    document: DiscoveryDocument, source: ArtifactSource, publish: bool, author: str | None = None,
+) -> ArtifactStage:
+    """The artifacts of the projects that release on this commit (discovery decided which), with
+    the document an orchestrator running the release and deployment stages itself reads."""
     releasing = {p.project.name: p.release.version or "" for p in document.projects if p.release.release}
     return ArtifactStage(
         artifacts=tuple(a for a in document.run_plan().artifacts if a.project.name in releasing),
         source=source, publish=publish,
         versions={name: version for name, version in releasing.items() if version},
+        document=document, author=author,
     )
 
 
@@ -110,7 +114,7 @@ class PipelineLauncher:
             try:
                 await self.orchestrator.execute(
                     run_id, recorded, SourceRef(repository=url, commit=run.commit_sha), cancel=cancel,
-                    artifacts=releasing_stage(document, source, self.publish),
+                    artifacts=releasing_stage(document, source, self.publish, run.triggered_by),
                 )
             finally:
                 watching.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,11 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "chart"))
 
 import chart_support
 
+from forge_core.adapters.argo.stages import DeployStageRequest, ReleaseStageRequest
 from forge_core.adapters.argo.workflow import CLOSE, DISCOVERY, EXIT, render_workflow, task_names, workflow_name
 from forge_core.domain.jobs import ArtifactSource, CiJobPayload, SourceRef
-from forge_core.domain.models import Job
+from forge_core.domain.models import Job, ProjectRef, SourceEvent
+from forge_core.domain.plan import DiscoveryDocument, ProjectPlan, ReleaseDecision
 from forge_core.domain.run_plan import ArtifactPlan
 from forge_core.ports.orchestrator import ArtifactStage
 from forge_core.services.orchestrator import parse_plan
@@ -26,6 +29,18 @@ SOURCE = SourceRef(repository="https://git.example/acme/monorepo.git", commit="a
 def dag_tasks(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
     (run,) = [t for t in workflow["spec"]["templates"] if t["name"] == workflow["spec"]["entrypoint"]]
     return {t["name"]: t for t in run["dag"]["tasks"]}
+
+
+def releasing(*names: str, library: str | None = None) -> DiscoveryDocument:
+    """A discovery document where ``names`` release with deploy resources (and ``library``
+    releases without any)."""
+    def project(name: str, resources: bool) -> ProjectPlan:
+        return ProjectPlan(project=ProjectRef(name=name, path=name), config_file=f"{name}/project.cue",
+                           release=ReleaseDecision(release=True, reason="tag", version="1.2.0"),
+                           resources=({"apiVersion": "v1", "kind": "ConfigMap"},) if resources else ())
+    event = SourceEvent(repository="acme/monorepo", commit=SOURCE.commit, branch="main", tag="api/v1.2.0")
+    projects = [project(n, True) for n in names] + ([project(library, False)] if library else [])
+    return DiscoveryDocument(event=event, projects=tuple(projects))
 
 
 def stage() -> ArtifactStage:
@@ -96,7 +111,8 @@ def test_every_template_a_workflow_references_is_in_the_charts_workflow_template
 ) -> None:
     (library,) = [m for m in chart_support.manifests() if m["kind"] == "WorkflowTemplate"]
     settings = ArgoSettings(dispatch_template=library["metadata"]["name"])
-    workflow = render_workflow("r1", parse_plan(plan), SOURCE, settings, artifacts=stage())
+    with_stages = replace(stage(), document=releasing("api"), author="octocat")
+    workflow = render_workflow("r1", parse_plan(plan), SOURCE, settings, artifacts=with_stages)
     offered = {t["name"]: {p["name"] for p in t["inputs"]["parameters"]} for t in library["spec"]["templates"]}
     referencing = [*dag_tasks(workflow).values(),
                    *(s for t in workflow["spec"]["templates"] for group in t.get("steps", []) for s in group)]
@@ -107,7 +123,36 @@ def test_every_template_a_workflow_references_is_in_the_charts_workflow_template
         assert ref["template"] in offered, ref
         assert set(parameters(task)) <= offered[ref["template"]], task["name"]
         used.add(ref["template"])
-    assert {"dispatch-discovery", "dispatch-ci", "dispatch-artifact", "close-run"} <= used
+    assert {"dispatch-discovery", "dispatch-ci", "dispatch-artifact", "stage-release", "stage-deploy",
+            "close-run"} <= used
+
+
+def test_a_releasing_commit_gets_release_tasks_then_one_deploy_task_before_the_close(
+    plan: dict[str, Any], validate: Validate,
+) -> None:
+    document = releasing("api", "web", library="lib")
+    with_stages = replace(stage(), document=document, author="octocat", publish=True)
+    workflow = render_workflow("r1", parse_plan(plan), SOURCE, ArgoSettings(), artifacts=with_stages)
+    assert validate(workflow) == []
+    tasks = dag_tasks(workflow)
+    assert [n for n in tasks if n.startswith(("release-", "deploy"))] == ["release-api", "release-web", "deploy"]
+    for name in ("release-api", "release-web"):  # in parallel, after every artifact
+        assert tasks[name]["depends"] == "artifact-api-image.Succeeded"
+        assert tasks[name]["templateRef"]["template"] == "stage-release"
+    assert tasks["deploy"]["depends"] == "release-api.Succeeded && release-web.Succeeded"
+    assert tasks[CLOSE]["depends"] == "deploy.Succeeded"
+    release = ReleaseStageRequest.model_validate_json(parameters(tasks["release-api"])["request"])
+    assert (release.run_id, release.project.project.name, release.publish) == ("r1", "api", True)
+    assert release.clone_url == SOURCE.repository and release.event == document.event
+    deploy = DeployStageRequest.model_validate_json(parameters(tasks["deploy"])["request"])
+    assert (deploy.projects, deploy.author) == (("api", "web"), "octocat")  # the library releases nothing
+
+
+def test_a_commit_that_releases_nothing_gets_no_release_or_deploy_task(plan: dict[str, Any]) -> None:
+    quiet = replace(stage(), document=releasing(library="lib"))
+    tasks = dag_tasks(render_workflow("r1", parse_plan(plan), SOURCE, ArgoSettings(), artifacts=quiet))
+    assert not [n for n in tasks if n.startswith(("release-", "deploy"))]
+    assert tasks[CLOSE]["depends"] == "artifact-api-image.Succeeded"
 
 
 def test_the_artifact_stage_runs_after_the_groups_and_before_the_close(

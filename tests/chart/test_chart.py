@@ -182,7 +182,8 @@ def test_dispatcher_pods_have_a_template_per_job_type_a_service_account_and_the_
     found = manifests()
     (template,) = by_kind(found, "WorkflowTemplate").values()
     names = [t["name"] for t in template["spec"]["templates"]]
-    assert sorted(names) == sorted([*(f"dispatch-{t}" for t in JOB_TYPES), "close-run"])
+    stages = ["stage-release", "stage-deploy", "close-run"]
+    assert sorted(names) == sorted([*(f"dispatch-{t}" for t in JOB_TYPES), *stages])
     account = template["spec"]["serviceAccountName"]
     assert account in by_kind(found, "ServiceAccount")
     (binding,) = by_kind(found, "RoleBinding").values()
@@ -233,7 +234,7 @@ def test_with_an_argo_server_the_api_submits_workflows_with_its_token_by_referen
 
 
 def test_an_argo_server_without_its_token_secret_is_refused_by_name() -> None:
-    with pytest.raises(Exception, match="argo.server.existingSecret"):
+    with pytest.raises(Exception, match=r"argo\.server\.existingSecret"):
         manifests({"argo": {"server": {"url": "https://argo.example:2746"}}})
 
 
