@@ -49,6 +49,8 @@ class Controller:
         self.library = {(t["metadata"]["name"], x["name"]): x for t in templates for x in t["spec"]["templates"]}
         self.exit_code = exit_code
         self.attempts: dict[str, int] = {}
+        self.logs: dict[str, str] = {}
+        """Each node's last output (stdout and stderr, the last 2000 characters), by task name."""
 
     def play(self, name: str, timeout: float = 300.0) -> str:
         """Run the submitted Workflow ``name`` to its end; its final phase."""
@@ -117,7 +119,7 @@ class Controller:
             return
         for parallel in template["steps"]:
             for step in parallel:
-                params = {p["name"]: re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: globals_.get(m.group(1), m.group(0)),
+                params = {p["name"]: re.sub(r"\{\{\s*([\w.-]+)\s*\}\}", lambda m: globals_.get(m.group(1), m.group(0)),
                                             str(p["value"]))
                           for p in step.get("arguments", {}).get("parameters", [])}
                 self._run_node(workflow, f"{workflow}.onExit.{step['name']}", self._template(step, own), params, nodes,
@@ -151,7 +153,7 @@ class Controller:
         values = {**{f"inputs.parameters.{k}": v for k, v in {**defaults, **params}.items()}, **globals_}
 
         def fill(text: str) -> str:
-            return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: values.get(m.group(1), m.group(0)), text)
+            return re.sub(r"\{\{\s*([\w.-]+)\s*\}\}", lambda m: values.get(m.group(1), m.group(0)), text)
 
         strategy = template.get("retryStrategy") or {}
         limit = int(strategy.get("limit", 0))
@@ -192,6 +194,7 @@ class Controller:
             node["outputs"] = {"exitCode": str(code), "parameters": results}
             node["log"] = output
             nodes[task_name] = node
+            self.logs[task_name] = output
 
     @staticmethod
     def _node(workflow: str, task_name: str, phase: str) -> dict[str, Any]:

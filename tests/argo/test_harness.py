@@ -241,7 +241,7 @@ def test_at_a_release_tag_the_workflow_releases_and_deploys_like_forge_run(
     url, env = platform
     repo = make_example(tmp_path / "acme")
     argo_run, controller = execute("argo", "acme/argo", url, env, argo, repo)
-    assert argo_run["status"] == "success", argo_run["error"]
+    assert argo_run["status"] == "success", (argo_run["error"], controller.logs)
     workflow = argo.workflow(workflow_name(str(argo_run["id"])))
     assert workflow is not None
     (dag,) = [t["dag"] for t in workflow["spec"]["templates"] if t["name"] == "run"]
@@ -265,7 +265,7 @@ def test_at_a_release_tag_the_workflow_releases_and_deploys_like_forge_run(
     assert tree(argo_run) == tree(local_run)
     fleet, local = released(url, env, "acme/argo"), released(url, env, "local/acme")
     assert fleet == local
-    assert fleet["releases"] == [("api", 1, ["1", "1.2.0", "api/v1.2.0"])]
+    assert fleet["releases"] == [("api", 1, ["1", "1.2.0", "api/v1.2.0", "main-1"])]
     assert fleet["deployments"] == [("api", 1, "dev", "active")]
 
 
