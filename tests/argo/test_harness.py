@@ -211,7 +211,6 @@ def test_a_generated_workflow_played_by_the_harness_ends_like_the_embedded_orche
     assert controller.attempts["close-run"] == 1  # the Workflow's own closing task ran once
 
 
-@pytest.mark.parametrize("storage_env", ["s3"], indirect=True)
 def released(url: str, env: dict[str, str], repository: str) -> dict[str, Any]:
     """What the release and deployment stages left for ``repository``: its releases (project,
     number, aliases) and deployments (project, number, environment, status)."""
@@ -269,6 +268,7 @@ def test_at_a_release_tag_the_workflow_releases_and_deploys_like_forge_run(
     assert fleet["deployments"] == [("api", 1, "dev", "active")]
 
 
+@pytest.mark.parametrize("storage_env", ["s3"], indirect=True)
 def test_in_a_fleet_the_step_logs_go_to_s3_through_fsspec(
     platform: tuple[str, dict[str, str]], argo: ArgoServerStandIn, tmp_path: Path, storage_env: dict[str, str],
 ) -> None:
