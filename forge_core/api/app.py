@@ -1,7 +1,9 @@
 """Building the Platform API: settings and plugins in, a FastAPI application out.
 
 Start-up (the lifespan) connects to the database and applies migrations, loads or creates the
-platform's signing key, and starts the outbox sender when a notifier is configured.
+platform's signing key, starts the outbox sender when a notifier is configured, and, when the
+orchestrator is Argo Workflows (``FORGE_ORCHESTRATOR__KIND=argo``), the run starter that submits
+each new run's Workflow exactly once across replicas (:mod:`forge_core.api.run_starting`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from forge_core.services.platform import Platform, Policy
 from forge_core.settings import Settings
 
 
-def create_app(settings: Settings, host: PluginHost) -> FastAPI:
+def create_app(settings: Settings, host: PluginHost, *, start_runs: bool = True) -> FastAPI:
+    """``start_runs`` false: this app never starts runs itself (``forge server`` runs its own
+    starter beside it, on its in-process workers)."""
     structured_logs.configure()
 
     @contextlib.asynccontextmanager
@@ -76,9 +80,16 @@ def create_app(settings: Settings, host: PluginHost) -> FastAPI:
         )
         in_process = sender is not None and settings.api.notifier.in_process
         task = asyncio.create_task(sender.run_forever()) if sender and in_process else None
+        starting = contextlib.AsyncExitStack()
         try:
+            if start_runs and settings.orchestrator.kind == "argo":
+                from forge_core.api.run_starting import fleet_run_starter
+
+                app.state.services.starter = await starting.enter_async_context(
+                    fleet_run_starter(app, settings, store, key))
             yield
         finally:
+            await starting.aclose()
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from forge_core.adapters.bus.cancel import CancelAnnouncer
 
 
+class Wakeable(Protocol):
+    def wake(self) -> None: ...
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -47,6 +51,8 @@ class Services:
     sender: OutboxSender | None
     cancels: CancelAnnouncer | None = None
     """Tells the workers over the bus to stop a cancelled run's jobs (None: no NATS configured)."""
+    starter: Wakeable | None = None
+    """The run starter of this replica, woken when a run is created (None: another process starts runs)."""
 
 
 def services(request: Request) -> Services:

@@ -63,7 +63,7 @@ async def _serve(settings: Settings, plugins: PluginHost, host: str, port: int, 
     from forge_core.services.run_starter import RunStarter
     from forge_core.worker.embedded import embedded_jobs
 
-    app = create_app(settings, plugins)
+    app = create_app(settings, plugins, start_runs=False)
     token = platform_key(settings).mint("forge-server", permissions=SERVER_PERMISSIONS, ttl_seconds=365 * 86400)
     parallel = settings.server.parallel
     async with app.router.lifespan_context(app):  # migrations, the store, the outbox sender
@@ -92,6 +92,7 @@ async def _serve(settings: Settings, plugins: PluginHost, host: str, port: int, 
                 launcher = PipelineLauncher(settings.server, dispatcher, client, orchestrator, publish=publish,
                                             status_of=status_of)
                 starter = RunStarter(app.state.services.store, launcher, poll_seconds=settings.server.poll_seconds)
+                app.state.services.starter = starter
                 starting = asyncio.create_task(starter.run_forever())
                 web = uvicorn.Server(uvicorn.Config(
                     app, host=host, port=port, lifespan="off", log_config=None, access_log=False,

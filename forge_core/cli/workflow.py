@@ -1,11 +1,12 @@
-"""``forge workflow render`` and ``forge workflow close``: the Argo Workflow a commit would get,
-and the Workflow's own last step, closing its run through the Platform API."""
+"""``forge workflow render``, ``release``, ``deploy`` and ``close``: the Argo Workflow a commit
+would get, the Workflow's release and deploy tasks (:mod:`forge_core.cli.workflow_stages`), and
+its own last step, closing its run through the Platform API."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -114,3 +115,63 @@ def close(
             typer.echo(f"run {run_id} was already closed: {refused}", err=True)
     except ForgeError as error_:
         fail(error_)
+
+
+RequestFile = Annotated[Path, typer.Option(help="The stage's request (JSON), as the Workflow gives it.")]
+ResultFile = Annotated[Path | None, typer.Option(help="Write what the stage did (JSON) here.")]
+
+
+@workflow_app.command("release")
+def release(request_file: RequestFile, result_file: ResultFile = None) -> None:
+    """A Workflow's release task: the project's ``release`` job from the run's artifact records
+    (FORGE_API__*, FORGE_NATS__*); exit 5 when the release failed."""
+    from forge_core.adapters.argo.stages import ReleaseStageRequest
+
+    _stage(ReleaseStageRequest, request_file, result_file, "release")
+
+
+@workflow_app.command("deploy")
+def deploy(request_file: RequestFile, result_file: ResultFile = None) -> None:
+    """A Workflow's deploy task: the run's new releases auto-deployed to the first environment, as
+    its rules allow (one GitOps commit per environment); exit 5 when the deployment failed."""
+    from forge_core.adapters.argo.stages import DeployStageRequest
+
+    _stage(DeployStageRequest, request_file, result_file, "deploy")
+
+
+def _stage(model: Any, request_file: Path, result_file: Path | None, name: str) -> None:
+    import asyncio
+    import json
+
+    from pydantic import ValidationError
+
+    from forge_core.cli import workflow_stages
+    from forge_core.domain.errors import ConfigurationError, ForgeError, JobFailedError, MessagingError
+    from forge_core.settings import load_settings
+
+    try:
+        settings = load_settings()
+        try:
+            request = model.model_validate_json(request_file.read_text())
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the request: {exc.strerror}", where=str(request_file)) from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigurationError(f"not a {name} request: {'.'.join(map(str, first['loc']))}: {first['msg']}",
+                                     where=str(request_file)) from None
+        run = workflow_stages.release_stage if name == "release" else workflow_stages.deploy_stage
+        try:
+            outcome = asyncio.run(run(settings, request))
+        except (ConfigurationError, MessagingError):  # bad settings (2); the bus failed (7: retried)
+            raise
+        except ForgeError as error:
+            outcome = workflow_stages.StageOutcome(error=f"{name}: {error}")
+    except ForgeError as error:
+        fail(error)
+    result = outcome.as_result(f"{name}-{request.run_id}")
+    if result_file is not None:
+        result_file.parent.mkdir(parents=True, exist_ok=True)
+        result_file.write_text(json.dumps(result, indent=2) + "\n")
+    typer.echo(json.dumps(result))
+    if outcome.error:
+        fail(JobFailedError(outcome.error, where=name))

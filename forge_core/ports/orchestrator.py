@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from forge_core.domain.jobs import ArtifactSource, SourceRef
 from forge_core.domain.models import Job, JobResult, RunStatus
+from forge_core.domain.plan import DiscoveryDocument
 from forge_core.domain.run_plan import ArtifactPlan
 
 
@@ -53,6 +54,11 @@ class ArtifactStage:
     then: Callable[[], Awaitable[str | None]] | None = None
     """The stages after the artifacts (release, deployment), run when every artifact succeeded and
     before the run is recorded finished; it returns why they failed (the run fails), else None."""
+    document: DiscoveryDocument | None = None
+    """The run's discovery document, for an orchestrator that runs the release and deployment
+    stages itself (the Argo Workflow's release and deploy tasks) instead of ``then``."""
+    author: str | None = None
+    """Who triggered the run (the auto-deployment rules judge them)."""
 
 
 class Orchestrator(Protocol):

@@ -1,7 +1,8 @@
 """Launching a claimed run on this machine: fetch, discover, record the plan, orchestrate.
 
-What the run starter hands a run to in ``forge server``: the repository's clone URL comes from
-the settings (one per repository, or a template); discovery is a ``discovery`` job (its worker
+What the run starter hands a run to in ``forge server`` (and, with the Argo orchestrator, in each
+API replica): the repository's clone URL comes from the settings (one per repository), else the
+run (the URL its push webhook named), else the settings' template; discovery is a ``discovery`` job (its worker
 fetches the commit into the warm git cache), its plan is recorded through the API, then the
 orchestrator runs the phase groups and, for the projects that release, the artifact stage. Each
 launched run executes in the background; anything that stops it closes the run failed with why.
@@ -27,26 +28,34 @@ log = logging.getLogger("forge.run_launch")
 DISCOVERY_TIMEOUT = 600.0
 
 
-def clone_url(settings: ServerSettings, repository: str) -> str:
-    """Where ``repository`` (owner/name) is fetched from; a clear error when nobody said."""
-    if repository in settings.repositories:
-        return settings.repositories[repository]
+def clone_url(settings: ServerSettings, run: s.RunSummary) -> str:
+    """Where the run's repository is fetched from: the one configured for it (an operator's
+    mirror wins), else the clone URL its trigger named (a push webhook's), else the template; a
+    clear error when nobody said."""
+    if run.repository in settings.repositories:
+        return settings.repositories[run.repository]
+    if run.clone_url:
+        return run.clone_url
     if settings.clone_url:
-        return settings.clone_url.replace("{repository}", repository)
+        return settings.clone_url.replace("{repository}", run.repository)
     raise ConfigurationError(
-        f"no clone URL for repository {repository}: set FORGE_SERVER__REPOSITORIES "
-        f"('{{\"{repository}\": \"<url>\"}}') or FORGE_SERVER__CLONE_URL",
+        f"no clone URL for repository {run.repository}: the run names none; set FORGE_SERVER__REPOSITORIES "
+        f"('{{\"{run.repository}\": \"<url>\"}}') or FORGE_SERVER__CLONE_URL",
         where="FORGE_SERVER__REPOSITORIES",
     )
 
 
-def releasing_stage(document: DiscoveryDocument, source: ArtifactSource, publish: bool) -> ArtifactStage:
-    """The artifacts of the projects that release on this commit (discovery decided which)."""
+def releasing_stage(
+    document: DiscoveryDocument, source: ArtifactSource, publish: bool, author: str | None = None,
+) -> ArtifactStage:
+    """The artifacts of the projects that release on this commit (discovery decided which), with
+    the document an orchestrator running the release and deployment stages itself reads."""
     releasing = {p.project.name: p.release.version or "" for p in document.projects if p.release.release}
     return ArtifactStage(
         artifacts=tuple(a for a in document.run_plan().artifacts if a.project.name in releasing),
         source=source, publish=publish,
         versions={name: version for name, version in releasing.items() if version},
+        document=document, author=author,
     )
 
 
@@ -63,16 +72,23 @@ class PipelineLauncher:
         self.settings, self.dispatcher, self.recorder = settings, dispatcher, recorder
         self.orchestrator, self.publish, self.status_of = orchestrator, publish, status_of
         self.running: dict[str, asyncio.Task[None]] = {}
+        self.handed_over: set[str] = set()
+        """Runs given to the orchestrator (past discovery): detaching leaves these to it."""
+        self._detaching = False
 
     async def launch(self, run: s.RunSummary) -> None:
-        url = clone_url(self.settings, run.repository)  # raising here: the starter fails the run
+        url = clone_url(self.settings, run)  # raising here: the starter fails the run
         run_id = str(run.id)
         task = asyncio.create_task(self._execute(run, url), name=f"run-{run_id}")
         self.running[run_id] = task
         task.add_done_callback(lambda _: self.running.pop(run_id, None))
 
-    async def aclose(self) -> None:
-        """Stop the runs still executing (each is closed cancelled by the orchestrator)."""
+    async def aclose(self, *, detach: bool = False) -> None:
+        """Stop the runs still executing (each is closed cancelled by the orchestrator). With
+        ``detach`` (an API replica stopping in a fleet) a run already handed to an orchestrator
+        that lives on without this process (an Argo Workflow, which closes its run itself) is
+        only let go; a run still being discovered is closed cancelled."""
+        self._detaching = detach
         for task in list(self.running.values()):
             task.cancel()
         await asyncio.gather(*self.running.values(), return_exceptions=True)
@@ -94,20 +110,26 @@ class PipelineLauncher:
                                     identity=run.repository)
             cancel = asyncio.Event()
             watching = asyncio.create_task(self._watch(run_id, cancel))
+            self.handed_over.add(run_id)
             try:
                 await self.orchestrator.execute(
                     run_id, recorded, SourceRef(repository=url, commit=run.commit_sha), cancel=cancel,
-                    artifacts=releasing_stage(document, source, self.publish),
+                    artifacts=releasing_stage(document, source, self.publish, run.triggered_by),
                 )
             finally:
                 watching.cancel()
         except asyncio.CancelledError:
-            await self._fail(run_id, "the server stopped", RunStatus.CANCELLED)
+            if self._detaching and run_id in self.handed_over:
+                log.info("run %s is left to its orchestrator: this process stops", run_id)
+            else:
+                await self._fail(run_id, "the server stopped", RunStatus.CANCELLED)
             raise
         except Exception as exc:
             reason = str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
             log.exception("run %s stopped", run_id)
             await self._fail(run_id, reason)
+        finally:
+            self.handed_over.discard(run_id)
 
     async def _watch(self, run_id: str, cancel: asyncio.Event) -> None:
         if self.status_of is None:

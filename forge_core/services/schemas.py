@@ -34,6 +34,23 @@ CommitSha = Annotated[
 ]
 Text = Annotated[str, StringConstraints(max_length=65536)]
 Uri = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+CLONE_SCHEMES = ("https", "http", "ssh", "git", "file")
+
+
+def _clone_url(value: str) -> str:
+    """A clone URL the run's repository is fetched from; never one carrying a password (it would
+    be stored with the run and shown to every reader)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in CLONE_SCHEMES:
+        raise ValueError(f"a clone URL starts with one of {', '.join(s + '://' for s in CLONE_SCHEMES)}")
+    if parts.password is not None:
+        raise ValueError("a clone URL must not carry a password (give git its credentials instead)")
+    return value
+
+
+CloneUrl = Annotated[str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_clone_url)]
 
 
 class Input(BaseModel):
@@ -143,6 +160,9 @@ class RunCreate(Input):
     tag: Name | None = None
     triggered_by: Name
     trigger_type: TriggerType = TriggerType.MANUAL
+    clone_url: CloneUrl | None = None
+    """Where the commit is fetched from (a push webhook's ``repository.clone_url``); unset, the
+    server's per-repository setting decides."""
 
 
 class RunStatusUpdate(Input):
@@ -214,6 +234,7 @@ class RunSummary(Output):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    clone_url: str | None = None
 
 
 # --- artifact records: what the artifact job did with each planned artifact ------------------

@@ -66,6 +66,7 @@ def run_for_event(event: str | None, body: bytes, max_depth: int = DEFAULT_MAX_D
             tag=tag,
             triggered_by=pusher.get("name") or "github",
             trigger_type=s.TriggerType.TAG if tag else s.TriggerType.PUSH,
+            clone_url=repository.get("clone_url") or None,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

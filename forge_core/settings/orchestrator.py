@@ -19,17 +19,10 @@ class ArgoSettings(BaseModel):
     namespace: str = Field(default="forge", description="Namespace the Workflows are submitted to.")
     dispatch_template: str = Field(
         default="forge-catalyst-forge-dispatch",
-        description="The chart's WorkflowTemplate with a dispatch-<type> template per job type "
-        "(<release>-catalyst-forge-dispatch).",
+        description="The chart's WorkflowTemplate with a dispatch-<type> template per job type and the "
+        "close-run template (<release>-catalyst-forge-dispatch).",
     )
     service_account: str = Field(default="forge-dispatcher", description="ServiceAccount of the Workflow's pods.")
-    image: str = Field(
-        default="catalyst-forge:latest", description="Image of the task that closes the run (the forge CLI)."
-    )
-    api_secret: str = Field(
-        default="forge-api-worker",
-        description="Secret with FORGE_API__URL and FORGE_API__TOKEN (role worker) for the closing task.",
-    )
     ttl_seconds: int = Field(default=86400, ge=0, description="Workflows are deleted this long after they end.")
     active_deadline_seconds: int = Field(
         default=21600, ge=1, description="A Workflow still running after this long is failed by Argo."

@@ -22,7 +22,8 @@ from forge_core.settings import Settings
 PREFIX = "FORGE_"
 
 SERVICE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "forge api": ("state_dir", "plugins", "database", "auth", "api"),
+    "forge api": ("state_dir", "plugins", "database", "auth", "api", "orchestrator", "nats", "storage",
+                  "server.repositories", "server.clone_url", "server.poll_seconds"),
     "forge worker": ("state_dir", "plugins", "nats", "storage", "worker", "api.url", "api.token", "secrets",
                      "git", "cue", "oci", "render", "tracking"),
     "forge dispatch": ("nats", "storage"),
@@ -32,6 +33,7 @@ SERVICE_SECTIONS: dict[str, tuple[str, ...]] = {
     "forge server": ("state_dir", "plugins", "database", "auth", "api", "nats", "storage", "worker", "secrets",
                      "git", "cue", "oci", "render", "tracking", "orchestrator", "server"),
     "forge workflow close": ("api.url", "api.token"),
+    "forge workflow release|deploy": ("api.url", "api.token", "nats", "storage", "worker.cache_dir", "render"),
 }
 """What each service reads: top-level sections, or dotted parts of one (``api.url``)."""
 

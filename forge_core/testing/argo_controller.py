@@ -3,7 +3,8 @@
 It follows the entrypoint DAG's ``depends`` expressions, runs each task's container
 (``command`` + ``args``) as a local process, and reports every node into the stand-in Argo
 Server's status as the controller would. Covered: ``templateRef`` to WorkflowTemplates given
-here (the chart's ``dispatch-<type>``), inline container templates, ``inputs.parameters`` and raw
+here (the chart's ``dispatch-<type>`` and ``close-run``), inline container templates, input
+parameters' defaults, an ``onExit`` of ``steps``, ``inputs.parameters`` and raw
 input artifacts, ``outputs.parameters`` from files, ``retryStrategy.limit`` (with an
 ``asInt(lastRetry.exitCode) == N`` expression), ``continueOn.failed``, ``failFast``, ``onExit``
 with ``{{workflow.status}}``, and a stop (``spec.shutdown``: no new tasks, the exit handler runs).
@@ -48,6 +49,8 @@ class Controller:
         self.library = {(t["metadata"]["name"], x["name"]): x for t in templates for x in t["spec"]["templates"]}
         self.exit_code = exit_code
         self.attempts: dict[str, int] = {}
+        self.logs: dict[str, str] = {}
+        """Each node's last output (stdout and stderr, the last 2000 characters), by task name."""
 
     def play(self, name: str, timeout: float = 300.0) -> str:
         """Run the submitted Workflow ``name`` to its end; its final phase."""
@@ -101,9 +104,26 @@ class Controller:
         exit_name = spec.get("onExit")
         shutdown = (self.server.workflow(name, self.namespace) or {}).get("spec", {}).get("shutdown")
         if exit_name and shutdown != "Terminate":
-            self._run_node(name, f"{name}.onExit", own[exit_name], {}, nodes, lock, {"workflow.status": status})
+            self._exit_handler(name, own[exit_name], own, nodes, lock, {"workflow.status": status})
         self._report(name, status, nodes, lock, message="child failed" if status == "Failed" else "")
         return status
+
+    def _exit_handler(
+        self, workflow: str, template: dict[str, Any], own: dict[str, dict[str, Any]],
+        nodes: dict[str, dict[str, Any]], lock: threading.Lock, globals_: dict[str, str],
+    ) -> None:
+        """``onExit``: a container template, or a ``steps`` template (each step in order, its
+        arguments filled with the Workflow's globals such as ``{{workflow.status}}``)."""
+        if "steps" not in template:
+            self._run_node(workflow, f"{workflow}.onExit", template, {}, nodes, lock, globals_)
+            return
+        for parallel in template["steps"]:
+            for step in parallel:
+                params = {p["name"]: re.sub(r"\{\{\s*([\w.-]+)\s*\}\}", lambda m: globals_.get(m.group(1), m.group(0)),
+                                            str(p["value"]))
+                          for p in step.get("arguments", {}).get("parameters", [])}
+                self._run_node(workflow, f"{workflow}.onExit.{step['name']}", self._template(step, own), params, nodes,
+                               lock, globals_)
 
     def _ready(self, depends: str | None, phases: dict[str, str]) -> bool | None:
         """None while a task it names has not finished, else whether the expression holds."""
@@ -128,10 +148,12 @@ class Controller:
         self, workflow: str, task_name: str, template: dict[str, Any], params: dict[str, str],
         nodes: dict[str, dict[str, Any]], lock: threading.Lock, globals_: dict[str, str],
     ) -> None:
-        values = {**{f"inputs.parameters.{k}": v for k, v in params.items()}, **globals_}
+        inputs = template.get("inputs", {}).get("parameters", [])
+        defaults = {p["name"]: str(p["value"]) for p in inputs if "value" in p}
+        values = {**{f"inputs.parameters.{k}": v for k, v in {**defaults, **params}.items()}, **globals_}
 
         def fill(text: str) -> str:
-            return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: values.get(m.group(1), m.group(0)), text)
+            return re.sub(r"\{\{\s*([\w.-]+)\s*\}\}", lambda m: values.get(m.group(1), m.group(0)), text)
 
         strategy = template.get("retryStrategy") or {}
         limit = int(strategy.get("limit", 0))
@@ -172,6 +194,7 @@ class Controller:
             node["outputs"] = {"exitCode": str(code), "parameters": results}
             node["log"] = output
             nodes[task_name] = node
+            self.logs[task_name] = output
 
     @staticmethod
     def _node(workflow: str, task_name: str, phase: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def argo(validate: Validate) -> Iterator[ArgoServerStandIn]:
 @pytest.fixture
 def argo_settings(argo: ArgoServerStandIn) -> ArgoSettings:
     return ArgoSettings(url=argo.url, token=SecretStr(TOKEN), namespace="forge", poll_interval=0.05,
-                        dispatch_template="forge-catalyst-forge-dispatch", image="forge:test")
+                        dispatch_template="forge-catalyst-forge-dispatch")
 
 
 @pytest.fixture

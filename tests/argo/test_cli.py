@@ -35,7 +35,7 @@ def acme(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
-def test_render_prints_the_release_tags_workflow_with_the_artifact_stage(
+def test_render_prints_the_release_tags_workflow_with_the_artifact_release_and_deploy_stages(
     acme: Path, tmp_path: Path, validate: Validate,
 ) -> None:
     done = forge("workflow", "render", str(acme), "--run-id", "r7", cwd=tmp_path,
@@ -52,8 +52,11 @@ def test_render_prints_the_release_tags_workflow_with_the_artifact_stage(
     for task in dag["tasks"]:
         kind = task.get("templateRef", {}).get("template", task.get("template"))
         by_type.setdefault(kind, []).append(task)
-    assert set(by_type) == {"dispatch-discovery", "dispatch-ci", "dispatch-artifact", "close-run"}
+    assert set(by_type) == {"dispatch-discovery", "dispatch-ci", "dispatch-artifact", "stage-release",
+                            "stage-deploy", "close-run"}
     (artifact,) = by_type["dispatch-artifact"]  # api/v1.2.0 releases api only
+    (release,) = by_type["stage-release"]
+    assert json.loads(release["arguments"]["parameters"][0]["value"])["project"]["project"]["name"] == "api"
     job = json.loads(artifact["arguments"]["parameters"][0]["value"])
     assert job["payload"]["version"] == "1.2.0"
     assert job["payload"]["source"]["repository"] == "https://git.example/acme/monorepo.git"
@@ -77,3 +80,14 @@ def test_close_refuses_an_unknown_status_and_needs_the_api(tmp_path: Path) -> No
     done = subprocess.run([FORGE, "workflow", "close", "--run-id", "r1", "--status", "Failed"], cwd=tmp_path,
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2 and "FORGE_API__URL" in done.stderr
+
+
+def test_the_stage_tasks_refuse_a_missing_or_wrong_request_naming_the_file(tmp_path: Path) -> None:
+    env = {"FORGE_STATE_DIR": str(tmp_path / "state"), "FORGE_API__URL": "http://127.0.0.1:9",
+           "FORGE_API__TOKEN": "unused"}
+    missing = tmp_path / "request.json"
+    done = forge("workflow", "release", "--request-file", str(missing), cwd=tmp_path, env=env)
+    assert done.returncode == 2 and f"{missing}: cannot read the request" in done.stderr
+    missing.write_text('{"run_id": "r1"}')
+    done = forge("workflow", "deploy", "--request-file", str(missing), cwd=tmp_path, env=env)
+    assert done.returncode == 2 and "not a deploy request: repository: Field required" in done.stderr

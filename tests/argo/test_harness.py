@@ -89,7 +89,9 @@ def platform(tmp_path: Path, prefix: str, storage_env: dict[str, str]) -> Iterat
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # workers read artifact records too (the artifact job keeps what an earlier attempt pushed)
-    worker_token = forge(env, "token", "create", "--role", "worker", "--role", "viewer", "--ttl", "7200").strip()
+    # (and, as the chart's tokens: release workers make releases, the deploy task creates deployments)
+    worker_token = forge(env, "token", "create", "--role", "worker", "--role", "viewer", "--role", "releaser",
+                         "--role", "deployer", "--ttl", "7200").strip()
     env.update(FORGE_API__TOKEN=worker_token)
     processes = []
     logs = tmp_path / "logs"
@@ -107,7 +109,7 @@ def platform(tmp_path: Path, prefix: str, storage_env: dict[str, str]) -> Iterat
                 time.sleep(0.2)
             assert time.monotonic() < deadline, (logs / "api.log").read_text()
         env.update(FORGE_API__URL=url)
-        for job_type in ("discovery", "ci", "artifact"):
+        for job_type in ("discovery", "ci", "artifact", "release", "deployment"):
             with (logs / f"{job_type}.log").open("w") as out:
                 processes.append(subprocess.Popen([FORGE, "worker", "--type", job_type], env=env, stdout=out,
                                                   stderr=subprocess.STDOUT))
@@ -162,7 +164,7 @@ def execute(
             recorded = await client.record_plan(run_id, document.run_plan().model_dump(mode="json"))
             source = SourceRef(repository=str(repo), commit=commit)
             stage = releasing_stage(document, ArtifactSource(repository=str(repo), commit=commit, branch="main",
-                                                             tag="api/v1.2.0", identity=repository), False)
+                                                             tag="api/v1.2.0", identity=repository), False, "t")
             async with PlatformClient(url, env["FORGE_API__TOKEN"]) as recorder:
                 if kind == "argo":
                     name = workflow_name(run_id)
@@ -207,6 +209,63 @@ def test_a_generated_workflow_played_by_the_harness_ends_like_the_embedded_orche
     assert tree(argo_run)["phases"]["test"][1]["api/test"][0] == "success"
     assert ("api", "api", "success") in tree(argo_run)["artifacts"]
     assert controller.attempts["close-run"] == 1  # the Workflow's own closing task ran once
+
+
+def released(url: str, env: dict[str, str], repository: str) -> dict[str, Any]:
+    """What the release and deployment stages left for ``repository``: its releases (project,
+    number, aliases) and deployments (project, number, environment, status)."""
+    admin = forge(env, "token", "create", "--role", "admin").strip()
+
+    async def read() -> dict[str, Any]:
+        async with PlatformClient(url, admin) as client:
+            listing = await client.list_releases(repository)
+            releases = []
+            for summary in listing.releases:
+                found = await client.show_release(repository, summary.project, str(summary.release_number))
+                releases.append((found.project, found.release_number, sorted(a.alias for a in found.aliases)))
+            deployments = (await client.list_deployments(repository)).deployments
+            return {"releases": sorted(releases),
+                    "deployments": sorted((d.project, d.release_number, d.environment, d.status.value)
+                                          for d in deployments)}
+
+    return asyncio.run(read())
+
+
+def test_at_a_release_tag_the_workflow_releases_and_deploys_like_forge_run(
+    platform: tuple[str, dict[str, str]], argo: ArgoServerStandIn, tmp_path: Path,
+) -> None:
+    """The example at api/v1.2.0: the Workflow's artifact, release and deploy tasks end where
+    `forge run` of the same commit ends — the same tasks, artifacts, release number and aliases,
+    and the release active in dev through a GitOps commit."""
+    url, env = platform
+    repo = make_example(tmp_path / "acme")
+    argo_run, controller = execute("argo", "acme/argo", url, env, argo, repo)
+    assert argo_run["status"] == "success", (argo_run["error"], controller.logs)
+    workflow = argo.workflow(workflow_name(str(argo_run["id"])))
+    assert workflow is not None
+    (dag,) = [t["dag"] for t in workflow["spec"]["templates"] if t["name"] == "run"]
+    order = {t["name"]: t.get("depends", "") for t in dag["tasks"]}
+    assert order["release-api"].startswith("artifact-") and order["deploy"] == "release-api.Succeeded"
+    assert order["close-run"] == "deploy.Succeeded"
+    assert controller.attempts["release-api"] == controller.attempts["deploy"] == 1
+
+    # forge run of the same commit on the same API, bus and GitOps repository (as local/acme)
+    admin = forge(env, "token", "create", "--role", "admin").strip()
+    ran = subprocess.run([FORGE, "run", str(repo), "--tag", "api/v1.2.0", "--branch", "main"],
+                         env={**env, "FORGE_API__TOKEN": admin, "COLUMNS": "200"}, capture_output=True, text=True,
+                         timeout=600)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    listing = httpx.get(f"{url}/v1/runs", params={"repository": "local/acme"},
+                        headers={"Authorization": f"Bearer {admin}"}, timeout=10).json()
+    (summary,) = listing["runs"]
+    local_run = httpx.get(f"{url}/v1/runs/{summary['id']}", headers={"Authorization": f"Bearer {admin}"},
+                          timeout=10).json()
+
+    assert tree(argo_run) == tree(local_run)
+    fleet, local = released(url, env, "acme/argo"), released(url, env, "local/acme")
+    assert fleet == local
+    assert fleet["releases"] == [("api", 1, ["1", "1.2.0", "api/v1.2.0", "main-1"])]
+    assert fleet["deployments"] == [("api", 1, "dev", "active")]
 
 
 @pytest.mark.parametrize("storage_env", ["s3"], indirect=True)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -220,3 +221,24 @@ def test_a_workflow_that_ignores_stop_is_terminated(
     assert outcome.status is RunStatus.CANCELLED
     puts = [c[1].rsplit("/", 1)[1] for c in argo.calls if c[0] == "PUT"]
     assert puts == ["stop", "terminate"]
+
+
+def test_a_failed_release_task_fails_the_run_with_the_stages_reason(
+    argo: ArgoServerStandIn, argo_settings: ArgoSettings, recorder: RecordingRecorder, plan: dict[str, Any],
+) -> None:
+    names = task_names(parse_plan(plan))
+    reason = "release api: the release job failed: the renderer refused resource 0"
+
+    def controller() -> None:
+        submitted(argo)
+        done = nodes(**{DISCOVERY: "Succeeded", **dict.fromkeys(names.values(), "Succeeded"),
+                        "release-api": "Failed", "deploy": "Omitted", CLOSE: "Omitted"})
+        release = next(n for n in done.values() if n["displayName"] == "release-api")
+        release["outputs"] = {"parameters": [{"name": "result", "value": json.dumps(
+            {"job_id": "release-run-1", "status": "failed", "output": {}, "error": reason})}]}
+        argo.set_status(NAME, {"phase": "Failed", "message": "child failed", "nodes": done})
+
+    outcome = run(argo_settings, recorder, plan, controller=controller)
+
+    assert outcome == RunOutcome(RunStatus.FAILED, reason)
+    assert runs(recorder)[-1] == ("failed", reason)

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import sys
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "chart"))
+
+import chart_support
+
+from forge_core.adapters.argo.stages import DeployStageRequest, ReleaseStageRequest
 from forge_core.adapters.argo.workflow import CLOSE, DISCOVERY, EXIT, render_workflow, task_names, workflow_name
 from forge_core.domain.jobs import ArtifactSource, CiJobPayload, SourceRef
-from forge_core.domain.models import Job
+from forge_core.domain.models import Job, ProjectRef, SourceEvent
+from forge_core.domain.plan import DiscoveryDocument, ProjectPlan, ReleaseDecision
 from forge_core.domain.run_plan import ArtifactPlan
 from forge_core.ports.orchestrator import ArtifactStage
 from forge_core.services.orchestrator import parse_plan
@@ -20,6 +29,18 @@ SOURCE = SourceRef(repository="https://git.example/acme/monorepo.git", commit="a
 def dag_tasks(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
     (run,) = [t for t in workflow["spec"]["templates"] if t["name"] == workflow["spec"]["entrypoint"]]
     return {t["name"]: t for t in run["dag"]["tasks"]}
+
+
+def releasing(*names: str, library: str | None = None) -> DiscoveryDocument:
+    """A discovery document where ``names`` release with deploy resources (and ``library``
+    releases without any)."""
+    def project(name: str, resources: bool) -> ProjectPlan:
+        return ProjectPlan(project=ProjectRef(name=name, path=name), config_file=f"{name}/project.cue",
+                           release=ReleaseDecision(release=True, reason="tag", version="1.2.0"),
+                           resources=({"apiVersion": "v1", "kind": "ConfigMap"},) if resources else ())
+    event = SourceEvent(repository="acme/monorepo", commit=SOURCE.commit, branch="main", tag="api/v1.2.0")
+    projects = [project(n, True) for n in names] + ([project(library, False)] if library else [])
+    return DiscoveryDocument(event=event, projects=tuple(projects))
 
 
 def stage() -> ArtifactStage:
@@ -70,9 +91,68 @@ def test_the_workflow_validates_and_orders_groups_with_the_first_failure_stoppin
     assert (payload.task.key, payload.source, payload.env) == ("api:a", SOURCE, {"FOO": "1"})
     discovery = Job.model_validate_json(tasks[DISCOVERY]["arguments"]["parameters"][0]["value"])
     assert discovery.payload == {"repository": SOURCE.repository, "commit": SOURCE.commit}
-    closers = {t["name"]: t for t in spec["templates"] if "container" in t}
-    assert closers[CLOSE]["container"]["args"] == ["workflow", "close", "--run-id", "Run_42", "--status", "Succeeded"]
-    assert closers[EXIT]["container"]["args"][-3:] == ["{{workflow.status}}", "--grace", "60"]
+    # the run is closed by the chart's close-run template: by the last task, else the exit handler
+    close_ref = {"name": "rel-catalyst-forge-dispatch", "template": "close-run"}
+    assert tasks[CLOSE]["templateRef"] == close_ref
+    assert parameters(tasks[CLOSE]) == {"run-id": "Run_42", "status": "Succeeded", "grace": "0"}
+    (exit_handler,) = [t for t in spec["templates"] if t["name"] == EXIT]
+    ((step,),) = exit_handler["steps"]
+    assert step["templateRef"] == close_ref
+    assert parameters(step) == {"run-id": "Run_42", "status": "{{workflow.status}}", "grace": "60"}
+    assert not [t for t in spec["templates"] if "container" in t]  # every pod is the chart's
+
+
+def parameters(task: dict[str, Any]) -> dict[str, str]:
+    return {p["name"]: p["value"] for p in task["arguments"]["parameters"]}
+
+
+def test_every_template_a_workflow_references_is_in_the_charts_workflow_template_with_its_parameters(
+    plan: dict[str, Any],
+) -> None:
+    (library,) = [m for m in chart_support.manifests() if m["kind"] == "WorkflowTemplate"]
+    settings = ArgoSettings(dispatch_template=library["metadata"]["name"])
+    with_stages = replace(stage(), document=releasing("api"), author="octocat")
+    workflow = render_workflow("r1", parse_plan(plan), SOURCE, settings, artifacts=with_stages)
+    offered = {t["name"]: {p["name"] for p in t["inputs"]["parameters"]} for t in library["spec"]["templates"]}
+    referencing = [*dag_tasks(workflow).values(),
+                   *(s for t in workflow["spec"]["templates"] for group in t.get("steps", []) for s in group)]
+    used = set()
+    for task in referencing:
+        ref = task["templateRef"]
+        assert ref["name"] == library["metadata"]["name"]
+        assert ref["template"] in offered, ref
+        assert set(parameters(task)) <= offered[ref["template"]], task["name"]
+        used.add(ref["template"])
+    assert {"dispatch-discovery", "dispatch-ci", "dispatch-artifact", "stage-release", "stage-deploy",
+            "close-run"} <= used
+
+
+def test_a_releasing_commit_gets_release_tasks_then_one_deploy_task_before_the_close(
+    plan: dict[str, Any], validate: Validate,
+) -> None:
+    document = releasing("api", "web", library="lib")
+    with_stages = replace(stage(), document=document, author="octocat", publish=True)
+    workflow = render_workflow("r1", parse_plan(plan), SOURCE, ArgoSettings(), artifacts=with_stages)
+    assert validate(workflow) == []
+    tasks = dag_tasks(workflow)
+    assert [n for n in tasks if n.startswith(("release-", "deploy"))] == ["release-api", "release-web", "deploy"]
+    for name in ("release-api", "release-web"):  # in parallel, after every artifact
+        assert tasks[name]["depends"] == "artifact-api-image.Succeeded"
+        assert tasks[name]["templateRef"]["template"] == "stage-release"
+    assert tasks["deploy"]["depends"] == "release-api.Succeeded && release-web.Succeeded"
+    assert tasks[CLOSE]["depends"] == "deploy.Succeeded"
+    release = ReleaseStageRequest.model_validate_json(parameters(tasks["release-api"])["request"])
+    assert (release.run_id, release.project.project.name, release.publish) == ("r1", "api", True)
+    assert release.clone_url == SOURCE.repository and release.event == document.event
+    deploy = DeployStageRequest.model_validate_json(parameters(tasks["deploy"])["request"])
+    assert (deploy.projects, deploy.author) == (("api", "web"), "octocat")  # the library releases nothing
+
+
+def test_a_commit_that_releases_nothing_gets_no_release_or_deploy_task(plan: dict[str, Any]) -> None:
+    quiet = replace(stage(), document=releasing(library="lib"))
+    tasks = dag_tasks(render_workflow("r1", parse_plan(plan), SOURCE, ArgoSettings(), artifacts=quiet))
+    assert not [n for n in tasks if n.startswith(("release-", "deploy"))]
+    assert tasks[CLOSE]["depends"] == "artifact-api-image.Succeeded"
 
 
 def test_the_artifact_stage_runs_after_the_groups_and_before_the_close(
@@ -93,7 +173,7 @@ def test_the_artifact_stage_runs_after_the_groups_and_before_the_close(
 def test_the_schema_check_can_fail(plan: dict[str, Any], validate: Validate) -> None:
     workflow = render_workflow("r1", parse_plan(plan), SOURCE, ArgoSettings())
     workflow["spec"]["ttlStrategy"]["secondsAfterCompletions"] = 1  # misspelt
-    workflow["spec"]["templates"][0]["container"]["args"] = "workflow close"  # not a list
+    workflow["spec"]["templates"][0]["steps"] = "close-run"  # not a list of step groups
     errors = validate(workflow)
     assert any("secondsAfterCompletions" in e for e in errors)
-    assert any("spec.templates.0.container.args" in e for e in errors)
+    assert any("spec.templates.0.steps" in e for e in errors)

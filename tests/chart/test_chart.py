@@ -182,7 +182,8 @@ def test_dispatcher_pods_have_a_template_per_job_type_a_service_account_and_the_
     found = manifests()
     (template,) = by_kind(found, "WorkflowTemplate").values()
     names = [t["name"] for t in template["spec"]["templates"]]
-    assert sorted(names) == sorted(f"dispatch-{t}" for t in JOB_TYPES)
+    stages = ["stage-release", "stage-deploy", "close-run"]
+    assert sorted(names) == sorted([*(f"dispatch-{t}" for t in JOB_TYPES), *stages])
     account = template["spec"]["serviceAccountName"]
     assert account in by_kind(found, "ServiceAccount")
     (binding,) = by_kind(found, "RoleBinding").values()
@@ -192,6 +193,49 @@ def test_dispatcher_pods_have_a_template_per_job_type_a_service_account_and_the_
     ci = next(t for t in template["spec"]["templates"] if t["name"] == "dispatch-ci")
     assert ci["container"]["args"][:3] == ["dispatch", "--type", "ci"]
     assert ci["retryStrategy"]["expression"] == "asInt(lastRetry.exitCode) == 7"  # only the bus failing
+
+
+def token_of(container: dict[str, Any]) -> dict[str, str]:
+    (entry,) = [e for e in container["env"] if e["name"] == "FORGE_API__TOKEN"]
+    reference: dict[str, str] = entry["valueFrom"]["secretKeyRef"]
+    return reference
+
+
+def test_the_close_run_template_takes_its_token_by_reference_defaulting_to_the_workers() -> None:
+    def close_run(found: list[Manifest]) -> dict[str, Any]:
+        (template,) = by_kind(found, "WorkflowTemplate").values()
+        found_template: dict[str, Any] = next(t for t in template["spec"]["templates"] if t["name"] == "close-run")
+        return found_template
+
+    default = close_run(manifests())
+    assert default["container"]["args"][:2] == ["workflow", "close"]
+    assert {p["name"] for p in default["inputs"]["parameters"]} == {"run-id", "status", "grace"}
+    assert token_of(default["container"]) == {"name": "catalyst-forge-api", "key": "token"}
+    own = close_run(manifests({"argo": {"closeRun": {"existingSecret": "forge-close", "tokenKey": "jwt"}}}))
+    assert token_of(own["container"]) == {"name": "forge-close", "key": "jwt"}
+    assert "workflow" in core_commands()
+
+
+def test_with_an_argo_server_the_api_submits_workflows_with_its_token_by_reference() -> None:
+    def api_env(found: list[Manifest]) -> dict[str, Any]:
+        (api,) = by_kind(found, "Deployment").values()
+        return {e["name"]: e.get("value", e.get("valueFrom")) for e in api["spec"]["template"]["spec"]["containers"][0]
+                ["env"]}
+
+    assert "FORGE_ORCHESTRATOR__KIND" not in api_env(manifests())  # no Argo Server named: runs are only recorded
+    env = api_env(manifests(values_of("production")))
+    assert env["FORGE_ORCHESTRATOR__KIND"] == "argo"
+    assert env["FORGE_ORCHESTRATOR__ARGO__URL"] == "https://argo-server.argo.svc.cluster.local:2746"
+    assert env["FORGE_ORCHESTRATOR__ARGO__TOKEN"] == {
+        "secretKeyRef": {"name": "catalyst-forge-argo-server", "key": "token"}}
+    assert env["FORGE_ORCHESTRATOR__ARGO__DISPATCH_TEMPLATE"] == "forge-catalyst-forge-dispatch"
+    (template,) = by_kind(manifests(values_of("production")), "WorkflowTemplate")
+    assert template == env["FORGE_ORCHESTRATOR__ARGO__DISPATCH_TEMPLATE"]
+
+
+def test_an_argo_server_without_its_token_secret_is_refused_by_name() -> None:
+    with pytest.raises(Exception, match=r"argo\.server\.existingSecret"):
+        manifests({"argo": {"server": {"url": "https://argo.example:2746"}}})
 
 
 def test_every_pod_is_under_a_network_policy(rendered: list[Manifest]) -> None:

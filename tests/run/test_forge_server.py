@@ -64,11 +64,14 @@ def server(
 
 @contextmanager
 def serving(
-    forge_env: dict[str, str], url: str, tmp_path: Path, **extra: str,
+    forge_env: dict[str, str], url: str | None, tmp_path: Path, **extra: str,
 ) -> Iterator[tuple[str, dict[str, str]]]:
+    """``url``: acme/monorepo's configured remote (FORGE_SERVER__REPOSITORIES); None: none is, the
+    clone URL a run names is the only one."""
     port = free_port()
-    env = {**forge_env, "FORGE_API__WEBHOOK_SECRET": SECRET, "FORGE_SERVER__POLL_SECONDS": "0.2",
-           "FORGE_SERVER__REPOSITORIES": json.dumps({"acme/monorepo": url}), **extra}
+    env = {**forge_env, "FORGE_API__WEBHOOK_SECRET": SECRET, "FORGE_SERVER__POLL_SECONDS": "0.2", **extra}
+    if url is not None:
+        env["FORGE_SERVER__REPOSITORIES"] = json.dumps({"acme/monorepo": url})
     log = tmp_path / "server.log"
     with log.open("w") as out:
         process = subprocess.Popen([FORGE, "server", "--port", str(port)], env=env, stdout=out,
@@ -138,18 +141,63 @@ def test_a_signed_push_is_fetched_from_its_remote_and_run(
     assert set(tasks.values()) == {"success"}
 
 
-def test_a_push_of_a_repository_without_a_clone_url_fails_with_the_reason(
+def test_the_clone_url_the_webhook_names_is_kept_with_the_run_and_fetched_from(
+    forge_env: dict[str, str], remote: tuple[str, str, str], tmp_path: Path,
+) -> None:
+    """No remote configured for the repository: the push's ``repository.clone_url`` is where it
+    comes from, and the run's record says so."""
+    url, head, parent = remote
+    with serving(forge_env, None, tmp_path) as (base, env):
+        created = deliver(base, push_payload("acme/monorepo", url, parent, head))
+        assert created.status_code == 201, created.text
+        assert created.json()["clone_url"] == url
+        run = until_closed(base, admin_token(env), created.json()["id"])
+    assert run["status"] == "success", run.get("error")
+    assert run["clone_url"] == url
+    assert tasks_of(run)["api/test"] == "success"
+
+
+def test_a_run_naming_no_clone_url_fails_with_the_reason(
     server: tuple[str, dict[str, str]], remote: tuple[str, str, str],
 ) -> None:
     base, env = server
-    _, head, parent = remote
-    created = deliver(base, push_payload("acme/unknown", "https://git.example/acme/unknown.git", parent, head))
+    _, head, _ = remote
+    token = admin_token(env)
+    created = httpx.post(f"{base}/v1/runs", headers={"Authorization": f"Bearer {token}"}, timeout=10, json={
+        "repository": "acme/unknown", "commit_sha": head, "branch": "main", "triggered_by": "t"})
     assert created.status_code == 201, created.text
-    run = until_closed(base, admin_token(env), created.json()["id"], timeout=60)
+    run = until_closed(base, token, created.json()["id"], timeout=60)
     assert run["status"] == "failed"
     assert run["error"].startswith("cannot start the run: FORGE_SERVER__REPOSITORIES: no clone URL for repository "
-                                   "acme/unknown")
+                                   "acme/unknown: the run names none")
     assert run["phases"] == []
+
+
+def test_a_push_whose_remote_cannot_be_fetched_fails_with_the_reason(
+    server: tuple[str, dict[str, str]], remote: tuple[str, str, str], tmp_path: Path,
+) -> None:
+    base, env = server
+    _, head, parent = remote
+    missing = f"file://{tmp_path / 'nowhere' / 'unknown.git'}"
+    created = deliver(base, push_payload("acme/unknown", missing, parent, head))
+    assert created.status_code == 201, created.text
+    run = until_closed(base, admin_token(env), created.json()["id"], timeout=120)
+    assert run["status"] == "failed"
+    assert run["error"].startswith("discovery: "), run["error"]
+    assert "unknown.git" in run["error"]
+    assert run["phases"] == []
+
+
+def test_a_clone_url_carrying_a_password_is_refused_without_echoing_it(
+    server: tuple[str, dict[str, str]], remote: tuple[str, str, str],
+) -> None:
+    base, _ = server
+    _, head, parent = remote
+    refused = deliver(base, push_payload("acme/monorepo", "https://bot:hunter2-secret@git.example/a.git",
+                                         parent, head))
+    assert refused.status_code == 400, refused.text
+    assert "clone_url" in refused.text and "password" in refused.text
+    assert "hunter2-secret" not in refused.text
 
 
 def test_with_the_argo_orchestrator_the_run_is_submitted_once_and_a_cancel_stops_its_workflow(

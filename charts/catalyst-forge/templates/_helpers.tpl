@@ -161,3 +161,13 @@ spec:
         - {name: tmp, emptyDir: {}}
         - {name: state, emptyDir: {}}
 {{- end -}}
+
+{{/* The token of a Workflow's own tasks (close-run, stage-release, stage-deploy): argo.closeRun,
+else the workers' token. */}}
+{{- define "forge.closeRunToken" -}}
+- name: FORGE_API__TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.argo.closeRun.existingSecret | default .Values.api.existingSecret | quote }}
+      key: {{ ternary .Values.argo.closeRun.tokenKey .Values.api.tokenKey (ne .Values.argo.closeRun.existingSecret "") | quote }}
+{{- end -}}

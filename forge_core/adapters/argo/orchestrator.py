@@ -20,6 +20,7 @@ from typing import Any
 
 from forge_core.adapters.argo.client import ArgoClient, ArgoServerError
 from forge_core.adapters.argo.workflow import (
+    DEPLOY,
     DISCOVERY,
     artifact_task_name,
     render_workflow,
@@ -202,6 +203,10 @@ def _failure(
               if (node := nodes.get(artifact_task_name(a)) or {}).get("phase") in {"Failed", "Error"}]
     if errors:
         return RunOutcome(RunStatus.FAILED, "; ".join(errors))
+    stages = [_job_error(node) for task, node in sorted(nodes.items())
+              if (task.startswith("release-") or task == DEPLOY) and node.get("phase") in {"Failed", "Error"}]
+    if stages:
+        return RunOutcome(RunStatus.FAILED, "; ".join(stages))
     discovery = nodes.get(DISCOVERY) or {}
     if discovery.get("phase") in {"Failed", "Error"}:
         return RunOutcome(RunStatus.FAILED, f"discovery: {_job_error(discovery)}")

@@ -2,10 +2,13 @@
 
 Shape: a ``discovery`` dispatch first (the commit still evaluates where the pods run), then per
 phase group the ``ci`` dispatch of every task, in parallel within the group (each task depends on
-every task of the group before), then the artifact stage's ``artifact`` dispatches, then a task
-that closes the run through the API. Every dispatch references the chart's WorkflowTemplate
-(``<release>-catalyst-forge-dispatch``, template ``dispatch-<type>``, parameter ``job``), which
-owns the pod: image, environment, resources, the retry of a lost bus (exit 7) and pod security.
+every task of the group before), then the artifact stage's ``artifact`` dispatches, then — when
+the commit releases — a ``release`` task per releasing project and one ``deploy`` task (the
+auto-deployment of the new releases to the first environment, :mod:`.stages`), then a task that
+closes the run through the API. Every task references the chart's WorkflowTemplate
+(``<release>-catalyst-forge-dispatch``: template ``dispatch-<type>`` with parameter ``job``, and
+``close-run`` with ``run-id``, ``status`` and ``grace``), which owns the pod: image, environment,
+the close-run token, resources, the retry of a lost bus (exit 7) and pod security.
 
 A failing task of a required phase stops the run: later tasks depend on ``Succeeded`` and the DAG
 fails fast. A phase that is not required has ``continueOn.failed`` and its dependants accept
@@ -20,9 +23,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from hera.workflows import DAG, Container, Task, Workflow
+from hera.workflows import DAG, Step, Steps, Task, Workflow
 from hera.workflows import models as m
 
+from forge_core.adapters.argo.stages import DeployStageRequest, ReleaseStageRequest, releasing_projects
 from forge_core.domain.jobs import ArtifactJobPayload, CiJobPayload, SourceRef
 from forge_core.domain.models import Job
 from forge_core.domain.run_plan import ArtifactPlan, RunPlan, TaskPlan, id_of
@@ -31,7 +35,7 @@ from forge_core.settings.orchestrator import ArgoSettings
 
 RUN_LABEL = "forge.projectcatalyst.io/run-id"
 ENTRYPOINT, CLOSE, EXIT = "run", "close-run", "exit-handler"
-DISCOVERY = "discovery"
+DISCOVERY, DEPLOY = "discovery", "deploy"
 
 
 def workflow_name(run_id: str) -> str:
@@ -77,8 +81,9 @@ def render_workflow(
         ttl_strategy=m.TTLStrategy(seconds_after_completion=settings.ttl_seconds),
         pod_gc=m.PodGC(strategy="OnPodSuccess"),
     ) as workflow:
-        close = _closer(CLOSE, run_id, "Succeeded", settings)
-        _closer(EXIT, run_id, "{{workflow.status}}", settings, "--grace", str(settings.exit_grace_seconds))
+        with Steps(name=EXIT):  # the backstop: closes the run when the close-run task never did
+            Step(name=CLOSE, template_ref=_close_template(settings),
+                 arguments=_close_arguments(run_id, "{{workflow.status}}", settings.exit_grace_seconds))
         with DAG(name=ENTRYPOINT, fail_fast=True):
             discovery = {"repository": source.repository, "commit": source.commit}
             _dispatch(DISCOVERY, "discovery", Job(id=f"discovery-{run_id}", type="discovery", run_id=run_id,
@@ -109,9 +114,45 @@ def render_workflow(
                     _dispatch(name, "artifact", job, _depends(previous), settings)
                     nodes.append(_Node(name, tolerated=False))
                 previous = nodes
-            Task(name=CLOSE, template=close, depends=_depends(previous))
+                previous = _release_and_deploy(run_id, artifacts, previous, settings)
+            Task(name=CLOSE, template_ref=_close_template(settings), arguments=_close_arguments(run_id, "Succeeded"),
+                 depends=_depends(previous))
     manifest: dict[str, Any] = workflow.to_dict()
     return manifest
+
+
+def _release_and_deploy(
+    run_id: str, stage: ArtifactStage, previous: list[_Node], settings: ArgoSettings,
+) -> list[_Node]:
+    """After the artifacts: a release task per releasing project (in parallel), then one deploy
+    task auto-deploying the new releases to the first environment; the nodes the close waits for."""
+    document = stage.document
+    if document is None:
+        return previous
+    projects = releasing_projects(document)
+    if not projects:
+        return previous
+    common = {"run_id": run_id, "repository": stage.source.identity or stage.source.repository,
+              "clone_url": stage.source.repository, "event": document.event, "publish": stage.publish}
+    releases = []
+    for project in projects:
+        name = release_task_name(project.project.name)
+        request = ReleaseStageRequest(project=project, **common)
+        _stage(name, "release", request.model_dump_json(), _depends(previous), settings)
+        releases.append(_Node(name, tolerated=False))
+    deploy = DeployStageRequest(projects=tuple(p.project.name for p in projects), environments=document.environments,
+                                author=stage.author or "forge", **common)
+    _stage(DEPLOY, "deploy", deploy.model_dump_json(), _depends(releases), settings)
+    return [_Node(DEPLOY, tolerated=False)]
+
+
+def release_task_name(project: str) -> str:
+    return "release-" + _dns(project)[:54].strip("-")
+
+
+def _stage(name: str, stage: str, request: str, depends: str | None, settings: ArgoSettings) -> Task:
+    return Task(name=name, template_ref=m.TemplateRef(name=settings.dispatch_template, template=f"stage-{stage}"),
+                arguments={"request": request}, depends=depends)
 
 
 def task_names(plan: RunPlan) -> dict[str, str]:
@@ -140,12 +181,9 @@ def _dispatch(
     )
 
 
-def _closer(name: str, run_id: str, status: str, settings: ArgoSettings, *extra: str) -> Container:
-    return Container(
-        name=name,
-        image=settings.image,
-        command=["forge"],
-        args=["workflow", "close", "--run-id", run_id, "--status", status, *extra],
-        env_from=[m.EnvFromSource(secret_ref=m.SecretEnvSource(name=settings.api_secret))],
-        retry_strategy=m.RetryStrategy(limit="3", retry_policy="Always"),
-    )
+def _close_template(settings: ArgoSettings) -> m.TemplateRef:
+    return m.TemplateRef(name=settings.dispatch_template, template=CLOSE)
+
+
+def _close_arguments(run_id: str, status: str, grace: int = 0) -> dict[str, str]:
+    return {"run-id": run_id, "status": status, "grace": str(grace)}

@@ -92,6 +92,8 @@ class PipelineRun(Base):
     tag: Mapped[str | None] = mapped_column(String(255))
     triggered_by: Mapped[str] = mapped_column(String(255))
     trigger_type: Mapped[str] = mapped_column(String(32))
+    # Where the commit is fetched from, when the trigger named it (a push webhook's clone_url).
+    clone_url: Mapped[str | None] = mapped_column(String(1024))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     error: Mapped[str | None] = mapped_column(Text)
     argo_workflow_name: Mapped[str | None] = mapped_column(String(255))

@@ -24,6 +24,8 @@ async def create_run(body: s.RunCreate, app: App, who: Runner) -> Response:
     run = await app.platform.create_run(body, who.subject)
     if app.sender:
         app.sender.wake()
+    if app.starter:
+        app.starter.wake()
     return json_of(run, 201)
 
 

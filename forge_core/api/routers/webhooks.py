@@ -61,6 +61,8 @@ async def github_webhook(
         else:
             if app.sender:
                 app.sender.wake()
+            if app.starter:
+                app.starter.wake()
             return JSONResponse(run.model_dump(mode="json"), status_code=201)
     assert existing is not None
     return JSONResponse(existing.model_dump(mode="json"), status_code=200)
