@@ -19,6 +19,7 @@ from forge_core.adapters.oci import (
     write_tar_gz_of_folder,
 )
 from forge_core.adapters.oci.release_image import read_release_image
+from forge_core.adapters.processes import die_with_parent, process_groups
 from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import (
     ConfigurationError,
@@ -210,6 +211,7 @@ __all__ = [
     "WorkWithdrawn",
     "WrittenLayer",
     "deployment_message",
+    "die_with_parent",
     "hookimpl",
     "login_from_secrets",
     "mask_secrets",
@@ -218,6 +220,7 @@ __all__ = [
     "parse_reference",
     "parse_release_pointer",
     "pointer_path",
+    "process_groups",
     "read_output",
     "read_release_image",
     "redact_url",

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from forge_core.sdk import read_output
+from forge_core.sdk import die_with_parent, process_groups, read_output
 
 SHELL = "/bin/sh"
 READ_CHUNK = 32 * 1024
@@ -85,9 +85,11 @@ def run_command(
             errors="replace",
             bufsize=1,
             start_new_session=True,  # its own process group, killed whole on timeout or stop
+            preexec_fn=die_with_parent(),  # and killed by the kernel if the worker dies
         )
     except OSError as exc:
         raise CannotStart(f"cannot start {SHELL} in {cwd}: {exc}") from None
+    process_groups.watch(process.pid)  # its group goes too if the worker dies
     timed_out = threading.Event()
 
     def kill() -> None:
@@ -120,6 +122,7 @@ def run_command(
     finally:
         if timer is not None:
             timer.cancel()
+        process_groups.forget(process.pid)
     return Finished(
         exit_code=exit_code,
         duration=time.monotonic() - started,
