@@ -84,6 +84,12 @@ class PlatformClient:
         body = _without_none(status=status, error=error)
         await self._call("PUT", f"/v1/runs/{run_id}/status", body)
 
+    async def renew_lease(self, run_id: str, driver: str, ttl_seconds: float) -> s.RunSummary:
+        """Hold the run's lease ``ttl_seconds`` more as ``driver`` (a Conflict: the run finished,
+        or another driver holds it)."""
+        renewed = await self._call("PUT", f"/v1/runs/{run_id}/lease", {"driver": driver, "ttl_seconds": ttl_seconds})
+        return s.RunSummary.model_validate(renewed, extra="ignore")
+
     async def set_phase_status(self, phase_id: str, status: str) -> None:
         await self._call("PUT", f"/v1/phases/{phase_id}/status", {"status": status})
 

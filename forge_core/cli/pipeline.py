@@ -60,6 +60,7 @@ from forge_core.plugin.host import PluginHost
 from forge_core.ports.orchestrator import ArtifactStage, JobDispatcher
 from forge_core.services import errors as api_errors
 from forge_core.services import schemas
+from forge_core.services.leases import driver_id, holding_lease
 from forge_core.services.orchestrator import EmbeddedOrchestrator
 from forge_core.services.run_launch import releasing_stage
 from forge_core.settings import Settings
@@ -144,7 +145,8 @@ async def _run_claimed(
         report = StagesReport()
         if on_run is not None:
             on_run(run_id)
-        async with _closed_on_error(client, run_id):
+        lease = holding_lease(client, run_id, driver_id("forge-run"), settings.leases)
+        async with lease, _closed_on_error(client, run_id):  # killed outright: the lease lapses
             document = await _execute(settings, host, source, client, storage, console, run_id, parallel, publish,
                                       report)
             if document is None:

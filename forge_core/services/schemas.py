@@ -150,6 +150,13 @@ class RunStatusUpdate(Input):
     error: Text | None = None
 
 
+class LeaseRenewal(Input):
+    """The driver of a run holds its lease ``ttl_seconds`` more (from the API's clock)."""
+
+    driver: Name
+    ttl_seconds: Annotated[float, Field(gt=0, le=86400)]
+
+
 class PhaseStatusUpdate(Input):
     status: RunStatus
 
@@ -214,6 +221,8 @@ class RunSummary(Output):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    driver: str | None = None
+    lease_expires_at: datetime | None = None
 
 
 # --- artifact records: what the artifact job did with each planned artifact ------------------

@@ -69,6 +69,7 @@ class PipelineRun(Base):
         Index("ix_pipeline_runs_repository_branch_created", "repository", "branch", "created_at"),
         Index("ix_pipeline_runs_status_started", "status", "started_at"),
         Index("ix_pipeline_runs_unclaimed", "status", "claimed_by", "created_at"),
+        Index("ix_pipeline_runs_status_lease", "status", "lease_expires_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -90,6 +91,9 @@ class PipelineRun(Base):
     # Which run starter took the run to hand it to the orchestrator, and when (exactly once).
     claimed_by: Mapped[str | None] = mapped_column(String(255))
     claimed_at: Mapped[datetime | None]
+    # Who drives the run (host/pid/kind) and until when its lease holds; lapsed: closed failed.
+    driver: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
 
     phases: Mapped[list[PhaseExecution]] = relationship(
         back_populates="run",

@@ -197,6 +197,62 @@ class SqlRuns(SqlDatabase):
                 audit(session, actor, "run.status", "run", run_id, changed)
             return before, s.RunSummary.model_validate(run)
 
+    async def renew_lease(self, run_id: uuid.UUID, renewal: s.LeaseRenewal, actor: str) -> s.RunSummary:
+        """The run's lease, held by ``renewal.driver`` ``ttl_seconds`` from now. Refused (409) for a
+        finished run (its driver should stop) and for a lease another driver holds."""
+        now = m.utcnow()
+        async with self.transaction() as session:
+            run = await locked(session, m.PipelineRun, run_id, "pipeline run")
+            if run.status not in OPEN_STATUSES:
+                raise Conflict(
+                    f"pipeline run {run_id} is {run.status}: its lease is not renewed"
+                    + (f" ({run.error})" if run.error else ""),
+                    where="run_id", details={"run_id": str(run_id), "status": run.status},
+                )
+            held = run.lease_expires_at is not None and run.lease_expires_at > now
+            if held and run.driver not in (None, renewal.driver):
+                raise Conflict(
+                    f"pipeline run {run_id} is driven by {run.driver} (lease until "
+                    f"{run.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC)",
+                    where="driver", details={"run_id": str(run_id), "driver": run.driver},
+                )
+            if run.driver != renewal.driver:
+                audit(session, actor, "run.driver", "run", run_id, {"from": run.driver, "to": renewal.driver})
+            run.driver = renewal.driver
+            run.lease_expires_at = now + timedelta(seconds=renewal.ttl_seconds)
+            return s.RunSummary.model_validate(run)
+
+    async def lapsed_runs(self, limit: int = 100) -> list[uuid.UUID]:
+        """Open runs whose lease ran out (their driver stopped renewing it)."""
+        query = (
+            select(m.PipelineRun.id)
+            .where(m.PipelineRun.status.in_(OPEN_STATUSES), m.PipelineRun.lease_expires_at < m.utcnow())
+            .order_by(m.PipelineRun.lease_expires_at)
+            .limit(limit)
+        )
+        async with self.sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def close_lapsed_run(self, run_id: uuid.UUID, actor: str) -> s.RunSummary | None:
+        """Close the run failed with "its driver stopped", its open phases, tasks and steps
+        cancelled; None when it is no longer open with a lapsed lease (renewed, or closed meanwhile)."""
+        now = m.utcnow()
+        async with self.transaction() as session:
+            run = await locked(session, m.PipelineRun, run_id, "pipeline run")
+            expired = run.lease_expires_at
+            if run.status not in OPEN_STATUSES or expired is None or expired >= now:
+                return None
+            before = run.status
+            change = rules.transition("run", run_id, run.status, RunStatus.FAILED, now)
+            _apply(run, RunStatus.FAILED.value, change)
+            run.error = (f"its driver stopped: {run.driver} last renewed the run's lease, which lapsed at "
+                         f"{expired:%Y-%m-%d %H:%M:%S} UTC")
+            await _cancel_children(session, run_id)
+            commit_status(session, run)
+            audit(session, actor, "run.status", "run", run_id,
+                  {"from": before, "to": run.status, "reason": "lease lapsed"})
+            return s.RunSummary.model_validate(run)
+
     async def set_phase_status(
         self, phase_id: uuid.UUID, update: s.PhaseStatusUpdate, actor: str
     ) -> None:

@@ -43,9 +43,10 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=s.Run)
-async def get_run(run_id: UUID, runs: Runs, who: Reader) -> Response:
-    """A run with its phases, tasks and steps."""
-    return json_of(await runs.get_run(run_id))
+async def get_run(run_id: UUID, app: App, who: Reader) -> Response:
+    """A run with its phases, tasks and steps (a run whose driver stopped renewing its lease is
+    closed failed first)."""
+    return json_of(await app.platform.get_run(run_id))
 
 
 @router.delete("/runs/{run_id}", status_code=204, response_class=Response)
@@ -76,6 +77,14 @@ async def set_run_status(
     if app.sender:
         app.sender.wake()
     return run
+
+
+@router.put("/runs/{run_id}/lease", response_model=s.RunSummary, tags=INTERNAL)
+async def renew_lease(run_id: UUID, body: s.LeaseRenewal, app: App, who: Worker) -> s.RunSummary:
+    """The driver of a run (``forge run``, ``forge server``: host/pid/kind) holds its lease
+    ``ttl_seconds`` more. A run whose lease lapses is closed failed ("its driver stopped"). 409 when
+    the run has finished (its driver should stop) or another driver holds the lease."""
+    return await app.platform.renew_lease(run_id, body, who.subject)
 
 
 @router.put("/phases/{phase_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
