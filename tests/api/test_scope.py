@@ -73,6 +73,7 @@ class World:
                           "triggered_by": "ci", "branch": "main", "trigger_type": "push"},
             "RunPlan": PLAN,
             "RunStatusUpdate": status, "PhaseStatusUpdate": status,
+            "LeaseRenewal": {"driver": "elsewhere/1/forge-run", "ttl_seconds": 60},
             "TaskStatusUpdate": status, "StepStatusUpdate": status,
             "ArtifactRecordUpdate": {**RECORD, "status": "failed", "error": "overwritten"},
             "ReleaseCreate": {"repository": self.repository, "project": "svc",
