@@ -58,8 +58,9 @@ async def _serve(settings: Settings, plugins: PluginHost, host: str, port: int, 
     from forge_core.adapters.storage import FsspecStore
     from forge_core.api.app import create_app
     from forge_core.ports.orchestrator import Orchestrator
+    from forge_core.services.leases import driver_id
     from forge_core.services.orchestrator import EmbeddedOrchestrator
-    from forge_core.services.run_launch import PipelineLauncher
+    from forge_core.services.run_launch import Lease, PipelineLauncher
     from forge_core.services.run_starter import RunStarter
     from forge_core.worker.embedded import embedded_jobs
 
@@ -89,8 +90,9 @@ async def _serve(settings: Settings, plugins: PluginHost, host: str, port: int, 
                 async def status_of(run_id: str) -> str:
                     return (await client.get_run(run_id)).status.value
 
+                lease = Lease(client, driver_id("forge-server"), settings.leases)  # killed: its runs close
                 launcher = PipelineLauncher(settings.server, dispatcher, client, orchestrator, publish=publish,
-                                            status_of=status_of)
+                                            status_of=status_of, lease=lease)
                 starter = RunStarter(app.state.services.store, launcher, poll_seconds=settings.server.poll_seconds)
                 starting = asyncio.create_task(starter.run_forever())
                 web = uvicorn.Server(uvicorn.Config(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from forge_core.domain.errors import ConfigurationError, ForgeError
@@ -21,6 +22,8 @@ from forge_core.domain.plan import DiscoveryDocument
 from forge_core.ports.orchestrator import ArtifactStage, JobDispatcher, Orchestrator
 from forge_core.ports.platform import CONFLICT, RunRecorder
 from forge_core.services import schemas as s
+from forge_core.services.leases import LeaseHolder, holding_lease
+from forge_core.settings.leases import LeaseSettings
 from forge_core.settings.server import ServerSettings
 
 log = logging.getLogger("forge.run_launch")
@@ -50,6 +53,16 @@ def releasing_stage(document: DiscoveryDocument, source: ArtifactSource, publish
     )
 
 
+@dataclass(frozen=True)
+class Lease:
+    """How a launcher holds the lease of each run it executes: through ``holder`` (the API
+    client), as ``driver`` (see :func:`~forge_core.services.leases.driver_id`)."""
+
+    holder: LeaseHolder
+    driver: str
+    settings: LeaseSettings
+
+
 class PipelineLauncher:
     """A :class:`~forge_core.services.run_starter.RunLauncher` executing runs in this process."""
 
@@ -57,11 +70,14 @@ class PipelineLauncher:
         self, settings: ServerSettings, dispatcher: JobDispatcher, recorder: RunRecorder,
         orchestrator: Orchestrator, *, publish: bool = False,
         status_of: Callable[[str], Awaitable[str]] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         """``status_of``: the run's recorded status; when given, a run cancelled through the API
-        (``DELETE /v1/runs/{id}``) is stopped in the orchestrator."""
+        (``DELETE /v1/runs/{id}``) is stopped in the orchestrator. ``lease``: each run's lease is
+        held while it executes (a killed server's runs are then closed failed by the API)."""
         self.settings, self.dispatcher, self.recorder = settings, dispatcher, recorder
         self.orchestrator, self.publish, self.status_of = orchestrator, publish, status_of
+        self.lease = lease
         self.running: dict[str, asyncio.Task[None]] = {}
 
     async def launch(self, run: s.RunSummary) -> None:
@@ -80,27 +96,11 @@ class PipelineLauncher:
     async def _execute(self, run: s.RunSummary, url: str) -> None:
         run_id = str(run.id)
         try:
-            await self.recorder.set_run_status(run_id, RunStatus.RUNNING.value)
-            payload: dict[str, Any] = {"repository": url, "commit": run.commit_sha, "branch": run.branch,
-                                       "tag": run.tag}
-            job = Job(id=f"discovery-{run_id}", type="discovery", run_id=run_id, payload=payload)
-            result = await self.dispatcher.dispatch(job, DISCOVERY_TIMEOUT)
-            if result.status is not JobStatus.SUCCESS:
-                await self._fail(run_id, f"discovery: {result.error or 'failed'}")
+            if self.lease is None:
+                await self._drive(run, url)
                 return
-            document = DiscoveryDocument.model_validate(result.output)
-            recorded = await self.recorder.record_plan(run_id, document.run_plan().model_dump(mode="json"))
-            source = ArtifactSource(repository=url, commit=run.commit_sha, branch=run.branch, tag=run.tag,
-                                    identity=run.repository)
-            cancel = asyncio.Event()
-            watching = asyncio.create_task(self._watch(run_id, cancel))
-            try:
-                await self.orchestrator.execute(
-                    run_id, recorded, SourceRef(repository=url, commit=run.commit_sha), cancel=cancel,
-                    artifacts=releasing_stage(document, source, self.publish),
-                )
-            finally:
-                watching.cancel()
+            async with holding_lease(self.lease.holder, run_id, self.lease.driver, self.lease.settings):
+                await self._drive(run, url)
         except asyncio.CancelledError:
             await self._fail(run_id, "the server stopped", RunStatus.CANCELLED)
             raise
@@ -108,6 +108,30 @@ class PipelineLauncher:
             reason = str(exc) if isinstance(exc, ForgeError) else f"{type(exc).__name__}: {exc}"
             log.exception("run %s stopped", run_id)
             await self._fail(run_id, reason)
+
+    async def _drive(self, run: s.RunSummary, url: str) -> None:
+        run_id = str(run.id)
+        await self.recorder.set_run_status(run_id, RunStatus.RUNNING.value)
+        payload: dict[str, Any] = {"repository": url, "commit": run.commit_sha, "branch": run.branch,
+                                   "tag": run.tag}
+        job = Job(id=f"discovery-{run_id}", type="discovery", run_id=run_id, payload=payload)
+        result = await self.dispatcher.dispatch(job, DISCOVERY_TIMEOUT)
+        if result.status is not JobStatus.SUCCESS:
+            await self._fail(run_id, f"discovery: {result.error or 'failed'}")
+            return
+        document = DiscoveryDocument.model_validate(result.output)
+        recorded = await self.recorder.record_plan(run_id, document.run_plan().model_dump(mode="json"))
+        source = ArtifactSource(repository=url, commit=run.commit_sha, branch=run.branch, tag=run.tag,
+                                identity=run.repository)
+        cancel = asyncio.Event()
+        watching = asyncio.create_task(self._watch(run_id, cancel))
+        try:
+            await self.orchestrator.execute(
+                run_id, recorded, SourceRef(repository=url, commit=run.commit_sha), cancel=cancel,
+                artifacts=releasing_stage(document, source, self.publish),
+            )
+        finally:
+            watching.cancel()
 
     async def _watch(self, run_id: str, cancel: asyncio.Event) -> None:
         if self.status_of is None:
