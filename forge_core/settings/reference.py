@@ -22,7 +22,7 @@ from forge_core.settings import Settings
 PREFIX = "FORGE_"
 
 SERVICE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "forge api": ("state_dir", "plugins", "database", "auth", "api"),
+    "forge api": ("state_dir", "plugins", "database", "auth", "api", "leases"),
     "forge worker": ("state_dir", "plugins", "nats", "storage", "worker", "api.url", "api.token", "secrets",
                      "git", "cue", "oci", "render", "tracking"),
     "forge dispatch": ("nats", "storage"),
@@ -30,7 +30,7 @@ SERVICE_SECTIONS: dict[str, tuple[str, ...]] = {
     "forge streams apply": ("nats",),
     "forge db upgrade": ("state_dir", "database"),
     "forge server": ("state_dir", "plugins", "database", "auth", "api", "nats", "storage", "worker", "secrets",
-                     "git", "cue", "oci", "render", "tracking", "orchestrator", "server"),
+                     "git", "cue", "oci", "render", "tracking", "orchestrator", "server", "leases"),
     "forge workflow close": ("api.url", "api.token"),
 }
 """What each service reads: top-level sections, or dotted parts of one (``api.url``)."""
