@@ -129,9 +129,11 @@ class PlatformClient:
         created = await self._call("POST", "/v1/runs", run.model_dump(mode="json"))
         return s.Run.model_validate(created, extra="ignore")
 
-    async def get_run(self, run_id: str) -> s.Run:
+    async def get_run(self, run_id: str, *, attempt: int | None = None) -> s.Run:
+        """The run on its current attempt, or as an earlier ``attempt`` ended."""
+        params = {"attempt": attempt} if attempt is not None else None
         # A reader of responses: fields a newer server adds are skipped, not refused.
-        return s.Run.model_validate(await self._call("GET", f"/v1/runs/{run_id}"), extra="ignore")
+        return s.Run.model_validate(await self._call("GET", f"/v1/runs/{run_id}", params=params), extra="ignore")
 
     async def list_runs(
         self,
@@ -146,6 +148,11 @@ class PlatformClient:
             repository=repository, branch=branch, status=status, limit=limit, offset=offset
         )
         return s.RunList.model_validate(await self._call("GET", "/v1/runs", params=params))
+
+    async def rerun(self, run_id: str, *, only_failed: bool = True) -> s.Run:
+        """The finished run's next attempt (a Conflict while an attempt is open)."""
+        run = await self._call("POST", f"/v1/runs/{run_id}/rerun", {"only_failed": only_failed})
+        return s.Run.model_validate(run, extra="ignore")
 
     async def cancel_run(self, run_id: str) -> None:
         await self._call("DELETE", f"/v1/runs/{run_id}")

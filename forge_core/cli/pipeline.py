@@ -62,7 +62,7 @@ from forge_core.services import errors as api_errors
 from forge_core.services import schemas
 from forge_core.services.leases import driver_id, holding_lease
 from forge_core.services.orchestrator import EmbeddedOrchestrator
-from forge_core.services.run_launch import releasing_stage
+from forge_core.services.run_launch import releasing_stage, still_to_run
 from forge_core.settings import Settings
 from forge_core.worker.embedded import embedded_jobs
 
@@ -105,20 +105,29 @@ def repository_identity(path: Path) -> str:
 async def run_pipeline(
     settings: Settings, host: PluginHost, source: Source, console: Console, *, parallel: int = 4,
     publish: bool = False,
-    on_run: Callable[[str], None] | None = None,
+    on_run: Callable[[str], None] | None = None, rerun: Rerun | None = None,
 ) -> int:
-    """``on_run`` is told the run's id once it is recorded (``forge run --ui`` prints its page)."""
+    """``on_run`` is told the run's id once it is recorded (``forge run --ui`` prints its page).
+    ``rerun``: the commit's finished run is re-run as its next attempt (a commit without a run
+    gets its first)."""
     claim = FolderClaim(settings.state_dir, "one forge run at a time drives a state directory")
     claim.acquire()  # before any run is recorded: a refused second run leaves no trace
     try:
-        return await _run_claimed(settings, host, source, console, parallel, publish, on_run)
+        return await _run_claimed(settings, host, source, console, parallel, publish, on_run, rerun)
     finally:
         claim.release()
 
 
+@dataclass(frozen=True)
+class Rerun:
+    """``forge run --rerun``: only the tasks that did not succeed, or (``--all``) every task."""
+
+    only_failed: bool = True
+
+
 async def _run_claimed(
     settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int, publish: bool,
-    on_run: Callable[[str], None] | None,
+    on_run: Callable[[str], None] | None, rerun: Rerun | None,
 ) -> int:
     storage = FsspecStore.from_settings(settings.storage)
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
@@ -129,15 +138,19 @@ async def _run_claimed(
             triggered_by=_login_name(), trigger_type=schemas.TriggerType.MANUAL,
         )
         try:
-            run = await client.create_run(create)
+            run: schemas.RunSummary = await client.create_run(create)
         except api_errors.Conflict as conflict:
             existing = await client.get_run(str(conflict.details.get("run_id")))
-            console.print(
-                f"[yellow]commit {event.commit[:12]} already has run {existing.id}[/] (one run per commit); "
-                "its result:"
-            )
-            console.print(run_tree(existing))
-            return EXIT.get(existing.status, 1)
+            if rerun is None:
+                console.print(
+                    f"[yellow]commit {event.commit[:12]} already has run {existing.id}[/] (one run per commit; "
+                    "forge run --rerun re-runs its failed tasks, --rerun --all every task); its result:"
+                )
+                console.print(run_tree(existing))
+                return EXIT.get(existing.status, 1)
+            run = await client.rerun(str(existing.id), only_failed=rerun.only_failed)  # 409 while it is open
+            which = "the tasks that did not succeed" if rerun.only_failed else "every task"
+            console.print(f"re-running {which} of run {run.id} (attempt {run.attempt})")
         run_id = str(run.id)
         refs = [f"branch {event.branch}" if event.branch else "", f"tag {event.tag}" if event.tag else ""]
         where = ", ".join(filter(None, refs)) or "detached"
@@ -186,7 +199,7 @@ async def _execute(
             _print_discovery_failure(console, result.output, result.error)
             return None
         document = DiscoveryDocument.model_validate(result.output)
-        recorded = await client.record_plan(run_id, document.run_plan().model_dump(mode="json"))
+        recorded = still_to_run(await client.record_plan(run_id, document.run_plan().model_dump(mode="json")))
         async with _watching(client, run_id, console) as cancel:
             recorder = UntilCancelled(client, run_id, cancel)
             orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=parallel)

@@ -67,13 +67,18 @@ class Platform:
         cancel = s.RunStatusUpdate(status=RunStatus.CANCELLED)
         return await self.set_run_status(run_id, cancel, actor)
 
-    async def get_run(self, run_id: UUID) -> s.Run:
-        """The run; one whose driver stopped renewing its lease is closed failed first."""
-        run = await self.store.get_run(run_id)
+    async def get_run(self, run_id: UUID, attempt: int | None = None) -> s.Run:
+        """The run (on an earlier ``attempt``: as that attempt ended); one whose driver stopped
+        renewing its lease is closed failed first."""
+        run = await self.store.get_run(run_id, attempt)
         lapsed = run.status in OPEN and run.lease_expires_at is not None and run.lease_expires_at < utcnow()
         if lapsed and await self._close_lapsed(run_id) is not None:
-            run = await self.store.get_run(run_id)
+            run = await self.store.get_run(run_id, attempt)
         return run
+
+    async def rerun(self, run_id: UUID, data: s.RerunCreate, actor: str) -> s.Run:
+        """The finished run's next attempt (pending; 409 while an attempt is open)."""
+        return await self.store.rerun(run_id, data.only_failed, actor)
 
     async def renew_lease(self, run_id: UUID, renewal: s.LeaseRenewal, actor: str) -> s.RunSummary:
         return await self.store.renew_lease(run_id, renewal, actor)

@@ -53,6 +53,16 @@ def releasing_stage(document: DiscoveryDocument, source: ArtifactSource, publish
     )
 
 
+def still_to_run(recorded: dict[str, Any]) -> dict[str, Any]:
+    """The recorded plan without the tasks that already succeeded (a re-run of only the failed
+    tasks carries them over): what the orchestrator is given."""
+    phases = [
+        {**phase, "tasks": [t for t in phase.get("tasks", ()) if t.get("status") != RunStatus.SUCCESS.value]}
+        for phase in recorded.get("phases", ())
+    ]
+    return {**recorded, "phases": phases}
+
+
 @dataclass(frozen=True)
 class Lease:
     """How a launcher holds the lease of each run it executes: through ``holder`` (the API
@@ -120,7 +130,7 @@ class PipelineLauncher:
             await self._fail(run_id, f"discovery: {result.error or 'failed'}")
             return
         document = DiscoveryDocument.model_validate(result.output)
-        recorded = await self.recorder.record_plan(run_id, document.run_plan().model_dump(mode="json"))
+        recorded = still_to_run(await self.recorder.record_plan(run_id, document.run_plan().model_dump(mode="json")))
         source = ArtifactSource(repository=url, commit=run.commit_sha, branch=run.branch, tag=run.tag,
                                 identity=run.repository)
         cancel = asyncio.Event()

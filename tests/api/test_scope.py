@@ -74,6 +74,7 @@ class World:
             "RunPlan": PLAN,
             "RunStatusUpdate": status, "PhaseStatusUpdate": status,
             "LeaseRenewal": {"driver": "elsewhere/1/forge-run", "ttl_seconds": 60},
+            "RerunCreate": {"only_failed": False},
             "TaskStatusUpdate": status, "StepStatusUpdate": status,
             "ArtifactRecordUpdate": {**RECORD, "status": "failed", "error": "overwritten"},
             "ReleaseCreate": {"repository": self.repository, "project": "svc",
