@@ -166,6 +166,10 @@ async def _run_claimed(
                 return 2
         final = await client.get_run(run_id)
     console.print(run_tree(final))
+    if final.attempts:
+        earlier = "; ".join(f"{a.number} {a.status.value}" + (f" ({a.error})" if a.error else "")
+                            for a in final.attempts)
+        console.print(f"earlier attempts: {earlier}  (each: GET /v1/runs/{run_id}?attempt=N)", highlight=False)
     _print_release_stages(console, document, final, publish, report, settings)
     console.print(f"logs: {storage.location(f'logs/{run_id}')}  (forge logs {run_id})")
     return EXIT.get(final.status, 1)  # the recorded status: a cancellation through the API wins

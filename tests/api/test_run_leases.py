@@ -71,7 +71,7 @@ def test_a_bad_lease_is_refused(api: Api, body: dict[str, Any]) -> None:
 
 def test_a_lease_needs_the_status_permission(api: Api) -> None:
     run_id = create_run(api)["id"]
-    refused = api.put(f"/v1/runs/{run_id}/lease", "reader", json={"driver": "d", "ttl_seconds": 5})
+    refused = api.put(f"/v1/runs/{run_id}/lease", "viewer", json={"driver": "d", "ttl_seconds": 5})
     assert refused.status_code == 403
 
 
