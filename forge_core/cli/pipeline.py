@@ -53,7 +53,7 @@ from forge_core.cli.stages import (
 )
 from forge_core.domain.config import ProjectConfigError
 from forge_core.domain.errors import ForgeError
-from forge_core.domain.jobs import ArtifactSource, SourceRef
+from forge_core.domain.jobs import ArtifactSource, SourceRef, attempt_job_id
 from forge_core.domain.models import Job, JobStatus, RunStatus, SourceEvent
 from forge_core.domain.plan import DiscoveryDocument
 from forge_core.plugin.host import PluginHost
@@ -161,7 +161,7 @@ async def _run_claimed(
         lease = holding_lease(client, run_id, driver_id("forge-run"), settings.leases)
         async with lease, _closed_on_error(client, run_id):  # killed outright: the lease lapses
             document = await _execute(settings, host, source, client, storage, console, run_id, parallel, publish,
-                                      report)
+                                      report, run.attempt)
             if document is None:
                 return 2
         final = await client.get_run(run_id)
@@ -177,7 +177,7 @@ async def _run_claimed(
 
 async def _execute(
     settings: Settings, host: PluginHost, source: Source, client: PlatformClient, storage: FsspecStore,
-    console: Console, run_id: str, parallel: int, publish: bool, report: StagesReport,
+    console: Console, run_id: str, parallel: int, publish: bool, report: StagesReport, attempt: int = 1,
 ) -> DiscoveryDocument | None:
     """Discovery, then the phase groups; None when discovery failed (the run is recorded failed)."""
     event = source.event
@@ -193,7 +193,7 @@ async def _execute(
         await client.set_run_status(run_id, RunStatus.RUNNING.value)
         console.print("discovery…")
         job = Job(
-            id=f"discovery-{run_id}", type="discovery", run_id=run_id,
+            id=attempt_job_id(f"discovery-{run_id}", attempt), type="discovery", run_id=run_id,
             payload={"repository": str(source.path), "commit": event.commit, "branch": event.branch,
                      "tag": event.tag},
         )
@@ -207,7 +207,7 @@ async def _execute(
         async with _watching(client, run_id, console) as cancel:
             recorder = UntilCancelled(client, run_id, cancel)
             orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=parallel)
-            stage = artifact_stage(document, source, publish)
+            stage = artifact_stage(document, source, publish, attempt)
 
             async def then() -> str | None:
                 return await release_stages(settings, dispatcher, client, document, source, run_id, console, report,
@@ -374,13 +374,13 @@ def _print_discovery_failure(console: Console, output: dict[str, object], error:
         console.print(f"[red]discovery failed:[/] {error}", highlight=False)
 
 
-def artifact_stage(document: DiscoveryDocument, source: Source, publish: bool) -> ArtifactStage:
+def artifact_stage(document: DiscoveryDocument, source: Source, publish: bool, attempt: int = 1) -> ArtifactStage:
     """The artifacts of the projects that release on this commit, from the local checkout."""
     event = source.event
     return releasing_stage(document, ArtifactSource(
         repository=str(source.path), commit=event.commit, branch=event.branch, tag=event.tag,
         identity=source.identity,
-    ), publish)
+    ), publish, attempt)
 
 
 def _print_release_stages(

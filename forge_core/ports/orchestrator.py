@@ -53,6 +53,9 @@ class ArtifactStage:
     then: Callable[[], Awaitable[str | None]] | None = None
     """The stages after the artifacts (release, deployment), run when every artifact succeeded and
     before the run is recorded finished; it returns why they failed (the run fails), else None."""
+    attempt: int = 1
+    """The run's attempt: a re-run's artifact jobs are new jobs, never answered from an earlier
+    attempt's stored results."""
 
 
 class Orchestrator(Protocol):

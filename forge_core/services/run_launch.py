@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forge_core.domain.errors import ConfigurationError, ForgeError
-from forge_core.domain.jobs import ArtifactSource, SourceRef
+from forge_core.domain.jobs import ArtifactSource, SourceRef, attempt_job_id
 from forge_core.domain.models import Job, JobStatus, RunStatus
 from forge_core.domain.plan import DiscoveryDocument
 from forge_core.ports.orchestrator import ArtifactStage, JobDispatcher, Orchestrator
@@ -43,13 +43,16 @@ def clone_url(settings: ServerSettings, repository: str) -> str:
     )
 
 
-def releasing_stage(document: DiscoveryDocument, source: ArtifactSource, publish: bool) -> ArtifactStage:
-    """The artifacts of the projects that release on this commit (discovery decided which)."""
+def releasing_stage(
+    document: DiscoveryDocument, source: ArtifactSource, publish: bool, attempt: int = 1
+) -> ArtifactStage:
+    """The artifacts of the projects that release on this commit (discovery decided which), on
+    the run's ``attempt``."""
     releasing = {p.project.name: p.release.version or "" for p in document.projects if p.release.release}
     return ArtifactStage(
         artifacts=tuple(a for a in document.run_plan().artifacts if a.project.name in releasing),
         source=source, publish=publish,
-        versions={name: version for name, version in releasing.items() if version},
+        versions={name: version for name, version in releasing.items() if version}, attempt=attempt,
     )
 
 
@@ -124,7 +127,8 @@ class PipelineLauncher:
         await self.recorder.set_run_status(run_id, RunStatus.RUNNING.value)
         payload: dict[str, Any] = {"repository": url, "commit": run.commit_sha, "branch": run.branch,
                                    "tag": run.tag}
-        job = Job(id=f"discovery-{run_id}", type="discovery", run_id=run_id, payload=payload)
+        job = Job(id=attempt_job_id(f"discovery-{run_id}", run.attempt), type="discovery", run_id=run_id,
+                  payload=payload)
         result = await self.dispatcher.dispatch(job, DISCOVERY_TIMEOUT)
         if result.status is not JobStatus.SUCCESS:
             await self._fail(run_id, f"discovery: {result.error or 'failed'}")
@@ -138,7 +142,7 @@ class PipelineLauncher:
         try:
             await self.orchestrator.execute(
                 run_id, recorded, SourceRef(repository=url, commit=run.commit_sha), cancel=cancel,
-                artifacts=releasing_stage(document, source, self.publish),
+                artifacts=releasing_stage(document, source, self.publish, run.attempt),
             )
         finally:
             watching.cancel()
