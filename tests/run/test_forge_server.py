@@ -138,6 +138,28 @@ def test_a_signed_push_is_fetched_from_its_remote_and_run(
     assert set(tasks.values()) == {"success"}
 
 
+def test_a_finished_run_re_run_through_the_api_is_executed_again_as_its_next_attempt(
+    server: tuple[str, dict[str, str]], remote: tuple[str, str, str],
+) -> None:
+    base, env = server
+    url, head, parent = remote
+    created = deliver(base, push_payload("acme/monorepo", url, parent, head))
+    assert created.status_code == 201, created.text
+    token = admin_token(env)
+    first = until_closed(base, token, created.json()["id"])
+    assert first["status"] == "success", first.get("error")
+    assert first["driver"].endswith("/forge-server")  # the server held the run's lease
+    rerun = httpx.post(f"{base}/v1/runs/{first['id']}/rerun", json={"only_failed": False}, timeout=10,
+                       headers={"Authorization": f"Bearer {token}"})
+    assert rerun.status_code == 201, rerun.text
+    second = until_closed(base, token, first["id"])
+    assert (second["attempt"], second["status"]) == (2, "success"), second.get("error")
+    assert set(tasks_of(second).values()) == {"success"}
+    ids = {t["id"] for p in second["phases"] for t in p["tasks"]}
+    assert ids.isdisjoint(t["id"] for p in first["phases"] for t in p["tasks"])  # every task ran again
+    assert [(a["number"], a["status"]) for a in second["attempts"]] == [(1, "success")]
+
+
 def test_a_push_of_a_repository_without_a_clone_url_fails_with_the_reason(
     server: tuple[str, dict[str, str]], remote: tuple[str, str, str],
 ) -> None:
