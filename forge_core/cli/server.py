@@ -35,9 +35,14 @@ def server(
     """Serve the API and execute every new run (workers, orchestrator, run starter in-process)."""
     import asyncio
     import logging
+    import signal
 
     from forge_core.domain.errors import ForgeError
 
+    # A service manager's stop (SIGTERM) is a Ctrl-C: uvicorn re-raises the signal it caught once it
+    # has stopped serving, and a plain SIGTERM would then end the process before the runs still
+    # executing are closed cancelled.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: signal.raise_signal(signal.SIGINT))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings, plugins = settings_and_plugins()
