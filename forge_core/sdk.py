@@ -19,7 +19,7 @@ from forge_core.adapters.oci import (
     write_tar_gz_of_folder,
 )
 from forge_core.adapters.oci.release_image import read_release_image
-from forge_core.adapters.processes import ProcessTree
+from forge_core.adapters.processes import ProcessTree, die_with_parent
 from forge_core.domain.config import parse_duration
 from forge_core.domain.errors import (
     ConfigurationError,
@@ -212,6 +212,7 @@ __all__ = [
     "WorkWithdrawn",
     "WrittenLayer",
     "deployment_message",
+    "die_with_parent",
     "hookimpl",
     "login_from_secrets",
     "mask_secrets",

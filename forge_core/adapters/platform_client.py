@@ -115,6 +115,12 @@ class PlatformClient:
         body = _without_none(status=status, error=error)
         await self._call("PUT", f"/v1/runs/{run_id}/status", body)
 
+    async def renew_lease(self, run_id: str, driver: str, ttl_seconds: float) -> s.RunSummary:
+        """Hold the run's lease ``ttl_seconds`` more as ``driver`` (a Conflict: the run finished,
+        or another driver holds it)."""
+        renewed = await self._call("PUT", f"/v1/runs/{run_id}/lease", {"driver": driver, "ttl_seconds": ttl_seconds})
+        return s.RunSummary.model_validate(renewed, extra="ignore")
+
     async def set_phase_status(self, phase_id: str, status: str) -> None:
         await self._call("PUT", f"/v1/phases/{phase_id}/status", {"status": status})
 
@@ -154,9 +160,11 @@ class PlatformClient:
         created = await self._call("POST", "/v1/runs", run.model_dump(mode="json"))
         return s.Run.model_validate(created, extra="ignore")
 
-    async def get_run(self, run_id: str) -> s.Run:
+    async def get_run(self, run_id: str, *, attempt: int | None = None) -> s.Run:
+        """The run on its current attempt, or as an earlier ``attempt`` ended."""
+        params = {"attempt": attempt} if attempt is not None else None
         # A reader of responses: fields a newer server adds are skipped, not refused.
-        return s.Run.model_validate(await self._call("GET", f"/v1/runs/{run_id}"), extra="ignore")
+        return s.Run.model_validate(await self._call("GET", f"/v1/runs/{run_id}", params=params), extra="ignore")
 
     async def run_changes(self, run_id: str, since: int = 0) -> s.RunChanges:
         """What changed in the run after cursor ``since`` (``GET /v1/runs/{id}/progress``)."""
@@ -176,6 +184,11 @@ class PlatformClient:
             repository=repository, branch=branch, status=status, limit=limit, offset=offset
         )
         return s.RunList.model_validate(await self._call("GET", "/v1/runs", params=params))
+
+    async def rerun(self, run_id: str, *, only_failed: bool = True) -> s.Run:
+        """The finished run's next attempt (a Conflict while an attempt is open)."""
+        run = await self._call("POST", f"/v1/runs/{run_id}/rerun", {"only_failed": only_failed})
+        return s.Run.model_validate(run, extra="ignore")
 
     async def cancel_run(self, run_id: str) -> None:
         await self._call("DELETE", f"/v1/runs/{run_id}")

@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import uuid
+from collections.abc import Callable
 
 MARK_VARIABLE = "FORGE_PROCESS_MARK"
 """The environment variable a guarded process and all its descendants carry."""
@@ -40,13 +41,25 @@ def _prctl() -> object | None:
         return None
 
 
-_PRCTL = _prctl()  # looked up once, in the parent: the child only calls it
+_PRCTL = _prctl()  # looked up once, in the parent: the child between fork and exec only calls it
 
 
-def die_with_parent() -> None:
-    """For ``preexec_fn``: the child is SIGKILLed when its parent's thread ends (Linux)."""
-    if _PRCTL is not None:
-        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)  # type: ignore[operator]
+def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None]:
+    """A ``preexec_fn``: the child gets ``signum`` when the thread that started it dies (Linux;
+    elsewhere nothing). The kernel's "parent" is that *thread*: start long-lived children from one
+    that lives as long as they should. The signal survives ``exec``, so a shell that execs its last
+    command passes it on. A parent already gone before the signal is armed means the child goes
+    at once."""
+    parent = os.getpid()
+
+    def arm() -> None:
+        if _PRCTL is None:
+            return
+        _PRCTL(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)  # type: ignore[operator]
+        if os.getppid() != parent:  # orphaned before the signal was armed
+            os.kill(os.getpid(), signum)
+
+    return arm
 
 
 def kill_group(pgid: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
@@ -32,6 +33,18 @@ from forge_core.plugin.host import PluginHost
 from forge_core.services.outbox import sender_from_settings
 from forge_core.services.platform import Platform, Policy
 from forge_core.settings import Settings
+
+log = logging.getLogger("forge.api")
+
+
+async def _sweep_leases(platform: Platform, every: float) -> None:
+    """Close the runs whose lease lapsed, every ``every`` seconds (a failing sweep is retried)."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await platform.close_lapsed_runs()
+        except Exception:
+            log.exception("closing the runs whose lease lapsed failed; retrying in %g s", every)
 
 
 def create_app(settings: Settings, host: PluginHost, *, start_runs: bool = True) -> FastAPI:
@@ -81,6 +94,9 @@ def create_app(settings: Settings, host: PluginHost, *, start_runs: bool = True)
         in_process = sender is not None and settings.api.notifier.in_process
         task = asyncio.create_task(sender.run_forever()) if sender and in_process else None
         starting = contextlib.AsyncExitStack()
+        platform = app.state.services.platform
+        await platform.close_lapsed_runs()  # runs left open by a driver that was killed
+        sweeping = asyncio.create_task(_sweep_leases(platform, settings.leases.sweep_seconds))
         try:
             if start_runs and settings.orchestrator.kind == "argo":
                 from forge_core.api.run_starting import fleet_run_starter
@@ -90,6 +106,9 @@ def create_app(settings: Settings, host: PluginHost, *, start_runs: bool = True)
             yield
         finally:
             await starting.aclose()
+            sweeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeping
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import uvicorn
     from rich.console import Console
 
-    from forge_core.cli.pipeline import Source
+    from forge_core.cli.pipeline import Rerun, Source
     from forge_core.plugin.host import PluginHost
     from forge_core.settings import Settings
 
@@ -46,7 +46,8 @@ def show(url: str, no_browser: bool) -> None:
 
 
 async def run_with_console(
-    settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int, *, publish: bool = False
+    settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int, *, publish: bool = False,
+    rerun: Rerun | None = None,
 ) -> int:
     """``forge run --ui``: the run, with the console served beside it; it stays open after the
     run ends until Ctrl-C, so the run can still be looked at."""
@@ -55,14 +56,15 @@ async def run_with_console(
     if settings.api.url is not None:
         base = settings.api.url.rstrip("/")
         return await run_pipeline(
-            settings, host, source, console, parallel=parallel, publish=publish,
+            settings, host, source, console, parallel=parallel, publish=publish, rerun=rerun,
             on_run=lambda run_id: console.print(f"console: {base}/ui/runs/{run_id}", soft_wrap=True),
         )
     async with console_server(settings, host) as base:
         def announce(run_id: str) -> None:
             console.print(f"console: {login_link(settings, base, f'/ui/runs/{run_id}')}", soft_wrap=True)
 
-        code = await run_pipeline(settings, host, source, console, parallel=parallel, publish=publish, on_run=announce)
+        code = await run_pipeline(settings, host, source, console, parallel=parallel, publish=publish, on_run=announce,
+                                  rerun=rerun)
         await _stopped(lambda: console.print("the console stays open: Ctrl-C stops it"))
     return code
 

@@ -53,15 +53,16 @@ from forge_core.cli.stages import (
 )
 from forge_core.domain.config import ProjectConfigError
 from forge_core.domain.errors import ForgeError
-from forge_core.domain.jobs import ArtifactSource, SourceRef
+from forge_core.domain.jobs import ArtifactSource, SourceRef, attempt_job_id
 from forge_core.domain.models import Job, JobStatus, RunStatus, SourceEvent
 from forge_core.domain.plan import DiscoveryDocument
 from forge_core.plugin.host import PluginHost
 from forge_core.ports.orchestrator import ArtifactStage, JobDispatcher
 from forge_core.services import errors as api_errors
 from forge_core.services import schemas
+from forge_core.services.leases import driver_id, holding_lease
 from forge_core.services.orchestrator import EmbeddedOrchestrator
-from forge_core.services.run_launch import releasing_stage
+from forge_core.services.run_launch import releasing_stage, still_to_run
 from forge_core.settings import Settings
 from forge_core.worker.embedded import embedded_jobs
 
@@ -104,20 +105,29 @@ def repository_identity(path: Path) -> str:
 async def run_pipeline(
     settings: Settings, host: PluginHost, source: Source, console: Console, *, parallel: int = 4,
     publish: bool = False,
-    on_run: Callable[[str], None] | None = None,
+    on_run: Callable[[str], None] | None = None, rerun: Rerun | None = None,
 ) -> int:
-    """``on_run`` is told the run's id once it is recorded (``forge run --ui`` prints its page)."""
+    """``on_run`` is told the run's id once it is recorded (``forge run --ui`` prints its page).
+    ``rerun``: the commit's finished run is re-run as its next attempt (a commit without a run
+    gets its first)."""
     claim = FolderClaim(settings.state_dir, "one forge run at a time drives a state directory")
     claim.acquire()  # before any run is recorded: a refused second run leaves no trace
     try:
-        return await _run_claimed(settings, host, source, console, parallel, publish, on_run)
+        return await _run_claimed(settings, host, source, console, parallel, publish, on_run, rerun)
     finally:
         claim.release()
 
 
+@dataclass(frozen=True)
+class Rerun:
+    """``forge run --rerun``: only the tasks that did not succeed, or (``--all``) every task."""
+
+    only_failed: bool = True
+
+
 async def _run_claimed(
     settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int, publish: bool,
-    on_run: Callable[[str], None] | None,
+    on_run: Callable[[str], None] | None, rerun: Rerun | None,
 ) -> int:
     storage = FsspecStore.from_settings(settings.storage)
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
@@ -128,15 +138,19 @@ async def _run_claimed(
             triggered_by=_login_name(), trigger_type=schemas.TriggerType.MANUAL,
         )
         try:
-            run = await client.create_run(create)
+            run: schemas.RunSummary = await client.create_run(create)
         except api_errors.Conflict as conflict:
             existing = await client.get_run(str(conflict.details.get("run_id")))
-            console.print(
-                f"[yellow]commit {event.commit[:12]} already has run {existing.id}[/] (one run per commit); "
-                "its result:"
-            )
-            console.print(run_tree(existing))
-            return EXIT.get(existing.status, 1)
+            if rerun is None:
+                console.print(
+                    f"[yellow]commit {event.commit[:12]} already has run {existing.id}[/] (one run per commit; "
+                    "forge run --rerun re-runs its failed tasks, --rerun --all every task); its result:"
+                )
+                console.print(run_tree(existing))
+                return EXIT.get(existing.status, 1)
+            run = await client.rerun(str(existing.id), only_failed=rerun.only_failed)  # 409 while it is open
+            which = "the tasks that did not succeed" if rerun.only_failed else "every task"
+            console.print(f"re-running {which} of run {run.id} (attempt {run.attempt})")
         run_id = str(run.id)
         refs = [f"branch {event.branch}" if event.branch else "", f"tag {event.tag}" if event.tag else ""]
         where = ", ".join(filter(None, refs)) or "detached"
@@ -144,13 +158,18 @@ async def _run_claimed(
         report = StagesReport()
         if on_run is not None:
             on_run(run_id)
-        async with _closed_on_error(client, run_id):
+        lease = holding_lease(client, run_id, driver_id("forge-run"), settings.leases)
+        async with lease, _closed_on_error(client, run_id):  # killed outright: the lease lapses
             document = await _execute(settings, host, source, client, storage, console, run_id, parallel, publish,
-                                      report)
+                                      report, run.attempt)
             if document is None:
                 return 2
         final = await client.get_run(run_id)
     console.print(run_tree(final, report))
+    if final.attempts:
+        earlier = "; ".join(f"{a.number} {a.status.value}" + (f" ({a.error})" if a.error else "")
+                            for a in final.attempts)
+        console.print(f"earlier attempts: {earlier}  (each: GET /v1/runs/{run_id}?attempt=N)", highlight=False)
     _print_release_stages(console, document, final, publish, report, settings)
     console.print(f"logs: {storage.location(f'logs/{run_id}')}  (forge logs {run_id})")
     return EXIT.get(final.status, 1)  # the recorded status: a cancellation through the API wins
@@ -158,7 +177,7 @@ async def _run_claimed(
 
 async def _execute(
     settings: Settings, host: PluginHost, source: Source, client: PlatformClient, storage: FsspecStore,
-    console: Console, run_id: str, parallel: int, publish: bool, report: StagesReport,
+    console: Console, run_id: str, parallel: int, publish: bool, report: StagesReport, attempt: int = 1,
 ) -> DiscoveryDocument | None:
     """Discovery, then the phase groups; None when discovery failed (the run is recorded failed)."""
     event = source.event
@@ -174,7 +193,7 @@ async def _execute(
         await client.set_run_status(run_id, RunStatus.RUNNING.value)
         console.print("discovery…")
         job = Job(
-            id=f"discovery-{run_id}", type="discovery", run_id=run_id,
+            id=attempt_job_id(f"discovery-{run_id}", attempt), type="discovery", run_id=run_id,
             payload={"repository": str(source.path), "commit": event.commit, "branch": event.branch,
                      "tag": event.tag},
         )
@@ -184,11 +203,11 @@ async def _execute(
             _print_discovery_failure(console, result.output, result.error)
             return None
         document = DiscoveryDocument.model_validate(result.output)
-        recorded = await client.record_plan(run_id, document.run_plan().model_dump(mode="json"))
+        recorded = still_to_run(await client.record_plan(run_id, document.run_plan().model_dump(mode="json")))
         async with _watching(client, run_id, console, report) as cancel:
             recorder = UntilCancelled(client, run_id, cancel)
             orchestrator = EmbeddedOrchestrator(dispatcher, recorder, max_parallel=parallel)
-            stage = artifact_stage(document, source, publish)
+            stage = artifact_stage(document, source, publish, attempt)
 
             async def then() -> str | None:
                 return await release_stages(settings, dispatcher, client, document, source, run_id, console, report,
@@ -390,13 +409,13 @@ def _print_discovery_failure(console: Console, output: dict[str, object], error:
         console.print(f"[red]discovery failed:[/] {error}", highlight=False)
 
 
-def artifact_stage(document: DiscoveryDocument, source: Source, publish: bool) -> ArtifactStage:
+def artifact_stage(document: DiscoveryDocument, source: Source, publish: bool, attempt: int = 1) -> ArtifactStage:
     """The artifacts of the projects that release on this commit, from the local checkout."""
     event = source.event
     return releasing_stage(document, ArtifactSource(
         repository=str(source.path), commit=event.commit, branch=event.branch, tag=event.tag,
         identity=source.identity,
-    ), publish)
+    ), publish, attempt=attempt)
 
 
 def _print_release_stages(

@@ -34,31 +34,41 @@ def run(
         bool, typer.Option("--publish", help="Publish the artifacts (default: every publisher only plans).")
     ] = False,
     ui: Annotated[bool, typer.Option("--ui", help="Serve the web console beside the run, print its page.")] = False,
+    rerun: Annotated[bool, typer.Option(
+        "--rerun", help="Re-run the commit's finished run as its next attempt: the tasks that did not succeed.",
+    )] = False,
+    rerun_all: Annotated[bool, typer.Option("--all", help="With --rerun: every task.")] = False,
 ) -> None:
     """Run the whole pipeline for one commit on this machine: discovery, the phase groups, then the
-    artifacts of the releasing projects (planned, or published with --publish)."""
+    artifacts of the releasing projects (planned, or published with --publish). A commit has one
+    run; --rerun re-runs it as a new attempt, keeping every earlier attempt's history."""
     import asyncio
     import signal
 
     from rich.console import Console
 
-    from forge_core.domain.errors import ForgeError
+    from forge_core.domain.errors import ConfigurationError, ForgeError
 
     console = Console(highlight=False)
     # A service manager's stop (SIGTERM) is a Ctrl-C: the run is cancelled and recorded, never
     # left running; whichever SIGINT handling is in force at that moment applies.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: signal.raise_signal(signal.SIGINT))
     try:
+        if rerun_all and not rerun:
+            raise ConfigurationError("--all goes with --rerun (re-run every task of the commit's run)", where="--all")
         settings, host = settings_and_plugins()
-        from forge_core.cli.pipeline import locate, run_pipeline
+        from forge_core.cli.pipeline import Rerun, locate, run_pipeline
 
         source = locate(path, commit=commit, branch=branch, tag=tag)
+        again = Rerun(only_failed=not rerun_all) if rerun else None
         if ui:
             from forge_core.cli.console_serving import run_with_console
 
-            code = asyncio.run(run_with_console(settings, host, source, console, parallel, publish=publish))
+            code = asyncio.run(run_with_console(settings, host, source, console, parallel, publish=publish,
+                                                rerun=again))
         else:
-            code = asyncio.run(run_pipeline(settings, host, source, console, parallel=parallel, publish=publish))
+            code = asyncio.run(run_pipeline(settings, host, source, console, parallel=parallel, publish=publish,
+                                            rerun=again))
     except ForgeError as error:
         fail(error)
     raise typer.Exit(code)

@@ -35,9 +35,14 @@ def server(
     """Serve the API and execute every new run (workers, orchestrator, run starter in-process)."""
     import asyncio
     import logging
+    import signal
 
     from forge_core.domain.errors import ForgeError
 
+    # A service manager's stop (SIGTERM) is a Ctrl-C: uvicorn re-raises the signal it caught once it
+    # has stopped serving, and a plain SIGTERM would then end the process before the runs still
+    # executing are closed cancelled.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: signal.raise_signal(signal.SIGINT))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings, plugins = settings_and_plugins()
@@ -58,8 +63,9 @@ async def _serve(settings: Settings, plugins: PluginHost, host: str, port: int, 
     from forge_core.adapters.storage import FsspecStore
     from forge_core.api.app import create_app
     from forge_core.ports.orchestrator import Orchestrator
+    from forge_core.services.leases import driver_id
     from forge_core.services.orchestrator import EmbeddedOrchestrator
-    from forge_core.services.run_launch import PipelineLauncher
+    from forge_core.services.run_launch import Lease, PipelineLauncher
     from forge_core.services.run_starter import RunStarter
     from forge_core.worker.embedded import embedded_jobs
 
@@ -89,8 +95,9 @@ async def _serve(settings: Settings, plugins: PluginHost, host: str, port: int, 
                 async def status_of(run_id: str) -> str:
                     return (await client.get_run(run_id)).status.value
 
+                lease = Lease(client, driver_id("forge-server"), settings.leases)  # killed: its runs close
                 launcher = PipelineLauncher(settings.server, dispatcher, client, orchestrator, publish=publish,
-                                            status_of=status_of)
+                                            status_of=status_of, lease=lease)
                 starter = RunStarter(app.state.services.store, launcher, poll_seconds=settings.server.poll_seconds)
                 app.state.services.starter = starter
                 starting = asyncio.create_task(starter.run_forever())

@@ -204,3 +204,9 @@ def failure_target(job: Job) -> tuple[Literal["task", "run"], str] | None:
     if job.type == "discovery":
         return "run", job.run_id
     return None
+
+
+def attempt_job_id(job_id: str, attempt: int) -> str:
+    """The id of a run's job on the run's ``attempt``: unchanged on the first, suffixed on a
+    re-run's, so a re-run's job is a new job (results are stored per job id)."""
+    return job_id if attempt <= 1 else f"{job_id}-attempt{attempt}"

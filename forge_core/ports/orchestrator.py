@@ -59,6 +59,9 @@ class ArtifactStage:
     stages itself (the Argo Workflow's release and deploy tasks) instead of ``then``."""
     author: str | None = None
     """Who triggered the run (the auto-deployment rules judge them)."""
+    attempt: int = 1
+    """The run's attempt: a re-run's artifact jobs are new jobs, never answered from an earlier
+    attempt's stored results."""
 
 
 class Orchestrator(Protocol):

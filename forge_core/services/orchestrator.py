@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from forge_core.domain.errors import ConfigurationError, ForgeError
-from forge_core.domain.jobs import ArtifactJobPayload, CiJobPayload, SourceRef
+from forge_core.domain.jobs import ArtifactJobPayload, CiJobPayload, SourceRef, attempt_job_id
 from forge_core.domain.models import Job, JobStatus, RunStatus
 from forge_core.domain.run_plan import ArtifactPlan, PhasePlan, RunPlan, TaskPlan, id_of
 from forge_core.ports.orchestrator import ArtifactStage, JobDispatcher, RunOutcome
@@ -230,7 +230,8 @@ class EmbeddedOrchestrator:
             artifact=artifact, source=stage.source, publish=stage.publish, env=self.env,
             version=stage.versions.get(artifact.project.name),
         )
-        job = Job(id=f"artifact-{run_id}-{payload.artifact_id}", type="artifact", run_id=run_id,
+        job = Job(id=attempt_job_id(f"artifact-{run_id}-{payload.artifact_id}", stage.attempt), type="artifact",
+                  run_id=run_id,
                   payload=payload.model_dump(mode="json"))
         async with slots:
             try:

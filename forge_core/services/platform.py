@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 from forge_core.domain.models import DeploymentInfo, PipelineRunInfo, ReleaseInfo, RunStatus
@@ -21,9 +22,16 @@ from forge_core.services.promotion import check_each_project_once
 from forge_core.services.store import Store
 
 log = logging.getLogger("forge.api")
+LEASE_SWEEPER = "lease-sweeper"
+"""The actor the audit log names for runs closed because their lease lapsed."""
+OPEN = (RunStatus.PENDING, RunStatus.RUNNING)
 
 Notify = Callable[..., object]
 """``notify(hook_name, **kwargs)``: calls a lifecycle hook of every plugin (PluginHost.notify)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _no_hooks(_hook: str, **_kwargs: object) -> None:
@@ -58,6 +66,38 @@ class Platform:
     async def cancel_run(self, run_id: UUID, actor: str) -> s.RunSummary:
         cancel = s.RunStatusUpdate(status=RunStatus.CANCELLED)
         return await self.set_run_status(run_id, cancel, actor)
+
+    async def get_run(self, run_id: UUID, attempt: int | None = None) -> s.Run:
+        """The run (on an earlier ``attempt``: as that attempt ended); one whose driver stopped
+        renewing its lease is closed failed first."""
+        run = await self.store.get_run(run_id, attempt)
+        lapsed = run.status in OPEN and run.lease_expires_at is not None and run.lease_expires_at < utcnow()
+        if lapsed and await self._close_lapsed(run_id) is not None:
+            run = await self.store.get_run(run_id, attempt)
+        return run
+
+    async def rerun(self, run_id: UUID, data: s.RerunCreate, actor: str) -> s.Run:
+        """The finished run's next attempt (pending; 409 while an attempt is open)."""
+        return await self.store.rerun(run_id, data.only_failed, actor)
+
+    async def renew_lease(self, run_id: UUID, renewal: s.LeaseRenewal, actor: str) -> s.RunSummary:
+        return await self.store.renew_lease(run_id, renewal, actor)
+
+    async def close_lapsed_runs(self) -> list[s.RunSummary]:
+        """Close every open run whose lease lapsed (failed: "its driver stopped")."""
+        closed = []
+        for run_id in await self.store.lapsed_runs():
+            run = await self._close_lapsed(run_id)
+            if run is not None:
+                closed.append(run)
+        return closed
+
+    async def _close_lapsed(self, run_id: UUID) -> s.RunSummary | None:
+        run = await self.store.close_lapsed_run(run_id, LEASE_SWEEPER)
+        if run is not None:
+            log.warning("run %s closed failed: %s", run_id, run.error)
+            self._run_hooks(run)
+        return run
 
     def _run_hooks(self, run: s.RunSummary) -> None:
         info = PipelineRunInfo(

@@ -13,15 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from forge_core.domain.errors import ConfigurationError, ForgeError
-from forge_core.domain.jobs import ArtifactSource, SourceRef
+from forge_core.domain.jobs import ArtifactSource, SourceRef, attempt_job_id
 from forge_core.domain.models import Job, JobStatus, RunStatus
 from forge_core.domain.plan import DiscoveryDocument
 from forge_core.ports.orchestrator import ArtifactStage, JobDispatcher, Orchestrator
 from forge_core.ports.platform import CONFLICT, RunRecorder
 from forge_core.services import schemas as s
+from forge_core.services.leases import LeaseHolder, holding_lease
+from forge_core.settings.leases import LeaseSettings
 from forge_core.settings.server import ServerSettings
 
 log = logging.getLogger("forge.run_launch")
@@ -47,16 +50,38 @@ def clone_url(settings: ServerSettings, run: s.RunSummary) -> str:
 
 def releasing_stage(
     document: DiscoveryDocument, source: ArtifactSource, publish: bool, author: str | None = None,
+    attempt: int = 1,
 ) -> ArtifactStage:
-    """The artifacts of the projects that release on this commit (discovery decided which), with
-    the document an orchestrator running the release and deployment stages itself reads."""
+    """The artifacts of the projects that release on this commit (discovery decided which), on
+    the run's ``attempt``, with the document an orchestrator running the release and deployment
+    stages itself reads."""
     releasing = {p.project.name: p.release.version or "" for p in document.projects if p.release.release}
     return ArtifactStage(
         artifacts=tuple(a for a in document.run_plan().artifacts if a.project.name in releasing),
         source=source, publish=publish,
         versions={name: version for name, version in releasing.items() if version},
-        document=document, author=author,
+        document=document, author=author, attempt=attempt,
     )
+
+
+def still_to_run(recorded: dict[str, Any]) -> dict[str, Any]:
+    """The recorded plan without the tasks that already succeeded (a re-run of only the failed
+    tasks carries them over): what the orchestrator is given."""
+    phases = [
+        {**phase, "tasks": [t for t in phase.get("tasks", ()) if t.get("status") != RunStatus.SUCCESS.value]}
+        for phase in recorded.get("phases", ())
+    ]
+    return {**recorded, "phases": phases}
+
+
+@dataclass(frozen=True)
+class Lease:
+    """How a launcher holds the lease of each run it executes: through ``holder`` (the API
+    client), as ``driver`` (see :func:`~forge_core.services.leases.driver_id`)."""
+
+    holder: LeaseHolder
+    driver: str
+    settings: LeaseSettings
 
 
 class PipelineLauncher:
@@ -66,11 +91,14 @@ class PipelineLauncher:
         self, settings: ServerSettings, dispatcher: JobDispatcher, recorder: RunRecorder,
         orchestrator: Orchestrator, *, publish: bool = False,
         status_of: Callable[[str], Awaitable[str]] | None = None,
+        lease: Lease | None = None,
     ) -> None:
         """``status_of``: the run's recorded status; when given, a run cancelled through the API
-        (``DELETE /v1/runs/{id}``) is stopped in the orchestrator."""
+        (``DELETE /v1/runs/{id}``) is stopped in the orchestrator. ``lease``: each run's lease is
+        held while it executes (a killed server's runs are then closed failed by the API)."""
         self.settings, self.dispatcher, self.recorder = settings, dispatcher, recorder
         self.orchestrator, self.publish, self.status_of = orchestrator, publish, status_of
+        self.lease = lease
         self.running: dict[str, asyncio.Task[None]] = {}
         self.handed_over: set[str] = set()
         """Runs given to the orchestrator (past discovery): detaching leaves these to it."""
@@ -96,28 +124,11 @@ class PipelineLauncher:
     async def _execute(self, run: s.RunSummary, url: str) -> None:
         run_id = str(run.id)
         try:
-            await self.recorder.set_run_status(run_id, RunStatus.RUNNING.value)
-            payload: dict[str, Any] = {"repository": url, "commit": run.commit_sha, "branch": run.branch,
-                                       "tag": run.tag}
-            job = Job(id=f"discovery-{run_id}", type="discovery", run_id=run_id, payload=payload)
-            result = await self.dispatcher.dispatch(job, DISCOVERY_TIMEOUT)
-            if result.status is not JobStatus.SUCCESS:
-                await self._fail(run_id, f"discovery: {result.error or 'failed'}")
+            if self.lease is None:
+                await self._drive(run, url)
                 return
-            document = DiscoveryDocument.model_validate(result.output)
-            recorded = await self.recorder.record_plan(run_id, document.run_plan().model_dump(mode="json"))
-            source = ArtifactSource(repository=url, commit=run.commit_sha, branch=run.branch, tag=run.tag,
-                                    identity=run.repository)
-            cancel = asyncio.Event()
-            watching = asyncio.create_task(self._watch(run_id, cancel))
-            self.handed_over.add(run_id)
-            try:
-                await self.orchestrator.execute(
-                    run_id, recorded, SourceRef(repository=url, commit=run.commit_sha), cancel=cancel,
-                    artifacts=releasing_stage(document, source, self.publish, run.triggered_by),
-                )
-            finally:
-                watching.cancel()
+            async with holding_lease(self.lease.holder, run_id, self.lease.driver, self.lease.settings):
+                await self._drive(run, url)
         except asyncio.CancelledError:
             if self._detaching and run_id in self.handed_over:
                 log.info("run %s is left to its orchestrator: this process stops", run_id)
@@ -130,6 +141,32 @@ class PipelineLauncher:
             await self._fail(run_id, reason)
         finally:
             self.handed_over.discard(run_id)
+
+    async def _drive(self, run: s.RunSummary, url: str) -> None:
+        run_id = str(run.id)
+        await self.recorder.set_run_status(run_id, RunStatus.RUNNING.value)
+        payload: dict[str, Any] = {"repository": url, "commit": run.commit_sha, "branch": run.branch,
+                                   "tag": run.tag}
+        job = Job(id=attempt_job_id(f"discovery-{run_id}", run.attempt), type="discovery", run_id=run_id,
+                  payload=payload)
+        result = await self.dispatcher.dispatch(job, DISCOVERY_TIMEOUT)
+        if result.status is not JobStatus.SUCCESS:
+            await self._fail(run_id, f"discovery: {result.error or 'failed'}")
+            return
+        document = DiscoveryDocument.model_validate(result.output)
+        recorded = still_to_run(await self.recorder.record_plan(run_id, document.run_plan().model_dump(mode="json")))
+        source = ArtifactSource(repository=url, commit=run.commit_sha, branch=run.branch, tag=run.tag,
+                                identity=run.repository)
+        cancel = asyncio.Event()
+        watching = asyncio.create_task(self._watch(run_id, cancel))
+        self.handed_over.add(run_id)
+        try:
+            await self.orchestrator.execute(
+                run_id, recorded, SourceRef(repository=url, commit=run.commit_sha), cancel=cancel,
+                artifacts=releasing_stage(document, source, self.publish, run.triggered_by, run.attempt),
+            )
+        finally:
+            watching.cancel()
 
     async def _watch(self, run_id: str, cancel: asyncio.Event) -> None:
         if self.status_of is None:

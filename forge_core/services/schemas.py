@@ -170,6 +170,13 @@ class RunStatusUpdate(Input):
     error: Text | None = None
 
 
+class LeaseRenewal(Input):
+    """The driver of a run holds its lease ``ttl_seconds`` more (from the API's clock)."""
+
+    driver: Name
+    ttl_seconds: Annotated[float, Field(gt=0, le=86400)]
+
+
 class PhaseStatusUpdate(Input):
     status: RunStatus
 
@@ -235,6 +242,9 @@ class RunSummary(Output):
     started_at: datetime | None
     completed_at: datetime | None
     clone_url: str | None = None
+    driver: str | None = None
+    lease_expires_at: datetime | None = None
+    attempt: int = 1
 
 
 # --- artifact records: what the artifact job did with each planned artifact ------------------
@@ -309,8 +319,29 @@ class ArtifactRecord(Output):
         )
 
 
+class Attempt(Output):
+    """An earlier attempt of a run, as it ended (``GET /v1/runs/{id}?attempt=N``: its phases)."""
+
+    number: int
+    status: RunStatus
+    error: str | None
+    only_failed: bool
+    driver: str | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class RerunCreate(Input):
+    """Re-run a finished run as its next attempt: only the tasks that did not succeed (the
+    others' results are carried over), or every task."""
+
+    only_failed: bool = True
+
+
 class Run(RunSummary):
     phases: list[Phase]
+    attempts: list[Attempt] = []
+    """The earlier attempts, first to last (the run itself is the current one)."""
     artifacts: list[ArtifactPlan] = []
     artifact_records: list[ArtifactRecord] = []
 

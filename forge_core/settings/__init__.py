@@ -28,6 +28,7 @@ from forge_core.settings.cmp import CmpSettings
 from forge_core.settings.cue import CueSettings
 from forge_core.settings.database import DEFAULT_STATE_DIR, DatabaseSettings
 from forge_core.settings.git import GitSettings
+from forge_core.settings.leases import LeaseSettings
 from forge_core.settings.nats import NatsSettings
 from forge_core.settings.oci import OciSettings
 from forge_core.settings.orchestrator import OrchestratorSettings
@@ -139,6 +140,7 @@ class Settings(BaseSettings):
     cmp: CmpSettings = Field(default_factory=CmpSettings)
     orchestrator: OrchestratorSettings = Field(default_factory=OrchestratorSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    leases: LeaseSettings = Field(default_factory=LeaseSettings)
 
     @model_validator(mode="after")
     def _locations_follow_the_state_dir(self) -> Settings:

@@ -22,7 +22,7 @@ from forge_core.settings import Settings
 PREFIX = "FORGE_"
 
 SERVICE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "forge api": ("state_dir", "plugins", "database", "auth", "api", "orchestrator", "nats", "storage",
+    "forge api": ("state_dir", "plugins", "database", "auth", "api", "leases", "orchestrator", "nats", "storage",
                   "server.repositories", "server.clone_url", "server.poll_seconds"),
     "forge worker": ("state_dir", "plugins", "nats", "storage", "worker", "api.url", "api.token", "secrets",
                      "git", "cue", "oci", "render", "tracking"),
@@ -31,7 +31,7 @@ SERVICE_SECTIONS: dict[str, tuple[str, ...]] = {
     "forge streams apply": ("nats",),
     "forge db upgrade": ("state_dir", "database"),
     "forge server": ("state_dir", "plugins", "database", "auth", "api", "nats", "storage", "worker", "secrets",
-                     "git", "cue", "oci", "render", "tracking", "orchestrator", "server"),
+                     "git", "cue", "oci", "render", "tracking", "orchestrator", "server", "leases"),
     "forge workflow close": ("api.url", "api.token"),
     "forge workflow release|deploy": ("api.url", "api.token", "nats", "storage", "worker.cache_dir", "render"),
 }

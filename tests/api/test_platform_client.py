@@ -96,3 +96,31 @@ def test_api_errors_come_back_as_forge_errors(served: tuple[str, dict[str, str]]
                 await viewer.create_run(new_run())
 
     asyncio.run(scenario())
+
+
+def test_the_client_holds_leases_and_re_runs_attempts(served: tuple[str, dict[str, str]]) -> None:
+    url, tokens = served
+
+    async def scenario() -> None:
+        async with (
+            PlatformClient(url, tokens["admin"]) as cli,
+            PlatformClient(url, tokens["worker"]) as worker,
+        ):
+            run = await cli.create_run(new_run())
+            held = await worker.renew_lease(str(run.id), "box/7/forge-run", 60)
+            assert held.driver == "box/7/forge-run" and held.lease_expires_at is not None
+            with pytest.raises(Conflict, match="is driven by box/7/forge-run"):
+                await worker.renew_lease(str(run.id), "other/8/forge-server", 60)
+            with pytest.raises(Conflict, match="one attempt at a time per commit"):
+                await cli.rerun(str(run.id))
+            await worker.set_run_status(str(run.id), "failed", error="first try")
+            again = await cli.rerun(str(run.id), only_failed=False)
+            assert (again.attempt, again.status.value, again.driver) == (2, "pending", None)
+            assert [(a.number, a.status.value, a.error, a.driver) for a in again.attempts] == [
+                (1, "failed", "first try", "box/7/forge-run")]
+            first = await cli.get_run(str(run.id), attempt=1)
+            assert (first.attempt, first.status.value) == (1, "failed")
+            with pytest.raises(NotFound, match="has no attempt 5"):
+                await cli.get_run(str(run.id), attempt=5)
+
+    asyncio.run(scenario())

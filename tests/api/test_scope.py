@@ -73,6 +73,8 @@ class World:
                           "triggered_by": "ci", "branch": "main", "trigger_type": "push"},
             "RunPlan": PLAN,
             "RunStatusUpdate": status, "PhaseStatusUpdate": status,
+            "LeaseRenewal": {"driver": "elsewhere/1/forge-run", "ttl_seconds": 60},
+            "RerunCreate": {"only_failed": False},
             "TaskStatusUpdate": status, "StepStatusUpdate": status,
             "ArtifactRecordUpdate": {**RECORD, "status": "failed", "error": "overwritten"},
             "ReleaseCreate": {"repository": self.repository, "project": "svc",

@@ -157,6 +157,28 @@ def test_the_clone_url_the_webhook_names_is_kept_with_the_run_and_fetched_from(
     assert tasks_of(run)["api/test"] == "success"
 
 
+def test_a_finished_run_re_run_through_the_api_is_executed_again_as_its_next_attempt(
+    server: tuple[str, dict[str, str]], remote: tuple[str, str, str],
+) -> None:
+    base, env = server
+    url, head, parent = remote
+    created = deliver(base, push_payload("acme/monorepo", url, parent, head))
+    assert created.status_code == 201, created.text
+    token = admin_token(env)
+    first = until_closed(base, token, created.json()["id"])
+    assert first["status"] == "success", first.get("error")
+    assert first["driver"].endswith("/forge-server")  # the server held the run's lease
+    rerun = httpx.post(f"{base}/v1/runs/{first['id']}/rerun", json={"only_failed": False}, timeout=10,
+                       headers={"Authorization": f"Bearer {token}"})
+    assert rerun.status_code == 201, rerun.text
+    second = until_closed(base, token, first["id"])
+    assert (second["attempt"], second["status"]) == (2, "success"), second.get("error")
+    assert set(tasks_of(second).values()) == {"success"}
+    ids = {t["id"] for p in second["phases"] for t in p["tasks"]}
+    assert ids.isdisjoint(t["id"] for p in first["phases"] for t in p["tasks"])  # every task ran again
+    assert [(a["number"], a["status"]) for a in second["attempts"]] == [(1, "success")]
+
+
 def test_a_run_naming_no_clone_url_fails_with_the_reason(
     server: tuple[str, dict[str, str]], remote: tuple[str, str, str],
 ) -> None:
@@ -228,3 +250,53 @@ def test_with_the_argo_orchestrator_the_run_is_submitted_once_and_a_cancel_stops
         job = json.loads(next(t for t in workflow["spec"]["templates"] if t["name"] == "run")["dag"]["tasks"][0]
                          ["arguments"]["parameters"][0]["value"])
         assert job["payload"] == {"repository": url, "commit": head}
+
+
+def test_sigterm_stops_forge_server_like_ctrl_c_and_its_running_run_is_recorded_cancelled(
+    forge_env: dict[str, str], example: Path, commit_change: Any, tmp_path: Path,
+) -> None:
+    commit_change(
+        example, "services/api/.forge/project.cue",
+        'target: "python3 -m unittest discover -s tests", timeout: "2m"',
+        'target: "python3 -c \\"import time; time.sleep(60)\\"", timeout: "2m"',
+    )
+    bare = tmp_path / "slow" / "monorepo.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(example), str(bare)], check=True)
+    head, parent = subprocess.run(["git", "-C", str(bare), "rev-parse", "HEAD", "HEAD~1"], check=True,
+                                  capture_output=True, text=True).stdout.split()
+    port = free_port()
+    env = {**forge_env, "FORGE_API__WEBHOOK_SECRET": SECRET, "FORGE_SERVER__POLL_SECONDS": "0.2",
+           "FORGE_SERVER__REPOSITORIES": json.dumps({"acme/monorepo": f"file://{bare}"})}
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([FORGE, "server", "--port", str(port)], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        created = deliver(base, push_payload("acme/monorepo", f"file://{bare}", parent, head))
+        assert created.status_code == 201, created.text
+        run_id, token = created.json()["id"], admin_token(env)
+        deadline = time.monotonic() + 120
+        while True:
+            run = httpx.get(f"{base}/v1/runs/{run_id}", headers={"Authorization": f"Bearer {token}"}).json()
+            if tasks_of(run).get("api/test") == "running":
+                break
+            assert time.monotonic() < deadline, f"the slow task never started: {run}"
+            time.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) in (0, 130), log.read_text()  # as after Ctrl-C
+    finally:
+        if process.poll() is None:
+            process.kill()
+    listing = subprocess.run([FORGE, "runs", "--json"], env=env, capture_output=True, text=True, check=True)
+    [closed] = [r for r in json.loads(listing.stdout)["runs"] if r["id"] == run_id]
+    assert (closed["status"], closed["error"]) == ("cancelled", "the server stopped")

@@ -10,7 +10,6 @@ the thread that started it dies, so a killed ``forge run`` does not leave it beh
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import secrets
@@ -24,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from forge_core.adapters.processes import die_with_parent
 from forge_core.adapters.state import FolderClaim
 from forge_core.domain.errors import MessagingError
 
@@ -89,7 +89,7 @@ class LocalNatsServer:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_stop_with_parent,
+            preexec_fn=die_with_parent(signal.SIGTERM),  # the kernel stops it when its starter dies
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -120,15 +120,6 @@ class LocalNatsServer:
     def restart(self) -> None:
         self.stop()
         self.start()
-
-
-def _stop_with_parent() -> None:
-    """In the child before exec: SIGTERM when the starting thread dies (Linux; elsewhere a no-op)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-PR_SET_PDEATHSIG = 1
 
 
 @contextmanager

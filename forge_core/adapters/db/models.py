@@ -83,6 +83,7 @@ class PipelineRun(Base):
         Index("ix_pipeline_runs_repository_branch_created", "repository", "branch", "created_at"),
         Index("ix_pipeline_runs_status_started", "status", "started_at"),
         Index("ix_pipeline_runs_unclaimed", "status", "claimed_by", "created_at"),
+        Index("ix_pipeline_runs_status_lease", "status", "lease_expires_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
@@ -109,6 +110,13 @@ class PipelineRun(Base):
     # Counts the run's changes (its own, its phases', tasks', steps' and artifact records'), bumped
     # under the run's row lock, so the value a change stamps follows commit order.
     progress_seq: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    # Who drives the run (host/pid/kind) and until when its lease holds; lapsed: closed failed.
+    driver: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None]
+    # The attempt the run is on (a re-run is a new attempt of the same run; earlier ones keep their
+    # phases, tasks and steps, and a row in run_attempts), and whether it re-runs only failed tasks.
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    rerun_only_failed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     phases: Mapped[list[PhaseExecution]] = relationship(
         back_populates="run",
@@ -117,10 +125,27 @@ class PipelineRun(Base):
     )
 
 
+class RunAttempt(Base):
+    """An earlier attempt of a run: how it ended (its phases keep their own rows)."""
+
+    __tablename__ = "run_attempts"
+    __table_args__ = (UniqueConstraint("pipeline_run_id", "number", name="uq_run_attempts_run_number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    pipeline_run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipeline_runs.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    only_failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    driver: Mapped[str | None] = mapped_column(String(255))
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
 class PhaseExecution(Base):
     __tablename__ = "phase_executions"
     __table_args__ = (
-        UniqueConstraint("pipeline_run_id", "phase_name", name="uq_phase_executions_run_phase"),
+        UniqueConstraint("pipeline_run_id", "attempt", "phase_name", name="uq_phase_executions_run_attempt_phase"),
         Index("ix_phase_executions_run_group", "pipeline_run_id", "group_number"),
     )
 
@@ -128,6 +153,7 @@ class PhaseExecution(Base):
     pipeline_run_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("pipeline_runs.id", ondelete="CASCADE")
     )
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
     phase_name: Mapped[str] = mapped_column(String(255))
     group_number: Mapped[int] = mapped_column(Integer)
     # a required phase's failure stops the run; rows from before the flag ran that way

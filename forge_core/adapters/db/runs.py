@@ -63,15 +63,62 @@ class SqlRuns(SqlDatabase):
         )
         async with self.sessions() as session:
             run = (await session.execute(query)).unique().scalar_one_or_none()
-            return _run(run, run.phases, await _records(session, run.id)) if run else None
+            if run is None:
+                return None
+            return _run(run, run.phases, await _records(session, run.id), await _attempts(session, run))
 
-    async def get_run(self, run_id: uuid.UUID) -> s.Run:
+    async def get_run(self, run_id: uuid.UUID, attempt: int | None = None) -> s.Run:
+        """The run on its current attempt, or as an earlier ``attempt`` ended (its phases, tasks
+        and steps then)."""
         query = _run_query().where(m.PipelineRun.id == run_id)
         async with self.sessions() as session:
             run = (await session.execute(query)).unique().scalar_one_or_none()
             if run is None:
                 raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
-            return _run(run, run.phases, await _records(session, run_id))
+            attempts = await _attempts(session, run)
+            current = _run(run, run.phases, await _records(session, run_id), attempts)
+            if attempt is None or attempt == run.attempt:
+                return current
+            earlier = [a for a in attempts if a.number == attempt]
+            if not earlier:
+                raise NotFound(f"pipeline run {run_id} has no attempt {attempt} (it is on attempt {run.attempt})",
+                               where="attempt")
+            phases = (await session.execute(_phases_query(run_id, attempt))).unique().scalars().all()
+            tree = [_phase(p, [_task(t, [_step(st) for st in t.steps]) for t in p.tasks]) for p in phases]
+            was = earlier[0]
+            return current.model_copy(update={
+                "attempt": attempt, "status": was.status, "error": was.error, "started_at": was.started_at,
+                "completed_at": was.completed_at, "driver": was.driver, "phases": tree,
+            })
+
+    async def rerun(self, run_id: uuid.UUID, only_failed: bool, actor: str) -> s.Run:
+        """The finished run's next attempt, pending: the attempt that ended is kept (its phases,
+        tasks and steps, and a summary row); the driver records the plan again, and with
+        ``only_failed`` the tasks that succeeded before are carried over as they ended."""
+        async with self.transaction() as session:
+            run = await locked(session, m.PipelineRun, run_id, "pipeline run")
+            if RunStatus(run.status) not in s.FINAL_STATUSES:
+                raise Conflict(
+                    f"pipeline run {run_id} is {run.status} (attempt {run.attempt}): one attempt at a time "
+                    f"per commit; cancel it or wait for it to finish before re-running it",
+                    where="run_id", details={"run_id": str(run_id), "status": run.status, "attempt": run.attempt},
+                )
+            session.add(m.RunAttempt(
+                id=uuid.uuid4(), pipeline_run_id=run.id, number=run.attempt, status=run.status, error=run.error,
+                only_failed=run.rerun_only_failed, driver=run.driver, started_at=run.started_at,
+                completed_at=run.completed_at,
+            ))
+            ended = {"attempt": run.attempt, "status": run.status}
+            run.attempt += 1
+            run.rerun_only_failed = only_failed
+            run.status, run.error = RunStatus.PENDING.value, None
+            run.started_at = run.completed_at = None
+            run.claimed_by = run.claimed_at = None  # a run starter takes it again
+            run.driver = run.lease_expires_at = None
+            _counted(run)  # a live view sees the new attempt begin
+            commit_status(session, run)
+            audit(session, actor, "run.rerun", "run", run_id, {**ended, "only_failed": only_failed})
+        return await self.get_run(run_id)
 
     async def record_artifact(
         self, run_id: uuid.UUID, project: str, artifact: str, update: s.ArtifactRecordUpdate, actor: str
@@ -103,18 +150,20 @@ class SqlRuns(SqlDatabase):
         run = select(m.PipelineRun.status, m.PipelineRun.error, m.PipelineRun.started_at,
                      m.PipelineRun.completed_at).where(m.PipelineRun.id == run_id)
         phase = m.PhaseExecution
+        current = select(m.PipelineRun.attempt).where(m.PipelineRun.id == run_id).scalar_subquery()
         phases = select(phase.id, phase.status, phase.started_at, phase.completed_at).where(
-            phase.pipeline_run_id == run_id)
+            phase.pipeline_run_id == run_id, phase.attempt == current)
         task = m.TaskExecution
         tasks = (
             select(task.id, task.status, task.error, task.started_at, task.completed_at)
-            .join(phase, task.phase_execution_id == phase.id).where(phase.pipeline_run_id == run_id)
+            .join(phase, task.phase_execution_id == phase.id)
+            .where(phase.pipeline_run_id == run_id, phase.attempt == current)
         )
         step = m.StepExecution
         steps = (
             select(step.id, step.status, step.exit_code, step.logs_s3_key, step.started_at, step.completed_at)
             .join(task, step.task_execution_id == task.id).join(phase, task.phase_execution_id == phase.id)
-            .where(phase.pipeline_run_id == run_id)
+            .where(phase.pipeline_run_id == run_id, phase.attempt == current)
         )
         async with self.sessions() as session:
             head = (await session.execute(run)).mappings().one_or_none()
@@ -178,7 +227,9 @@ class SqlRuns(SqlDatabase):
             )
 
     async def record_plan(self, run_id: uuid.UUID, plan: RunPlan, actor: str) -> s.RecordedPlan:
-        phases = _plan_rows(run_id, plan)
+        """The plan of the run's current attempt. A re-run of only the failed tasks carries the
+        tasks that succeeded in the attempt before over (same key: status, times and steps as
+        they ended), for the driver to leave out."""
         try:
             async with self.transaction() as session:
                 run = await locked(session, m.PipelineRun, run_id, "pipeline run")
@@ -187,10 +238,13 @@ class SqlRuns(SqlDatabase):
                 planned = await session.scalar(
                     select(func.count())
                     .select_from(m.PhaseExecution)
-                    .where(m.PhaseExecution.pipeline_run_id == run_id)
+                    .where(m.PhaseExecution.pipeline_run_id == run_id, m.PhaseExecution.attempt == run.attempt)
                 )
                 if planned:
                     raise Conflict(f"pipeline run {run_id} already has a plan", where="run_id")
+                phases = _plan_rows(run_id, plan, run.attempt)
+                if run.attempt > 1 and run.rerun_only_failed:
+                    await _carry_over_successes(session, run_id, run.attempt - 1, phases)
                 seq = _counted(run)
                 for phase, tasks in phases:
                     phase.progress_seq = seq
@@ -239,6 +293,62 @@ class SqlRuns(SqlDatabase):
                 changed = {"from": before.value, "to": run.status}
                 audit(session, actor, "run.status", "run", run_id, changed)
             return before, s.RunSummary.model_validate(run)
+
+    async def renew_lease(self, run_id: uuid.UUID, renewal: s.LeaseRenewal, actor: str) -> s.RunSummary:
+        """The run's lease, held by ``renewal.driver`` ``ttl_seconds`` from now. Refused (409) for a
+        finished run (its driver should stop) and for a lease another driver holds."""
+        now = m.utcnow()
+        async with self.transaction() as session:
+            run = await locked(session, m.PipelineRun, run_id, "pipeline run")
+            if run.status not in OPEN_STATUSES:
+                raise Conflict(
+                    f"pipeline run {run_id} is {run.status}: its lease is not renewed"
+                    + (f" ({run.error})" if run.error else ""),
+                    where="run_id", details={"run_id": str(run_id), "status": run.status},
+                )
+            held = run.lease_expires_at is not None and run.lease_expires_at > now
+            if held and run.driver not in (None, renewal.driver):
+                raise Conflict(
+                    f"pipeline run {run_id} is driven by {run.driver} (lease until "
+                    f"{run.lease_expires_at:%Y-%m-%d %H:%M:%S} UTC)",
+                    where="driver", details={"run_id": str(run_id), "driver": run.driver},
+                )
+            if run.driver != renewal.driver:
+                audit(session, actor, "run.driver", "run", run_id, {"from": run.driver, "to": renewal.driver})
+            run.driver = renewal.driver
+            run.lease_expires_at = now + timedelta(seconds=renewal.ttl_seconds)
+            return s.RunSummary.model_validate(run)
+
+    async def lapsed_runs(self, limit: int = 100) -> list[uuid.UUID]:
+        """Open runs whose lease ran out (their driver stopped renewing it)."""
+        query = (
+            select(m.PipelineRun.id)
+            .where(m.PipelineRun.status.in_(OPEN_STATUSES), m.PipelineRun.lease_expires_at < m.utcnow())
+            .order_by(m.PipelineRun.lease_expires_at)
+            .limit(limit)
+        )
+        async with self.sessions() as session:
+            return list((await session.scalars(query)).all())
+
+    async def close_lapsed_run(self, run_id: uuid.UUID, actor: str) -> s.RunSummary | None:
+        """Close the run failed with "its driver stopped", its open phases, tasks and steps
+        cancelled; None when it is no longer open with a lapsed lease (renewed, or closed meanwhile)."""
+        now = m.utcnow()
+        async with self.transaction() as session:
+            run = await locked(session, m.PipelineRun, run_id, "pipeline run")
+            expired = run.lease_expires_at
+            if run.status not in OPEN_STATUSES or expired is None or expired >= now:
+                return None
+            before = run.status
+            change = rules.transition("run", run_id, run.status, RunStatus.FAILED, now)
+            _apply(run, RunStatus.FAILED.value, change)
+            run.error = (f"its driver stopped: {run.driver} last renewed the run's lease, which lapsed at "
+                         f"{expired:%Y-%m-%d %H:%M:%S} UTC")
+            await _cancel_children(session, run_id, _counted(run))
+            commit_status(session, run)
+            audit(session, actor, "run.status", "run", run_id,
+                  {"from": before, "to": run.status, "reason": "lease lapsed"})
+            return s.RunSummary.model_validate(run)
 
     async def set_phase_status(
         self, phase_id: uuid.UUID, update: s.PhaseStatusUpdate, actor: str
@@ -295,9 +405,27 @@ class SqlRuns(SqlDatabase):
 
 
 def _run_query() -> Select[m.PipelineRun]:
-    # One round trip for the whole tree (the rows repeat the run; a run has tens of steps).
-    tree = joinedload(m.PipelineRun.phases).joinedload(m.PhaseExecution.tasks)
+    # One round trip for the whole tree of the current attempt (the rows repeat the run; a run
+    # has tens of steps).
+    current = m.PipelineRun.phases.and_(m.PhaseExecution.attempt == m.PipelineRun.attempt)
+    tree = joinedload(current).joinedload(m.PhaseExecution.tasks)
     return select(m.PipelineRun).options(tree.joinedload(m.TaskExecution.steps))
+
+
+def _phases_query(run_id: uuid.UUID, attempt: int) -> Select[m.PhaseExecution]:
+    return (
+        select(m.PhaseExecution)
+        .where(m.PhaseExecution.pipeline_run_id == run_id, m.PhaseExecution.attempt == attempt)
+        .options(joinedload(m.PhaseExecution.tasks).joinedload(m.TaskExecution.steps))
+        .order_by(m.PhaseExecution.group_number, m.PhaseExecution.phase_name)
+    )
+
+
+async def _attempts(session: AsyncSession, run: m.PipelineRun) -> list[s.Attempt]:
+    if run.attempt == 1:
+        return []
+    query = select(m.RunAttempt).where(m.RunAttempt.pipeline_run_id == run.id).order_by(m.RunAttempt.number)
+    return [s.Attempt.model_validate(row) for row in (await session.scalars(query)).all()]
 
 
 async def _require_run_open(session: AsyncSession, run_id: uuid.UUID | None) -> None:
@@ -374,7 +502,27 @@ def _apply(entity: Any, status: str, change: rules.Transition) -> None:
 PlanRows = list[tuple[m.PhaseExecution, list[tuple[m.TaskExecution, list[m.StepExecution]]]]]
 
 
-def _plan_rows(run_id: uuid.UUID, plan: RunPlan) -> PlanRows:
+async def _carry_over_successes(session: AsyncSession, run_id: uuid.UUID, before: int, rows: PlanRows) -> None:
+    """Tasks of ``rows`` that succeeded in attempt ``before`` (by key) take its outcome over."""
+    done = (await session.execute(_phases_query(run_id, before))).unique().scalars().all()
+    succeeded = {t.key: t for p in done for t in p.tasks if t.status == RunStatus.SUCCESS.value}
+    for _, tasks in rows:
+        for task, steps in tasks:
+            earlier = succeeded.get(task.key)
+            if earlier is None:
+                continue
+            task.status, task.started_at, task.completed_at = earlier.status, earlier.started_at, earlier.completed_at
+            ended = {st.step_name: st for st in earlier.steps}
+            for step in steps:
+                was = ended.get(step.step_name)
+                if was is not None:
+                    step.status, step.exit_code, step.logs_s3_key = was.status, was.exit_code, was.logs_s3_key
+                    step.started_at, step.completed_at = was.started_at, was.completed_at
+                else:  # a step the earlier attempt did not have: nothing ran it
+                    step.status = RunStatus.SKIPPED.value
+
+
+def _plan_rows(run_id: uuid.UUID, plan: RunPlan, attempt: int = 1) -> PlanRows:
     """The rows of a plan, with their ids; names must be unique where the tables say so."""
     unique([p.name for p in plan.phases], "phases[].name")
     rows: PlanRows = []
@@ -384,6 +532,7 @@ def _plan_rows(run_id: uuid.UUID, plan: RunPlan) -> PlanRows:
         phase = m.PhaseExecution(
             id=uuid.uuid4(),
             pipeline_run_id=run_id,
+            attempt=attempt,
             phase_name=phase_plan.name,
             group_number=phase_plan.group_number,
             required=phase_plan.required,
@@ -475,12 +624,14 @@ def _phase(row: m.PhaseExecution, tasks: list[s.Task]) -> s.Phase:
 
 
 def _run(
-    row: m.PipelineRun, phases: Sequence[m.PhaseExecution], records: Sequence[s.ArtifactRecord] = ()
+    row: m.PipelineRun, phases: Sequence[m.PhaseExecution], records: Sequence[s.ArtifactRecord] = (),
+    attempts: Sequence[s.Attempt] = (),
 ) -> s.Run:
     summary = s.RunSummary.model_validate(row)
     tree = [_phase(p, [_task(t, [_step(st) for st in t.steps]) for t in p.tasks]) for p in phases]
     artifacts = [ArtifactPlan.model_validate(a) for a in row.plan_artifacts or ()]
-    return s.Run(**summary.__dict__, phases=tree, artifacts=artifacts, artifact_records=list(records))
+    return s.Run(**summary.__dict__, phases=tree, artifacts=artifacts, artifact_records=list(records),
+                 attempts=list(attempts))
 
 
 # --- artifact records ---------------------------------------------------------------------------

@@ -45,9 +45,25 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}", response_model=s.Run)
-async def get_run(run_id: UUID, runs: Runs, who: Reader) -> Response:
-    """A run with its phases, tasks and steps."""
-    return json_of(await runs.get_run(run_id))
+async def get_run(
+    run_id: UUID, app: App, who: Reader, attempt: Annotated[int | None, Query(ge=1, le=100000)] = None
+) -> Response:
+    """A run with its phases, tasks and steps, on its current attempt (``attempts`` lists the
+    earlier ones) or as an earlier ``attempt`` ended. A run whose driver stopped renewing its
+    lease is closed failed first."""
+    return json_of(await app.platform.get_run(run_id, attempt))
+
+
+@router.post("/runs/{run_id}/rerun", status_code=201, response_model=s.Run)
+async def rerun(run_id: UUID, body: s.RerunCreate, app: App, who: Runner) -> Response:
+    """Re-run a finished run as its next attempt (pending, for a driver to take): only the tasks
+    that did not succeed (``only_failed``, the default; the others' results are carried over) or
+    every task. Earlier attempts keep their phases, tasks, steps and logs. One attempt at a time
+    per commit: 409 while the run is pending or running."""
+    run = await app.platform.rerun(run_id, body, who.subject)
+    if app.sender:
+        app.sender.wake()
+    return json_of(run, 201)
 
 
 @router.get("/runs/{run_id}/progress", response_model=s.RunChanges)
@@ -91,6 +107,14 @@ async def set_run_status(
     if app.sender:
         app.sender.wake()
     return run
+
+
+@router.put("/runs/{run_id}/lease", response_model=s.RunSummary, tags=INTERNAL)
+async def renew_lease(run_id: UUID, body: s.LeaseRenewal, app: App, who: Worker) -> s.RunSummary:
+    """The driver of a run (``forge run``, ``forge server``: host/pid/kind) holds its lease
+    ``ttl_seconds`` more. A run whose lease lapses is closed failed ("its driver stopped"). 409 when
+    the run has finished (its driver should stop) or another driver holds the lease."""
+    return await app.platform.renew_lease(run_id, body, who.subject)
 
 
 @router.put("/phases/{phase_id}/status", status_code=204, response_class=Response, tags=INTERNAL)
