@@ -223,19 +223,21 @@ async def _execute(
 async def release_stages(
     settings: Settings, dispatcher: JobDispatcher, client: PlatformClient, document: DiscoveryDocument,
     source: Source, run_id: str, console: Console, report: StagesReport, *, publish: bool = False,
+    actor: str | None = None,
 ) -> str | None:
     """The release stage (one ``release`` job per releasing project), then the auto-deployment of
     the new releases to the first environment (one ``deployment`` job: one GitOps commit). Fills
     ``report``; returns why a stage failed (the run fails), else None. Without ``publish`` a
     project whose artifacts have no planned location (a publisher that cannot plan) is not
-    released, with the reason: only publishing tells where they go."""
+    released, with the reason: only publishing tells where they go. ``actor``: who the
+    deployments are by (the auto-deployment rules judge them); unset, this machine's user."""
     releasing = [p for p in document.projects if p.release.release and p.resources]
     # A release is rendered deploy resources: a project without them (a library) has nothing to release here.
     report.not_released = [f"{p.project.name}: not released — it declares no deploy resources"
                            for p in document.projects if p.release.release and not p.resources]
     if not releasing:
         return None
-    actor = _login_name()
+    actor = actor or _login_name()
     try:
         records = (await client.get_run(run_id)).artifact_records
         committed = committed_at(source.path, document.event.commit)

@@ -11,6 +11,7 @@ launched run executes in the background; anything that stops it closes the run f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -74,6 +75,11 @@ def still_to_run(recorded: dict[str, Any]) -> dict[str, Any]:
     return {**recorded, "phases": phases}
 
 
+AfterArtifacts = Callable[[s.RunSummary, DiscoveryDocument, str], Callable[[], Awaitable[str | None]]]
+"""Given a run, its discovery document and its clone URL: the stages after its artifacts (the
+release and deployment stages, run in this process), returning why they failed, else None."""
+
+
 @dataclass(frozen=True)
 class Lease:
     """How a launcher holds the lease of each run it executes: through ``holder`` (the API
@@ -91,14 +97,16 @@ class PipelineLauncher:
         self, settings: ServerSettings, dispatcher: JobDispatcher, recorder: RunRecorder,
         orchestrator: Orchestrator, *, publish: bool = False,
         status_of: Callable[[str], Awaitable[str]] | None = None,
-        lease: Lease | None = None,
+        lease: Lease | None = None, after_artifacts: AfterArtifacts | None = None,
     ) -> None:
         """``status_of``: the run's recorded status; when given, a run cancelled through the API
         (``DELETE /v1/runs/{id}``) is stopped in the orchestrator. ``lease``: each run's lease is
-        held while it executes (a killed server's runs are then closed failed by the API)."""
+        held while it executes (a killed server's runs are then closed failed by the API).
+        ``after_artifacts``: the release and deployment stages, for an orchestrator that does not
+        run them itself (the embedded one; an Argo Workflow has tasks of its own for them)."""
         self.settings, self.dispatcher, self.recorder = settings, dispatcher, recorder
         self.orchestrator, self.publish, self.status_of = orchestrator, publish, status_of
-        self.lease = lease
+        self.lease, self.after_artifacts = lease, after_artifacts
         self.running: dict[str, asyncio.Task[None]] = {}
         self.handed_over: set[str] = set()
         """Runs given to the orchestrator (past discovery): detaching leaves these to it."""
@@ -160,10 +168,13 @@ class PipelineLauncher:
         cancel = asyncio.Event()
         watching = asyncio.create_task(self._watch(run_id, cancel))
         self.handed_over.add(run_id)
+        stage = releasing_stage(document, source, self.publish, run.triggered_by, run.attempt)
+        if self.after_artifacts is not None:
+            stage = dataclasses.replace(stage, then=self.after_artifacts(run, document, url))
         try:
             await self.orchestrator.execute(
                 run_id, recorded, SourceRef(repository=url, commit=run.commit_sha), cancel=cancel,
-                artifacts=releasing_stage(document, source, self.publish, run.triggered_by, run.attempt),
+                artifacts=stage,
             )
         finally:
             watching.cancel()

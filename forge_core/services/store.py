@@ -41,6 +41,10 @@ class RunStore(Protocol):
         building the run (cheap enough for the console's live page to poll)."""
         ...
 
+    async def run_step(self, run_id: UUID, step_id: UUID) -> s.Progress | None:
+        """One step of the run, of any attempt; None when the run has no such step."""
+        ...
+
     async def run_changes(self, run_id: UUID, since: int) -> s.RunChanges:
         """What changed in the run after cursor ``since`` (every change counts the run's cursor up,
         in commit order): cost proportional to the changes, not to the run."""

@@ -141,6 +141,35 @@ def test_a_signed_push_is_fetched_from_its_remote_and_run(
     assert set(tasks.values()) == {"success"}
 
 
+def test_a_signed_push_of_a_release_tag_is_released_and_deployed_to_the_first_environment(
+    server: tuple[str, dict[str, str]], remote: tuple[str, str, str], tmp_path: Path,
+) -> None:
+    """A tag push (GitHub's payload: ``ref`` is the tag, no branch) goes as far as `forge run`
+    takes it: the release, and its auto-deployment to dev in the embedded GitOps repository, by
+    the pusher."""
+    base, env = server
+    url, head, parent = remote
+    payload = {**push_payload("acme/monorepo", url, parent, head), "ref": "refs/tags/api/v1.2.0"}
+    created = deliver(base, payload)
+    assert created.status_code == 201, created.text
+    token = admin_token(env)
+    run = until_closed(base, token, created.json()["id"])
+    assert run["status"] == "success", run.get("error")
+    assert run["tag"] == "api/v1.2.0"
+    auth = {"Authorization": f"Bearer {token}"}
+    release = httpx.get(f"{base}/v1/releases/acme/monorepo/api/1", headers=auth, timeout=10).json()
+    assert release["commit_sha"] == head and release["oci_digest"].startswith("sha256:")
+    assert "1.2.0" in {a["alias"] for a in release["aliases"]}
+    history = httpx.get(f"{base}/v1/deployments/dev/acme/monorepo/api/history", headers=auth, timeout=10).json()
+    (deployment,) = history["deployments"]
+    assert (deployment["status"], deployment["deployed_by"]) == ("active", "octocat")
+    gitops = Path(env["FORGE_STATE_DIR"]) / "gitops.git"
+    landed = subprocess.run(["git", "-C", str(gitops), "log", "-1", "--format=%H%n%s", "main"], check=True,
+                            capture_output=True, text=True).stdout.split("\n")
+    assert landed[0] == deployment["gitops_commit_sha"]
+    assert landed[1] == "deploy dev: api #1 (by octocat)"
+
+
 def test_the_clone_url_the_webhook_names_is_kept_with_the_run_and_fetched_from(
     forge_env: dict[str, str], remote: tuple[str, str, str], tmp_path: Path,
 ) -> None:

@@ -174,6 +174,19 @@ class SqlRuns(SqlDatabase):
         return s.RunProgress(run=s.Progress.model_validate(dict(head)), phases=by_id[0], tasks=by_id[1],
                              steps=by_id[2])
 
+    async def run_step(self, run_id: uuid.UUID, step_id: uuid.UUID) -> s.Progress | None:
+        """A step of the run, of whichever attempt (an earlier attempt's logs stay readable); None
+        when the run has no such step."""
+        step, task, phase = m.StepExecution, m.TaskExecution, m.PhaseExecution
+        query = (
+            select(step.id, step.status, step.exit_code, step.logs_s3_key, step.started_at, step.completed_at)
+            .join(task, step.task_execution_id == task.id).join(phase, task.phase_execution_id == phase.id)
+            .where(phase.pipeline_run_id == run_id, step.id == step_id)
+        )
+        async with self.sessions() as session:
+            row = (await session.execute(query)).mappings().one_or_none()
+        return None if row is None else s.Progress.model_validate(dict(row))
+
     async def run_changes(self, run_id: uuid.UUID, since: int) -> s.RunChanges:
         # The cursor is read first: a change committed after it is sent now and again next time
         # (harmless), one stamped at or below it has committed (its stamp came under the run's lock).

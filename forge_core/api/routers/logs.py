@@ -61,8 +61,7 @@ async def step_log(
     page starts and whether the step may still add to it. A step that has not started yet has an
     empty log so far; one that ended without running (skipped, cancelled before it started) has an
     empty one, and ``X-Forge-No-Log`` says so."""
-    progress = await runs.run_progress(run_id)
-    step = progress.steps.get(str(step_id))
+    step = await runs.run_step(run_id, step_id)
     if step is None:
         raise NotFound(f"run {run_id} has no step {step_id}", where="step_id")
     final = step.status in s.FINAL_STATUSES
