@@ -209,32 +209,21 @@ class SqlRuns(SqlDatabase):
         self, task_id: uuid.UUID, update: s.TaskStatusUpdate, actor: str
     ) -> None:
         async with self.transaction() as session:
-            task = await locked(session, m.TaskExecution, task_id, "task")
-            run_id = await session.scalar(
-                select(m.PhaseExecution.pipeline_run_id).where(
-                    m.PhaseExecution.id == task.phase_execution_id
-                )
-            )
-            await _require_run_open(session, run_id)
-            if _change(session, actor, "task", task, update.status) and update.error is not None:
-                task.error = update.error
+            await _set_task_status(session, task_id, update, actor)
 
     async def set_step_status(
         self, step_id: uuid.UUID, update: s.StepStatusUpdate, actor: str
     ) -> None:
         async with self.transaction() as session:
-            step = await locked(session, m.StepExecution, step_id, "step")
-            run_id = await session.scalar(
-                select(m.PhaseExecution.pipeline_run_id)
-                .join(m.TaskExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
-                .where(m.TaskExecution.id == step.task_execution_id)
-            )
-            await _require_run_open(session, run_id)
-            _change(session, actor, "step", step, update.status)
-            if update.exit_code is not None:
-                step.exit_code = update.exit_code
-            if update.logs_s3_key is not None:
-                step.logs_s3_key = update.logs_s3_key
+            await _set_step_status(session, step_id, update, actor)
+
+    async def set_statuses(self, changes: Sequence[s.EntityStatusUpdate], actor: str) -> None:
+        async with self.transaction() as session:
+            for entity_id, update in changes:
+                if isinstance(update, s.StepStatusUpdate):
+                    await _set_step_status(session, entity_id, update, actor)
+                else:
+                    await _set_task_status(session, entity_id, update, actor)
 
 
 # --- queries and rules applied in the transaction ----------------------------------------------
@@ -244,6 +233,35 @@ def _run_query() -> Select[m.PipelineRun]:
     # One round trip for the whole tree (the rows repeat the run; a run has tens of steps).
     tree = joinedload(m.PipelineRun.phases).joinedload(m.PhaseExecution.tasks)
     return select(m.PipelineRun).options(tree.joinedload(m.TaskExecution.steps))
+
+
+async def _set_task_status(
+    session: AsyncSession, task_id: uuid.UUID, update: s.TaskStatusUpdate, actor: str
+) -> None:
+    task = await locked(session, m.TaskExecution, task_id, "task")
+    run_id = await session.scalar(
+        select(m.PhaseExecution.pipeline_run_id).where(m.PhaseExecution.id == task.phase_execution_id)
+    )
+    await _require_run_open(session, run_id)
+    if _change(session, actor, "task", task, update.status) and update.error is not None:
+        task.error = update.error
+
+
+async def _set_step_status(
+    session: AsyncSession, step_id: uuid.UUID, update: s.StepStatusUpdate, actor: str
+) -> None:
+    step = await locked(session, m.StepExecution, step_id, "step")
+    run_id = await session.scalar(
+        select(m.PhaseExecution.pipeline_run_id)
+        .join(m.TaskExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
+        .where(m.TaskExecution.id == step.task_execution_id)
+    )
+    await _require_run_open(session, run_id)
+    _change(session, actor, "step", step, update.status)
+    if update.exit_code is not None:
+        step.exit_code = update.exit_code
+    if update.logs_s3_key is not None:
+        step.logs_s3_key = update.logs_s3_key
 
 
 async def _require_run_open(session: AsyncSession, run_id: uuid.UUID | None) -> None:
