@@ -67,13 +67,14 @@ def new_discovery(registry: Registry, evaluator: CueEvaluator, cache_dir: Path |
 
 
 class DiscoveryHandler:
-    """Discovers the payload's commit from the worker's git cache; keeps one evaluator alive."""
+    """Discovers the payload's commit from the worker's git cache, with the process's evaluator
+    (:func:`~forge_core.adapters.cue.shared_evaluator`: ``forge run`` starts it early)."""
 
     def __init__(self) -> None:
         self._evaluator: CueEvaluator | None = None
 
     def handle(self, job: Job, ctx: JobContext) -> JobResult:
-        from forge_core.adapters.cue import open_evaluator
+        from forge_core.adapters.cue import shared_evaluator
         from forge_core.adapters.git import GitCache
         from forge_core.domain.config import ProjectConfigError
         from forge_core.domain.errors import ForgeError
@@ -85,7 +86,7 @@ class DiscoveryHandler:
             # The worker's mirrors and CUE settings; without them (a bare context) the cache folder
             # holds the mirrors and the default evaluator is used.
             if self._evaluator is None:
-                self._evaluator = open_evaluator(ctx.cue or CueSettings())
+                self._evaluator = shared_evaluator(ctx.cue or CueSettings())  # started early by forge run
             mirrors = ctx.git or GitCache.for_worker(ctx.cache_dir)
             # the commit, when given, is what must be in the mirror (a tag may have moved since)
             reader, _ = mirrors.open(url, payload.get("commit") or payload.get("tag") or "HEAD")

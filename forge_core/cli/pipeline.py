@@ -33,6 +33,7 @@ from rich.console import Console
 from rich.live import Live
 
 from forge_core.adapters import structured_logs
+from forge_core.adapters.cue import start_early
 from forge_core.adapters.git import CommitReader
 from forge_core.adapters.platform_client import PlatformClient
 from forge_core.adapters.state import FolderClaim
@@ -109,6 +110,7 @@ async def run_pipeline(
     """``on_run`` is told the run's id once it is recorded (``forge run --ui`` prints its page)."""
     claim = FolderClaim(settings.state_dir, "one forge run at a time drives a state directory")
     claim.acquire()  # before any run is recorded: a refused second run leaves no trace
+    start_early(settings.cue)  # the CUE evaluator starts while the API and NATS do
     try:
         return await _run_claimed(settings, host, source, console, parallel, publish, on_run)
     finally:

