@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the adapters (gitpython, ...) are imported on first use, no
     from forge_core.adapters.git import CommitReader
     from forge_core.services.discovery import Discovery
     from forge_core.services.evaluation import CueEvaluator
+    from forge_core.settings.cue import CueSettings
 
 
 def resolve_event(
@@ -59,11 +60,14 @@ def is_release_tag(tag: str) -> bool:
     return tag_version(tag, None, "monorepo") is not None or tag_version(tag, None, "tag-all") is not None
 
 
-def new_discovery(registry: Registry, evaluator: CueEvaluator, cache_dir: Path | None) -> Discovery:
-    from forge_core.services.discovery import Discovery
+def new_discovery(
+    registry: Registry, evaluator: CueEvaluator, cache_dir: Path | None, cue: CueSettings | None = None
+) -> Discovery:
+    from forge_core.services.discovery import BATCH_PROJECTS, Discovery
     from forge_core.services.discovery_cache import DiscoveryCache
 
-    return Discovery(registry, evaluator, DiscoveryCache(cache_dir))
+    batch = cue.batch_projects if cue is not None else BATCH_PROJECTS
+    return Discovery(registry, evaluator, DiscoveryCache(cache_dir), batch_projects=batch)
 
 
 class DiscoveryHandler:
@@ -94,7 +98,7 @@ class DiscoveryHandler:
             event = resolve_event(
                 reader, url, commit=payload.get("commit"), branch=payload.get("branch"), tag=payload.get("tag")
             )
-            discovery = new_discovery(ctx.registry, self._evaluator, ctx.cache_dir / "discovery")
+            discovery = new_discovery(ctx.registry, self._evaluator, ctx.cache_dir / "discovery", ctx.cue)
             document = discovery.discover(reader, event)
         except KeyError as missing:
             return JobResult(job_id=job.id, status=JobStatus.FAILED, error=f"payload has no {missing}")

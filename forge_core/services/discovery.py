@@ -1,7 +1,9 @@
 """Discovery: one commit of a monorepo in, one validated execution plan (a discovery document) out.
 
 Every project with a ``.forge/`` folder is found in the commit's tree; ``repo.cue`` and every
-``.cue`` file of each project's ``.forge/`` are evaluated in one CUE batch, with the packages of the
+``.cue`` file of each project's ``.forge/`` are evaluated in CUE batches (of at most
+``batch_projects`` projects: an evaluation's cost grows faster than its size, so a large monorepo
+is evaluated in linear time), with the packages of the
 repository's CUE module they import laid out beside it (only the projects whose inputs changed
 since a previous discovery: see :mod:`forge_core.services.discovery_cache`), checked against the
 installed plugins,
@@ -38,6 +40,8 @@ from forge_core.services.evaluation import (
 )
 from forge_core.services.plugin_checks import PluginChecks, Problem
 
+BATCH_PROJECTS = 200
+"""Projects evaluated together at most (the default of ``FORGE_CUE__BATCH_PROJECTS``)."""
 REPO_FILE = ".forge/repo.cue"
 PROJECT_FILE = "project.cue"
 RUNTIME_NAME = "#forge"
@@ -110,11 +114,16 @@ class _Outcome:
 class Discovery:
     """Discovers commits with one evaluator, registry and cache (a worker keeps one alive)."""
 
-    def __init__(self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache) -> None:
+    def __init__(
+        self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache, *,
+        batch_projects: int = BATCH_PROJECTS,
+    ) -> None:
         self.registry, self.evaluator, self.cache = registry, evaluator, cache
+        self.batch_projects = batch_projects
         self.names = installed_names(registry)
         self.checks = PluginChecks(registry)
         self._publishers: dict[str, PublishTarget] = {}
+        self._triggers: dict[str, Any] = {}
         self._fingerprint = digest(schema_text(), evaluator.version, self.names)
 
     # --- the whole thing -------------------------------------------------------------------
@@ -238,7 +247,8 @@ class Discovery:
         layout, repo_depends = self._module_files(repo, runnable, headers, module, source)
         outcome = _Outcome()
         for group in self._import_groups([p.sources() for p in runnable], headers):
-            self._run(repo, group, headers, runtime, outcome, layout)
+            for batch in _batches(group, self.batch_projects):
+                self._run(repo, batch, headers, runtime, outcome, layout)
         repo_errors = [e for e in outcome.errors if e.key == "repo"]
         if outcome.repo is None and not repo_errors:
             self._run(repo, [], headers, runtime, outcome, layout)
@@ -427,10 +437,16 @@ class Discovery:
             if not any(tag_version(tag, c.name, event.tagging_strategy) for c in configs)
         ]
 
+    def _trigger(self, name: str) -> Any:
+        """One trigger plugin instance per type for the discovery (not one per project)."""
+        if name not in self._triggers:
+            self._triggers[name] = self.registry.create(Family.TRIGGER, name)
+        return self._triggers[name]
+
     def _release(self, config: ProjectConfig, event: SourceEvent) -> ReleaseDecision:
         ref = ProjectRef(name=config.name, path=config.path)
         decisions: list[TriggerDecision] = [
-            self.registry.create(Family.TRIGGER, spec.type).evaluate(spec, event, ref) for spec in config.triggers
+            self._trigger(spec.type).evaluate(spec, event, ref) for spec in config.triggers
         ]
         found = release_tag(event, config.name)
         version = found[1] if found else None
@@ -441,6 +457,11 @@ class Discovery:
             return ReleaseDecision(release=False, reason="no release triggers (release.on is empty)")
         reason = "no trigger fired: " + "; ".join(d.reason for d in decisions)
         return ReleaseDecision(release=False, reason=reason, triggers=tuple(decisions))
+
+
+def _batches(projects: list[list[Source]], size: int) -> list[list[list[Source]]]:
+    """``projects`` in batches of at most ``size`` (one empty batch when there are none)."""
+    return [projects[i:i + size] for i in range(0, len(projects), size)] or [projects]
 
 
 def _diagnostic(files: Mapping[str, str], problem: Problem, project: str | None = None) -> Diagnostic:
