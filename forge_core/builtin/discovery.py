@@ -67,7 +67,8 @@ def new_discovery(
     from forge_core.services.discovery_cache import DiscoveryCache
 
     batch = cue.batch_projects if cue is not None else BATCH_PROJECTS
-    return Discovery(registry, evaluator, DiscoveryCache(cache_dir), batch_projects=batch)
+    parallel = getattr(evaluator, "size", 1)  # a pool evaluates that many batches at once
+    return Discovery(registry, evaluator, DiscoveryCache(cache_dir), batch_projects=batch, parallel=parallel)
 
 
 class DiscoveryHandler:

@@ -14,6 +14,7 @@ become diagnostics naming file and line; the projects without problems are still
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -116,10 +117,10 @@ class Discovery:
 
     def __init__(
         self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache, *,
-        batch_projects: int = BATCH_PROJECTS,
+        batch_projects: int = BATCH_PROJECTS, parallel: int = 1,
     ) -> None:
         self.registry, self.evaluator, self.cache = registry, evaluator, cache
-        self.batch_projects = batch_projects
+        self.batch_projects, self.parallel = batch_projects, parallel
         self.names = installed_names(registry)
         self.checks = PluginChecks(registry)
         self._publishers: dict[str, PublishTarget] = {}
@@ -246,8 +247,14 @@ class Discovery:
             runnable.append(project)
         layout, repo_depends = self._module_files(repo, runnable, headers, module, source)
         outcome = _Outcome()
-        for group in self._import_groups([p.sources() for p in runnable], headers):
-            for batch in _batches(group, self.batch_projects):
+        batches = [batch for group in self._import_groups([p.sources() for p in runnable], headers)
+                   for batch in _batches(group, self.batch_projects)]
+        if self.parallel > 1 and len(batches) > 1:  # the evaluator takes as many at once (a pool)
+            with ThreadPoolExecutor(min(self.parallel, len(batches)), thread_name_prefix="forge-cue") as pool:
+                for _ in pool.map(lambda batch: self._run(repo, batch, headers, runtime, outcome, layout), batches):
+                    pass
+        else:
+            for batch in batches:
                 self._run(repo, batch, headers, runtime, outcome, layout)
         repo_errors = [e for e in outcome.errors if e.key == "repo"]
         if outcome.repo is None and not repo_errors:

@@ -33,6 +33,14 @@ class CueSettings(BaseModel):
         "500), and each evaluation pays a fixed cost too (the schemas): 200 is near the cheapest per "
         "project, and keeps a large monorepo's discovery linear.",
     )
+    parallel: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="CUE evaluations discovery runs at once (its batches; each evaluation in its own "
+        "evaluator process, so up to this many Node.js processes, each under the memory cap). 2 uses "
+        "two cores for a monorepo of more than one batch; 1 evaluates one batch after the other.",
+    )
     # The limits below bound what one evaluation may cost; each is far above what a real
     # repository's configuration needs and far below what hurts the machine.
     max_input_bytes: int = Field(

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from forge_core.adapters.cue import NodeEvaluator, shared_evaluator
+from forge_core.adapters.cue import EvaluatorPool, NodeEvaluator, shared_evaluator
 from forge_core.adapters.git import CommitReader
 from forge_core.builtin.discovery import new_discovery, resolve_event
 from forge_core.cli.pipeline import start_cue_early
@@ -78,3 +78,18 @@ def test_forge_run_starts_the_shared_evaluator_before_discovery_asks_for_it(tmp_
         assert evaluator._process is not None and evaluator._process.poll() is None
     assert evaluator.export({"a.cue": "package a\nx: 1\n"}).value == {"x": 1}
     evaluator.close()
+
+
+def test_batches_evaluated_at_once_by_a_pool_give_the_outcome_of_one_batch(
+    host: PluginHost, evaluator: CueEvaluator, make_repo: Callable[..., Path], tmp_path: Path,
+) -> None:
+    repo = repository(make_repo, broken="s5")
+    pool = EvaluatorPool(CueSettings(), 2)
+    try:
+        together = discovered(host, pool, repo, tmp_path / "pool", 2)
+        assert len(pool._opened) <= 2
+    finally:
+        pool.close()
+    whole = discovered(host, evaluator, repo, tmp_path / "whole", 200)
+    assert together.model_dump(exclude={"evaluated"}) == whole.model_dump(exclude={"evaluated"})
+    assert [d.file for d in together.diagnostics] == ["services/s5/.forge/project.cue"]
