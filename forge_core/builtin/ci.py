@@ -20,6 +20,7 @@ be resolved fails the step with an error naming it.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -44,7 +45,7 @@ from forge_core.plugin.family import Family
 from forge_core.plugin.markers import hookimpl
 from forge_core.plugin.registry import JobHandlerRegistrar
 from forge_core.ports.contexts import ExecutionContext, JobContext
-from forge_core.ports.platform import CONFLICT
+from forge_core.ports.platform import CONFLICT, StatusChange
 from forge_core.ports.protocols import StepRunner
 from forge_core.ports.storage import ObjectStore, log_key
 
@@ -98,23 +99,28 @@ class CiHandler:
         recorder, storage = needed(ctx, "ci")
         secrets = dict(ctx.step_secrets)
         task = payload.task
-        recorder.set_task_status(id_of(task), RunStatus.RUNNING.value)
+        statuses = StatusReports(recorder)
+        statuses.later(StatusChange("task", id_of(task), RunStatus.RUNNING.value))  # with its first step's start
         try:
             with project_checkout(ctx, job, payload.source, task.project_path, "payload.task.project_path") as workdir:
-                steps = self._run_steps(job, task, payload, ctx, storage, recorder, secrets, workdir)
+                steps = self._run_steps(job, task, payload, ctx, storage, statuses, secrets, workdir)
         except ForgeError as exc:
-            recorder.set_task_status(id_of(task), RunStatus.FAILED.value, error=str(exc))
+            statuses.now(StatusChange("task", id_of(task), RunStatus.FAILED.value, error=str(exc)))
             return JobResult(job_id=job.id, status=JobStatus.FAILED, error=str(exc))
+        except Exception:
+            with contextlib.suppress(Exception):  # what did happen stays recorded; the worker fails the task
+                statuses.now()
+            raise
         failed = next((s for s in steps if s["status"] != RunStatus.SUCCESS.value), None)
         if failed is not None and failed["status"] == RunStatus.CANCELLED.value and ctx.cancel.is_set():
             error = f"step {failed['name']!r} cancelled: the run was cancelled"
-            _unless_closed(recorder.set_task_status, id_of(task), RunStatus.CANCELLED.value, error=error)
+            statuses.now(StatusChange("task", id_of(task), RunStatus.CANCELLED.value, error=error))
             return JobResult(job_id=job.id, status=JobStatus.FAILED, output={"steps": steps}, error=error)
         if failed is not None:
             error = f"step {failed['name']!r} failed: {failed['message'] or 'exit code ' + str(failed['exit_code'])}"
-            recorder.set_task_status(id_of(task), RunStatus.FAILED.value, error=error)
+            statuses.now(StatusChange("task", id_of(task), RunStatus.FAILED.value, error=error))
             return JobResult(job_id=job.id, status=JobStatus.FAILED, output={"steps": steps}, error=error)
-        recorder.set_task_status(id_of(task), RunStatus.SUCCESS.value)
+        statuses.now(StatusChange("task", id_of(task), RunStatus.SUCCESS.value))
         return JobResult(job_id=job.id, status=JobStatus.SUCCESS, output={"steps": steps})
 
     def _run_steps(
@@ -124,7 +130,7 @@ class CiHandler:
         payload: CiJobPayload,
         ctx: JobContext,
         storage: ObjectStore,
-        recorder: Any,
+        statuses: StatusReports,
         secrets: dict[str, str],
         workdir: Any,
     ) -> list[dict[str, Any]]:
@@ -133,7 +139,7 @@ class CiHandler:
         for index, step in enumerate(task.steps):
             key = log_key(job.run_id, id_of(task), id_of(step))
             _check_withdrawn(ctx, step)
-            earlier = _start(recorder, step, key)
+            earlier = statuses.start(step, key)
             if earlier is not None:  # a redelivery: this step ended in an earlier delivery
                 reports.append({
                     "id": step.id, "name": step.name, "status": earlier, "exit_code": None,
@@ -155,7 +161,8 @@ class CiHandler:
                 outcome = outcome.model_copy(update={"message": mask_secrets(outcome.message, values.values())})
             _check_withdrawn(ctx, step)  # stopped by the withdrawal: not a result of the step's
             status = _status(outcome)
-            _unless_closed(recorder.set_step_status, step.id, status, exit_code=outcome.exit_code, logs_key=key)
+            # recorded with the next step's start, or the task's end
+            statuses.later(StatusChange("step", id_of(step), status, exit_code=outcome.exit_code, logs_key=key))
             ctx.heartbeat()
             reports.append({
                 "id": step.id, "name": step.name, "status": status, "exit_code": outcome.exit_code,
@@ -163,8 +170,7 @@ class CiHandler:
             })
             if status != RunStatus.SUCCESS.value:
                 after = RunStatus.CANCELLED if status == RunStatus.CANCELLED.value else RunStatus.SKIPPED
-                for later in task.steps[index + 1:]:
-                    _unless_closed(recorder.set_step_status, later.id, after.value)
+                statuses.later(*(StatusChange("step", id_of(later), after.value) for later in task.steps[index + 1:]))
                 break
         return reports
 
@@ -238,6 +244,56 @@ def _pause(ctx: JobContext, seconds: float) -> bool:
         if ctx.stop.wait(min(left, 1.0)):
             return True
     return ctx.stop.is_set()
+
+
+class StatusReports:
+    """A task's status changes, in as few calls as keep them in order and on time: a change that
+    can wait (the task's start, a step's end) goes with the next one that cannot (a step's
+    start, the task's end), in one call when the recorder takes batches (``record_statuses``:
+    one transaction), else one call each."""
+
+    def __init__(self, recorder: Any) -> None:
+        self.recorder = recorder
+        self.waiting: list[StatusChange] = []
+
+    def later(self, *changes: StatusChange) -> None:
+        self.waiting += changes
+
+    def now(self, *changes: StatusChange) -> None:
+        batch, self.waiting = [*self.waiting, *changes], []
+        if batch:
+            _unless_closed(_record, self.recorder, batch)
+
+    def start(self, step: StepPlan, key: str) -> str | None:
+        """Record the step as running with its log's key (with what waits); None, or the final
+        status it already has when the job is a redelivery of one that got past it (a final status
+        is final: the API refuses the change)."""
+        batch = getattr(self.recorder, "record_statuses", None)
+        if batch is not None:
+            try:
+                batch([*self.waiting, StatusChange("step", id_of(step), RunStatus.RUNNING.value, logs_key=key)])
+            except ForgeError as error:
+                if error.code != CONFLICT:
+                    raise
+                # refused as a whole (nothing of it recorded): one call each tells which
+            else:
+                self.waiting = []
+                return None
+        self.now()
+        return _start(self.recorder, step, key)
+
+
+def _record(recorder: Any, changes: list[StatusChange]) -> None:
+    batch = getattr(recorder, "record_statuses", None)
+    if batch is not None:
+        batch(changes)
+        return
+    for change in changes:
+        if change.kind == "task":
+            recorder.set_task_status(change.entity_id, change.status, error=change.error)
+        else:
+            recorder.set_step_status(change.entity_id, change.status, exit_code=change.exit_code,
+                                     logs_key=change.logs_key)
 
 
 def _unless_closed(record: Any, *args: Any, **options: Any) -> None:

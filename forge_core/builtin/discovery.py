@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the adapters (gitpython, ...) are imported on first use, no
     from forge_core.adapters.git import CommitReader
     from forge_core.services.discovery import Discovery
     from forge_core.services.evaluation import CueEvaluator
+    from forge_core.settings.cue import CueSettings
 
 
 def resolve_event(
@@ -59,21 +60,26 @@ def is_release_tag(tag: str) -> bool:
     return tag_version(tag, None, "monorepo") is not None or tag_version(tag, None, "tag-all") is not None
 
 
-def new_discovery(registry: Registry, evaluator: CueEvaluator, cache_dir: Path | None) -> Discovery:
-    from forge_core.services.discovery import Discovery
+def new_discovery(
+    registry: Registry, evaluator: CueEvaluator, cache_dir: Path | None, cue: CueSettings | None = None
+) -> Discovery:
+    from forge_core.services.discovery import BATCH_PROJECTS, Discovery
     from forge_core.services.discovery_cache import DiscoveryCache
 
-    return Discovery(registry, evaluator, DiscoveryCache(cache_dir))
+    batch = cue.batch_projects if cue is not None else BATCH_PROJECTS
+    parallel = getattr(evaluator, "size", 1)  # a pool evaluates that many batches at once
+    return Discovery(registry, evaluator, DiscoveryCache(cache_dir), batch_projects=batch, parallel=parallel)
 
 
 class DiscoveryHandler:
-    """Discovers the payload's commit from the worker's git cache; keeps one evaluator alive."""
+    """Discovers the payload's commit from the worker's git cache, with the process's evaluator
+    (:func:`~forge_core.adapters.cue.shared_evaluator`: ``forge run`` starts it early)."""
 
     def __init__(self) -> None:
         self._evaluator: CueEvaluator | None = None
 
     def handle(self, job: Job, ctx: JobContext) -> JobResult:
-        from forge_core.adapters.cue import open_evaluator
+        from forge_core.adapters.cue import shared_evaluator
         from forge_core.adapters.git import GitCache
         from forge_core.domain.config import ProjectConfigError
         from forge_core.domain.errors import ForgeError
@@ -85,7 +91,7 @@ class DiscoveryHandler:
             # The worker's mirrors and CUE settings; without them (a bare context) the cache folder
             # holds the mirrors and the default evaluator is used.
             if self._evaluator is None:
-                self._evaluator = open_evaluator(ctx.cue or CueSettings())
+                self._evaluator = shared_evaluator(ctx.cue or CueSettings())  # started early by forge run
             mirrors = ctx.git or GitCache.for_worker(ctx.cache_dir)
             # the commit, when given, is what must be in the mirror (a tag may have moved since)
             reader, _ = mirrors.open(url, payload.get("commit") or payload.get("tag") or "HEAD")
@@ -93,7 +99,7 @@ class DiscoveryHandler:
             event = resolve_event(
                 reader, url, commit=payload.get("commit"), branch=payload.get("branch"), tag=payload.get("tag")
             )
-            discovery = new_discovery(ctx.registry, self._evaluator, ctx.cache_dir / "discovery")
+            discovery = new_discovery(ctx.registry, self._evaluator, ctx.cache_dir / "discovery", ctx.cue)
             document = discovery.discover(reader, event)
         except KeyError as missing:
             return JobResult(job_id=job.id, status=JobStatus.FAILED, error=f"payload has no {missing}")

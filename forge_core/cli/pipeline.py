@@ -24,6 +24,7 @@ import getpass
 import re
 import signal
 import subprocess
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,7 @@ async def run_pipeline(
     gets its first)."""
     claim = FolderClaim(settings.state_dir, "one forge run at a time drives a state directory")
     claim.acquire()  # before any run is recorded: a refused second run leaves no trace
+    start_cue_early(settings)  # the CUE evaluator starts while the API and NATS do
     try:
         return await _run_claimed(settings, host, source, console, parallel, publish, on_run, rerun)
     finally:
@@ -123,6 +125,20 @@ class Rerun:
     """``forge run --rerun``: only the tasks that did not succeed, or (``--all``) every task."""
 
     only_failed: bool = True
+def start_cue_early(settings: Settings) -> threading.Thread:
+    """Import the CUE adapter and start the process's shared evaluator on a thread, while `forge
+    run` starts the API and NATS, so discovery finds it ready. A failure here is left for that
+    discovery to report, with its context."""
+
+    def start() -> None:
+        with contextlib.suppress(Exception):
+            from forge_core.adapters.cue import shared_evaluator  # imported here: off the start-up's path
+
+            shared_evaluator(settings.cue).start()
+
+    thread = threading.Thread(target=start, name="forge-cue-start", daemon=True)
+    thread.start()
+    return thread
 
 
 async def _run_claimed(

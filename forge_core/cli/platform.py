@@ -1,7 +1,10 @@
 """Reaching the Platform API from the CLI: the configured one (``FORGE_API__URL`` and
 ``FORGE_API__TOKEN``), or — the embedded default — the API application served inside this
-process over an in-memory ASGI transport, on the configured database, with a token minted by the
-platform's local key. Either way callers get the same PlatformClient and the same API code."""
+process, on the configured database, with a token minted by the platform's local key. Either way
+callers get a PlatformClient and the same API code: in-process it is an
+:class:`~forge_core.api.in_process.InProcessApi`, which calls the API's use cases directly for a
+run's state (no HTTP, no token check per call) and sends every other call over an in-memory ASGI
+transport."""
 
 from __future__ import annotations
 
@@ -42,6 +45,7 @@ async def platform_client(
     from forge_core.adapters import structured_logs
     from forge_core.adapters.auth.keys import platform_key
     from forge_core.api.app import create_app
+    from forge_core.api.in_process import InProcessApi
 
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
     app = create_app(settings, host)
@@ -49,4 +53,6 @@ async def platform_client(
     async with app.router.lifespan_context(app):  # migrations, stores, the outbox sender
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://forge.local", timeout=60) as http:
-            yield PlatformClient("http://forge.local", token, client=http)
+            services = app.state.services
+            principal = await services.verifier.verify(token)  # once: the principal every route would see
+            yield InProcessApi(services, principal, http, token)

@@ -42,7 +42,7 @@ def _discover(
             event = resolve_event(source, source.name, commit=commit, branch=branch, tag=tag, detect=True)
         evaluator = open_evaluator(settings.cue)
         try:
-            return new_discovery(host.registry, evaluator, settings.cue.cache_dir).discover(source, event)
+            return new_discovery(host.registry, evaluator, settings.cue.cache_dir, settings.cue).discover(source, event)
         finally:
             evaluator.close()
     except ForgeError as error:

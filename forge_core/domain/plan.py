@@ -120,21 +120,24 @@ class DiscoveryDocument(Model):
 
 
 def build_groups(repo: RepoConfig, projects: list[ProjectConfig]) -> tuple[PhaseGroup, ...]:
-    """Phase groups in order; tasks ordered by phase, then project name."""
+    """Phase groups in order; tasks ordered by phase, then project name. Built from validated
+    configurations, the tasks are not validated again (a large monorepo has thousands)."""
     groups = []
+    ordered = sorted(projects, key=lambda p: p.name)
+    refs = {project.name: ProjectRef.model_construct(name=project.name, path=project.path) for project in ordered}
     for number in sorted({p.group for p in repo.phases.values()}):
         phases = sorted((p for p in repo.phases.values() if p.group == number), key=lambda p: p.name)
         tasks = [
-            Task(
+            Task.model_construct(
                 id=f"{project.name}/{phase.name}",
-                project=ProjectRef(name=project.name, path=project.path),
+                project=refs[project.name],
                 phase=phase.name,
                 group=number,
                 steps=project.phases[phase.name].steps,
                 timeout=project.phases[phase.name].timeout or phase.timeout,
             )
             for phase in phases
-            for project in sorted(projects, key=lambda p: p.name)
+            for project in ordered
             if phase.name in project.phases and project.phases[phase.name].steps
         ]
         groups.append(PhaseGroup(group=number, phases=tuple(phases), tasks=tuple(tasks)))

@@ -11,7 +11,9 @@ nothing was recorded yet).
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
 CONFLICT = "resource_conflict"
 """The ForgeError code a recorder raises when a change contradicts the recorded state: a final
@@ -43,6 +45,28 @@ class RunRecorder(Protocol):
     ) -> dict[str, Any]: ...
 
     async def artifact_record(self, run_id: str, project: str, artifact: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """One status change of a task or a step, as its ``set_task_status``/``set_step_status``
+    call says it (``error`` is a task's; ``exit_code`` and ``logs_key`` a step's)."""
+
+    kind: Literal["task", "step"]
+    entity_id: str
+    status: str
+    error: str | None = None
+    exit_code: int | None = None
+    logs_key: str | None = None
+
+
+@runtime_checkable
+class StatusBatchRecorder(Protocol):
+    """A RunRecorder that can record several task and step changes at once (one API call, one
+    transaction): all applied in order, or none; the first refused change raises as its own call
+    would (a :data:`CONFLICT` for a final status). Optional: callers fall back to one call each."""
+
+    async def record_statuses(self, changes: Sequence[StatusChange]) -> None: ...
 
 
 class BlockingRunRecorder(Protocol):

@@ -1,7 +1,9 @@
 """Discovery: one commit of a monorepo in, one validated execution plan (a discovery document) out.
 
 Every project with a ``.forge/`` folder is found in the commit's tree; ``repo.cue`` and every
-``.cue`` file of each project's ``.forge/`` are evaluated in one CUE batch, with the packages of the
+``.cue`` file of each project's ``.forge/`` are evaluated in CUE batches (of at most
+``batch_projects`` projects: an evaluation's cost grows faster than its size, so a large monorepo
+is evaluated in linear time), with the packages of the
 repository's CUE module they import laid out beside it (only the projects whose inputs changed
 since a previous discovery: see :mod:`forge_core.services.discovery_cache`), checked against the
 installed plugins,
@@ -12,6 +14,7 @@ become diagnostics naming file and line; the projects without problems are still
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -39,6 +42,8 @@ from forge_core.services.evaluation import (
 )
 from forge_core.services.plugin_checks import PluginChecks, Problem
 
+BATCH_PROJECTS = 200
+"""Projects evaluated together at most (the default of ``FORGE_CUE__BATCH_PROJECTS``)."""
 REPO_FILE = ".forge/repo.cue"
 HALVED_LIMITS = ("FORGE_CUE__MAX_INPUT_BYTES", "FORGE_CUE__MAX_MEMORY_MB")
 """A batch that hits one of these is evaluated in halves: the project that hits it alone is named."""
@@ -114,16 +119,20 @@ class Discovery:
     """Discovers commits with one evaluator, registry and cache (a worker keeps one alive)."""
 
     def __init__(
-        self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache, *, max_file_bytes: int | None = None
+        self, registry: Registry, evaluator: CueEvaluator, cache: DiscoveryCache, *,
+        max_file_bytes: int | None = None, batch_projects: int = BATCH_PROJECTS, parallel: int = 1,
     ) -> None:
         """``max_file_bytes``: the largest CUE file read (default: the evaluator's settings'
-        ``max_file_bytes``, when it has settings; else no limit but the evaluator's own)."""
+        ``max_file_bytes``, when it has settings; else no limit but the evaluator's own).
+        ``batch_projects``: most projects one evaluation takes; ``parallel``: batches at once."""
         self.registry, self.evaluator, self.cache = registry, evaluator, cache
+        self.batch_projects, self.parallel = batch_projects, parallel
         limits = getattr(evaluator, "limits", None)
         self.max_file_bytes = max_file_bytes or getattr(limits, "max_file_bytes", None)
         self.names = installed_names(registry)
         self.checks = PluginChecks(registry)
         self._publishers: dict[str, PublishTarget] = {}
+        self._triggers: dict[str, Any] = {}
         self._fingerprint = digest(schema_text(), evaluator.version, self.names)
 
     # --- the whole thing -------------------------------------------------------------------
@@ -275,8 +284,15 @@ class Discovery:
             runnable.append(project)
         layout, repo_depends = self._module_files(repo, runnable, headers, module, source)
         outcome = _Outcome()
-        for group in self._import_groups([p.sources() for p in runnable], headers):
-            self._run(repo, group, headers, runtime, outcome, layout)
+        batches = [batch for group in self._import_groups([p.sources() for p in runnable], headers)
+                   for batch in _batches(group, self.batch_projects)]
+        if self.parallel > 1 and len(batches) > 1:  # the evaluator takes as many at once (a pool)
+            with ThreadPoolExecutor(min(self.parallel, len(batches)), thread_name_prefix="forge-cue") as pool:
+                for _ in pool.map(lambda batch: self._run(repo, batch, headers, runtime, outcome, layout), batches):
+                    pass
+        else:
+            for batch in batches:
+                self._run(repo, batch, headers, runtime, outcome, layout)
         repo_errors = [e for e in outcome.errors if e.key == "repo"]
         if outcome.repo is None and not repo_errors:
             self._run(repo, [], headers, runtime, outcome, layout)
@@ -474,10 +490,16 @@ class Discovery:
             if not any(tag_version(tag, c.name, event.tagging_strategy) for c in configs)
         ]
 
+    def _trigger(self, name: str) -> Any:
+        """One trigger plugin instance per type for the discovery (not one per project)."""
+        if name not in self._triggers:
+            self._triggers[name] = self.registry.create(Family.TRIGGER, name)
+        return self._triggers[name]
+
     def _release(self, config: ProjectConfig, event: SourceEvent) -> ReleaseDecision:
         ref = ProjectRef(name=config.name, path=config.path)
         decisions: list[TriggerDecision] = [
-            self.registry.create(Family.TRIGGER, spec.type).evaluate(spec, event, ref) for spec in config.triggers
+            self._trigger(spec.type).evaluate(spec, event, ref) for spec in config.triggers
         ]
         found = release_tag(event, config.name)
         version = found[1] if found else None
@@ -488,6 +510,11 @@ class Discovery:
             return ReleaseDecision(release=False, reason="no release triggers (release.on is empty)")
         reason = "no trigger fired: " + "; ".join(d.reason for d in decisions)
         return ReleaseDecision(release=False, reason=reason, triggers=tuple(decisions))
+
+
+def _batches(projects: list[list[Source]], size: int) -> list[list[list[Source]]]:
+    """``projects`` in batches of at most ``size`` (one empty batch when there are none)."""
+    return [projects[i:i + size] for i in range(0, len(projects), size)] or [projects]
 
 
 def _diagnostic(files: Mapping[str, str], problem: Problem, project: str | None = None) -> Diagnostic:

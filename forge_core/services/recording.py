@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 
 from forge_core.domain.errors import ForgeError
 from forge_core.domain.jobs import failure_target
 from forge_core.domain.models import Job, RunStatus
-from forge_core.ports.platform import DeploymentReporter, ReleaseApi, RunRecorder
+from forge_core.ports.platform import DeploymentReporter, ReleaseApi, RunRecorder, StatusBatchRecorder, StatusChange
 
 T = TypeVar("T")
 
@@ -24,6 +24,20 @@ async def record_job_failure(recorder: RunRecorder, job: Job, reason: str) -> No
         await recorder.set_task_status(entity_id, RunStatus.FAILED.value, error=reason)
     else:
         await recorder.set_run_status(entity_id, RunStatus.FAILED.value, error=reason)
+
+
+async def record_statuses(recorder: RunRecorder, changes: Sequence[StatusChange]) -> None:
+    """``changes`` through ``recorder``: in one batch when it takes batches, else one call each."""
+    if isinstance(recorder, StatusBatchRecorder):
+        await recorder.record_statuses(changes)
+        return
+    for change in changes:
+        if change.kind == "task":
+            await recorder.set_task_status(change.entity_id, change.status, error=change.error)
+        else:
+            await recorder.set_step_status(
+                change.entity_id, change.status, exit_code=change.exit_code, logs_key=change.logs_key
+            )
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
@@ -90,6 +104,10 @@ class BlockingRecorder:
         self, step_id: str, status: str, *, exit_code: int | None = None, logs_key: str | None = None
     ) -> None:
         self._call(self._recorder.set_step_status(step_id, status, exit_code=exit_code, logs_key=logs_key))
+
+    def record_statuses(self, changes: Sequence[StatusChange]) -> None:
+        """Several task and step changes at once (see :func:`record_statuses`)."""
+        self._call(record_statuses(self._recorder, changes))
 
     def record_artifact(self, run_id: str, project: str, artifact: str, record: dict[str, Any]) -> dict[str, Any]:
         return self._call(self._recorder.record_artifact(run_id, project, artifact, record))

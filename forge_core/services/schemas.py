@@ -192,6 +192,10 @@ class StepStatusUpdate(Input):
     logs_s3_key: Annotated[str, StringConstraints(max_length=1024)] | None = None
 
 
+EntityStatusUpdate = tuple[UUID, TaskStatusUpdate | StepStatusUpdate]
+"""One change of a batch recorded in one transaction: a task's (TaskStatusUpdate) or a step's."""
+
+
 class Step(StepPlan):
     """A recorded step: the step as planned (every field as written in CUE), and how it went."""
 

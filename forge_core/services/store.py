@@ -72,6 +72,11 @@ class RunStore(Protocol):
     async def set_step_status(
         self, step_id: UUID, update: s.StepStatusUpdate, actor: str
     ) -> None: ...
+    async def set_statuses(self, changes: Sequence[s.EntityStatusUpdate], actor: str) -> None:
+        """Apply task and step status changes in order, in one transaction: all or none (the
+        first refused change raises, as its single call would)."""
+        ...
+
     async def record_artifact(
         self, run_id: UUID, project: str, artifact: str, update: s.ArtifactRecordUpdate, actor: str
     ) -> s.ArtifactRecord:

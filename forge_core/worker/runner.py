@@ -55,7 +55,7 @@ from forge_core.worker.threads import HandlerThreads
 log = logging.getLogger("forge.worker")
 
 FETCH_WAIT = 1.0
-"""Seconds one pull waits for jobs; also how soon a stop request is noticed."""
+"""Seconds one pull waits for jobs (a stop request cancels the waiting pull at once)."""
 
 LAG_INTERVAL = 2.0
 """Seconds between readings of the consumer's lag."""
@@ -167,8 +167,13 @@ class Worker:
         """Pull and process one job at a time until asked to stop (a running job is left to
         the shutdown, which gives it the grace period)."""
         while not stopping.done():
+            fetch = asyncio.ensure_future(pull.fetch(1, timeout=FETCH_WAIT))
+            await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not fetch.done():  # asked to stop while waiting for a job: now, not when the pull expires
+                await _abandon(pull, fetch)
+                return
             try:
-                messages = await pull.fetch(1, timeout=FETCH_WAIT)
+                messages = fetch.result()
             except (TimeoutError, NatsTimeoutError):
                 continue
             except Exception as exc:
@@ -454,6 +459,21 @@ class Worker:
         result = JobResult(job_id=job.id, status=JobStatus.FAILED, error=reason)
         reply = await asyncio.to_thread(store_result, self.storage, job, result, limit)
         await self._reply(envelope, reply, data, f"{advisory.stream}:{advisory.sequence}")
+
+
+async def _abandon(pull: Any, fetch: asyncio.Future[Any]) -> None:
+    """Cancel a lane's waiting pull; a job the server sent meanwhile (it sits in the pull
+    subscription's queue, nobody will take it) is released for redelivery at once."""
+    fetch.cancel()
+    with contextlib.suppress(BaseException):
+        await fetch
+    queue = getattr(getattr(pull, "_sub", None), "_pending_queue", None)  # nats-py's pending messages
+    while queue is not None and not queue.empty():
+        message = queue.get_nowait()
+        if JetStreamContext.is_status_msg(message):  # the pull's own end (timeout, no messages)
+            continue
+        with contextlib.suppress(Exception):
+            await message.nak()
 
 
 async def serve(worker: Worker) -> None:

