@@ -177,3 +177,14 @@ def test_the_schema_check_can_fail(plan: dict[str, Any], validate: Validate) -> 
     errors = validate(workflow)
     assert any("secondsAfterCompletions" in e for e in errors)
     assert any("spec.templates.0.steps" in e for e in errors)
+
+
+def test_a_re_run_gets_a_workflow_of_its_own_named_by_its_attempt(plan: dict[str, Any], validate: Validate) -> None:
+    """A Workflow's name is fixed per attempt: a re-run's submission is not a conflict with the
+    finished Workflow of the attempt before (which it would otherwise follow)."""
+    first = render_workflow("r1", parse_plan(plan), SOURCE, ArgoSettings(), artifacts=stage())
+    second = render_workflow("r1", parse_plan(plan), SOURCE, ArgoSettings(),
+                             artifacts=replace(stage(), attempt=2))
+    assert first["metadata"]["name"] == workflow_name("r1") == "forge-run-r1"
+    assert second["metadata"]["name"] == workflow_name("r1", 2) == "forge-run-r1-a2"
+    validate(second)

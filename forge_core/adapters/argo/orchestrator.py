@@ -68,7 +68,7 @@ class ArgoOrchestrator:
     ) -> RunOutcome:
         parsed = parse_plan(plan)
         workflow = render_workflow(run_id, parsed, source, self.settings, artifacts=artifacts, env=self.env)
-        name = workflow_name(run_id)
+        name = workflow_name(run_id, artifacts.attempt if artifacts is not None else 1)
         cancel = cancel or asyncio.Event()
         try:
             await self.client.submit(workflow)

@@ -38,9 +38,11 @@ ENTRYPOINT, CLOSE, EXIT = "run", "close-run", "exit-handler"
 DISCOVERY, DEPLOY = "discovery", "deploy"
 
 
-def workflow_name(run_id: str) -> str:
-    """The Workflow's fixed name: submitting a run twice is a conflict, not a second Workflow."""
-    return "forge-run-" + _dns(run_id)[:52]
+def workflow_name(run_id: str, attempt: int = 1) -> str:
+    """The Workflow's fixed name per attempt of the run: submitting one twice is a conflict, not a
+    second Workflow; a re-run (attempt 2 on) gets a Workflow of its own."""
+    name = "forge-run-" + _dns(run_id)[:52]
+    return name if attempt == 1 else f"{name}-a{attempt}"
 
 
 def _dns(value: str) -> str:
@@ -71,7 +73,7 @@ def render_workflow(
 ) -> dict[str, Any]:
     """The Workflow (a Kubernetes object as a dict) that executes ``plan`` for ``source``."""
     with Workflow(
-        name=workflow_name(run_id),
+        name=workflow_name(run_id, artifacts.attempt if artifacts is not None else 1),
         namespace=settings.namespace,
         labels={RUN_LABEL: _dns(run_id)[:63], "app.kubernetes.io/managed-by": "catalyst-forge"},
         entrypoint=ENTRYPOINT,
