@@ -57,6 +57,7 @@ from forge_core.adapters.cmp_cache import (
     cache_dir_from_environment,
 )
 from forge_core.domain.canonical_layer import in_print_order, plain_string, print_canonical
+from forge_core.domain.registry_hosts import is_loopback
 
 # The domain's names, written again so that nothing of pydantic is imported (a test checks each).
 API_VERSION = "forge.projectcatalyst.io/v1alpha1"  # forge_core.domain.gitops
@@ -550,18 +551,6 @@ class _Layout(_Store):
         return file.read_bytes()
 
 
-def _loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 class _Registry(_Store):
     """The release registry over http.client: anonymous, basic or bearer-token auth, redirects
@@ -569,7 +558,7 @@ class _Registry(_Store):
 
     def __init__(self, config: Config, repository: str) -> None:
         self.registry, self.repository, self.config = config.registry, repository, config
-        insecure = _loopback(config.registry) or config.registry in config.insecure
+        insecure = is_loopback(config.registry) or config.registry in config.insecure
         self.scheme = "http" if insecure else "https"
         self.authorization: str | None = None
         self.connections: dict[tuple[str, str], Any] = {}

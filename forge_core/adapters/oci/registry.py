@@ -18,7 +18,6 @@ the tag-schema fallback for registries without it (distribution 2.8).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import random
 import re
@@ -58,6 +57,7 @@ from forge_core.domain.oci import (
     referrer_descriptor,
     sha256_digest,
 )
+from forge_core.domain.registry_hosts import is_loopback
 from forge_core.ports.oci import DEFAULT_MAX_BLOB_SIZE, fallback_referrers
 from forge_core.settings.oci import OciSettings
 
@@ -76,16 +76,6 @@ class _Transient(Exception):
         super().__init__(reason)
         self.retry_after = retry_after
 
-
-def is_loopback(registry: str) -> bool:
-    host = registry.rsplit(":", 1)[0] if not registry.endswith("]") else registry
-    host = host.strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _registry_errors(response: httpx.Response) -> str:
