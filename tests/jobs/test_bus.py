@@ -260,10 +260,12 @@ def test_a_malformed_message_is_dead_lettered_and_the_worker_goes_on(
 
 
 async def _dead_letters(js: JetStreamContext, topology: Topology, count: int) -> list[Any]:
-    """The first ``count`` dead letters, waited for (a worker writes them as it goes)."""
-    for _ in range(300):
-        if (await js.stream_info(topology.dead_letter_stream)).state.messages >= count:
-            break
+    """The first ``count`` dead letters, waited for (a worker writes them as it goes; on a loaded
+    machine running the job can take a while)."""
+    deadline = asyncio.get_running_loop().time() + 120
+    while (await js.stream_info(topology.dead_letter_stream)).state.messages < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"fewer than {count} dead letters after 120 s")
         await asyncio.sleep(0.1)
     return [await js.get_msg(topology.dead_letter_stream, seq=n) for n in range(1, count + 1)]
 
