@@ -78,16 +78,7 @@ def serving(
                                    stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "forge server did not start"
-            time.sleep(0.2)
+        until_healthy(base, process, log)
         yield base, env
     finally:
         process.send_signal(signal.SIGINT)
@@ -95,6 +86,20 @@ def serving(
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def until_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait for the server's health endpoint; its log when it exits or does not come up."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"forge server did not start: {log.read_text()}"
+        time.sleep(0.2)
 
 
 def admin_token(env: dict[str, str]) -> str:
@@ -303,15 +308,7 @@ def test_sigterm_stops_forge_server_like_ctrl_c_and_its_running_run_is_recorded_
         process = subprocess.Popen([FORGE, "server", "--port", str(port)], env=env, stdout=out,
                                    stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
+        until_healthy(base, process, log)
         created = deliver(base, push_payload("acme/monorepo", f"file://{bare}", parent, head))
         assert created.status_code == 201, created.text
         run_id, token = created.json()["id"], admin_token(env)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
@@ -140,12 +140,7 @@ class SqlRuns(SqlDatabase):
             .join(phase, task.phase_execution_id == phase.id)
             .where(phase.pipeline_run_id == run_id, phase.attempt == current)
         )
-        step = m.StepExecution
-        steps = (
-            select(step.id, step.status, step.exit_code, step.logs_s3_key, step.started_at, step.completed_at)
-            .join(task, step.task_execution_id == task.id).join(phase, task.phase_execution_id == phase.id)
-            .where(phase.pipeline_run_id == run_id, phase.attempt == current)
-        )
+        steps = _step_progress(run_id).where(phase.attempt == current)
         async with self.sessions() as session:
             head = (await session.execute(run)).mappings().one_or_none()
             if head is None:
@@ -158,12 +153,7 @@ class SqlRuns(SqlDatabase):
     async def run_step(self, run_id: uuid.UUID, step_id: uuid.UUID) -> s.Progress | None:
         """A step of the run, of whichever attempt (an earlier attempt's logs stay readable); None
         when the run has no such step."""
-        step, task, phase = m.StepExecution, m.TaskExecution, m.PhaseExecution
-        query = (
-            select(step.id, step.status, step.exit_code, step.logs_s3_key, step.started_at, step.completed_at)
-            .join(task, step.task_execution_id == task.id).join(phase, task.phase_execution_id == phase.id)
-            .where(phase.pipeline_run_id == run_id, step.id == step_id)
-        )
+        query = _step_progress(run_id).where(m.StepExecution.id == step_id)
         async with self.sessions() as session:
             row = (await session.execute(query)).mappings().one_or_none()
         return None if row is None else s.Progress.model_validate(dict(row))
@@ -460,6 +450,18 @@ async def _set_step_status(
     if update.logs_s3_key is not None:
         step.logs_s3_key = update.logs_s3_key
     step.progress_seq = seq
+
+
+def _step_progress(
+    run_id: uuid.UUID,
+) -> Select[uuid.UUID, str, int | None, str | None, datetime | None, datetime | None]:
+    """The changing columns of the run's steps, of every attempt (narrow it with ``where``)."""
+    step, task, phase = m.StepExecution, m.TaskExecution, m.PhaseExecution
+    return (
+        select(step.id, step.status, step.exit_code, step.logs_s3_key, step.started_at, step.completed_at)
+        .join(task, step.task_execution_id == task.id).join(phase, task.phase_execution_id == phase.id)
+        .where(phase.pipeline_run_id == run_id)
+    )
 
 
 def _phases_query(run_id: uuid.UUID, attempt: int) -> Select[m.PhaseExecution]:
