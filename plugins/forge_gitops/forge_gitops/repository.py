@@ -4,8 +4,11 @@ an update and never force-push.
 Each attempt fetches the branch, resets a private clone onto the remote tip and writes the
 pointers there (a rebase of the one commit, done by re-applying it: the pointer files are
 whole, so a concurrent change of the same file is replaced, never merged), commits and pushes
-with a plain fast-forward refspec. A push the remote refuses because it moved on (or any failure
-that is not an authentication one) is retried after a backoff, at most ``push_attempts`` times.
+with a plain fast-forward refspec, leased to the tip it was built on. A first attempt may skip
+the fetch and build on the tip the clone last saw: if the remote moved on, git refuses the push
+from the remote's advertisement alone, and the attempt fetches. A push the remote refuses
+because it moved on (or any failure that is not an authentication one) is retried after a
+backoff, at most ``push_attempts`` times.
 A tip whose tree already holds the pointers (same release and number) is a no-op: the commit
 that landed them is the answer, so a redelivered job makes no second commit.
 """
@@ -58,7 +61,7 @@ class Stop(Protocol):
 
 
 # What git says when a fast-forward push lost the race to another writer.
-OVERTAKEN = ("non-fast-forward", "fetch first", "[rejected]", "failed to update ref", "cannot lock ref")
+OVERTAKEN = ("non-fast-forward", "fetch first", "stale info", "[rejected]", "failed to update ref", "cannot lock ref")
 
 
 class GitOpsPushError(ForgeError):
@@ -131,7 +134,10 @@ class GitOpsRepository:
         except subprocess.TimeoutExpired:
             raise _GitFailed(f"git {args[0]} took longer than {self.settings.git_timeout_seconds:g}s") from None
         if done.returncode != 0:
-            raise _GitFailed(self._mask(done.stderr.decode(errors="replace").strip() or f"git {args[0]} failed"))
+            # A refused push says why on stdout (its porcelain '!' lines: "[rejected] (fetch first)").
+            refused = [line for line in done.stdout.decode(errors="replace").splitlines() if line.startswith("!")]
+            text = "\n".join([*refused, done.stderr.decode(errors="replace").strip()]).strip()
+            raise _GitFailed(self._mask(text or f"git {args[0]} failed"))
         return done.stdout
 
     def _mask(self, text: str) -> str:
@@ -252,8 +258,23 @@ class GitOpsRepository:
     def _attempt(self, clone: Path, branch: str, pointers: Sequence[ReleasePointer], message: str,
                  attempt: int) -> Landed:
         """One fetch, one read of the tip's pointer files, one commit built by ``git fast-import``
-        (a single pack: no working tree, no loose objects), one fast-forward push."""
+        (a single pack: no working tree, no loose objects), one fast-forward push.
+
+        A first attempt starts without the fetch when the clone knows a tip (the one it last
+        fetched or pushed): most often, and always with one writer, the remote is still there,
+        and the push is then all the network the deployment costs. If the remote moved on, git
+        refuses the push from the remote's advertisement alone (nothing is sent), and the
+        attempt goes on with the fetch."""
         remote = f"refs/remotes/origin/{branch}"
+        if attempt == 1:
+            try:
+                landed = self._land_on(clone, branch, remote, pointers, message, attempt, fetched=False)
+            except _GitFailed as failed:
+                if not failed.overtaken:
+                    raise
+            else:
+                if landed is not None:
+                    return landed
         try:
             self._git(clone, "fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{branch}:{remote}")
         except _GitFailed as failed:
@@ -263,20 +284,42 @@ class GitOpsRepository:
                     where=self.where,
                 ) from None
             raise
-        tip, present = self._read_tip(clone, remote, pointers)
+        landed = self._land_on(clone, branch, remote, pointers, message, attempt, fetched=True)
+        assert landed is not None  # a fetched tip always gives an answer
+        return landed
+
+    def _land_on(self, clone: Path, branch: str, remote: str, pointers: Sequence[ReleasePointer], message: str,
+                 attempt: int, *, fetched: bool) -> Landed | None:
+        """Commit ``pointers`` on the clone's tip of ``remote`` and push it. ``None`` when an unfetched
+        tip cannot answer: the clone knows none yet, or it already holds the pointers (whether the
+        remote still does, only a fetch tells)."""
+        read = self._read_tip(clone, remote, pointers)
+        if read is None:
+            if fetched:
+                raise _GitFailed(f"the fetch did not leave {remote} in the clone")
+            return None
+        tip, present = read
         changed = [p for p in pointers if not self._holds(present.get(str(p.path)), p)]
         if not changed:
+            if not fetched:
+                return None
             paths = [str(p.path) for p in pointers]
             landed_by = self._git(clone, "log", "-1", "--format=%H", tip, "--", *paths).strip() or tip
             return Landed(landed_by, created=False, attempts=attempt)
         commit = self._commit(clone, tip, changed, message)
-        # A fast-forward refspec (no '+', no --force): the remote refuses it if it moved on.
-        self._git(clone, "push", "--quiet", "--porcelain", "origin", f"{commit}:refs/heads/{branch}")
+        # A fast-forward refspec (no '+'), landing only onto the tip it was built on: the lease
+        # makes the remote refuse it if it moved on, or if the branch is gone (never recreated from
+        # an old tip). A landed push moves the clone's remote-tracking ref too (the remote's fetch
+        # refspec maps it): the tip the next publish starts from.
+        self._git(clone, "push", "--quiet", "--porcelain", f"--force-with-lease=refs/heads/{branch}:{tip}",
+                  "origin", f"{commit}:refs/heads/{branch}")
         self._pack_now_and_then(clone)
         return Landed(commit, created=True, attempts=attempt)
 
-    def _read_tip(self, clone: Path, remote: str, pointers: Sequence[ReleasePointer]) -> tuple[str, dict[str, str]]:
-        """The fetched tip's commit and the text of each pointer file it holds, in one ``cat-file``."""
+    def _read_tip(self, clone: Path, remote: str,
+                  pointers: Sequence[ReleasePointer]) -> tuple[str, dict[str, str]] | None:
+        """The clone's tip of ``remote`` and the text of each pointer file it holds, in one
+        ``cat-file`` (``None``: the clone has no such ref yet)."""
         names = [remote] + [f"{remote}:{p.path}" for p in pointers]
         out = self._git_bytes(clone, "cat-file", "--batch", input="".join(f"{n}\n" for n in names).encode())
         texts: list[bytes | None] = []
@@ -291,6 +334,8 @@ class GitOpsRepository:
             size = int(header[2])
             texts.append(out[at:at + size])
             at += size + 1  # the object, then a newline
+        if texts[0] is None:
+            return None
         tip = out[:40].decode()
         present = {str(p.path): text.decode(errors="replace") for p, text in zip(pointers, texts[1:], strict=True)
                    if text is not None}

@@ -105,6 +105,69 @@ def test_one_deployment_lands_and_supersedes_the_previous(
     assert len(kept) == 2 and kept[0].startswith("clone-") and kept[1] == f"{kept[0]}.lock"
 
 
+def pack_requests(remote: GitOpsRemote) -> list[str]:
+    """Which git service each request since the last call asked for, and how."""
+    seen = [f"{method} {'fetch' if 'upload-pack' in path else 'push'}" for method, path, _ in remote.requests]
+    remote.requests.clear()
+    return seen
+
+
+def test_a_worker_alone_at_the_remote_pushes_without_fetching_first(
+    tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
+) -> None:
+    handler = DeploymentHandler(settings(gitops_remote))
+    first = forge_platform.create_release(REPOSITORY, "api", commit_of(1))
+    assert handler.handle(job("dev", entry(first)), context(tmp_path)).status is JobStatus.SUCCESS
+    assert "GET fetch" in pack_requests(gitops_remote)  # a new clone fetches
+
+    second = forge_platform.create_release(REPOSITORY, "api", commit_of(2))
+    landed = handler.handle(job("dev", entry(second)), context(tmp_path))
+    assert landed.status is JobStatus.SUCCESS, landed.error
+    # The clone's tip is the remote's (its own last push): the push is the whole exchange.
+    assert pack_requests(gitops_remote) == ["GET push", "POST push"]
+    assert landed.output["attempts"] == 1 and landed.output["gitops_commit"] == gitops_remote.history()[0]
+
+
+def test_a_clone_behind_the_remote_is_refused_unsent_then_fetches_in_the_same_attempt(
+    tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
+) -> None:
+    mine, other = DeploymentHandler(settings(gitops_remote)), DeploymentHandler(settings(gitops_remote))
+    releases = [forge_platform.create_release(REPOSITORY, project, commit_of(n))
+                for n, project in enumerate(["api", "web", "api"], start=1)]
+    assert mine.handle(job("dev", entry(releases[0])), context(tmp_path / "a")).status is JobStatus.SUCCESS
+    assert other.handle(job("dev", entry(releases[1])), context(tmp_path / "b")).status is JobStatus.SUCCESS
+    pack_requests(gitops_remote)
+
+    landed = mine.handle(job("dev", entry(releases[2])), context(tmp_path / "a"))
+    assert landed.status is JobStatus.SUCCESS, landed.error
+    # Refused from the advertisement (no pack sent), fetched, pushed: one attempt, no backoff.
+    seen = pack_requests(gitops_remote)
+    assert seen[0] == "GET push" and seen[-2:] == ["GET push", "POST push"] and seen.count("POST push") == 1
+    assert seen[1:-2] and all(request.endswith("fetch") for request in seen[1:-2])
+    assert landed.output["attempts"] == 1
+    head = gitops_remote.history()[0]
+    assert landed.output["gitops_commit"] == head and not gitops_remote.git("rev-list", "--merges", "main").strip()
+    assert parse_release_pointer(gitops_remote.file("environments/dev/shop-web/release.yaml"),
+                                 "environments/dev/shop-web/release.yaml").release == commit_of(2)  # kept
+    assert parse_release_pointer(gitops_remote.file("environments/dev/shop-api/release.yaml"),
+                                 "environments/dev/shop-api/release.yaml").release == commit_of(3)
+
+
+def test_a_deleted_branch_is_never_recreated_from_a_clones_old_tip(
+    tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
+) -> None:
+    handler = DeploymentHandler(settings(gitops_remote, push_attempts=2))
+    first = forge_platform.create_release(REPOSITORY, "api", commit_of(1))
+    assert handler.handle(job("dev", entry(first)), context(tmp_path)).status is JobStatus.SUCCESS
+    gitops_remote.git("update-ref", "-d", "refs/heads/main")
+
+    second = forge_platform.create_release(REPOSITORY, "api", commit_of(2))
+    failed = handler.handle(job("dev", entry(second)), context(tmp_path))
+    assert failed.status is JobStatus.FAILED
+    assert "branch 'main' does not exist in the GitOps repository" in str(failed.error)
+    assert gitops_remote.git("for-each-ref", "refs/heads").strip() == ""  # the lease refused it
+
+
 def test_twenty_concurrent_deployments_all_land_without_force(
     tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
 ) -> None:
