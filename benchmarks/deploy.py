@@ -61,7 +61,8 @@ def deployments(url: str, work: Path, count: int, workers: int) -> tuple[float, 
     from forge_gitops.handler import DeploymentHandler
     from forge_gitops.settings import GitOpsSettings
 
-    settings = GitOpsSettings(url=url, push_attempts=100, backoff_seconds=0.05, backoff_max_seconds=1.0)
+    # The defaults, but for the attempts: --workers racers may need as many rounds.
+    settings = GitOpsSettings(url=url, push_attempts=max(10, 2 * workers + 2))
     handlers = [DeploymentHandler(settings) for _ in range(workers)]
     latencies: list[float] = []
     attempts: list[int] = []

@@ -61,6 +61,7 @@ class Stop(Protocol):
 
 
 # What git says when a fast-forward push lost the race to another writer.
+OVERTAKEN_JITTER_SECONDS = 0.02
 OVERTAKEN = ("non-fast-forward", "fetch first", "stale info", "[rejected]", "failed to update ref", "cannot lock ref")
 
 
@@ -378,13 +379,16 @@ class GitOpsRepository:
             pointer.release, pointer.release_number, pointer.repository)
 
     def _sleep(self, attempt: int, stop: Stop | None, *, overtaken: bool = False) -> None:
-        # Overtaken by another writer: it is done, so go again soon (a little jitter spreads the
-        # losers); any other failure backs off exponentially, as a remote in trouble needs.
-        ceiling = self.settings.backoff_seconds / 4 if overtaken else min(
-            self.settings.backoff_max_seconds, self.settings.backoff_seconds * 2 ** (attempt - 1))
-        delay = random.uniform(ceiling / 2, ceiling)  # jitter: racing writers spread out
+        # Overtaken by another writer: the remote works and that writer is done, so go again at
+        # once, a few milliseconds of jitter keeping racers out of step (each round lands one of
+        # them, so they all get through); any other failure backs off exponentially, as a remote
+        # in trouble needs.
+        if overtaken:
+            delay = random.uniform(0, min(self.settings.backoff_seconds / 4, OVERTAKEN_JITTER_SECONDS))
+        else:
+            ceiling = min(self.settings.backoff_max_seconds, self.settings.backoff_seconds * 2 ** (attempt - 1))
+            delay = random.uniform(ceiling / 2, ceiling)  # jitter: racing writers spread out
         if stop is not None:
             stop.wait(delay)
         else:
             time.sleep(delay)
-
