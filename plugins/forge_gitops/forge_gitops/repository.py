@@ -38,6 +38,7 @@ from forge_core.sdk import (
     parse_release_pointer,
     redact_url,
 )
+from forge_gitops import objects
 from forge_gitops.credentials import GitAuth
 from forge_gitops.settings import GitOpsSettings
 
@@ -258,8 +259,8 @@ class GitOpsRepository:
 
     def _attempt(self, clone: Path, branch: str, pointers: Sequence[ReleasePointer], message: str,
                  attempt: int) -> Landed:
-        """One fetch, one read of the tip's pointer files, one commit built by ``git fast-import``
-        (a single pack: no working tree, no loose objects), one fast-forward push.
+        """One fetch, one read of the tip's pointer files and one commit built in process
+        (``objects``: one pack, no working tree, no git process), one fast-forward push.
 
         A first attempt starts without the fetch when the clone knows a tip (the one it last
         fetched or pushed): most often, and always with one writer, the remote is still there,
@@ -319,52 +320,27 @@ class GitOpsRepository:
 
     def _read_tip(self, clone: Path, remote: str,
                   pointers: Sequence[ReleasePointer]) -> tuple[str, dict[str, str]] | None:
-        """The clone's tip of ``remote`` and the text of each pointer file it holds, in one
-        ``cat-file`` (``None``: the clone has no such ref yet)."""
-        names = [remote] + [f"{remote}:{p.path}" for p in pointers]
-        out = self._git_bytes(clone, "cat-file", "--batch", input="".join(f"{n}\n" for n in names).encode())
-        texts: list[bytes | None] = []
-        at = 0
-        for _ in names:
-            newline = out.index(b"\n", at)
-            header = out[at:newline].split()
-            at = newline + 1
-            if header[-1] == b"missing":
-                texts.append(None)
-                continue
-            size = int(header[2])
-            texts.append(out[at:at + size])
-            at += size + 1  # the object, then a newline
-        if texts[0] is None:
-            return None
-        tip = out[:40].decode()
-        present = {str(p.path): text.decode(errors="replace") for p, text in zip(pointers, texts[1:], strict=True)
-                   if text is not None}
-        return tip, present
+        """The clone's tip of ``remote`` and the text of each pointer file it holds (``None``: the
+        clone has no such ref yet)."""
+        try:
+            return objects.read_tip(clone, remote, [str(p.path) for p in pointers])
+        except (OSError, ValueError, KeyError) as failed:  # a clone git left broken: the attempt fails
+            raise _GitFailed(f"cannot read the clone's tip of {remote}: {failed}") from None
 
     def _commit(self, clone: Path, parent: str, pointers: Sequence[ReleasePointer], message: str) -> str:
-        """A commit on ``parent`` writing ``pointers``' files, made by ``git fast-import``."""
-        stream = bytearray()
-
-        def data(payload: bytes) -> None:
-            stream.extend(b"data %d\n" % len(payload) + payload + b"\n")
-
-        author = f"{self.settings.author_name} <{self.settings.author_email}>".encode()
-        stream.extend(b"commit refs/forge/publish\nmark :1\ncommitter " + author + b" now\n")
-        data(message.encode())
-        stream.extend(b"from " + parent.encode() + b"\n")
-        for pointer in pointers:
-            stream.extend(b"M 100644 inline " + str(pointer.path).encode() + b"\n")
-            data(pointer.render().encode())
-        stream.extend(b"\nget-mark :1\ndone\n")
-        out = self._git_bytes(clone, "fast-import", "--quiet", "--force", "--done", "--date-format=now",
-                              input=bytes(stream))
-        return out.decode().split()[-1]
+        """A commit on ``parent`` writing ``pointers``' files."""
+        identity = f"{self.settings.author_name} <{self.settings.author_email}>"
+        files = {str(p.path): p.render().encode() for p in pointers}
+        try:
+            return objects.write_commit(clone, parent, files, message, identity)
+        except (OSError, ValueError, KeyError) as failed:
+            raise _GitFailed(f"cannot build the pointer commit on {parent}: {failed}") from None
 
     def _pack_now_and_then(self, clone: Path) -> None:
-        """Each commit is a small pack of its own; a kept clone repacks them once there are many."""
+        """Each commit and each fetch is a small pack of its own; a kept clone repacks them once
+        there are many, dropping what no ref reaches (commits the remote refused)."""
         if len(list((clone / "objects" / "pack").glob("*.pack"))) > 50:
-            self._git(clone, "repack", "-a", "-d", "-q")
+            self._git(clone, "gc", "--quiet", "--prune=now")
 
     @staticmethod
     def _holds(present: str | None, pointer: ReleasePointer) -> bool:

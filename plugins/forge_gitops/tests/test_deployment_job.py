@@ -168,6 +168,33 @@ def test_a_deleted_branch_is_never_recreated_from_a_clones_old_tip(
     assert gitops_remote.git("for-each-ref", "refs/heads").strip() == ""  # the lease refused it
 
 
+def test_a_kept_clone_with_many_packs_is_repacked_and_keeps_working(
+    tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
+) -> None:
+    import subprocess
+
+    handler = DeploymentHandler(settings(gitops_remote))
+    first = forge_platform.create_release(REPOSITORY, "api", commit_of(1))
+    assert handler.handle(job("dev", entry(first)), context(tmp_path)).status is JobStatus.SUCCESS
+    (clone,) = [p for p in (tmp_path / "cache" / "gitops").iterdir() if p.is_dir()]
+    for n in range(55):  # as 55 refused commits would leave: packs of objects no ref reaches
+        subprocess.run(["git", "-C", str(clone), "pack-objects", "-q", str(clone / "objects" / "pack" / "pack")],
+                       input=subprocess.run(["git", "-C", str(clone), "hash-object", "-w", "--stdin"],
+                                            input=f"orphan {n}\n".encode(), capture_output=True, check=True).stdout,
+                       capture_output=True, check=True)
+    assert len(list((clone / "objects" / "pack").glob("*.pack"))) > 50
+
+    second = forge_platform.create_release(REPOSITORY, "api", commit_of(2))
+    landed = handler.handle(job("dev", entry(second)), context(tmp_path))
+    assert landed.status is JobStatus.SUCCESS, landed.error
+    assert len(list((clone / "objects" / "pack").glob("*.pack"))) == 1
+    assert subprocess.run(["git", "-C", str(clone), "count-objects", "-v"], capture_output=True, text=True,
+                          check=True).stdout.split("\n")[0] == "count: 0"  # nothing loose: orphans pruned
+    third = forge_platform.create_release(REPOSITORY, "api", commit_of(3))
+    again = handler.handle(job("dev", entry(third)), context(tmp_path))
+    assert again.status is JobStatus.SUCCESS and again.output["gitops_commit"] == gitops_remote.history()[0]
+
+
 def test_twenty_concurrent_deployments_all_land_without_force(
     tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
 ) -> None:
