@@ -34,6 +34,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from forge_core.adapters import structured_logs
+from forge_core.adapters.bus.local_server import LocalNatsServer
 from forge_core.adapters.git import CommitReader
 from forge_core.adapters.platform_client import PlatformClient
 from forge_core.adapters.state import FolderClaim
@@ -65,7 +66,7 @@ from forge_core.services.leases import driver_id, holding_lease
 from forge_core.services.orchestrator import EmbeddedOrchestrator
 from forge_core.services.run_launch import releasing_stage, still_to_run
 from forge_core.settings import Settings
-from forge_core.worker.embedded import embedded_jobs
+from forge_core.worker.embedded import embedded_jobs, start_private_nats
 
 T = TypeVar("T")
 DISCOVERY_TIMEOUT = 600.0
@@ -114,9 +115,14 @@ async def run_pipeline(
     claim = FolderClaim(settings.state_dir, "one forge run at a time drives a state directory")
     claim.acquire()  # before any run is recorded: a refused second run leaves no trace
     start_cue_early(settings)  # the CUE evaluator starts while the API and NATS do
+    # The private nats-server too starts while the API does (a thread waits for its port).
+    private_nats = asyncio.create_task(start_private_nats(settings.state_dir)) if settings.nats.url is None else None
     try:
-        return await _run_claimed(settings, host, source, console, parallel, publish, on_run, rerun)
+        return await _run_claimed(settings, host, source, console, parallel, publish, on_run, rerun, private_nats)
     finally:
+        if private_nats is not None:  # stopped by embedded_jobs once used; here if the run ended before
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread((await private_nats).stop)
         claim.release()
 
 
@@ -143,7 +149,7 @@ def start_cue_early(settings: Settings) -> threading.Thread:
 
 async def _run_claimed(
     settings: Settings, host: PluginHost, source: Source, console: Console, parallel: int, publish: bool,
-    on_run: Callable[[str], None] | None, rerun: Rerun | None,
+    on_run: Callable[[str], None] | None, rerun: Rerun | None, private_nats: Awaitable[LocalNatsServer] | None,
 ) -> int:
     storage = FsspecStore.from_settings(settings.storage)
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
@@ -177,7 +183,7 @@ async def _run_claimed(
         lease = holding_lease(client, run_id, driver_id("forge-run"), settings.leases)
         async with lease, _closed_on_error(client, run_id):  # killed outright: the lease lapses
             document = await _execute(settings, host, source, client, storage, console, run_id, parallel, publish,
-                                      report, run.attempt)
+                                      report, run.attempt, private_nats)
             if document is None:
                 return 2
         final = await client.get_run(run_id)
@@ -194,6 +200,7 @@ async def _run_claimed(
 async def _execute(
     settings: Settings, host: PluginHost, source: Source, client: PlatformClient, storage: FsspecStore,
     console: Console, run_id: str, parallel: int, publish: bool, report: StagesReport, attempt: int = 1,
+    private_nats: Awaitable[LocalNatsServer] | None = None,
 ) -> DiscoveryDocument | None:
     """Discovery, then the phase groups; None when discovery failed (the run is recorded failed)."""
     event = source.event
@@ -204,7 +211,7 @@ async def _execute(
     settings = settings.model_copy(update={"worker": worker})
     async with embedded_jobs(
         settings, host, client, storage, state_dir=settings.state_dir,
-        job_types=JOB_TYPES, concurrency=parallel,
+        job_types=JOB_TYPES, concurrency=parallel, private_nats=private_nats,
     ) as dispatcher:
         await client.set_run_status(run_id, RunStatus.RUNNING.value)
         console.print("discovery…")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -58,6 +58,13 @@ async def running_workers(workers: Sequence[Worker]) -> AsyncIterator[None]:
         raise failed
 
 
+async def start_private_nats(state_dir: Path) -> LocalNatsServer:
+    """A private ``nats-server`` with its store in ``state_dir/nats``, started (the caller stops it)."""
+    server = LocalNatsServer(state_dir / "nats")
+    await asyncio.to_thread(server.start)
+    return server
+
+
 @asynccontextmanager
 async def embedded_jobs(
     settings: Settings,
@@ -68,14 +75,15 @@ async def embedded_jobs(
     state_dir: Path,
     job_types: Sequence[str] = ("ci",),
     concurrency: int | None = None,
+    private_nats: Awaitable[LocalNatsServer] | None = None,
 ) -> AsyncIterator[NatsDispatcher]:
     """A dispatcher whose jobs run on in-process workers of ``job_types``. Without a configured
-    NATS URL a private ``nats-server`` runs with its store in ``state_dir/nats``, stopped at the end."""
+    NATS URL a private ``nats-server`` runs with its store in ``state_dir/nats``, stopped at the end:
+    ``private_nats``'s if given (started early by the caller, see :func:`start_private_nats`)."""
     server: LocalNatsServer | None = None
     nats = settings.nats
     if nats.url is None:
-        server = LocalNatsServer(state_dir / "nats")
-        await asyncio.to_thread(server.start)
+        server = await (private_nats or start_private_nats(state_dir))
         nats = nats.model_copy(update={"url": server.url, "token": SecretStr(server.token)})
     url = nats.url
     local = settings.model_copy(update={"nats": nats})

@@ -7,17 +7,18 @@ SQLite (the embedded default) gets one pooled connection, so writes are serialis
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from forge_core.adapters.db.template import MIGRATIONS, copy_template
 from forge_core.settings.database import DatabaseSettings
 
-MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+if TYPE_CHECKING:  # alembic is imported only to migrate: a new SQLite database is copied instead
+    from alembic.config import Config
+
 SQLITE_PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL")
 
 
@@ -42,16 +43,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
 
 
-async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (idempotent; PostgreSQL serialises concurrent starters)."""
+async def migrate(engine: AsyncEngine, revision: str = "head", *, use_template: bool = True) -> None:
+    """Bring the schema to ``revision`` (idempotent; PostgreSQL serialises concurrent starters).
+    A SQLite file not yet there is copied from the template migrated at setup, when one matches
+    the migrations (:mod:`forge_core.adapters.db.template`)."""
+    database = engine.url.database
+    if (use_template and revision == "head" and engine.url.get_backend_name() == "sqlite"
+            and database and database != ":memory:" and copy_template(Path(database))):
+        return
 
     def upgrade(connection: Connection) -> None:
+        from alembic import command
+
         if connection.dialect.name == "postgresql":
             # Two processes starting together must not both create the tables.
             connection.exec_driver_sql("SELECT pg_advisory_xact_lock(4242424242)")
