@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.dispatcher import NatsDispatcher
-from forge_core.adapters.bus.local_server import LocalNatsServer
+from forge_core.adapters.bus.local_server import LocalNatsServer, private_server_folder
 from forge_core.adapters.bus.provisioning import provision
 from forge_core.adapters.bus.topology import Topology
 from forge_core.plugin.host import PluginHost
@@ -74,7 +74,7 @@ async def embedded_jobs(
     server: LocalNatsServer | None = None
     nats = settings.nats
     if nats.url is None:
-        server = LocalNatsServer(state_dir / "nats")
+        server = LocalNatsServer(private_server_folder(state_dir))
         await asyncio.to_thread(server.start)
         nats = nats.model_copy(update={"url": server.url, "token": SecretStr(server.token)})
     url = nats.url
