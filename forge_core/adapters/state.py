@@ -59,6 +59,21 @@ class FolderClaim:
             self._owner.unlink(missing_ok=True)
             self._lock.release()
 
+    def held(self) -> bool:
+        """Whether a live process holds the claim, as its owner record says (read only: looking
+        never takes the lock, so it cannot make a starting holder fail)."""
+        try:
+            pid = int(json.loads(self._owner.read_text())["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False  # killed outright: its record stayed behind
+        except PermissionError:
+            return True
+        return True
+
     def _holder(self) -> str:
         try:
             owner = json.loads(self._owner.read_text())

@@ -22,6 +22,8 @@ from forge_core.adapters.auth import keys
 from forge_core.adapters.auth.github import GithubExchange
 from forge_core.adapters.auth.jwks import JwksCache
 from forge_core.adapters.auth.tokens import TokenVerifier
+from forge_core.adapters.bus.cancel import CancelAnnouncer
+from forge_core.adapters.bus.local_server import private_server_folder
 from forge_core.adapters.db.engine import create_engine, migrate
 from forge_core.adapters.db.store import SqlStore
 from forge_core.api import errors, ui
@@ -72,11 +74,9 @@ def create_app(settings: Settings, host: PluginHost, *, start_runs: bool = True)
         )
         verifier = TokenVerifier(settings.auth, key, oidc_keys)
         sender = sender_from_settings(settings.api.notifier, host.registry, store)
-        cancels = None
-        if settings.nats.url:  # the workers listen there for cancelled runs (nats loaded only then)
-            from forge_core.adapters.bus.cancel import CancelAnnouncer
-
-            cancels = CancelAnnouncer(settings.nats)
+        # The workers listen on the configured NATS for cancelled runs, or on the private server.
+        private = None if settings.nats.url else private_server_folder(settings.state_dir)
+        cancels = CancelAnnouncer(settings.nats, private_server=private)
         app.state.services = Services(
             settings=settings,
             host=host,

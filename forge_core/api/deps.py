@@ -50,9 +50,17 @@ class Services:
     github: GithubExchange
     sender: OutboxSender | None
     cancels: CancelAnnouncer | None = None
-    """Tells the workers over the bus to stop a cancelled run's jobs (None: no NATS configured)."""
+    """Tells the workers over the bus (configured, or the private server) to stop a cancelled run's jobs."""
     starter: Wakeable | None = None
     """The run starter of this replica, woken when a run is created (None: another process starts runs)."""
+
+    async def announce_cancel(self, run_id: str) -> None:
+        """After a run was cancelled: the workers running its jobs are told to stop them, and the
+        outbox sender sends the news (the route and the in-process API, one way)."""
+        if self.cancels is not None:
+            await self.cancels.announce(run_id)
+        if self.sender:
+            self.sender.wake()
 
 
 def services(request: Request) -> Services:

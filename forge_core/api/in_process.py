@@ -158,7 +158,7 @@ class InProcessApi(PlatformClient):
 
     async def cancel_run(self, run_id: str) -> None:
         await self._do("run", self.services.platform.cancel_run(_uuid(run_id, "run_id"), self._actor))
-        self._wake()
+        await self.services.announce_cancel(run_id)  # as the route does: the workers stop its jobs
 
     # --- deployments (DeploymentReporter) -------------------------------------------------------
 

@@ -17,7 +17,7 @@ from pydantic import SecretStr
 
 from forge_core.adapters.bus.connection import connect
 from forge_core.adapters.bus.dispatcher import NatsDispatcher
-from forge_core.adapters.bus.local_server import LocalNatsServer
+from forge_core.adapters.bus.local_server import LocalNatsServer, private_server_folder
 from forge_core.adapters.bus.provisioning import provision
 from forge_core.adapters.bus.topology import Topology
 from forge_core.plugin.host import PluginHost
@@ -60,7 +60,7 @@ async def running_workers(workers: Sequence[Worker]) -> AsyncIterator[None]:
 
 async def start_private_nats(state_dir: Path) -> LocalNatsServer:
     """A private ``nats-server`` with its store in ``state_dir/nats``, started (the caller stops it)."""
-    server = LocalNatsServer(state_dir / "nats")
+    server = LocalNatsServer(private_server_folder(state_dir))
     await asyncio.to_thread(server.start)
     return server
 

@@ -5,13 +5,16 @@ interpreter); it listens on a free loopback port with its store in the given sta
 jobs survive a restart of the server, and it is stopped when the block ends. Other local users
 cannot use it: it requires a token generated per server, kept in a configuration file only its
 owner can read (never on the command line, which ``ps`` shows everyone). It is asked to stop when
-the thread that started it dies, so a killed ``forge run`` does not leave it behind.
+the thread that started it dies, so a killed ``forge run`` does not leave it behind. Another
+process of the same user on the same state directory (``forge cancel``) finds the running server
+through :func:`running_server` (the configuration file is where its port and token are).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -28,6 +31,7 @@ from forge_core.adapters.state import FolderClaim
 from forge_core.domain.errors import MessagingError
 
 BINARY = "nats-server"
+CONFIG = "nats-server.conf"
 
 
 def server_binary() -> Path:
@@ -75,7 +79,7 @@ class LocalNatsServer:
         store = self.state_dir / "jetstream"
         store.mkdir(parents=True, exist_ok=True)
         log_file = self.state_dir / "nats-server.log"
-        config = self.state_dir / "nats-server.conf"
+        config = self.state_dir / CONFIG
         config.unlink(missing_ok=True)
         descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as out:
@@ -120,6 +124,28 @@ class LocalNatsServer:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+
+def private_server_folder(state_dir: Path) -> Path:
+    """Where the private server of the state directory ``state_dir`` keeps its store and files."""
+    return Path(state_dir) / "nats"
+
+
+def running_server(state_dir: Path) -> tuple[str, str] | None:
+    """The URL and token of the private server running on ``state_dir`` (in this process or
+    another of this user), or None when none is: no claim on the folder, or no configuration."""
+    state_dir = Path(state_dir)
+    if not FolderClaim(state_dir, "").held():
+        return None
+    try:
+        text = (state_dir / CONFIG).read_text()
+    except OSError:
+        return None
+    port = re.search(r"^listen: 127\.0\.0\.1:(\d+)$", text, re.MULTILINE)
+    token = re.search(r"token: (\"(?:[^\"\\\\]|\\\\.)*\")", text)
+    if port is None or token is None:
+        return None
+    return f"nats://127.0.0.1:{port.group(1)}", str(json.loads(token.group(1)))
 
 
 @contextmanager

@@ -81,10 +81,7 @@ async def cancel_run(run_id: UUID, app: App, runs: Runs, who: Runner) -> Respons
     """Cancel a run that has not finished; its open phases, tasks and steps are cancelled too, and
     the workers running its jobs are told over the bus to stop them."""
     await app.platform.cancel_run(run_id, who.subject)
-    if app.cancels is not None:
-        await app.cancels.announce(str(run_id))
-    if app.sender:
-        app.sender.wake()
+    await app.announce_cancel(str(run_id))
     return Response(status_code=204)
 
 
