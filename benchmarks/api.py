@@ -13,7 +13,7 @@ httpx clients then measure, in one run:
 Prints requests/s, p50 and p99 latency, and each endpoint's throughput as a ratio of the
 baseline's (target: at least 0.5).
 
-    uv run python benchmarks/api.py [--requests 3000] [--concurrency 32]
+    uv run python benchmarks/api.py [--requests 3000] [--concurrency 32] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -105,6 +105,22 @@ async def measure(
     return total / (time.perf_counter() - started), latencies
 
 
+def report(
+    results: list[tuple[str, float, list[float]]], total: int, concurrency: int, number: int, repeat: int
+) -> None:
+    baseline_rate = results[0][1]
+    print(
+        f"run {number}/{repeat}: {total} requests per endpoint, {concurrency} concurrent clients, "
+        "PostgreSQL, 1 uvicorn worker"
+    )
+    print(f"{'endpoint':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs baseline':>12}")
+    for name, rate, latencies in results:
+        ordered = sorted(latencies)
+        p50 = statistics.median(ordered) * 1000
+        p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+        print(f"{name:28} {rate:9.0f} {p50:8.1f} {p99:8.1f} {rate / baseline_rate:12.2f}")
+
+
 def plan(phases: int = 3, tasks: int = 4, steps: int = 3) -> dict[str, Any]:
     def task(p: int, t: int) -> dict[str, Any]:
         return {
@@ -129,7 +145,7 @@ def new_run(repository: str) -> dict[str, str]:
     return {"repository": repository, "commit_sha": uuid.uuid4().hex, "triggered_by": "bench"}
 
 
-async def main(total: int, concurrency: int) -> None:
+async def main(total: int, concurrency: int, repeat: int = 1) -> None:
     from forge_core.adapters.auth.keys import platform_key
 
     database = f"forge_bench_{uuid.uuid4().hex[:8]}"
@@ -179,19 +195,18 @@ async def main(total: int, concurrency: int) -> None:
                      ("POST /v1/runs", post_run, 201)]
             for _, request, expected in cases:  # warm up connections, caches and the pool
                 await measure(client, min(300, total), concurrency, request, expected)
-            results = [(name, *await measure(client, total, concurrency, request, expected))
-                       for name, request, expected in cases]
-        baseline_rate = results[0][1]
-        print(
-            f"{total} requests per endpoint, {concurrency} concurrent clients, "
-            "PostgreSQL, 1 uvicorn worker"
-        )
-        print(f"{'endpoint':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'vs baseline':>12}")
-        for name, rate, latencies in results:
-            ordered = sorted(latencies)
-            p50 = statistics.median(ordered) * 1000
-            p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
-            print(f"{name:28} {rate:9.0f} {p50:8.1f} {p99:8.1f} {rate / baseline_rate:12.2f}")
+            ratios: dict[str, list[float]] = {name: [] for name, _, _ in cases}
+            for number in range(1, repeat + 1):
+                results = [(name, *await measure(client, total, concurrency, request, expected))
+                           for name, request, expected in cases]
+                report(results, total, concurrency, number, repeat)
+                for name, rate, _ in results:
+                    ratios[name].append(rate / results[0][1])
+        if repeat > 1:
+            print("median ratio vs baseline over the runs:")
+            for name, values in ratios.items():
+                listed = " ".join(f"{v:.2f}" for v in values)
+                print(f"  {name:28} {statistics.median(values):5.2f}  ({listed})")
     finally:
         server.terminate()
         server.join(timeout=10)
@@ -202,5 +217,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per endpoint")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="measure every endpoint this many times in one server, one ratio each")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.requests, arguments.concurrency))
+    asyncio.run(main(arguments.requests, arguments.concurrency, arguments.repeat))

@@ -340,3 +340,31 @@ def test_the_allow_list_matches_a_repository_whatever_its_case(
     created = api.client.post("/v1/runs", json=run, headers=bearer)
     assert created.status_code == 201, created.text
     assert api.client.get(f"/v1/runs/{created.json()['id']}", headers=bearer).status_code == 200
+
+
+def test_a_verified_token_is_remembered_until_its_expiry_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from forge_core.adapters.auth import tokens
+
+    key = load_or_create(Path(tempfile.mkdtemp()) / "k.pem", issuer="catalyst-forge", audience="forge-api")
+    verifier = TokenVerifier(AuthSettings(), key, None)
+    decoded: list[str] = []
+    real_decode = tokens.decode
+
+    def counting(token: str, *args: Any) -> dict[str, Any]:
+        decoded.append(token)
+        return real_decode(token, *args)
+
+    monkeypatch.setattr(tokens, "decode", counting)
+    token = key.mint("alice", roles=["viewer"], ttl_seconds=60)
+    first = asyncio.run(verifier.verify(token))
+    again = asyncio.run(verifier.verify(token))
+    assert again == first and first.permissions == frozenset({"read"}) and len(decoded) == 1
+    # A token that differs from a remembered one in any byte is checked in full (and refused).
+    with pytest.raises(AuthenticationFailed):
+        asyncio.run(verifier.verify(token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")))
+    assert len(decoded) == 2
+    # Past the token's expiry the remembered answer is dropped and the token checked again.
+    expiry = jwt.decode(token, options={"verify_signature": False})["exp"]
+    monkeypatch.setattr(tokens.time, "time", lambda: expiry + 1.0)
+    asyncio.run(verifier.verify(token))
+    assert len(decoded) == 3

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +17,9 @@ from forge_core.services.errors import AuthenticationFailed
 from forge_core.settings.auth import AuthSettings
 
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
+VERIFIED_CACHE_SIZE = 4096
+"""Tokens whose verification is remembered (the oldest forgotten first): a client sends one
+token many times, and an ES256 check costs more than the rest of a small request."""
 
 
 class TokenVerifier:
@@ -25,8 +31,24 @@ class TokenVerifier:
         self.settings = settings
         self.signing_key = signing_key
         self.oidc = oidc
+        # digest of the raw token -> (principal, expiry); digests, so no token is kept in memory.
+        self._verified: OrderedDict[bytes, tuple[Principal, float]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
+        """The token's principal; a token verified before is trusted again until its expiry."""
+        digest = hashlib.sha256(token.encode()).digest()
+        known = self._verified.get(digest)
+        if known is not None:
+            if known[1] > time.time():
+                return known[0]
+            del self._verified[digest]
+        principal, expires = await self._verify(token)
+        self._verified[digest] = (principal, expires)
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         header, claims = unverified(token)
         issuer = claims.get("iss")
         own = self.signing_key
@@ -44,11 +66,12 @@ class TokenVerifier:
         else:
             raise AuthenticationFailed("token issuer is not trusted", where="Authorization")
         scope = verified.get("repository") if issuer == own.issuer else None
-        return Principal(
+        principal = Principal(
             subject=str(verified["sub"]), permissions=permissions, issuer=str(issuer),
             repository=scope if isinstance(scope, str) else None,
             roles=frozenset(roles), groups=frozenset(_strings(verified.get("groups"))),
         )
+        return principal, float(verified["exp"])
 
 
 def unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:

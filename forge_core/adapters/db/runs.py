@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
@@ -373,11 +374,10 @@ class SqlRuns(SqlDatabase):
 
 async def _run_tree(session: AsyncSession, where: Any, attempt: int | None = None) -> s.Run | None:
     """The run matching ``where`` with its phases, tasks, steps and artifact records, on its
-    current attempt or as an earlier ``attempt`` ended: one query a level, read as plain rows (no
-    ORM objects, no rows repeating their parents: reading a run is what progress displays and the
-    console poll)."""
-    runs, phases = m.PipelineRun.__table__, m.PhaseExecution.__table__
-    tasks, steps = m.TaskExecution.__table__, m.StepExecution.__table__
+    current attempt or as an earlier ``attempt`` ended, read as plain rows (no ORM objects: reading
+    a run is what progress displays and the console poll); the phases, tasks and steps in one
+    query (a round trip costs more than the repeated parent columns of a run's few dozen steps)."""
+    runs = m.PipelineRun.__table__
     head = (await session.execute(select(runs).where(where))).one_or_none()
     if head is None:
         return None
@@ -387,22 +387,7 @@ async def _run_tree(session: AsyncSession, where: Any, attempt: int | None = Non
     if shown != head.attempt and not earlier:
         raise NotFound(f"pipeline run {head.id} has no attempt {shown} (it is on attempt {head.attempt})",
                        where="attempt")
-    in_run = (phases.c.pipeline_run_id == head.id) & (phases.c.attempt == shown)
-    phase_rows = (await session.execute(
-        select(phases).where(in_run).order_by(phases.c.group_number, phases.c.phase_name))).all()
-    task_rows = (await session.execute(
-        select(tasks).join(phases, tasks.c.phase_execution_id == phases.c.id).where(in_run)
-        .order_by(tasks.c.project_name))).all()
-    step_rows = (await session.execute(
-        select(steps).join(tasks, steps.c.task_execution_id == tasks.c.id)
-        .join(phases, tasks.c.phase_execution_id == phases.c.id).where(in_run).order_by(steps.c.position))).all()
-    steps_of: dict[uuid.UUID, list[s.Step]] = {}
-    for row in step_rows:
-        steps_of.setdefault(row.task_execution_id, []).append(_step(row))
-    tasks_of: dict[uuid.UUID, list[s.Task]] = {}
-    for row in task_rows:
-        tasks_of.setdefault(row.phase_execution_id, []).append(_task(row, steps_of.get(row.id, [])))
-    tree = [_phase(row, tasks_of.get(row.id, [])) for row in phase_rows]
+    tree = await _phase_tree(session, head.id, shown)
     summary = s.RunSummary.model_validate(head)
     artifacts = [ArtifactPlan.model_validate(a) for a in head.plan_artifacts or ()]
     records = await _records(session, head.id)
@@ -413,6 +398,47 @@ async def _run_tree(session: AsyncSession, where: Any, attempt: int | None = Non
                                      "started_at": was.started_at, "completed_at": was.completed_at,
                                      "driver": was.driver})
     return run
+
+
+def _columns(table: Any) -> tuple[str, ...]:
+    return tuple(column.name for column in table.c)
+
+
+async def _phase_tree(session: AsyncSession, run_id: uuid.UUID, attempt: int) -> list[s.Phase]:
+    """The attempt's phases with their tasks and steps, in plan order, from one joined query
+    (each row: a phase's columns, then its task's, then the step's; each table's slice is read
+    by its own column names, as ``_phase``, ``_task`` and ``_step`` read them)."""
+    phases, tasks, steps = m.PhaseExecution.__table__, m.TaskExecution.__table__, m.StepExecution.__table__
+    query = (
+        select(*phases.c, *tasks.c, *steps.c)
+        .select_from(phases)
+        .outerjoin(tasks, tasks.c.phase_execution_id == phases.c.id)
+        .outerjoin(steps, steps.c.task_execution_id == tasks.c.id)
+        .where((phases.c.pipeline_run_id == run_id) & (phases.c.attempt == attempt))
+        .order_by(phases.c.group_number, phases.c.phase_name, phases.c.id,
+                  tasks.c.project_name, tasks.c.id, steps.c.position)
+    )
+    phase_names, task_names, step_names = _columns(phases), _columns(tasks), _columns(steps)
+    task_at, step_at = len(phase_names), len(phase_names) + len(task_names)
+    phase_id = phase_names.index("id")
+    task_id, step_id = task_at + task_names.index("id"), step_at + step_names.index("id")
+    phase_rows: dict[Any, SimpleNamespace] = {}
+    task_rows: dict[Any, dict[Any, SimpleNamespace]] = {}
+    steps_of: dict[Any, list[s.Step]] = {}
+    for row in (await session.execute(query)).tuples():
+        phase, task = row[phase_id], row[task_id]
+        if phase not in phase_rows:
+            phase_rows[phase] = SimpleNamespace(**dict(zip(phase_names, row[:task_at], strict=True)))
+            task_rows[phase] = {}
+        if task is not None and task not in task_rows[phase]:
+            task_rows[phase][task] = SimpleNamespace(**dict(zip(task_names, row[task_at:step_at], strict=True)))
+            steps_of[task] = []
+        if row[step_id] is not None:
+            steps_of[task].append(_step(SimpleNamespace(**dict(zip(step_names, row[step_at:], strict=True)))))
+    return [
+        _phase(row, [_task(task, steps_of[key]) for key, task in task_rows[phase].items()])
+        for phase, row in phase_rows.items()
+    ]
 
 
 async def _set_task_status(
