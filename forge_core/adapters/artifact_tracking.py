@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from forge_core.adapters.oci import open_store, tracking_store
 from forge_core.adapters.signing_keys import load_signer
@@ -16,11 +17,13 @@ from forge_core.domain.oci import LayoutReference, RegistryCredentials, Registry
 from forge_core.domain.tracking import TrackingError, TrackingMetadata
 from forge_core.ports.contexts import TrackingRequest
 from forge_core.ports.oci import OciStore
-from forge_core.services.sbom import ImageSource, artifact_sbom
 from forge_core.services.signing import Signer
 from forge_core.services.tracking import attach_tracking_to_image, create_tracking_image
 from forge_core.settings import Settings
 from forge_core.settings.oci import OciSettings
+
+if TYPE_CHECKING:
+    from forge_core.services.sbom import ImageSource
 
 
 class ArtifactTracking:
@@ -74,6 +77,9 @@ class ArtifactTracking:
 def _sbom(artifact: ProducedArtifact, timestamp: datetime) -> bytes:
     if artifact.digest is None:
         raise TrackingError("an artifact needs its digest for a tracking image", where=artifact.name)
+    # cyclonedx is imported when an artifact is tracked, not when a worker starts (forge run's start-up)
+    from forge_core.services.sbom import artifact_sbom
+
     return artifact_sbom(artifact, digest=artifact.digest, timestamp=timestamp, image=_image(artifact))
 
 
@@ -85,4 +91,6 @@ def _image(artifact: ProducedArtifact) -> ImageSource | None:
     parsed = parse_reference(reference)
     if not isinstance(parsed, LayoutReference):
         return None
+    from forge_core.services.sbom import ImageSource
+
     return ImageSource(open_store(parsed), parsed.repository, artifact.digest or parsed.target or "")

@@ -49,9 +49,13 @@ async def _sweep_leases(platform: Platform, every: float) -> None:
             log.exception("closing the runs whose lease lapsed failed; retrying in %g s", every)
 
 
-def create_app(settings: Settings, host: PluginHost, *, start_runs: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings, host: PluginHost, *, start_runs: bool = True, console: bool | None = None
+) -> FastAPI:
     """``start_runs`` false: this app never starts runs itself (``forge server`` runs its own
-    starter beside it, on its in-process workers)."""
+    starter beside it, on its in-process workers). ``console``: serve the web console (None: as
+    ``FORGE_API__UI__ENABLED`` says); false for an app no browser can reach, which so never
+    imports its pages."""
     structured_logs.configure()
 
     @contextlib.asynccontextmanager
@@ -134,7 +138,7 @@ def create_app(settings: Settings, host: PluginHost, *, start_runs: bool = True)
         app.include_router(module.router)
     for plugin_id, router in host.api_routers():
         app.include_router(router, prefix=f"/v1/plugins/{plugin_id}")
-    if settings.api.ui.enabled:
+    if settings.api.ui.enabled if console is None else console:
         ui.mount(app)
     app.add_middleware(JsonDepthLimit, limit=settings.api.max_json_depth)
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)

@@ -48,7 +48,7 @@ async def platform_client(
     from forge_core.api.in_process import InProcessApi
 
     structured_logs.configure(path=settings.state_dir / "forge.log")  # the terminal is for the user
-    app = create_app(settings, host)
+    app = create_app(settings, host, console=False)  # reached only through ``InProcessApi``
     token = platform_key(settings).mint(subject, permissions=permissions, ttl_seconds=24 * 3600)
     async with app.router.lifespan_context(app):  # migrations, stores, the outbox sender
         transport = httpx.ASGITransport(app=app)

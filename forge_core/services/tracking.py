@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -59,8 +59,10 @@ from forge_core.domain.tracking import (
     tracking_tag,
 )
 from forge_core.ports.oci import OciStore
-from forge_core.services.sbom import SbomSummary, summarise_sbom
 from forge_core.services.signing import Signer, Verification, Verifier
+
+if TYPE_CHECKING:
+    from forge_core.services.sbom import SbomSummary
 
 CREATED = "org.opencontainers.image.created"
 REVISION = "org.opencontainers.image.revision"
@@ -357,6 +359,8 @@ def read_tracking_image(store: OciStore, repository: str, reference: str, verifi
         raise MalformedTrackingImage(
             f"provenance subject {digests} is not the artifact's digest {metadata.digest}", where=layer_where
         )
+    from forge_core.services.sbom import summarise_sbom  # cyclonedx only when a record is read
+
     return TrackingRecord(
         reference=where,
         digest=fetched.descriptor.digest,
