@@ -278,7 +278,8 @@ class GitOpsRepository:
                 if landed is not None:
                     return landed
         try:
-            self._git(clone, "fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{branch}:{remote}")
+            self._git(clone, "-c", f"protocol.version={self.settings.fetch_protocol}", "fetch", "--quiet",
+                      "--no-tags", "origin", f"+refs/heads/{branch}:{remote}")
         except _GitFailed as failed:
             if "couldn't find remote ref" in failed.message.lower():
                 raise GitOpsPushError(

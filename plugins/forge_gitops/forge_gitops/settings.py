@@ -43,12 +43,23 @@ class GitOpsSettings(BaseSettings):
     backoff_seconds: float = Field(default=0.5, ge=0)
     backoff_max_seconds: float = Field(default=10.0, ge=0)
     git_timeout_seconds: float = Field(default=120.0, gt=0)
+    fetch_protocol: int = Field(
+        default=0, description="git's wire protocol for fetches: 0 asks in one request fewer (a GitOps "
+        "repository has few refs; go-git, which Argo CD and Flux use, speaks only this one); 2 filters refs "
+        "on the server, for a remote with very many refs")
     max_batch: int = Field(default=50, ge=1, le=1000,
                            description="Most deployment jobs one worker lands in one commit (1: a commit each).")
     batch_linger_seconds: float = Field(default=0.02, ge=0, le=5,
                                         description="How long a turn waits for jobs started with it.")
     author_name: str = "Catalyst Forge"
     author_email: str = "forge@catalyst-forge.invalid"
+
+    @field_validator("fetch_protocol")
+    @classmethod
+    def _a_protocol_git_speaks(cls, value: int) -> int:
+        if value not in (0, 2):
+            raise ValueError("must be 0 or 2")
+        return value
 
     @field_validator("url")
     @classmethod

@@ -143,7 +143,7 @@ def test_a_clone_behind_the_remote_is_refused_unsent_then_fetches_in_the_same_at
     # Refused from the advertisement (no pack sent), fetched, pushed: one attempt, no backoff.
     seen = pack_requests(gitops_remote)
     assert seen[0] == "GET push" and seen[-2:] == ["GET push", "POST push"] and seen.count("POST push") == 1
-    assert seen[1:-2] and all(request.endswith("fetch") for request in seen[1:-2])
+    assert seen[1:-2] == ["GET fetch", "POST fetch"]  # protocol 0 (the default): refs, then the pack
     assert landed.output["attempts"] == 1
     head = gitops_remote.history()[0]
     assert landed.output["gitops_commit"] == head and not gitops_remote.git("rev-list", "--merges", "main").strip()
@@ -151,6 +151,16 @@ def test_a_clone_behind_the_remote_is_refused_unsent_then_fetches_in_the_same_at
                                  "environments/dev/shop-web/release.yaml").release == commit_of(2)  # kept
     assert parse_release_pointer(gitops_remote.file("environments/dev/shop-api/release.yaml"),
                                  "environments/dev/shop-api/release.yaml").release == commit_of(3)
+
+
+def test_fetches_speak_the_configured_protocol(
+    tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
+) -> None:
+    first = forge_platform.create_release(REPOSITORY, "api", commit_of(1))
+    handler = DeploymentHandler(settings(gitops_remote, fetch_protocol=2))
+    assert handler.handle(job("dev", entry(first)), context(tmp_path)).status is JobStatus.SUCCESS
+    # Protocol 2: capabilities, then ls-refs, then the fetch proper.
+    assert [r for r in pack_requests(gitops_remote) if r.endswith("fetch")] == ["GET fetch", "POST fetch", "POST fetch"]
 
 
 def test_a_deleted_branch_is_never_recreated_from_a_clones_old_tip(

@@ -37,6 +37,13 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp
     monkeypatch.setenv("FORGE_GITOPS__PUSH_ATTEMPTS", "0")
     with pytest.raises(ConfigurationError, match="FORGE_GITOPS__PUSH_ATTEMPTS"):
         load_settings()
+    monkeypatch.setenv("FORGE_GITOPS__PUSH_ATTEMPTS", "4")
+    assert load_settings().fetch_protocol == 0
+    monkeypatch.setenv("FORGE_GITOPS__FETCH_PROTOCOL", "2")
+    assert load_settings().fetch_protocol == 2
+    monkeypatch.setenv("FORGE_GITOPS__FETCH_PROTOCOL", "1")
+    with pytest.raises(ConfigurationError, match="FORGE_GITOPS__FETCH_PROTOCOL"):
+        load_settings()
 
 
 @pytest.mark.parametrize(("payload", "where"), [
