@@ -288,7 +288,8 @@ class GitOpsRepository:
                 ) from None
             raise
         landed = self._land_on(clone, branch, remote, pointers, message, attempt, fetched=True)
-        assert landed is not None  # a fetched tip always gives an answer
+        if landed is None:  # a fetched tip always answers; kept explicit, not an assert (python -O)
+            raise _GitFailed(f"the fetch of {branch} left no answer in the clone")
         return landed
 
     def _land_on(self, clone: Path, branch: str, remote: str, pointers: Sequence[ReleasePointer], message: str,

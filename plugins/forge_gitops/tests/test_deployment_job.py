@@ -105,6 +105,13 @@ def test_one_deployment_lands_and_supersedes_the_previous(
     assert len(kept) == 2 and kept[0].startswith("clone-") and kept[1] == f"{kept[0]}.lock"
 
 
+def deploy_first(handler: DeploymentHandler, api: PlatformApi, cache: Path) -> None:
+    """Release 1 of ``api`` deployed to dev through ``handler`` (its clone then knows the tip)."""
+    first = api.create_release(REPOSITORY, "api", commit_of(1))
+    landed = handler.handle(job("dev", entry(first)), context(cache))
+    assert landed.status is JobStatus.SUCCESS, landed.error
+
+
 def pack_requests(remote: GitOpsRemote) -> list[str]:
     """Which git service each request since the last call asked for, and how."""
     seen = [f"{method} {'fetch' if 'upload-pack' in path else 'push'}" for method, path, _ in remote.requests]
@@ -116,8 +123,7 @@ def test_a_worker_alone_at_the_remote_pushes_without_fetching_first(
     tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
 ) -> None:
     handler = DeploymentHandler(settings(gitops_remote))
-    first = forge_platform.create_release(REPOSITORY, "api", commit_of(1))
-    assert handler.handle(job("dev", entry(first)), context(tmp_path)).status is JobStatus.SUCCESS
+    deploy_first(handler, forge_platform, tmp_path)
     assert "GET fetch" in pack_requests(gitops_remote)  # a new clone fetches
 
     second = forge_platform.create_release(REPOSITORY, "api", commit_of(2))
@@ -156,9 +162,7 @@ def test_a_clone_behind_the_remote_is_refused_unsent_then_fetches_in_the_same_at
 def test_fetches_speak_the_configured_protocol(
     tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
 ) -> None:
-    first = forge_platform.create_release(REPOSITORY, "api", commit_of(1))
-    handler = DeploymentHandler(settings(gitops_remote, fetch_protocol=2))
-    assert handler.handle(job("dev", entry(first)), context(tmp_path)).status is JobStatus.SUCCESS
+    deploy_first(DeploymentHandler(settings(gitops_remote, fetch_protocol=2)), forge_platform, tmp_path)
     # Protocol 2: capabilities, then ls-refs, then the fetch proper.
     assert [r for r in pack_requests(gitops_remote) if r.endswith("fetch")] == ["GET fetch", "POST fetch", "POST fetch"]
 
@@ -167,8 +171,7 @@ def test_a_deleted_branch_is_never_recreated_from_a_clones_old_tip(
     tmp_path: Path, gitops_remote: GitOpsRemote, forge_platform: PlatformApi
 ) -> None:
     handler = DeploymentHandler(settings(gitops_remote, push_attempts=2))
-    first = forge_platform.create_release(REPOSITORY, "api", commit_of(1))
-    assert handler.handle(job("dev", entry(first)), context(tmp_path)).status is JobStatus.SUCCESS
+    deploy_first(handler, forge_platform, tmp_path)
     gitops_remote.git("update-ref", "-d", "refs/heads/main")
 
     second = forge_platform.create_release(REPOSITORY, "api", commit_of(2))
@@ -184,8 +187,7 @@ def test_a_kept_clone_with_many_packs_is_repacked_and_keeps_working(
     import subprocess
 
     handler = DeploymentHandler(settings(gitops_remote))
-    first = forge_platform.create_release(REPOSITORY, "api", commit_of(1))
-    assert handler.handle(job("dev", entry(first)), context(tmp_path)).status is JobStatus.SUCCESS
+    deploy_first(handler, forge_platform, tmp_path)
     (clone,) = [p for p in (tmp_path / "cache" / "gitops").iterdir() if p.is_dir()]
     for n in range(55):  # as 55 refused commits would leave: packs of objects no ref reaches
         subprocess.run(["git", "-C", str(clone), "pack-objects", "-q", str(clone / "objects" / "pack" / "pack")],
