@@ -35,8 +35,10 @@ def copy_template(database: Path, template: Path | None = None) -> bool:
     """Make the not yet existing ``database`` a copy of the template; False when there is no
     template for these migrations or the database exists (then it is migrated as usual). The copy
     appears whole or not at all: it is written beside, then linked in without replacing anything."""
+    if database.exists():  # the usual start: nothing to copy, no digest to compute
+        return False
     template = template or template_path()
-    if database.exists() or not template.is_file():
+    if not template.is_file():
         return False
     database.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=f".{database.name}.", dir=database.parent)
